@@ -1,0 +1,173 @@
+"""Argument parsing for ``python -m benchmark``; every command calls into the package.
+
+Only this module parses arguments. A ``BenchmarkError`` anywhere below becomes one line
+``error: <message>`` on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from benchmark.errors import BenchmarkError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _data_root_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-root",
+        type=Path,
+        default=None,
+        help="prepared-data cache (default: $BENCHMARK_DATA or ~/.cache/benchmark)",
+    )
+
+
+def _cmd_datasets_list(args: argparse.Namespace) -> int:
+    from benchmark.data import catalog
+
+    print(catalog.format_table(catalog.dataset_rows(args.data_root)))
+    return 0
+
+
+def _cmd_datasets_prepare(args: argparse.Namespace) -> int:
+    from benchmark.data import catalog
+
+    print(catalog.format_prepare_report(catalog.prepare(args.name, args.source, args.data_root)))
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from benchmark import catalogue
+
+    for name, description in catalogue.registry_entries(args.what):
+        print(f"{name:<20} {description}")
+    return 0
+
+
+def _cmd_perf(args: argparse.Namespace) -> int:
+    from benchmark.perf import PERF_SCRIPTS
+
+    return PERF_SCRIPTS.get(args.what)(out=args.out, data_root=args.data_root)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from benchmark import runner
+
+    runner.run_file(
+        args.spec,
+        store_path=args.store,
+        data_root=args.data_root,
+        runs_dir=args.runs_dir,
+        device=args.device,
+        report_dir=args.report_dir,
+    )
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from benchmark.report import render
+
+    render.render_store(args.store, out_dir=args.out, benchmark_name=args.name)
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from benchmark import evaluate
+
+    result = evaluate.evaluate_checkpoint(
+        checkpoint=args.checkpoint,
+        dataset=args.dataset,
+        split=args.split,
+        ways=args.ways,
+        shots=args.shots,
+        queries=args.queries,
+        episodes=args.episodes,
+        head=args.head,
+        seed=args.seed,
+        device=args.device,
+        data_root=args.data_root,
+    )
+    print(result.summary())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full ``benchmark`` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="benchmark",
+        description="SimCLR and Prototypical Networks under one episodic API.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    datasets = commands.add_parser("datasets", help="list or prepare datasets")
+    datasets_cmds = datasets.add_subparsers(dest="datasets_command", required=True)
+    ds_list = datasets_cmds.add_parser("list", help="registered datasets and their state")
+    _data_root_arg(ds_list)
+    ds_list.set_defaults(handler=_cmd_datasets_list)
+    ds_prep = datasets_cmds.add_parser("prepare", help="prepare a dataset into the cache")
+    ds_prep.add_argument("name", help="registered dataset name (see `datasets list`)")
+    ds_prep.add_argument(
+        "--source", type=Path, default=None,
+        help="local copy of the official archive(s) or an ImageFolder directory; "
+        "without it the dataset is downloaded",
+    )
+    _data_root_arg(ds_prep)
+    ds_prep.set_defaults(handler=_cmd_datasets_prepare)
+
+    lister = commands.add_parser("list", help="registered methods, backbones, datasets or heads")
+    lister.add_argument("what", choices=["methods", "backbones", "datasets", "heads", "samplers"])
+    lister.set_defaults(handler=_cmd_list)
+
+    perf = commands.add_parser("perf", help="speed benchmarks (not tests)")
+    perf.add_argument("what", help="which benchmark: sampler or step")
+    perf.add_argument("--out", type=Path, default=None, help="Markdown report to write")
+    _data_root_arg(perf)
+    perf.set_defaults(handler=_cmd_perf)
+
+    run = commands.add_parser("run", help="train, evaluate and store a benchmark spec")
+    run.add_argument("spec", type=Path, help="a YAML spec, e.g. tasks/quick.yaml")
+    run.add_argument("--store", type=Path, default=Path("results/results.sqlite"))
+    run.add_argument("--runs-dir", type=Path, default=Path("results/runs"),
+                     help="checkpoints and training logs")
+    run.add_argument("--report-dir", type=Path, default=None,
+                     help="render the tables here when done (default: results/<spec name>)")
+    run.add_argument("--device", default=None, help="auto, cpu or cuda (overrides the spec)")
+    _data_root_arg(run)
+    run.set_defaults(handler=_cmd_run)
+
+    report = commands.add_parser("report", help="render result tables and plots from the store")
+    report.add_argument("--store", type=Path, default=Path("results/results.sqlite"))
+    report.add_argument("--name", default=None, help="benchmark (spec name) to report; default all")
+    report.add_argument("--out", type=Path, default=Path("results"), help="output directory")
+    report.set_defaults(handler=_cmd_report)
+
+    ev = commands.add_parser("eval", help="episodic evaluation of a checkpoint")
+    ev.add_argument("--checkpoint", type=Path, required=True)
+    ev.add_argument("--dataset", required=True)
+    ev.add_argument("--split", default=None, help="default: the dataset's test split")
+    ev.add_argument("--ways", type=int, default=5)
+    ev.add_argument("--shots", type=int, default=1)
+    ev.add_argument("--queries", type=int, default=15)
+    ev.add_argument("--episodes", type=int, default=600)
+    ev.add_argument("--head", default="prototype")
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--device", default="auto")
+    _data_root_arg(ev)
+    ev.set_defaults(handler=_cmd_eval)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``benchmark`` console script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except BenchmarkError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,71 @@
+"""``Episode``: the typed unit that flows from samplers to methods and evaluation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Literal, Protocol, Sequence
+
+import torch
+
+EpisodeKind = Literal["labels", "augment", "patches"]
+
+
+@dataclass(frozen=True)
+class Episode:
+    """An N-way K-shot Q-query task.
+
+    Images are ``float32`` in ``[0, 1]``. Labels are remapped to ``0..N-1``; support and
+    query are ordered class-major (``support_labels == arange(N).repeat_interleave(K)``).
+
+    Attributes:
+        support: ``[N*K, C, H, W]``.
+        support_labels: ``[N*K]`` int64 in ``0..N-1``.
+        query: ``[N*Q, C, H, W]``.
+        query_labels: ``[N*Q]`` int64 in ``0..N-1``.
+        class_ids: ``[N]`` dataset class ids (image ids when each image is its own class;
+            for rotation classes, ``class_id * 4 + k`` for rotation ``k * 90°``).
+        ways, shots, queries: N, K, Q.
+        source: how the episode was made: ``"labels"``, ``"augment"`` or ``"patches"``.
+        seed: the seed that made it.
+    """
+
+    support: torch.Tensor
+    support_labels: torch.Tensor
+    query: torch.Tensor
+    query_labels: torch.Tensor
+    class_ids: torch.Tensor
+    ways: int
+    shots: int
+    queries: int
+    source: EpisodeKind
+    seed: int
+
+    @property
+    def device(self) -> torch.device:
+        return self.support.device
+
+    def to(self, device: torch.device | str) -> "Episode":
+        """The same episode with every tensor on ``device``."""
+        moved = {
+            f.name: getattr(self, f.name).to(device)
+            for f in fields(self)
+            if isinstance(getattr(self, f.name), torch.Tensor)
+        }
+        return replace(self, **moved)
+
+
+class EpisodeSource(Protocol):
+    """Anything that turns a seed into an Episode deterministically."""
+
+    ways: int
+    shots: int
+    queries: int
+    kind: EpisodeKind
+
+    def sample(self, seed: int) -> Episode:
+        """One episode, a pure function of ``seed``."""
+        ...
+
+    def sample_batch(self, seeds: Sequence[int]) -> list[Episode]:
+        """Several episodes in one vectorised draw; ``sample_batch([s])[0] == sample(s)``."""
+        ...

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Create or update the project's virtualenv with everything the suite and its tests need.
+# Idempotent: re-running it only installs what is missing. Fails loudly on any error.
+# Usage: scripts/setup.sh [VENV]   (default .venv)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${1:-.venv}
+PYTHON=${PYTHON:-python3}
+
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PYTHON" -m venv "$VENV"
+fi
+PY="$VENV/bin/python"
+pip_quiet() { "$PY" -m pip install -q --disable-pip-version-check "$@" 2>&1 | grep -v "^WARNING: Location" || true; }
+
+# torch/torchvision first, pinned: the releases this project is built and tested against.
+pip_quiet "torch==2.14.1" "torchvision==0.29.1" "numpy>=2"
+bash scripts/install_learn2learn.sh "$PY"
+pip_quiet -e ".[dev]"
+
+"$PY" - <<'PY'
+import numpy, torch, torchvision, learn2learn, pandas, scipy, benchmark
+assert numpy.__version__.split(".")[0] == "2", f"numpy 2 expected, got {numpy.__version__}"
+assert torch.__version__.startswith("2.14.1"), torch.__version__
+print(f"setup ok: torch {torch.__version__}, torchvision {torchvision.__version__}, "
+      f"numpy {numpy.__version__}, learn2learn {learn2learn.__version__}, pandas {pandas.__version__}")
+PY
