@@ -1,0 +1,52 @@
+"""Where a result came from: the code commit, library versions, and the command line."""
+
+from __future__ import annotations
+
+import functools
+import json
+import platform
+import shlex
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+_LIBRARIES = ("torch", "torchvision", "numpy", "scipy", "pandas", "learn2learn")
+
+
+@functools.lru_cache(maxsize=1)
+def commit() -> str:
+    """The git commit of the benchmark code (``<sha>`` or ``<sha>-dirty``), or ``unknown``."""
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+
+    try:
+        sha = git("rev-parse", "--short=12", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", "benchmark")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{sha}-dirty" if dirty else sha
+
+
+@functools.lru_cache(maxsize=1)
+def library_versions() -> str:
+    """JSON ``{"python": ..., "torch": ..., ...}`` of the libraries that shape the numbers."""
+    versions = {"python": platform.python_version()}
+    for name in _LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return json.dumps(versions, sort_keys=True, separators=(",", ":"))
+
+
+def command_line(argv: list[str] | None = None) -> str:
+    """The command that is running, as a user would type it (``python -m benchmark ...``)."""
+    argv = list(sys.argv if argv is None else argv)
+    program = Path(argv[0]).name if argv else ""
+    if program in ("__main__.py", "benchmark", "-m"):
+        argv = ["python", "-m", "benchmark", *argv[1:]]
+    return shlex.join(argv)

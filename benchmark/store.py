@@ -1,0 +1,353 @@
+"""The results store: one SQLite file of tidy result rows, training runs and per-episode accuracies.
+
+Tables (schema version in ``PRAGMA user_version``):
+
+- ``runs``: one row per (benchmark, method label, seed) training, with its status
+  (``running`` / ``done`` / ``failed``), steps, wall time, checkpoint path and error message.
+- ``results``: one row per (benchmark, method, train dataset/split, eval dataset/split, ways,
+  shots, queries, head, seed), unique on that key (re-runs replace, never duplicate), with the
+  accuracy, its 95% CI and the provenance of the number (spec hash, commit, library versions,
+  data fingerprints, device).
+- ``episode_accuracies``: the per-episode accuracies behind each result, for paired tests.
+
+The store runs in WAL mode with a busy timeout so several ``run`` processes can share it; every
+write is one ``BEGIN IMMEDIATE`` transaction. A file that is not SQLite, a store written by a
+newer schema, or a store locked past the timeout is refused with one ``BenchmarkError`` line and
+left unchanged.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from benchmark.errors import BenchmarkError
+
+SCHEMA_VERSION = 1
+DEFAULT_TIMEOUT_S = 60.0
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+RUN_STATUSES = ("running", "done", "failed")
+
+#: The columns that identify one result; ``results`` is unique on them.
+RESULT_KEY = ("benchmark", "method", "train_dataset", "train_split", "eval_dataset",
+              "eval_split", "ways", "shots", "queries", "head", "seed")
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """One tidy result: a method × train data × eval data × setting × head × seed.
+
+    Accuracies are fractions in ``[0, 1]``; ``ci95`` is the half-width of the 95% interval.
+    ``episode_accuracies`` holds one accuracy per fixed test episode (episode ``i`` is the same
+    for every method of a benchmark).
+    """
+
+    benchmark: str
+    method: str
+    train_dataset: str
+    train_split: str
+    eval_dataset: str
+    eval_split: str
+    ways: int
+    shots: int
+    queries: int
+    head: str
+    seed: int
+    accuracy: float
+    ci95: float
+    episodes: int
+    eval_seed: int
+    steps: int
+    train_seconds: float
+    eval_seconds: float
+    device: str
+    commit: str
+    versions: str
+    spec_hash: str
+    train_fingerprint: str
+    eval_fingerprint: str
+    method_name: str = ""
+    backbone: str = ""
+    episode_accuracies: tuple[float, ...] = field(default=(), repr=False)
+
+    @property
+    def key(self) -> tuple:
+        return tuple(getattr(self, k) for k in RESULT_KEY)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One training run (method label × seed) of a benchmark."""
+
+    benchmark: str
+    method: str
+    seed: int
+    status: str
+    spec_hash: str = ""
+    steps: int = 0
+    failed_step: int | None = None
+    wall_seconds: float = 0.0
+    checkpoint: str = ""
+    error: str = ""
+    device: str = ""
+    commit: str = ""
+
+
+_ROW_COLUMNS = [f.name for f in fields(ResultRow) if f.name != "episode_accuracies"]
+_RUN_COLUMNS = [f.name for f in fields(RunRecord)]
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS runs (
+    benchmark TEXT NOT NULL, method TEXT NOT NULL, seed INTEGER NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ({", ".join(repr(s) for s in RUN_STATUSES)})),
+    spec_hash TEXT NOT NULL, steps INTEGER NOT NULL, failed_step INTEGER,
+    wall_seconds REAL NOT NULL, checkpoint TEXT NOT NULL, error TEXT NOT NULL,
+    device TEXT NOT NULL, commit_id TEXT NOT NULL, updated_at REAL NOT NULL,
+    PRIMARY KEY (benchmark, method, seed)
+);
+CREATE TABLE IF NOT EXISTS results (
+    id INTEGER PRIMARY KEY,
+    benchmark TEXT NOT NULL, method TEXT NOT NULL,
+    train_dataset TEXT NOT NULL, train_split TEXT NOT NULL,
+    eval_dataset TEXT NOT NULL, eval_split TEXT NOT NULL,
+    ways INTEGER NOT NULL, shots INTEGER NOT NULL, queries INTEGER NOT NULL,
+    head TEXT NOT NULL, seed INTEGER NOT NULL,
+    accuracy REAL NOT NULL, ci95 REAL NOT NULL, episodes INTEGER NOT NULL,
+    eval_seed INTEGER NOT NULL, steps INTEGER NOT NULL,
+    train_seconds REAL NOT NULL, eval_seconds REAL NOT NULL,
+    device TEXT NOT NULL, commit_id TEXT NOT NULL, versions TEXT NOT NULL,
+    spec_hash TEXT NOT NULL, train_fingerprint TEXT NOT NULL, eval_fingerprint TEXT NOT NULL,
+    method_name TEXT NOT NULL, backbone TEXT NOT NULL, updated_at REAL NOT NULL,
+    UNIQUE ({", ".join(RESULT_KEY)})
+);
+CREATE TABLE IF NOT EXISTS episode_accuracies (
+    result_id INTEGER NOT NULL REFERENCES results(id) ON DELETE CASCADE,
+    episode INTEGER NOT NULL, accuracy REAL NOT NULL,
+    PRIMARY KEY (result_id, episode)
+) WITHOUT ROWID;
+"""
+
+
+def _sql_name(column: str) -> str:
+    """``commit`` is an SQL keyword: the column is ``commit_id``."""
+    return "commit_id" if column == "commit" else column
+
+
+class Store:
+    """An open results store. Use as a context manager, or call ``close()``.
+
+    Args:
+        path: the SQLite file (created with its parent folder when missing).
+        timeout: seconds to wait for another writer before giving up (busy timeout).
+    """
+
+    def __init__(self, path: str | Path, timeout: float = DEFAULT_TIMEOUT_S) -> None:
+        self.path = Path(path)
+        self.timeout = timeout
+        _check_is_sqlite(self.path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+        except (OSError, sqlite3.Error) as err:
+            raise BenchmarkError(f"store {self.path}: cannot open ({err})") from None
+        try:
+            self._conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            self._conn.execute("PRAGMA foreign_keys = ON")
+            self._init_schema()
+        except BenchmarkError:
+            self._conn.close()
+            raise
+        except sqlite3.Error as err:
+            self._conn.close()
+            raise self._error(err) from None
+
+    # ------------------------------------------------------------ plumbing
+
+    def _error(self, err: sqlite3.Error) -> BenchmarkError:
+        text = str(err)
+        if "locked" in text or "busy" in text:
+            return BenchmarkError(f"store {self.path} is locked by another process "
+                                  f"(waited {self.timeout:g} s)")
+        if "not a database" in text or "malformed" in text:
+            return BenchmarkError(f"store {self.path} is not an SQLite database (or is corrupt)")
+        return BenchmarkError(f"store {self.path}: {text}")
+
+    def _init_schema(self) -> None:
+        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise BenchmarkError(f"store {self.path} has schema version {version}, newer than "
+                                 f"this code's {SCHEMA_VERSION}; upgrade the benchmark code")
+        mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode.lower() != "wal":
+            raise BenchmarkError(f"store {self.path}: cannot switch to WAL mode (got {mode})")
+        if version < SCHEMA_VERSION:
+            with self.transaction() as conn:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    class _Transaction:
+        def __init__(self, store: "Store") -> None:
+            self.store = store
+
+        def __enter__(self) -> sqlite3.Connection:
+            try:
+                self.store._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as err:
+                raise self.store._error(err) from None
+            return self.store._conn
+
+        def __exit__(self, kind, value, traceback) -> bool:
+            conn = self.store._conn
+            if kind is None:
+                try:
+                    conn.execute("COMMIT")
+                    return False
+                except sqlite3.Error as err:
+                    conn.execute("ROLLBACK")
+                    raise self.store._error(err) from None
+            conn.execute("ROLLBACK")
+            if isinstance(value, sqlite3.Error):
+                raise self.store._error(value) from None
+            return False
+
+    def transaction(self) -> "Store._Transaction":
+        """``with store.transaction() as conn:`` one write transaction (all or nothing)."""
+        return Store._Transaction(self)
+
+    def _read(self, sql: str, params: Sequence = ()) -> list[sqlite3.Row]:
+        self._conn.row_factory = sqlite3.Row
+        try:
+            return self._conn.execute(sql, params).fetchall()
+        except sqlite3.Error as err:
+            raise self._error(err) from None
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def journal_mode(self) -> str:
+        return self._conn.execute("PRAGMA journal_mode").fetchone()[0]
+
+    # ------------------------------------------------------------ runs
+
+    def set_run(self, run: RunRecord) -> None:
+        """Insert or replace the record of one training run."""
+        if run.status not in RUN_STATUSES:
+            raise ValueError(f"run status must be one of {RUN_STATUSES}, got {run.status!r}")
+        columns = [_sql_name(c) for c in _RUN_COLUMNS] + ["updated_at"]
+        values = [getattr(run, c) for c in _RUN_COLUMNS] + [time.time()]
+        with self.transaction() as conn:
+            conn.execute(
+                f"INSERT OR REPLACE INTO runs ({', '.join(columns)}) "
+                f"VALUES ({', '.join('?' * len(columns))})", values)
+
+    def get_run(self, benchmark: str, method: str, seed: int) -> RunRecord | None:
+        """The record of one training run, or None."""
+        rows = self._read("SELECT * FROM runs WHERE benchmark = ? AND method = ? AND seed = ?",
+                          (benchmark, method, seed))
+        return _run_of(rows[0]) if rows else None
+
+    def runs(self, benchmark: str | None = None) -> list[RunRecord]:
+        """Every run record (of one benchmark, when named)."""
+        where, params = ("WHERE benchmark = ?", (benchmark,)) if benchmark else ("", ())
+        return [_run_of(r) for r in
+                self._read(f"SELECT * FROM runs {where} ORDER BY benchmark, method, seed",
+                           params)]
+
+    # ------------------------------------------------------------ results
+
+    def put_results(self, rows: Sequence[ResultRow]) -> None:
+        """Upsert result rows and their episode accuracies in one transaction."""
+        columns = [_sql_name(c) for c in _ROW_COLUMNS] + ["updated_at"]
+        update = ", ".join(f"{c} = excluded.{c}" for c in columns
+                           if c not in RESULT_KEY)
+        sql = (f"INSERT INTO results ({', '.join(columns)}) "
+               f"VALUES ({', '.join('?' * len(columns))}) "
+               f"ON CONFLICT ({', '.join(RESULT_KEY)}) DO UPDATE SET {update} RETURNING id")
+        now = time.time()
+        with self.transaction() as conn:
+            for row in rows:
+                values = [getattr(row, c) for c in _ROW_COLUMNS] + [now]
+                result_id = conn.execute(sql, values).fetchone()[0]
+                conn.execute("DELETE FROM episode_accuracies WHERE result_id = ?", (result_id,))
+                conn.executemany(
+                    "INSERT INTO episode_accuracies (result_id, episode, accuracy) "
+                    "VALUES (?, ?, ?)",
+                    [(result_id, i, float(a)) for i, a in enumerate(row.episode_accuracies)])
+
+    def result_hashes(self, benchmark: str, method: str, seed: int) -> dict[tuple, str]:
+        """``{result key: spec hash}`` of the rows stored for one method × seed."""
+        rows = self._read("SELECT * FROM results WHERE benchmark = ? AND method = ? AND seed = ?",
+                          (benchmark, method, seed))
+        return {tuple(r[k] for k in RESULT_KEY): r["spec_hash"] for r in rows}
+
+    def results(self, benchmark: str | None = None,
+                with_episodes: bool = False) -> list[ResultRow]:
+        """Every result row (of one benchmark, when named), ordered by key."""
+        where, params = ("WHERE benchmark = ?", (benchmark,)) if benchmark else ("", ())
+        rows = self._read(f"SELECT * FROM results {where} ORDER BY {', '.join(RESULT_KEY)}",
+                          params)
+        episodes: dict[int, list[float]] = {}
+        if with_episodes and rows:
+            for r in self._read(
+                    "SELECT e.result_id, e.accuracy FROM episode_accuracies e "
+                    f"JOIN results r ON r.id = e.result_id {where.replace('benchmark', 'r.benchmark')} "
+                    "ORDER BY e.result_id, e.episode", params):
+                episodes.setdefault(r[0], []).append(r[1])
+        return [
+            ResultRow(**{c: r[_sql_name(c)] for c in _ROW_COLUMNS},
+                      episode_accuracies=tuple(episodes.get(r["id"], ())))
+            for r in rows
+        ]
+
+    def benchmarks(self) -> list[str]:
+        """Names of the benchmarks with results in the store."""
+        return [r[0] for r in self._read("SELECT DISTINCT benchmark FROM results ORDER BY 1")]
+
+    def count(self, table: str) -> int:
+        if table not in ("runs", "results", "episode_accuracies"):
+            raise ValueError(f"no table {table!r}")
+        return self._read(f"SELECT COUNT(*) FROM {table}")[0][0]
+
+
+def _run_of(row: sqlite3.Row) -> RunRecord:
+    return RunRecord(**{c: row[_sql_name(c)] for c in _RUN_COLUMNS})
+
+
+def _check_is_sqlite(path: Path) -> None:
+    """Refuse (without touching it) a file that exists, is not empty and is not SQLite."""
+    if path.is_dir():
+        raise BenchmarkError(f"store {path} is a directory, not an SQLite file")
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(len(_SQLITE_MAGIC))
+    except FileNotFoundError:
+        return
+    except OSError as err:
+        raise BenchmarkError(f"store {path}: cannot read ({err})") from None
+    if head and head != _SQLITE_MAGIC:
+        raise BenchmarkError(f"store {path} is not an SQLite database")
+
+
+def open_store(path: str | Path, timeout: float = DEFAULT_TIMEOUT_S) -> Store:
+    """Open (creating when missing) the store at ``path``."""
+    return Store(path, timeout)
+
+
+def iter_rows_as_dicts(rows: Sequence[ResultRow]) -> Iterator[dict]:
+    """Result rows as plain dicts (without the per-episode accuracies), for pandas."""
+    for row in rows:
+        data = asdict(row)
+        data.pop("episode_accuracies")
+        yield data

@@ -1,0 +1,138 @@
+"""The SQLite results store: upserts, concurrent writers, refusals, WAL."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from benchmark.errors import BenchmarkError
+from benchmark.store import ResultRow, RunRecord, Store
+
+
+def make_row(**overrides) -> ResultRow:
+    values = dict(
+        benchmark="bench", method="protonet", train_dataset="omniglot", train_split="background",
+        eval_dataset="omniglot", eval_split="evaluation", ways=5, shots=1, queries=15,
+        head="prototype", seed=0, accuracy=0.9, ci95=0.02, episodes=4, eval_seed=0, steps=10,
+        train_seconds=1.5, eval_seconds=0.5, device="cpu", commit="abc", versions="{}",
+        spec_hash="h1", train_fingerprint="f-train", eval_fingerprint="f-eval",
+        method_name="protonet", backbone="conv4", episode_accuracies=(1.0, 0.8, 0.9, 0.9),
+    )
+    values.update(overrides)
+    return ResultRow(**values)
+
+
+def test_upsert_never_duplicates(tmp_path: Path) -> None:
+    with Store(tmp_path / "r.sqlite") as store:
+        store.put_results([make_row(), make_row(shots=5)])
+        store.put_results([make_row(accuracy=0.5, episode_accuracies=(0.5, 0.5))])
+        assert store.count("results") == 2
+        assert store.count("episode_accuracies") == 4 + 2
+        rows = {r.shots: r for r in store.results("bench", with_episodes=True)}
+        assert rows[1].accuracy == 0.5 and rows[1].episode_accuracies == (0.5, 0.5)
+        assert rows[5].episode_accuracies == (1.0, 0.8, 0.9, 0.9)
+
+
+def test_round_trip_keeps_every_field(tmp_path: Path) -> None:
+    row = make_row()
+    with Store(tmp_path / "r.sqlite") as store:
+        store.put_results([row])
+        assert store.results(with_episodes=True) == [row]
+        assert store.benchmarks() == ["bench"]
+
+
+def test_runs_table(tmp_path: Path) -> None:
+    with Store(tmp_path / "r.sqlite") as store:
+        store.set_run(RunRecord("bench", "simclr", 0, "running"))
+        store.set_run(RunRecord("bench", "simclr", 0, "failed", failed_step=7,
+                                error="loss is nan at step 7"))
+        assert store.count("runs") == 1
+        run = store.get_run("bench", "simclr", 0)
+        assert run.status == "failed" and run.failed_step == 7
+        assert store.get_run("bench", "simclr", 1) is None
+        with pytest.raises(ValueError):
+            store.set_run(RunRecord("bench", "simclr", 0, "bogus"))
+
+
+def test_wal_mode_and_schema_version(tmp_path: Path) -> None:
+    with Store(tmp_path / "r.sqlite") as store:
+        assert store.journal_mode == "wal"
+    conn = sqlite3.connect(tmp_path / "r.sqlite")
+    assert conn.execute("PRAGMA user_version").fetchone()[0] >= 1
+    conn.close()
+
+
+def test_not_sqlite_is_refused_and_left_unchanged(tmp_path: Path) -> None:
+    path = tmp_path / "r.sqlite"
+    path.write_text("name,accuracy\nprotonet,0.9\n")
+    with pytest.raises(BenchmarkError, match="not an SQLite database"):
+        Store(path)
+    assert path.read_text() == "name,accuracy\nprotonet,0.9\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.sqlite"]
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "r.sqlite"
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    with pytest.raises(BenchmarkError, match="schema version 99"):
+        Store(path)
+
+
+def test_locked_store_is_one_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "r.sqlite"
+    Store(path).close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with Store(path, timeout=0.2) as store:
+            with pytest.raises(BenchmarkError, match="locked by another process"):
+                store.put_results([make_row()])
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    with Store(path) as store:
+        assert store.count("results") == 0
+
+
+def test_failed_transaction_leaves_store_unchanged(tmp_path: Path) -> None:
+    with Store(tmp_path / "r.sqlite") as store:
+        store.put_results([make_row()])
+        with pytest.raises(RuntimeError):
+            with store.transaction() as conn:
+                conn.execute("DELETE FROM results")
+                raise RuntimeError("boom")
+        assert store.count("results") == 1
+
+
+def _writer(path: str, method: str, count: int) -> None:
+    with Store(path) as store:
+        for i in range(count):
+            store.put_results([make_row(method=method, seed=i)])
+            store.set_run(RunRecord("bench", method, i, "done"))
+
+
+def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
+    path = str(tmp_path / "r.sqlite")
+    Store(path).close()
+    ctx = multiprocessing.get_context("spawn")
+    workers = [ctx.Process(target=_writer, args=(path, m, 60)) for m in ("simclr", "protonet")]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=120)
+        assert w.exitcode == 0
+    with Store(path) as store:
+        assert store.count("results") == 120
+        assert store.count("runs") == 120
+        assert store.count("episode_accuracies") == 120 * 4
+        assert {r.method for r in store.results()} == {"simclr", "protonet"}
+
+
+def test_rows_differing_only_in_payload_share_a_key() -> None:
+    assert make_row().key == replace(make_row(), accuracy=0.1, spec_hash="other").key
