@@ -1,0 +1,208 @@
+"""Checkpoints: atomic writes, validated reads, RNG state capture, rebuilding a method alone.
+
+A checkpoint is a ``torch.save``'d dict of tensors and plain Python values (so it loads with
+``weights_only=True``)::
+
+    format        "benchmark-checkpoint/1"
+    model_spec    {"method", "backbone", "image_shape", "params"}: enough to rebuild the method
+    model         the method's state_dict (backbone, heads, BN statistics)
+    optimizer, scheduler, scaler   their state_dicts (training checkpoints only)
+    step          completed training steps
+    rng           torch / numpy / python / cuda generator states
+    config        the TrainConfig as a dict
+    spec          the caller's spec dict (e.g. the benchmark spec entry), or {}
+    best          {"val_acc": float | None, "step": int | None}
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+from benchmark.errors import BenchmarkError
+
+FORMAT = "benchmark-checkpoint/1"
+REQUIRED_KEYS = ("format", "model_spec", "model", "step")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What ``benchmark.methods.build_method`` needs to rebuild a method from nothing.
+
+    Attributes:
+        method: registered method name, e.g. ``"protonet"``.
+        backbone: registered backbone name, e.g. ``"conv4"``.
+        image_shape: ``(C, H, W)`` of the images the method was built for.
+        params: the method's keyword parameters (plain Python values).
+    """
+
+    method: str
+    backbone: str
+    image_shape: tuple[int, int, int]
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "image_shape", tuple(int(v) for v in self.image_shape))
+        object.__setattr__(self, "params", dict(self.params))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "backbone": self.backbone,
+            "image_shape": list(self.image_shape),
+            "params": dict(self.params),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "ModelSpec":
+        return cls(
+            method=str(data["method"]),
+            backbone=str(data["backbone"]),
+            image_shape=tuple(data["image_shape"]),  # type: ignore[arg-type]
+            params=dict(data.get("params", {})),
+        )
+
+    def build(self) -> torch.nn.Module:
+        """A freshly initialised method (weights from the current torch RNG)."""
+        from benchmark.methods import build_method
+
+        return build_method(self.method, self.backbone, self.image_shape, **dict(self.params))
+
+
+def model_spec_of(method: torch.nn.Module) -> ModelSpec | None:
+    """The ``ModelSpec`` a method carries as ``method.model_spec`` (a ModelSpec or a dict)."""
+    spec = getattr(method, "model_spec", None)
+    if spec is None or isinstance(spec, ModelSpec):
+        return spec
+    return ModelSpec.from_dict(spec)
+
+
+def rng_state() -> dict[str, Any]:
+    """Every generator a training step may draw from, in a ``weights_only``-loadable form."""
+    np_state = np.random.get_state(legacy=False)
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": {
+            "bit_generator": np_state["bit_generator"],
+            "key": torch.from_numpy(np_state["state"]["key"].astype(np.int64)),
+            "pos": int(np_state["state"]["pos"]),
+            "has_gauss": int(np_state["has_gauss"]),
+            "gauss": float(np_state["gauss"]),
+        },
+        "python": _to_lists(random.getstate()),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: Mapping[str, Any]) -> None:
+    """Restore the generators saved by :func:`rng_state` (CUDA only where present on both)."""
+    torch.set_rng_state(state["torch"])
+    nps = state["numpy"]
+    np.random.set_state(
+        {
+            "bit_generator": nps["bit_generator"],
+            "state": {"key": nps["key"].numpy().astype(np.uint32), "pos": nps["pos"]},
+            "has_gauss": nps["has_gauss"],
+            "gauss": nps["gauss"],
+        }
+    )
+    random.setstate(_to_tuples(state["python"]))
+    if "cuda" in state and torch.cuda.is_available():
+        cuda_states = list(state["cuda"])[: torch.cuda.device_count()]
+        for index, cuda_state in enumerate(cuda_states):
+            torch.cuda.set_rng_state(cuda_state, index)
+
+
+def save_checkpoint(path: Path, payload: Mapping[str, Any]) -> Path:
+    """Write ``payload`` to ``path`` atomically: temporary file, fsync, ``os.replace``.
+
+    A reader sees either the previous file or the complete new one, never a partial write.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save({"format": FORMAT, **payload}, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read and validate a checkpoint.
+
+    Raises:
+        BenchmarkError: the file is missing, truncated, corrupt, or not a benchmark checkpoint.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise BenchmarkError(f"checkpoint {path} does not exist")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # torch raises RuntimeError, EOFError, UnpicklingError, ...
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0].split(". ")[0]
+        raise BenchmarkError(f"checkpoint {path} is truncated or corrupt ({reason})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise BenchmarkError(f"checkpoint {path} is not a benchmark checkpoint ({FORMAT})")
+    missing = [key for key in REQUIRED_KEYS if key not in payload]
+    if missing:
+        raise BenchmarkError(f"checkpoint {path} lacks {', '.join(missing)}")
+    try:
+        ModelSpec.from_dict(payload["model_spec"])
+    except (KeyError, TypeError, ValueError):
+        raise BenchmarkError(f"checkpoint {path} has a malformed model_spec") from None
+    return payload
+
+
+def rebuild_method(payload: Mapping[str, Any], path: Path | str = "checkpoint") -> torch.nn.Module:
+    """The method a checkpoint payload describes, with its weights loaded, in eval mode.
+
+    Raises:
+        BenchmarkError: the weights do not fit the method/backbone the checkpoint names.
+    """
+    spec = ModelSpec.from_dict(payload["model_spec"])
+    method = spec.build()
+    try:
+        method.load_state_dict(payload["model"])
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()[0]
+        raise BenchmarkError(
+            f"checkpoint {path}: weights do not fit {spec.method}/{spec.backbone} ({first})"
+        ) from None
+    return method.eval()
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _to_lists(value: Any) -> Any:
+    return [_to_lists(v) for v in value] if isinstance(value, tuple) else value
+
+
+def _to_tuples(value: Any) -> Any:
+    return tuple(_to_tuples(v) for v in value) if isinstance(value, list) else value

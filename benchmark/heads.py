@@ -1,0 +1,204 @@
+"""Evaluation heads (a registry): how a frozen or fine-tuned representation classifies queries.
+
+A head turns a model and a list of same-shaped episodes into query predictions. The
+frozen-embedding heads (``prototype``, ``prototype_cosine``, ``logistic``) embed support and
+query of each episode in one call, then classify all the episodes of a batch at once; the
+``finetune`` head adapts a copy of the whole network on each support set first.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Callable, Protocol, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from benchmark.episodes.episode import Episode
+from benchmark.errors import BenchmarkError
+from benchmark.registry import Registry
+
+EmbedFn = Callable[[torch.Tensor], torch.Tensor]
+
+
+class Embedder(Protocol):
+    """Anything with ``embed(x[B, C, H, W] float in [0, 1]) -> [B, D]``."""
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
+class Head(Protocol):
+    """Classifies the queries of episodes that share (ways, shots, queries)."""
+
+    def predict(self, model: Embedder | EmbedFn, episodes: Sequence[Episode]) -> torch.Tensor:
+        """Predicted labels, shape ``[E, N*Q]`` (int64, on CPU)."""
+        ...
+
+
+HEADS: Registry[Callable[..., Head]] = Registry("head")
+
+
+def embed_fn(model: Embedder | EmbedFn) -> EmbedFn:
+    """The embedding function of a model with ``embed`` or of a plain callable."""
+    return model.embed if hasattr(model, "embed") else model  # type: ignore[union-attr,return-value]
+
+
+def model_device(model: Embedder | EmbedFn) -> torch.device:
+    """Where the model's parameters live (CPU for a parameterless callable)."""
+    if isinstance(model, nn.Module):
+        for tensor in model.parameters():
+            return tensor.device
+    return torch.device("cpu")
+
+
+def embed_episodes(
+    model: Embedder | EmbedFn, episodes: Sequence[Episode]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Support and query embeddings of episodes of one shape, in one ``embed`` call.
+
+    Shape:
+        Output: ``support [E, N*K, D]``, ``query [E, N*Q, D]`` (float32, on the model's device).
+    """
+    device = model_device(model)
+    images = torch.cat([torch.cat([e.support, e.query]) for e in episodes]).to(device)
+    n_support, n_query = episodes[0].support.shape[0], episodes[0].query.shape[0]
+    features = embed_fn(model)(images).float()
+    features = features.view(len(episodes), n_support + n_query, -1)
+    return features[:, :n_support], features[:, n_support:]
+
+
+def prototypes(support: torch.Tensor, labels: torch.Tensor, ways: int) -> torch.Tensor:
+    """Class means of support embeddings.
+
+    Shape:
+        support: ``[E, S, D]``; labels: ``[E, S]`` in ``0..ways-1``. Output: ``[E, ways, D]``.
+    """
+    onehot = F.one_hot(labels, ways).to(support.dtype)  # [E, S, N]
+    return onehot.transpose(1, 2) @ support / onehot.sum(1).unsqueeze(-1)
+
+
+def _labels(episodes: Sequence[Episode], device: torch.device) -> torch.Tensor:
+    return torch.stack([e.support_labels for e in episodes]).to(device)
+
+
+class EmbeddingHead:
+    """Base of the frozen-embedding heads: embed once, then ``classify`` all episodes at once."""
+
+    def predict(self, model: Embedder | EmbedFn, episodes: Sequence[Episode]) -> torch.Tensor:
+        with torch.no_grad():
+            support, query = embed_episodes(model, episodes)
+        labels = _labels(episodes, support.device)
+        return self.classify(support, labels, query, episodes[0].ways).cpu()
+
+    def classify(
+        self, support: torch.Tensor, labels: torch.Tensor, query: torch.Tensor, ways: int
+    ) -> torch.Tensor:
+        """Predicted labels ``[E, Q]`` from support ``[E, S, D]``, labels ``[E, S]``, query ``[E, Q, D]``."""
+        raise NotImplementedError
+
+
+@HEADS.register("prototype", "nearest class prototype (mean support embedding), Euclidean distance")
+class PrototypeHead(EmbeddingHead):
+    """Nearest prototype under squared Euclidean distance (Snell et al.)."""
+
+    def classify(self, support, labels, query, ways):  # type: ignore[override]
+        with torch.no_grad():
+            return torch.cdist(query, prototypes(support, labels, ways)).argmin(-1)
+
+
+@HEADS.register("prototype_cosine", "nearest class prototype, cosine similarity")
+class CosinePrototypeHead(EmbeddingHead):
+    """Nearest prototype under cosine similarity."""
+
+    def classify(self, support, labels, query, ways):  # type: ignore[override]
+        with torch.no_grad():
+            protos = F.normalize(prototypes(support, labels, ways), dim=-1)
+            return (F.normalize(query, dim=-1) @ protos.transpose(1, 2)).argmax(-1)
+
+
+@HEADS.register("logistic", "linear probe: multinomial logistic regression fitted per episode on the support")
+class LogisticHead(EmbeddingHead):
+    """Multinomial logistic regression on L2-normalised support embeddings.
+
+    Fitted per episode (all episodes of a batch in parallel: Adam is element-wise, so the
+    summed loss fits each episode independently) for a fixed number of full-batch Adam steps
+    from zero weights: deterministic, no sklearn.
+
+    Args:
+        steps: Adam steps.
+        lr: Adam learning rate.
+        weight_decay: L2 penalty on the weights (per episode, on the mean loss).
+        scale: multiplies the normalised features (a fixed inverse temperature).
+    """
+
+    def __init__(self, steps: int = 100, lr: float = 0.1, weight_decay: float = 1e-3, scale: float = 10.0):
+        if steps < 1 or lr <= 0 or weight_decay < 0 or scale <= 0:
+            raise BenchmarkError("logistic head: steps >= 1, lr > 0, weight_decay >= 0, scale > 0")
+        self.steps, self.lr, self.weight_decay, self.scale = steps, lr, weight_decay, scale
+
+    def classify(self, support, labels, query, ways):  # type: ignore[override]
+        support = self.scale * F.normalize(support.detach(), dim=-1)
+        query = self.scale * F.normalize(query.detach(), dim=-1)
+        episodes, _, dim = support.shape
+        weight = torch.zeros(episodes, dim, ways, device=support.device, requires_grad=True)
+        bias = torch.zeros(episodes, 1, ways, device=support.device, requires_grad=True)
+        optimizer = torch.optim.Adam([weight, bias], lr=self.lr)
+        with torch.enable_grad():
+            for _ in range(self.steps):
+                logits = support @ weight + bias  # [E, S, N]
+                loss = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), reduction="none")
+                loss = loss.view(episodes, -1).mean(1).sum() + 0.5 * self.weight_decay * weight.pow(2).sum()
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+        with torch.no_grad():
+            return (query @ weight + bias).argmax(-1)
+
+
+@HEADS.register("finetune", "fine-tune a copy of the whole network on the support set, then nearest prototype")
+class FinetuneHead:
+    """Fine-tunes a copy of the network per episode, then classifies by nearest prototype.
+
+    The loss is the prototypical loss of the support set against its own prototypes; batch
+    norm keeps its running statistics (eval mode), so a 1-shot support does not corrupt them.
+
+    Args:
+        steps: optimisation steps per episode.
+        lr: Adam learning rate.
+    """
+
+    def __init__(self, steps: int = 10, lr: float = 1e-3):
+        if steps < 1 or lr <= 0:
+            raise BenchmarkError("finetune head: steps >= 1 and lr > 0")
+        self.steps, self.lr = steps, lr
+        self._prototype = PrototypeHead()
+
+    def predict(self, model: Embedder | EmbedFn, episodes: Sequence[Episode]) -> torch.Tensor:
+        if not isinstance(model, nn.Module):
+            raise BenchmarkError("the finetune head needs a network (an nn.Module with embed), not a function")
+        return torch.cat([self._predict_one(model, episode) for episode in episodes])
+
+    def _predict_one(self, model: nn.Module, episode: Episode) -> torch.Tensor:
+        tuned = copy.deepcopy(model).eval()
+        device = model_device(tuned)
+        support = episode.support.to(device)
+        labels = episode.support_labels.to(device)
+        for param in tuned.parameters():
+            param.requires_grad_(True)
+        optimizer = torch.optim.Adam(tuned.parameters(), lr=self.lr)
+        with torch.enable_grad():
+            for _ in range(self.steps):
+                features = tuned.embed(support)
+                protos = prototypes(features[None], labels[None], episode.ways)[0]
+                distances = (features[:, None] - protos[None]).pow(2).sum(-1)  # [S, N]
+                loss = F.cross_entropy(-distances, labels)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+        return self._prototype.predict(tuned, [episode])
+
+
+def build_head(name: str, **params: object) -> Head:
+    """The head registered as ``name`` with its parameters."""
+    return HEADS.build(name, **params)
