@@ -1,0 +1,145 @@
+"""Feature extractors (a registry): Conv-4, ResNet-12 and a small-image ResNet-18.
+
+Every registered builder takes ``in_channels`` and returns an ``nn.Module`` mapping
+``[B, C, H, W]`` to a feature map or vector; ``build_backbone`` wraps it in a ``Backbone`` that
+flattens to ``[B, out_dim]`` and checks, by a dry forward at build time, that the image size fits.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+from torchvision.models import resnet18 as torchvision_resnet18
+
+from benchmark.errors import BenchmarkError
+from benchmark.registry import Registry
+
+BACKBONES: Registry[Callable[[int], nn.Module]] = Registry("backbone")
+
+
+def _conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
+    """conv3x3 - BatchNorm - ReLU - maxpool 2x2 (one block of Snell et al.'s Conv-4)."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 3, padding=1),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(2),
+    )
+
+
+@BACKBONES.register("conv4", "Conv-4 (Snell et al. 2017): 4 x [conv3x3(64)-BN-ReLU-maxpool2], flattened")
+def conv4(in_channels: int) -> nn.Module:
+    """Conv-4: 28x28 → 64 features, 32x32 → 256, 84x84 → 1600."""
+    return nn.Sequential(
+        _conv_block(in_channels, 64), _conv_block(64, 64), _conv_block(64, 64), _conv_block(64, 64)
+    )
+
+
+class _ResNet12Block(nn.Module):
+    """Three conv3x3-BN-LeakyReLU(0.1) layers with a 1x1 conv shortcut, then maxpool 2x2."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        for i in range(3):
+            layers.append(nn.Conv2d(in_channels if i == 0 else out_channels, out_channels, 3, padding=1, bias=False))
+            layers.append(nn.BatchNorm2d(out_channels))
+            if i < 2:
+                layers.append(nn.LeakyReLU(0.1))
+        self.body = nn.Sequential(*layers)
+        self.shortcut = nn.Sequential(
+            nn.Conv2d(in_channels, out_channels, 1, bias=False), nn.BatchNorm2d(out_channels)
+        )
+        self.out = nn.Sequential(nn.LeakyReLU(0.1), nn.MaxPool2d(2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.body(x) + self.shortcut(x))
+
+
+@BACKBONES.register(
+    "resnet12", "ResNet-12 (Lee et al. 2019): 4 residual blocks (64-160-320-640), global average pool → 640"
+)
+def resnet12(in_channels: int) -> nn.Module:
+    """The few-shot ResNet-12 (as in MetaOptNet and learn2learn, without DropBlock), any image size ≥ 16."""
+    widths = (64, 160, 320, 640)
+    blocks = [_ResNet12Block(c_in, c_out) for c_in, c_out in zip((in_channels,) + widths[:-1], widths)]
+    return nn.Sequential(*blocks, nn.AdaptiveAvgPool2d(1))
+
+
+@BACKBONES.register(
+    "resnet18", "torchvision ResNet-18 with a small-image stem (3x3 conv, stride 1, no maxpool), fc removed → 512"
+)
+def resnet18(in_channels: int) -> nn.Module:
+    """torchvision's ResNet-18 for 32x32 images: 3x3 stride-1 first conv, no max-pool, no fc."""
+    net = torchvision_resnet18(weights=None)
+    net.conv1 = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
+    net.maxpool = nn.Identity()
+    net.fc = nn.Identity()
+    return net
+
+
+class Backbone(nn.Module):
+    """A registered feature extractor, flattened to ``[B, out_dim]``.
+
+    Attributes:
+        name: registered backbone name.
+        image_shape: ``(C, H, W)`` it was built (and checked) for.
+        out_dim: embedding size for ``image_shape``.
+        channels_last: whether inputs and weights use the channels-last memory format
+            (faster convolutions on CPU).
+    """
+
+    def __init__(self, name: str, net: nn.Module, image_shape: tuple[int, int, int], channels_last: bool) -> None:
+        super().__init__()
+        self.name = name
+        self.net = net
+        self.image_shape = image_shape
+        self.channels_last = channels_last
+        if channels_last:
+            self.net.to(memory_format=torch.channels_last)
+        self.out_dim = self._dry_run()
+
+    def _dry_run(self) -> int:
+        """``out_dim`` from a forward pass on zeros; BenchmarkError if the size does not fit."""
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                out = self(torch.zeros((2, *self.image_shape)))
+        except RuntimeError as exc:
+            raise BenchmarkError(
+                f"backbone {self.name!r} cannot take {'x'.join(map(str, self.image_shape))} images "
+                f"(C x H x W): {str(exc).splitlines()[0]}"
+            ) from None
+        finally:
+            self.train(was_training)
+        if out.shape[1] == 0:
+            raise BenchmarkError(
+                f"backbone {self.name!r} cannot take {'x'.join(map(str, self.image_shape))} images: no features left"
+            )
+        return int(out.shape[1])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Features of a batch.
+
+        Shape:
+            x: ``[B, C, H, W]`` float in ``[0, 1]``. Output: ``[B, out_dim]``.
+        """
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.net(x).flatten(1)
+
+
+def build_backbone(name: str, image_shape: tuple[int, int, int], channels_last: bool = False) -> Backbone:
+    """Build the backbone registered as ``name`` for ``(C, H, W)`` images.
+
+    Raises:
+        BenchmarkError: unknown name, or an image size the backbone cannot take.
+    """
+    builder = BACKBONES.get(name)
+    if len(image_shape) != 3 or min(image_shape) < 1:
+        raise BenchmarkError(f"backbone {name!r}: image shape must be (C, H, W) with positive sizes, got {image_shape}")
+    image_shape = tuple(int(s) for s in image_shape)  # type: ignore[assignment]
+    return Backbone(name, builder(image_shape[0]), image_shape, channels_last)

@@ -1,0 +1,271 @@
+"""Losses as pure functions: prototypical, NT-Xent / supervised contrastive, N-way InfoNCE,
+triplet (with its negative-mining rules) and the collapsing pull-only pairwise loss.
+
+Embeddings are ``[M, D]`` float tensors; labels are ``[M]`` int64. Functions that classify
+(pick the positive out of candidates) return ``(loss, acc)`` where ``acc`` is a detached scalar.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from benchmark.errors import BenchmarkError
+from benchmark.registry import Registry
+
+Distance = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+Miner = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+
+DISTANCES: Registry[Distance] = Registry("distance")
+MINERS: Registry[Miner] = Registry("triplet mining")
+
+
+@DISTANCES.register("euclidean", "squared Euclidean distance")
+def squared_euclidean(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Pairwise squared Euclidean distances.
+
+    Shape:
+        a: ``[N, D]``, b: ``[M, D]``. Output: ``[N, M]``, ``>= 0``.
+    """
+    sq = (a * a).sum(1, keepdim=True) + (b * b).sum(1) - 2.0 * (a @ b.T)
+    return sq.clamp_min(0.0)
+
+
+@DISTANCES.register("cosine", "negative cosine similarity")
+def negative_cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Pairwise negative cosine similarities.
+
+    Shape:
+        a: ``[N, D]``, b: ``[M, D]``. Output: ``[N, M]`` in ``[-1, 1]``.
+    """
+    return -(F.normalize(a, dim=1) @ F.normalize(b, dim=1).T)
+
+
+def _accuracy(correct: torch.Tensor) -> torch.Tensor:
+    return correct.float().mean().detach()
+
+
+def class_means(emb: torch.Tensor, labels: torch.Tensor, ways: int) -> torch.Tensor:
+    """Mean embedding of each class (the ProtoNet prototypes).
+
+    Shape:
+        emb: ``[M, D]``, labels: ``[M]`` in ``0..ways-1``. Output: ``[ways, D]``.
+    """
+    onehot = F.one_hot(labels, ways).to(emb.dtype)  # [M, ways]
+    return (onehot.T @ emb) / onehot.sum(0).clamp_min(1.0).unsqueeze(1)
+
+
+def prototypical_loss(
+    support_emb: torch.Tensor,
+    support_labels: torch.Tensor,
+    query_emb: torch.Tensor,
+    query_labels: torch.Tensor,
+    ways: int,
+    distance: str = "euclidean",
+    temperature: float = 1.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """ProtoNet loss: softmax over ``-distance(query, prototype) / temperature``, cross-entropy.
+
+    Prototypes are mean support embeddings per class. With ``distance="cosine"`` this is the
+    scaled-cosine ProtoNet (scale ``1 / temperature``).
+
+    Shape:
+        support_emb: ``[N*K, D]``, support_labels: ``[N*K]`` in ``0..N-1``,
+        query_emb: ``[N*Q, D]``, query_labels: ``[N*Q]``. Outputs: two scalars (loss, accuracy).
+    """
+    prototypes = class_means(support_emb, support_labels, ways)
+    logits = -DISTANCES.get(distance)(query_emb, prototypes) / temperature
+    loss = F.cross_entropy(logits, query_labels)
+    return loss, _accuracy(logits.argmax(1) == query_labels)
+
+
+def multi_positive_xent(logits: torch.Tensor, positives: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cross-entropy of each row against each of its positives, averaged per row then over rows.
+
+    Entries that are not candidates must be ``-inf`` in ``logits``; rows without a positive are
+    skipped. Accuracy: the row's largest logit is a positive.
+
+    Shape:
+        logits: ``[A, M]``, positives: ``[A, M]`` bool. Outputs: two scalars (loss, accuracy).
+    """
+    log_prob = logits - torch.logsumexp(logits, dim=1, keepdim=True)
+    per_row_count = positives.sum(1)
+    has_positive = per_row_count > 0
+    row_loss = -torch.where(positives, log_prob, torch.zeros_like(log_prob)).sum(1)
+    loss = (row_loss[has_positive] / per_row_count[has_positive]).mean()
+    hit = positives.gather(1, logits.argmax(1, keepdim=True)).squeeze(1)
+    return loss, _accuracy(hit[has_positive])
+
+
+def sup_con(
+    z: torch.Tensor,
+    labels: torch.Tensor,
+    temperature: float = 0.5,
+    *,
+    sides: torch.Tensor | None = None,
+    same_side_negatives: bool = True,
+    symmetric: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Supervised contrastive loss (Khosla et al. 2020, L_out); NT-Xent when labels are instance ids.
+
+    Each view is an anchor; every other view with its label is a positive, every other view a
+    candidate; similarity is cosine / temperature. ``sides`` (0 = support / first view,
+    1 = query / second view) enables the two knobs between SimCLR and ProtoCLR:
+    ``same_side_negatives=False`` compares an anchor only with views of the other side, and
+    ``symmetric=False`` keeps only side-1 anchors.
+
+    Shape:
+        z: ``[M, D]``, labels: ``[M]``, sides: ``[M]`` in {0, 1}. Outputs: two scalars.
+    """
+    if sides is None and not (same_side_negatives and symmetric):
+        raise ValueError("sup_con: same_side_negatives=False or symmetric=False needs sides")
+    zn = F.normalize(z, dim=1)
+    logits = zn @ zn.T / temperature
+    excluded = torch.eye(len(z), dtype=torch.bool, device=z.device)
+    if not same_side_negatives:
+        excluded |= sides[:, None] == sides[None, :]
+    logits = logits.masked_fill(excluded, float("-inf"))
+    positives = (labels[:, None] == labels[None, :]) & ~excluded
+    if not symmetric:
+        keep = sides == 1
+        logits, positives = logits[keep], positives[keep]
+    return multi_positive_xent(logits, positives)
+
+
+def nt_xent(
+    z1: torch.Tensor,
+    z2: torch.Tensor,
+    temperature: float = 0.5,
+    *,
+    same_side_negatives: bool = True,
+    symmetric: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """SimCLR's NT-Xent: each of the 2B views must pick its partner out of the 2B-1 others.
+
+    ``z1[i]`` and ``z2[i]`` are two views of image ``i``; the 2B-2 other views are negatives.
+    ``same_side_negatives`` / ``symmetric`` as in ``sup_con`` (defaults: SimCLR).
+
+    Shape:
+        z1, z2: ``[B, D]``. Outputs: two scalars (loss averaged over anchors, accuracy of
+        identifying the partner).
+    """
+    batch = len(z1)
+    ids = torch.arange(batch, device=z1.device)
+    return sup_con(
+        torch.cat([z1, z2]),
+        torch.cat([ids, ids]),
+        temperature,
+        sides=torch.cat([torch.zeros_like(ids), torch.ones_like(ids)]),
+        same_side_negatives=same_side_negatives,
+        symmetric=symmetric,
+    )
+
+
+def infonce(
+    anchors: torch.Tensor,
+    candidates: torch.Tensor,
+    positives: torch.Tensor,
+    distance: str = "euclidean",
+    temperature: float = 1.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The N-way loss with one positive: ``-log e^{-d(z,z+)} / (e^{-d(z,z+)} + Σ_i e^{-d(z,z_i-)})``.
+
+    Every (anchor, positive candidate) pair is one term, contrasted with all the anchor's
+    negative candidates (the other positives of the anchor are left out of that term).
+    ``d`` is a registered distance divided by ``temperature``. Accuracy: the positive is closer
+    than every negative.
+
+    Shape:
+        anchors: ``[A, D]``, candidates: ``[M, D]``, positives: ``[A, M]`` bool.
+        Outputs: two scalars (loss averaged over positive pairs, accuracy).
+    """
+    logits = -DISTANCES.get(distance)(anchors, candidates) / temperature  # [A, M]
+    negative_lse = torch.logsumexp(logits.masked_fill(positives, float("-inf")), dim=1, keepdim=True)
+    pair_loss = torch.logaddexp(logits, negative_lse) - logits  # [A, M]; valid where positive
+    loss = pair_loss[positives].mean()
+    best_negative = logits.masked_fill(positives, float("-inf")).max(1, keepdim=True).values
+    return loss, _accuracy((logits > best_negative)[positives])
+
+
+@MINERS.register("all", "batch-all: every valid (anchor, positive, negative) triplet")
+def all_triplets(dist: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Every triplet with ``a != p``, ``label[a] == label[p]``, ``label[n] != label[a]``.
+
+    Shape:
+        dist: ``[M, M]``, labels: ``[M]``. Outputs: three ``[T]`` index tensors (a, p, n).
+    """
+    same = labels[:, None] == labels[None, :]
+    eye = torch.eye(len(labels), dtype=torch.bool, device=labels.device)
+    valid = (same & ~eye)[:, :, None] & ~same[:, None, :]
+    a, p, n = valid.nonzero(as_tuple=True)
+    return a, p, n
+
+
+@MINERS.register("hard", "batch-hard: per anchor, the farthest positive and the closest negative")
+def hardest_triplets(dist: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Batch-hard mining (Hermans et al. 2017): one triplet per anchor that has a positive.
+
+    Shape:
+        dist: ``[M, M]``, labels: ``[M]``. Outputs: three ``[T]`` index tensors (a, p, n).
+    """
+    same = labels[:, None] == labels[None, :]
+    eye = torch.eye(len(labels), dtype=torch.bool, device=labels.device)
+    pos_mask, neg_mask = same & ~eye, ~same
+    d = dist.detach()
+    p = d.masked_fill(~pos_mask, float("-inf")).argmax(1)
+    n = d.masked_fill(~neg_mask, float("inf")).argmin(1)
+    a = (pos_mask.any(1) & neg_mask.any(1)).nonzero().squeeze(1)
+    return a, p[a], n[a]
+
+
+@MINERS.register("semi-hard", "semi-hard: per (anchor, positive), the closest negative farther than the positive")
+def semi_hard_triplets(dist: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """FaceNet's semi-hard mining: for each positive pair, the closest negative with
+    ``d(a,n) > d(a,p)``; when there is none, the farthest negative.
+
+    Shape:
+        dist: ``[M, M]``, labels: ``[M]``. Outputs: three ``[T]`` index tensors (a, p, n).
+    """
+    same = labels[:, None] == labels[None, :]
+    eye = torch.eye(len(labels), dtype=torch.bool, device=labels.device)
+    neg_mask = ~same
+    a, p = ((same & ~eye) & neg_mask.any(1, keepdim=True)).nonzero(as_tuple=True)
+    d = dist.detach()
+    d_an = d[a]  # [T, M]
+    farther = neg_mask[a] & (d_an > d[a, p][:, None])
+    semi = d_an.masked_fill(~farther, float("inf")).argmin(1)
+    easiest = d_an.masked_fill(~neg_mask[a], float("-inf")).argmax(1)
+    n = torch.where(farther.any(1), semi, easiest)
+    return a, p, n
+
+
+def triplet_loss(
+    emb: torch.Tensor, labels: torch.Tensor, margin: float = 0.2, mining: str = "semi-hard"
+) -> torch.Tensor:
+    """Triplet loss ``max(0, d(a,p) - d(a,n) + margin)`` with squared Euclidean ``d``,
+    averaged over the triplets a registered miner picks (``MINERS``: all, hard, semi-hard).
+
+    Shape:
+        emb: ``[M, D]``, labels: ``[M]``. Output: scalar.
+    """
+    miner = MINERS.get(mining)
+    dist = squared_euclidean(emb, emb)
+    a, p, n = miner(dist, labels)
+    if len(a) == 0:
+        raise BenchmarkError("triplet loss: the batch has no (anchor, positive, negative) triplet")
+    return F.relu(dist[a, p] - dist[a, n] + margin).mean()
+
+
+def pairwise_loss(emb: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean squared distance between positive pairs, with no negatives: collapses to a constant.
+
+    Shape:
+        emb: ``[M, D]``, labels: ``[M]``. Output: scalar.
+    """
+    same = labels[:, None] == labels[None, :]
+    pairs = torch.triu(same, diagonal=1)
+    if not pairs.any():
+        raise BenchmarkError("pairwise loss: the batch has no positive pair")
+    return squared_euclidean(emb, emb)[pairs].mean()

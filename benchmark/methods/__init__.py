@@ -1,0 +1,45 @@
+"""Methods under one interface (a registry): ``build_method(name, backbone, image_shape, **params)``."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from benchmark.backbones import build_backbone
+from benchmark.errors import BenchmarkError
+from benchmark.methods import infonce, pairwise, protoclr, protonet, simclr, triplet  # noqa: F401 (registers)
+from benchmark.methods.base import METHODS, Method
+
+__all__ = ["METHODS", "Method", "build_method", "method_params"]
+
+
+def method_params(name: str) -> dict[str, Any]:
+    """The hyper-parameters of method ``name`` with their defaults."""
+    signature = inspect.signature(METHODS.get(name).__init__)
+    return {
+        key: p.default for key, p in signature.parameters.items() if key not in ("self", "backbone")
+    }
+
+
+def build_method(
+    name: str, backbone: str, image_shape: tuple[int, int, int], channels_last: bool = False, **params: Any
+) -> Method:
+    """A fresh method ``name`` on a new ``backbone`` for ``(C, H, W)`` images.
+
+    Args:
+        channels_last: build the backbone in channels-last memory format (faster on CPU).
+        params: the method's hyper-parameters (see ``method_params``).
+
+    Raises:
+        BenchmarkError: unknown method, backbone or parameter, bad parameter value, or an
+            image size the backbone cannot take; before any model is built where possible.
+    """
+    cls = METHODS.get(name)
+    valid = method_params(name)
+    unknown = sorted(set(params) - set(valid))
+    if unknown:
+        raise BenchmarkError(
+            f"method {name!r} has no parameter {', '.join(map(repr, unknown))} "
+            f"(valid: {', '.join(valid) or 'none'})"
+        )
+    return cls(build_backbone(backbone, image_shape, channels_last=channels_last), **params)

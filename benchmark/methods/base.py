@@ -1,0 +1,107 @@
+"""The one method interface: an ``Episode`` in, a loss and metrics out; ``embed`` for evaluation."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from benchmark.episodes.episode import Episode
+from benchmark.errors import BenchmarkError
+from benchmark.losses import squared_euclidean
+from benchmark.registry import Registry
+
+
+class Method(nn.Module):
+    """Base class: subclasses set ``name``, ``sources`` and implement ``episode_loss``.
+
+    Every subclass declares its hyper-parameters as keyword arguments of ``__init__`` (with
+    defaults); ``build_method`` refuses any other name. Support and query are embedded in one
+    backbone call.
+
+    Attributes:
+        name: registered method name.
+        sources: episode kinds (``Episode.source``) the method can train on.
+        source_hint: why other kinds are refused (ends the error message).
+        backbone: the feature extractor (``out_dim`` attribute) used by ``embed``.
+    """
+
+    name: ClassVar[str] = "method"
+    sources: ClassVar[frozenset[str]] = frozenset({"labels", "augment", "patches"})
+    source_hint: ClassVar[str] = ""
+
+    def __init__(self, backbone: nn.Module) -> None:
+        super().__init__()
+        self.backbone = backbone
+
+    @classmethod
+    def check_source(cls, kind: str) -> None:
+        """BenchmarkError unless episodes of ``kind`` can train this method."""
+        if kind not in cls.sources:
+            accepted = ", ".join(repr(s) for s in sorted(cls.sources))
+            hint = f"; {cls.source_hint}" if cls.source_hint else ""
+            raise BenchmarkError(
+                f"method {cls.name!r} cannot train on {kind!r} episodes: it accepts {accepted}{hint}"
+            )
+
+    @classmethod
+    def check_task(cls, kind: str, ways: int, shots: int, queries: int) -> None:
+        """BenchmarkError unless N-way K-shot Q-query episodes of ``kind`` can train this method."""
+        cls.check_source(kind)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Evaluation features (the backbone, no projection head).
+
+        Shape:
+            x: ``[B, C, H, W]`` float in ``[0, 1]``. Output: ``[B, D]``.
+        """
+        return self.backbone(x)
+
+    def forward(self, episode: Episode) -> dict[str, torch.Tensor]:
+        """Loss and metrics of one episode.
+
+        Returns:
+            ``"loss"`` (differentiable scalar), ``"acc"`` (detached scalar), ``"embedding_std"``
+            (detached: mean over dimensions of the features' standard deviation over the episode,
+            which falls to 0 when the representation collapses) and method-specific metrics.
+        """
+        self.check_task(episode.source, episode.ways, episode.shots, episode.queries)
+        n_support = len(episode.support)
+        features = self.embed(torch.cat([episode.support, episode.query]))
+        out = self.episode_loss(features[:n_support], features[n_support:], episode)
+        out["embedding_std"] = features.detach().float().std(0).mean()
+        return out
+
+    def episode_loss(
+        self, support: torch.Tensor, query: torch.Tensor, episode: Episode
+    ) -> dict[str, torch.Tensor]:
+        """``{"loss", "acc", ...}`` from the backbone features of support ``[N*K, D]`` and query ``[N*Q, D]``."""
+        raise NotImplementedError
+
+
+def nearest_support_accuracy(
+    support: torch.Tensor, support_labels: torch.Tensor, query: torch.Tensor, query_labels: torch.Tensor
+) -> torch.Tensor:
+    """Fraction of queries whose nearest support embedding (squared Euclidean) shares their label.
+
+    With one support view per class this is positive-identification accuracy.
+
+    Shape:
+        support: ``[S, D]``, support_labels: ``[S]``, query: ``[Q, D]``, query_labels: ``[Q]``.
+        Output: detached scalar.
+    """
+    with torch.no_grad():
+        nearest = squared_euclidean(query, support).argmin(1)
+        return (support_labels[nearest] == query_labels).float().mean()
+
+
+def check_positive(method: str, **values: float) -> None:
+    """BenchmarkError naming the first parameter that is not a positive number."""
+    for key, value in values.items():
+        if not value > 0:
+            raise BenchmarkError(f"method {method!r}: {key} must be > 0, got {value}")
+
+
+#: Registered ``Method`` subclasses; importing ``benchmark.methods`` fills it.
+METHODS: Registry[type[Method]] = Registry("method")

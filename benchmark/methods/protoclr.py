@@ -1,0 +1,29 @@
+"""ProtoCLR (Ni et al. 2022): ProtoNet on augmented-view episodes, "contrastive learning is meta-learning"."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from benchmark.methods.protonet import ProtoNet
+from benchmark.methods.base import METHODS
+
+
+@METHODS.register(
+    "protoclr", "ProtoNet loss on augmentation episodes (each image a class, K views → prototype), cosine / τ"
+)
+class ProtoCLR(ProtoNet):
+    """ProtoNet trained without labels: each image is a class, its K support views make the
+    prototype, its Q query views are classified. With one shot, cosine distance and temperature
+    τ, the loss is the query-side half of NT-Xent without same-side negatives.
+
+    Args:
+        distance: ``"cosine"`` (default) or ``"euclidean"``.
+        temperature: logit divisor.
+    """
+
+    name = "protoclr"
+    sources = frozenset({"augment", "patches"})
+    source_hint = "on labelled episodes it is 'protonet'"
+
+    def __init__(self, backbone: nn.Module, distance: str = "cosine", temperature: float = 0.5) -> None:
+        super().__init__(backbone, distance=distance, temperature=temperature)

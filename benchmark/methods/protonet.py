@@ -1,0 +1,41 @@
+"""ProtoNet (Snell et al. 2017): queries classified by distance to mean support embeddings."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from benchmark.episodes.episode import Episode
+from benchmark.losses import DISTANCES, prototypical_loss
+from benchmark.methods.base import METHODS, Method, check_positive
+
+
+@METHODS.register(
+    "protonet", "Prototypical Networks: softmax over -squared Euclidean (or scaled cosine) distance to class means"
+)
+class ProtoNet(Method):
+    """Prototype = mean support embedding; logits = ``-distance / temperature``; cross-entropy over queries.
+
+    Args:
+        distance: ``"euclidean"`` (squared) or ``"cosine"`` (negative cosine; scaled cosine
+            with scale ``1 / temperature``).
+        temperature: logit divisor (use ≈ 0.1 with cosine).
+    """
+
+    name = "protonet"
+    sources = frozenset({"labels", "augment"})
+    source_hint = "for unlabelled patch episodes use 'protoclr' or a contrastive method"
+
+    def __init__(self, backbone: nn.Module, distance: str = "euclidean", temperature: float = 1.0) -> None:
+        super().__init__(backbone)
+        DISTANCES.get(distance)
+        check_positive(self.name, temperature=temperature)
+        self.distance = distance
+        self.temperature = temperature
+
+    def episode_loss(self, support: torch.Tensor, query: torch.Tensor, episode: Episode) -> dict[str, torch.Tensor]:
+        loss, acc = prototypical_loss(
+            support, episode.support_labels, query, episode.query_labels, episode.ways,
+            self.distance, self.temperature,
+        )
+        return {"loss": loss, "acc": acc}
