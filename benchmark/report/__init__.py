@@ -1,0 +1,1 @@
+"""Tables, statistics and plots rendered from the results store (never from models)."""

@@ -1,0 +1,112 @@
+"""Render a benchmark's tables and plot from the store into a folder, atomically.
+
+Files (in ``out_dir``): ``transfer.md``, ``transfer.tex``, ``transfer.csv``,
+``accuracy_vs_shots.png`` and ``.svg``. Each states the command that made it, the commit, the
+store path and the spec hash(es) of its rows.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import matplotlib.pyplot as plt
+
+from benchmark import provenance as prov
+from benchmark.errors import BenchmarkError
+from benchmark.report import plots, tables
+from benchmark.store import Store
+
+
+@dataclass(frozen=True)
+class Report:
+    """What ``render_benchmark`` wrote: the Markdown text and the paths by kind."""
+
+    benchmark: str
+    markdown: str
+    files: dict[str, Path]
+    table: tables.TransferTable
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp)`` on a temporary file next to ``path``, fsync it, rename it over
+    ``path``: readers see the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        with tmp.open("rb+") as stream:
+            os.fsync(stream.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def provenance_lines(table: tables.TransferTable, store_path: Path, command: str) -> list[str]:
+    """The lines every rendered file carries."""
+    return [
+        f"made by: {command}",
+        f"report commit: {prov.commit()}; result commits: {', '.join(table.commits)}",
+        f"store: {store_path}",
+        f"spec hashes: {', '.join(table.spec_hashes)}",
+    ]
+
+
+def render_benchmark(store: Store, benchmark: str, out_dir: Path,
+                     command: str | None = None) -> Report:
+    """Write the tables and the plot of one benchmark of ``store`` into ``out_dir``."""
+    table = tables.build_table(store.results(benchmark, with_episodes=True), benchmark)
+    lines = provenance_lines(table, store.path, command or prov.command_line())
+    out_dir = Path(out_dir)
+    markdown = tables.to_markdown(table, lines)
+    files = {kind: out_dir / name for kind, name in (
+        ("markdown", "transfer.md"), ("latex", "transfer.tex"), ("csv", "transfer.csv"),
+        ("png", "accuracy_vs_shots.png"), ("svg", "accuracy_vs_shots.svg"))}
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _write_text(files["markdown"], markdown)
+        _write_text(files["latex"], tables.to_latex(table, lines))
+        _write_text(files["csv"], tables.to_csv(table, lines))
+        figure = plots.accuracy_vs_shots(table, lines)
+        try:
+            for kind in ("png", "svg"):
+                metadata = {"Title": f"{benchmark}: accuracy vs shots",
+                            "Description": " | ".join(lines)}
+                atomic_write(files[kind], lambda tmp, k=kind, m=metadata: figure.savefig(
+                    tmp, format=k, dpi=150, metadata=m))
+        finally:
+            plt.close(figure)
+    except OSError as err:
+        raise BenchmarkError(f"cannot write the report into {out_dir} ({err})") from None
+    return Report(benchmark, markdown, files, table)
+
+
+def render_store(store_path: str | Path, out_dir: str | Path = Path("results"),
+                 benchmark_name: str | None = None) -> list[Report]:
+    """Render every benchmark in the store (or only ``benchmark_name``) into
+    ``out_dir/<benchmark>/``, and print each Markdown table and the files written."""
+    store_path = Path(store_path)
+    if not store_path.is_file():
+        raise BenchmarkError(f"store {store_path} does not exist (run a spec first)")
+    with Store(store_path) as store:
+        known = store.benchmarks()
+        if benchmark_name is not None and benchmark_name not in known:
+            raise BenchmarkError(f"no results for benchmark {benchmark_name!r} in {store_path} "
+                                 f"(benchmarks: {', '.join(known) or 'none'})")
+        names = [benchmark_name] if benchmark_name else known
+        if not names:
+            raise BenchmarkError(f"store {store_path} holds no results yet")
+        reports = [render_benchmark(store, name, Path(out_dir) / name) for name in names]
+    for report in reports:
+        print(report.markdown)
+        print("wrote " + ", ".join(str(p) for p in report.files.values()))
+    return reports

@@ -1,0 +1,62 @@
+"""Statistics of the report: confidence intervals, paired tests and average ranks."""
+
+from __future__ import annotations
+
+import math
+from typing import Mapping, Sequence
+
+import numpy as np
+from scipy import stats
+
+
+def mean_ci95(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and half-width of the Student-t 95% confidence interval.
+
+    Args:
+        values: one accuracy per episode, shape ``[E]``.
+    """
+    data = np.asarray(values, dtype=np.float64)
+    if data.size == 0:
+        raise ValueError("no values")
+    mean = float(data.mean())
+    if data.size < 2:
+        return mean, 0.0
+    sem = float(data.std(ddof=1)) / math.sqrt(data.size)
+    return mean, float(stats.t.ppf(0.975, data.size - 1) * sem)
+
+
+def wilcoxon_p(first: Sequence[float], second: Sequence[float]) -> float:
+    """Two-sided p-value of the paired Wilcoxon signed-rank test on identical episodes.
+
+    Args:
+        first, second: per-episode accuracies of two methods, shape ``[E]`` each, episode ``i``
+            the same task for both. Identical results give p = 1.
+    """
+    a = np.asarray(first, dtype=np.float64)
+    b = np.asarray(second, dtype=np.float64)
+    if a.shape != b.shape or a.size == 0:
+        raise ValueError(f"paired test needs two equal, non-empty samples, got {a.size} and {b.size}")
+    if np.allclose(a, b, rtol=0.0, atol=1e-12):
+        return 1.0
+    return float(stats.wilcoxon(a, b, zero_method="wilcox").pvalue)
+
+
+def intervals_overlap(mean_a: float, ci_a: float, mean_b: float, ci_b: float) -> bool:
+    """Whether ``[mean_a ± ci_a]`` and ``[mean_b ± ci_b]`` overlap."""
+    return mean_a - ci_a <= mean_b + ci_b and mean_b - ci_b <= mean_a + ci_a
+
+
+def average_ranks(scores: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+    """Average rank per method over columns (1 = best; ties share the mean rank).
+
+    Args:
+        scores: ``{column: {method: mean accuracy}}``; a method missing from a column is
+            ranked over the columns where it appears.
+    """
+    totals: dict[str, list[float]] = {}
+    for column in scores.values():
+        methods = list(column)
+        ranks = stats.rankdata([-column[m] for m in methods], method="average")
+        for method, rank in zip(methods, ranks):
+            totals.setdefault(method, []).append(float(rank))
+    return {m: float(np.mean(r)) for m, r in totals.items()}

@@ -1,0 +1,155 @@
+"""Report: tables from a synthetic store (bold best, ties, Wilcoxon, ranks, provenance guard)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmark.errors import BenchmarkError
+from benchmark.report import stats, tables
+from benchmark.report.render import render_store
+from benchmark.store import ResultRow, Store
+
+
+def row(method: str, shots: int, episodes: np.ndarray, seed: int = 0, **overrides) -> ResultRow:
+    mean, ci = stats.mean_ci95(episodes)
+    values = dict(
+        benchmark="synth", method=method, train_dataset="omniglot", train_split="background",
+        eval_dataset="omniglot", eval_split="evaluation", ways=5, shots=shots, queries=15,
+        head="prototype", seed=seed, accuracy=mean, ci95=ci, episodes=len(episodes), eval_seed=0,
+        steps=100, train_seconds=1.0, eval_seconds=0.1, device="cpu", commit="abc123",
+        versions="{}", spec_hash=f"hash-{method}", train_fingerprint="ftrain",
+        eval_fingerprint="feval", method_name=method, backbone="conv4",
+        episode_accuracies=tuple(float(a) for a in episodes),
+    )
+    values.update(overrides)
+    return ResultRow(**values)
+
+
+def synthetic_rows() -> list[ResultRow]:
+    """Three methods and the floor on 40 episodes at 1 and 5 shots.
+
+    1-shot: protonet clearly best; simclr tied with it (close, overlapping CIs); floor far.
+    5-shot: simclr best, protonet second.
+    """
+    rng = np.random.default_rng(0)
+    shared = rng.normal(0, 0.05, 40)
+
+    def draw(p: float) -> np.ndarray:
+        return p + shared + rng.normal(0, 0.01, 40)
+
+    return [
+        row("protonet", 1, draw(0.80)), row("simclr", 1, draw(0.79)),
+        row("protoclr", 1, draw(0.60)), row("random", 1, draw(0.30)),
+        row("protonet", 5, draw(0.85)), row("simclr", 5, draw(0.90)),
+        row("protoclr", 5, draw(0.70)), row("random", 5, draw(0.40)),
+    ]
+
+
+def test_best_ties_ranks_and_wilcoxon() -> None:
+    rows = synthetic_rows()
+    table = tables.build_table(rows, "synth")
+    one = tables.Column("omniglot", "evaluation", 5, 1, "prototype")
+    five = tables.Column("omniglot", "evaluation", 5, 5, "prototype")
+    assert table.cell("protonet", one)["best"] and not table.cell("simclr", one)["best"]
+    assert table.cell("simclr", one)["tie"]
+    assert not table.cell("protoclr", one)["tie"] and not table.cell("random", one)["tie"]
+    assert table.cell("simclr", five)["best"]
+    assert table.comparisons[one].best == "protonet" and table.comparisons[one].second == "simclr"
+    by_key = {(r.method, r.shots): r for r in rows}
+    from scipy.stats import wilcoxon
+
+    expected = wilcoxon(by_key["simclr", 5].episode_accuracies,
+                        by_key["protonet", 5].episode_accuracies).pvalue
+    assert table.comparisons[five].p_value == pytest.approx(expected)
+    assert table.ranks == {"protonet": 1.5, "simclr": 1.5, "protoclr": 3.0, "random": 4.0}
+    assert table.methods[-1] == "random"
+
+
+def test_markdown_bolds_best_and_marks_ties() -> None:
+    table = tables.build_table(synthetic_rows(), "synth")
+    text = tables.to_markdown(table, ["made by: test"])
+    protonet_line = next(line for line in text.splitlines() if line.startswith("| protonet"))
+    simclr_line = next(line for line in text.splitlines() if line.startswith("| simclr"))
+    assert protonet_line.count("**") == 2 and simclr_line.count("**") == 2
+    assert "†" in simclr_line and "†" in text.split("\n\n")[2]  # the legend explains it
+    assert "p (best vs 2nd)" in text and "made by: test" in text
+
+
+def test_latex_is_booktabs() -> None:
+    text = tables.to_latex(tables.build_table(synthetic_rows(), "synth"), ["made by: test"])
+    assert "\\toprule" in text and "\\bottomrule" in text and "\\textbf{" in text
+    assert text.startswith("% made by: test")
+
+
+@pytest.mark.parametrize("field", ["spec_hash", "train_fingerprint", "eval_fingerprint"])
+def test_provenance_guard_refuses_mixed_cells(field: str) -> None:
+    rows = synthetic_rows()
+    other = replace(rows[0], seed=1, **{field: "something-else"})
+    with pytest.raises(tables.ProvenanceError, match=field.replace("_", " ")) as err:
+        tables.build_table(rows + [other], "synth")
+    assert "something-else" in str(err.value) and "protonet" in str(err.value)
+
+
+def test_provenance_guard_refuses_mixed_eval_data_in_a_column() -> None:
+    rows = synthetic_rows()
+    rows = [replace(r, eval_fingerprint="other") if r.method == "simclr" else r for r in rows]
+    with pytest.raises(tables.ProvenanceError, match="column"):
+        tables.build_table(rows, "synth")
+
+
+def test_seeds_average_per_episode() -> None:
+    episodes = np.array([1.0, 0.5, 0.75, 1.0])
+    rows = [row("protonet", 1, episodes, seed=0, spec_hash="h"),
+            row("protonet", 1, 1 - episodes, seed=1, spec_hash="h")]
+    table = tables.build_table(rows, "synth")
+    cell = table.cells.iloc[0]
+    assert cell["seeds"] == 2 and cell["mean"] == pytest.approx(0.5) and cell["ci95"] == 0.0
+
+
+def test_render_store_files_agree_with_store(tmp_path: Path, capsys) -> None:
+    store_path = tmp_path / "store.sqlite"
+    rows = synthetic_rows()
+    with Store(store_path) as store:
+        store.put_results(rows)
+    (report,) = render_store(store_path, out_dir=tmp_path / "out", benchmark_name="synth")
+    folder = tmp_path / "out" / "synth"
+    for name in ("transfer.md", "transfer.tex", "transfer.csv", "accuracy_vs_shots.png",
+                 "accuracy_vs_shots.svg"):
+        assert (folder / name).stat().st_size > 0
+    assert not list(folder.glob(".*.tmp"))
+    csv = pd.read_csv(folder / "transfer.csv", comment="#")
+    assert list(csv.columns) == list(tables.CSV_COLUMNS)
+    for r in rows:
+        hit = csv[(csv.method == r.method) & (csv.shots == r.shots)]
+        assert hit["mean"].item() == pytest.approx(r.accuracy, abs=1e-6)
+        assert hit["ci95"].item() == pytest.approx(r.ci95, abs=1e-6)
+    md = (folder / "transfer.md").read_text()
+    assert f"{100 * rows[0].accuracy:.2f}" in md
+    for path in ("transfer.md", "transfer.tex", "transfer.csv"):
+        text = (folder / path).read_text()
+        assert str(store_path) in text and "hash-protonet" in text and "made by:" in text
+    assert "hash-protonet" in (folder / "accuracy_vs_shots.svg").read_text()
+    assert "protonet" in capsys.readouterr().out
+
+
+def test_render_store_refuses_missing_store_and_unknown_benchmark(tmp_path: Path) -> None:
+    with pytest.raises(BenchmarkError, match="does not exist"):
+        render_store(tmp_path / "none.sqlite", out_dir=tmp_path)
+    with Store(tmp_path / "s.sqlite") as store:
+        store.put_results(synthetic_rows())
+    with pytest.raises(BenchmarkError, match="no results for benchmark 'nope'.*synth"):
+        render_store(tmp_path / "s.sqlite", out_dir=tmp_path, benchmark_name="nope")
+    assert not (tmp_path / "nope").exists()
+
+
+def test_stats_helpers() -> None:
+    mean, ci = stats.mean_ci95([0.0, 1.0])
+    assert mean == 0.5 and ci == pytest.approx(6.353, abs=1e-3)
+    assert stats.wilcoxon_p([0.5, 0.5], [0.5, 0.5]) == 1.0
+    assert stats.intervals_overlap(0.9, 0.01, 0.88, 0.011)
+    assert not stats.intervals_overlap(0.9, 0.01, 0.85, 0.01)
