@@ -1,0 +1,268 @@
+"""Episodic evaluation: fixed test episodes, a head, mean accuracy ± 95% CI.
+
+Every method is evaluated on the identical episodes (``fixed_episodes``: a labels sampler and a
+seed list), with a frozen representation (``model.eval()``, ``torch.no_grad``), support and
+query embedded in one call per batch of episodes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+from scipy import stats
+from torch import nn
+
+from benchmark.checkpoint import ModelSpec, load_checkpoint, rebuild_method
+from benchmark.data.split import Split
+from benchmark.device import resolve_device
+from benchmark.episodes.episode import Episode, EpisodeSource
+from benchmark.errors import BenchmarkError
+from benchmark.heads import HEADS, EmbedFn, Embedder, Head
+
+#: Images embedded per ``embed`` call (several small episodes share one call).
+BATCH_IMAGES = 1024
+
+
+@dataclass(frozen=True)
+class EpisodeSet:
+    """A fixed, lazily drawn list of test episodes: ``sampler.sample(seeds[i])``.
+
+    Attributes:
+        sampler: a labels sampler over the test split.
+        seeds: one seed per episode.
+        ways, shots, queries: N, K, Q of every episode.
+        dataset, split, fingerprint: where the episodes come from.
+    """
+
+    sampler: EpisodeSource
+    seeds: tuple[int, ...]
+    ways: int
+    shots: int
+    queries: int
+    dataset: str
+    split: str
+    fingerprint: str
+
+    def __len__(self) -> int:
+        return len(self.seeds)
+
+    def batches(self, size: int) -> Iterator[list[Episode]]:
+        """Consecutive lists of at most ``size`` episodes, drawn with ``sample_batch``."""
+        for start in range(0, len(self.seeds), size):
+            yield self.sampler.sample_batch(self.seeds[start : start + size])
+
+    def __iter__(self) -> Iterator[Episode]:
+        for batch in self.batches(32):
+            yield from batch
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """Accuracy over fixed episodes.
+
+    Attributes:
+        mean: mean accuracy in ``[0, 1]``.
+        ci95: half-width of the 95% confidence interval (Student t), in ``[0, 1]`` units
+            (nan for a single episode).
+        accuracies: per-episode accuracies, ``float64 [episodes]``.
+        episodes, ways, shots, queries: the setting.
+        head: the head's registered name.
+    """
+
+    mean: float
+    ci95: float
+    accuracies: np.ndarray
+    episodes: int
+    ways: int
+    shots: int
+    queries: int
+    head: str
+
+    def summary(self) -> str:
+        """E.g. ``62.31 ± 0.84 % (600 episodes, 5-way 1-shot, head prototype)``."""
+        return (
+            f"{100 * self.mean:.2f} ± {100 * self.ci95:.2f} % ({self.episodes} episodes, "
+            f"{self.ways}-way {self.shots}-shot, head {self.head})"
+        )
+
+
+def confidence_interval(accuracies: np.ndarray, level: float = 0.95) -> float:
+    """Half-width of the Student-t confidence interval of the mean (nan for fewer than 2)."""
+    n = len(accuracies)
+    if n < 2:
+        return float("nan")
+    sem = float(np.std(accuracies, ddof=1)) / math.sqrt(n)
+    return float(stats.t.ppf(0.5 + level / 2, n - 1) * sem)
+
+
+def episode_seeds(seed: int, count: int) -> tuple[int, ...]:
+    """``count`` 31-bit episode seeds derived from ``seed``."""
+    state = np.random.SeedSequence([seed, 0x5E7]).generate_state(count)
+    return tuple(int(s & 0x7FFFFFFF) for s in state)
+
+
+def fixed_episodes(
+    split: Split, ways: int, shots: int, queries: int, count: int, seed: int, device: str = "cpu"
+) -> EpisodeSet:
+    """The test episodes every method is evaluated on: labels episodes of ``split``.
+
+    Raises:
+        BenchmarkError: impossible N/K/Q for the split, or ``count < 1``.
+    """
+    from benchmark.episodes import build_sampler
+
+    if count < 1:
+        raise BenchmarkError(f"evaluation needs at least 1 episode, got {count}")
+    sampler = build_sampler("labels", split, ways, shots, queries, device=device)
+    return EpisodeSet(
+        sampler=sampler,
+        seeds=episode_seeds(seed, count),
+        ways=ways,
+        shots=shots,
+        queries=queries,
+        dataset=split.dataset,
+        split=split.name,
+        fingerprint=split.fingerprint,
+    )
+
+
+def evaluate(
+    model: Embedder | EmbedFn,
+    episodes: EpisodeSet | Sequence[Episode],
+    head: str | Head = "prototype",
+    batch_images: int = BATCH_IMAGES,
+) -> EvalResult:
+    """Accuracy of ``head`` on ``model``'s representation over ``episodes``.
+
+    Args:
+        model: a Method (or any module with ``embed``), or a plain embedding function.
+        episodes: an ``EpisodeSet`` or a list of same-shaped episodes.
+        head: a registered head name or a head instance.
+        batch_images: images per ``embed`` call; episodes are batched up to it.
+    """
+    head_name = head if isinstance(head, str) else _head_name(head)
+    head_obj: Head = HEADS.build(head) if isinstance(head, str) else head
+    if len(episodes) == 0:
+        raise BenchmarkError("evaluation needs at least 1 episode")
+    was_training = model.training if isinstance(model, nn.Module) else None
+    if isinstance(model, nn.Module):
+        model.eval()
+    accuracies: list[torch.Tensor] = []
+    try:
+        with torch.no_grad():
+            for batch in _batches(episodes, batch_images):
+                predictions = head_obj.predict(model, batch)
+                labels = torch.stack([e.query_labels for e in batch]).cpu()
+                accuracies.append((predictions == labels).double().mean(1))
+    finally:
+        if was_training:
+            model.train()  # type: ignore[union-attr]
+    acc = torch.cat(accuracies).numpy()
+    setting = episodes if isinstance(episodes, EpisodeSet) else episodes[0]
+    return EvalResult(
+        mean=float(acc.mean()),
+        ci95=confidence_interval(acc),
+        accuracies=acc,
+        episodes=len(acc),
+        ways=setting.ways,
+        shots=setting.shots,
+        queries=setting.queries,
+        head=head_name,
+    )
+
+
+def validator(episodes: EpisodeSet, head: str = "prototype") -> Callable[[nn.Module], float]:
+    """A ``train(validate=...)`` callable: mean accuracy of a method on fixed episodes."""
+    return lambda method: evaluate(method, episodes, head).mean
+
+
+class RandomFloor(nn.Module):
+    """A randomly initialised backbone: the floor every representation must beat.
+
+    Attributes:
+        backbone: the untrained ``Backbone`` (eval mode: BN uses its initial statistics).
+    """
+
+    def __init__(self, backbone: nn.Module) -> None:
+        super().__init__()
+        self.backbone = backbone
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Shape: x ``[B, C, H, W]`` → ``[B, D]``."""
+        return self.backbone(x)
+
+
+def random_floor(backbone: str, image_shape: tuple[int, int, int], seed: int = 0) -> RandomFloor:
+    """An untrained ``backbone`` for ``(C, H, W)`` images, initialised from ``seed``."""
+    from benchmark.backbones import build_backbone
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return RandomFloor(build_backbone(backbone, tuple(image_shape))).eval()
+
+
+def evaluate_checkpoint(
+    checkpoint: Path,
+    dataset: str,
+    split: str | None = None,
+    ways: int = 5,
+    shots: int = 1,
+    queries: int = 15,
+    episodes: int = 600,
+    head: str = "prototype",
+    seed: int = 0,
+    device: str = "auto",
+    data_root: Path | None = None,
+) -> EvalResult:
+    """Episodic evaluation of a checkpoint (what ``python -m benchmark eval`` runs).
+
+    Raises:
+        BenchmarkError: unknown head or dataset, a truncated or corrupt checkpoint, a checkpoint
+            built for other images than the dataset's, impossible N/K/Q.
+    """
+    from benchmark.data import dataset_info, load_split
+
+    HEADS.get(head)
+    target = resolve_device(device)
+    payload = load_checkpoint(Path(checkpoint))
+    spec = ModelSpec.from_dict(payload["model_spec"])
+    info = dataset_info(dataset)
+    _check_shape(spec, tuple(info.image_shape), dataset, checkpoint)
+    data = load_split(dataset, split or info.test_split, data_root)
+    _check_shape(spec, data.image_shape, dataset, checkpoint)
+    test_episodes = fixed_episodes(data, ways, shots, queries, episodes, seed)
+    method = rebuild_method(payload, checkpoint).to(target)
+    return evaluate(method, test_episodes, head)
+
+
+def _check_shape(spec: ModelSpec, shape: tuple[int, ...], dataset: str, checkpoint: Path) -> None:
+    if tuple(shape) != tuple(spec.image_shape):
+        have = "x".join(map(str, spec.image_shape))
+        want = "x".join(map(str, shape))
+        raise BenchmarkError(
+            f"checkpoint {checkpoint} holds a {spec.method}/{spec.backbone} built for {have} images "
+            f"(C x H x W), but dataset {dataset!r} has {want} images"
+        )
+
+
+def _batches(episodes: EpisodeSet | Sequence[Episode], batch_images: int) -> Iterator[list[Episode]]:
+    if isinstance(episodes, EpisodeSet):
+        per_episode = episodes.ways * (episodes.shots + episodes.queries)
+        yield from episodes.batches(max(1, batch_images // per_episode))
+        return
+    per_episode = len(episodes[0].support) + len(episodes[0].query)
+    size = max(1, batch_images // per_episode)
+    for start in range(0, len(episodes), size):
+        yield list(episodes[start : start + size])
+
+
+def _head_name(head: Head) -> str:
+    for entry in HEADS.entries():
+        if isinstance(head, entry.obj):  # type: ignore[arg-type]
+            return entry.name
+    return type(head).__name__

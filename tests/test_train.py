@@ -1,0 +1,222 @@
+"""The trainer: exact resume, divergence handling, determinism, config checks, acceptance run."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import pytest
+import torch
+
+from benchmark.checkpoint import ModelSpec, load_checkpoint, rebuild_method
+from benchmark.episodes.episode import Episode
+from benchmark.errors import BenchmarkError
+from benchmark.methods import build_method
+from benchmark.train import (
+    OPTIMIZERS,
+    SCHEDULES,
+    DivergedError,
+    TrainConfig,
+    TrainStep,
+    build_optimizer,
+    build_scheduler,
+    episode_seed,
+    lr_factor,
+    train,
+)
+
+SHAPE = (1, 16, 16)
+SPEC = ModelSpec("protonet", "conv4", SHAPE)
+
+
+@dataclass
+class BlobSampler:
+    """Labelled episodes of noisy class templates, a pure function of the seed."""
+
+    ways: int = 3
+    shots: int = 2
+    queries: int = 2
+    kind: str = "labels"
+    classes: int = 8
+    poison_seed: int | None = None  # this seed's episode holds NaN images
+    crash_seed: int | None = None  # this seed's episode raises (a simulated kill)
+
+    def __post_init__(self) -> None:
+        self.templates = torch.rand(self.classes, *SHAPE, generator=torch.Generator().manual_seed(99))
+
+    def sample(self, seed: int) -> Episode:
+        if seed == self.crash_seed:
+            raise KeyboardInterrupt("simulated kill")
+        g = torch.Generator().manual_seed(seed)
+        class_ids = torch.randperm(self.classes, generator=g)[: self.ways]
+
+        def draw(per_class: int) -> tuple[torch.Tensor, torch.Tensor]:
+            labels = torch.arange(self.ways).repeat_interleave(per_class)
+            noise = 0.3 * torch.rand(len(labels), *SHAPE, generator=g)
+            return (0.7 * self.templates[class_ids[labels]] + noise).clamp(0, 1), labels
+
+        support, support_labels = draw(self.shots)
+        query, query_labels = draw(self.queries)
+        if seed == self.poison_seed:
+            support = torch.full_like(support, float("nan"))
+        return Episode(support, support_labels, query, query_labels, class_ids,
+                       self.ways, self.shots, self.queries, "labels", seed)
+
+    def sample_batch(self, seeds: Sequence[int]) -> list[Episode]:
+        return [self.sample(s) for s in seeds]
+
+
+def fresh_method(seed: int = 0) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return SPEC.build()
+
+
+def config(**changes) -> TrainConfig:
+    base = dict(steps=12, optimizer="sgd", lr=0.05, momentum=0.9, nesterov=True, schedule="cosine",
+                warmup_steps=3, checkpoint_every=4, val_every=3, log_every=2, seed=7, device="cpu",
+                progress=False, tensorboard=False)
+    return TrainConfig(**{**base, **changes})
+
+
+def accuracy_validator(method: torch.nn.Module) -> float:
+    """Validation on three fixed episodes (prototype classification), deterministic."""
+    from benchmark.evaluate import evaluate
+
+    return evaluate(method, BlobSampler().sample_batch([1000, 1001, 1002])).mean
+
+
+def metric_rows(run_dir: Path) -> list[dict[str, str]]:
+    with (run_dir / "metrics.csv").open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZERS.names())
+def test_resume_gives_the_uninterrupted_weights(tmp_path: Path, optimizer: str) -> None:
+    cfg = config(optimizer=optimizer, lr=0.05 if optimizer == "sgd" else 1e-3,
+                 nesterov=optimizer == "sgd")
+    straight = fresh_method()
+    result = train(straight, BlobSampler(), cfg, tmp_path / "a", accuracy_validator, model_spec=SPEC)
+    assert result.steps == 12 and result.resumed_from == 0
+
+    crashed = fresh_method()
+    crash = BlobSampler(crash_seed=episode_seed(cfg.seed, 9))  # killed during step 10
+    with pytest.raises(KeyboardInterrupt):
+        train(crashed, crash, cfg, tmp_path / "b", accuracy_validator, model_spec=SPEC)
+    assert load_checkpoint(tmp_path / "b" / "last.pt")["step"] == 8
+
+    resumed = fresh_method(seed=123)  # any init: the checkpoint replaces it
+    again = train(resumed, BlobSampler(), cfg, tmp_path / "b", accuracy_validator, model_spec=SPEC)
+    assert again.resumed_from == 8
+
+    expected, actual = straight.state_dict(), resumed.state_dict()
+    assert expected.keys() == actual.keys()
+    for key in expected:
+        assert torch.equal(expected[key], actual[key]), key
+    a, b = metric_rows(tmp_path / "a"), metric_rows(tmp_path / "b")
+    assert [r["step"] for r in b] == [str(s) for s in range(1, 13)]
+    assert [(r["loss"], r["val_acc"]) for r in a] == [(r["loss"], r["val_acc"]) for r in b]
+    assert (result.best_val_acc, result.best_step) == (again.best_val_acc, again.best_step)
+
+
+def test_finished_run_is_not_retrained(tmp_path: Path) -> None:
+    cfg = config(steps=4)
+    method = fresh_method()
+    train(method, BlobSampler(), cfg, tmp_path, model_spec=SPEC)
+    other = fresh_method(seed=5)
+    result = train(other, BlobSampler(crash_seed=episode_seed(cfg.seed, 0)), cfg, tmp_path, model_spec=SPEC)
+    assert result.resumed_from == 4
+    assert all(torch.equal(v, other.state_dict()[k]) for k, v in method.state_dict().items())
+
+
+def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path: Path) -> None:
+    cfg = config(checkpoint_every=2)
+    poisoned = BlobSampler(poison_seed=episode_seed(cfg.seed, 6))  # the 7th step
+    with pytest.raises(DivergedError, match="step 7") as info:
+        train(fresh_method(), poisoned, cfg, tmp_path, model_spec=SPEC)
+    assert isinstance(info.value, BenchmarkError)
+    assert info.value.step == 7 and info.value.checkpoint_step == 6
+    payload = load_checkpoint(tmp_path / "last.pt")
+    assert payload["step"] == 6
+    weights = rebuild_method(payload).state_dict()
+    assert all(torch.isfinite(v.float()).all() for v in weights.values())
+    assert [r["step"] for r in metric_rows(tmp_path)] == [str(s) for s in range(1, 7)]
+
+
+def test_one_step_is_deterministic() -> None:
+    cfg = config()
+    episode = BlobSampler().sample(3)
+    weights = []
+    for _ in range(2):
+        method = fresh_method()
+        optimizer = build_optimizer(method, cfg)
+        step = TrainStep(method.train(), optimizer, build_scheduler(optimizer, cfg), torch.device("cpu"))
+        out = step(episode)
+        assert set(out) >= {"loss", "acc"}
+        weights.append(method.state_dict())
+    for key in weights[0]:
+        assert torch.equal(weights[0][key], weights[1][key]), key
+
+
+def test_resume_with_another_config_is_refused(tmp_path: Path) -> None:
+    train(fresh_method(), BlobSampler(), config(steps=2), tmp_path, model_spec=SPEC)
+    with pytest.raises(BenchmarkError, match="differs in lr"):
+        train(fresh_method(), BlobSampler(), config(steps=2, lr=0.5), tmp_path, model_spec=SPEC)
+
+
+def test_unusable_episode_source_is_refused_before_any_work(tmp_path: Path) -> None:
+    with pytest.raises(BenchmarkError, match="patches"):
+        train(fresh_method(), BlobSampler(kind="patches"), config(), tmp_path / "run", model_spec=SPEC)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [({"optimizer": "lars"}, "unknown optimizer"), ({"schedule": "poly"}, "unknown schedule"),
+     ({"steps": 0}, "steps"), ({"lr": -1.0}, "lr"), ({"nesterov": True, "momentum": 0.0}, "nesterov")],
+)
+def test_bad_config_is_refused(changes: dict, message: str) -> None:
+    with pytest.raises(BenchmarkError, match=message):
+        config(**changes)
+
+
+def test_unknown_config_key_is_refused() -> None:
+    with pytest.raises(BenchmarkError, match="unknown key"):
+        TrainConfig.from_dict({"steps": 3, "learning_rate": 0.1})
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES.names())
+def test_schedules_start_at_one_after_warmup(schedule: str) -> None:
+    assert lr_factor(schedule, 0, 100, 0) == 1.0
+    assert lr_factor(schedule, 4, 100, 1) == pytest.approx(0.5)
+    assert 0.0 <= lr_factor(schedule, 0, 100, 99) <= 1.0
+
+
+def test_cosine_decays_to_zero() -> None:
+    assert lr_factor("cosine", 0, 100, 100) == pytest.approx(0.0)
+    assert lr_factor("step", 0, 100, 80) == pytest.approx(0.01)
+
+
+@pytest.mark.slow
+def test_protonet_learns_embedded_omniglot(tmp_path: Path) -> None:
+    """A few hundred ProtoNet steps on the background characters: > 80% 5-way 1-shot validation."""
+    from benchmark.data import dataset_info, load_split
+    from benchmark.episodes import build_sampler
+    from benchmark.evaluate import evaluate, fixed_episodes, validator
+
+    torch.set_num_threads(2)
+    info = dataset_info("omniglot")
+    train_split = load_split("omniglot", info.train_split)
+    test_split = load_split("omniglot", info.test_split)
+    torch.manual_seed(0)
+    spec = ModelSpec("protonet", "conv4", train_split.image_shape, {"channels_last": True})
+    method = spec.build()
+    sampler = build_sampler("labels", train_split, 20, 5, 5)
+    val = fixed_episodes(test_split, 5, 1, 15, 100, seed=1)
+    cfg = TrainConfig(steps=300, lr=2e-3, schedule="cosine", val_every=300, checkpoint_every=300,
+                      seed=0, device="cpu", progress=False, tensorboard=False)
+    result = train(method, sampler, cfg, tmp_path, validator(val), model_spec=spec)
+    assert result.best_val_acc > 0.80, result
+    floor = evaluate(rebuild_method(load_checkpoint(tmp_path / "best.pt")), val)
+    assert floor.mean == pytest.approx(result.best_val_acc)
