@@ -1,0 +1,147 @@
+"""The sampling core shared by every episode source: validation, per-seed random draws, base class.
+
+Every random number of an episode comes from a CPU ``torch.Generator`` seeded with the
+episode's seed (never the global RNG), so an episode is a pure function of its seed on
+any machine and on any device: the draws are made on the CPU, the work on the device.
+"""
+
+from __future__ import annotations
+
+import inspect
+import operator
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar, Sequence
+
+import torch
+
+from benchmark.data.split import Split
+from benchmark.episodes.batch import EpisodeBatch
+from benchmark.episodes.episode import Episode, EpisodeKind, EpisodeSource
+from benchmark.errors import BenchmarkError
+from benchmark.registry import Registry
+
+#: Episode sources by kind: ``labels``, ``augment``, ``patches``. Each entry is a class
+#: called as ``cls(split, ways, shots, queries, device, **options)``.
+SAMPLERS: Registry[type] = Registry("sampler")
+
+MAX_SEED = 2**63 - 1
+
+
+def check_counts(ways: int, shots: int, queries: int) -> None:
+    """Refuse N, K or Q that are not integers ≥ 1."""
+    for name, value in (("ways (N)", ways), ("shots (K)", shots), ("queries (Q)", queries)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise BenchmarkError(f"{name} must be an integer >= 1, got {value!r}")
+
+
+def check_split(split: Split) -> None:
+    """Refuse an empty split."""
+    if len(split) == 0 or split.num_classes == 0:
+        raise BenchmarkError(f"split {split.dataset}/{split.name} is empty")
+
+
+def check_seed(seed: Any) -> int:
+    """The seed as an ``int`` in ``0..2**63-1``; a BenchmarkError for anything else."""
+    if isinstance(seed, bool):
+        raise BenchmarkError(f"episode seed must be an integer, got {seed!r}")
+    try:
+        value = operator.index(seed)
+    except TypeError:
+        raise BenchmarkError(f"episode seed must be an integer, got {seed!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise BenchmarkError(f"episode seed must be in 0..2**63-1, got {value}")
+    return value
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``device`` as a ``torch.device``; a BenchmarkError when it is unknown or unavailable."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise BenchmarkError(f"unknown device {device!r}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise BenchmarkError(f"device {device!r} requested but CUDA is not available")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise BenchmarkError(f"device {device!r} requested but MPS is not available")
+    return dev
+
+
+def uniforms(seeds: Sequence[int], count: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """``[len(seeds), count]`` uniforms in ``[0, 1)``: row ``i`` depends only on ``seeds[i]``."""
+    out = torch.empty(len(seeds), count, dtype=dtype)
+    generator = torch.Generator()
+    for row, seed in zip(out, seeds):
+        generator.manual_seed(seed)
+        torch.rand(count, generator=generator, dtype=dtype, out=row)
+    return out
+
+
+class Sampler(ABC):
+    """Base of the episode sources: validates N/K/Q and seeds; subclasses implement ``_draw``.
+
+    ``sample(s) == sample_batch([s])[0] == sample_stacked([s]).episode(0)``.
+    """
+
+    kind: ClassVar[EpisodeKind]
+
+    def __init__(self, ways: int, shots: int, queries: int, device: str | torch.device) -> None:
+        check_counts(ways, shots, queries)
+        self.ways, self.shots, self.queries = ways, shots, queries
+        self.device = resolve_device(device)
+
+    def sample(self, seed: int) -> Episode:
+        """One episode, a pure function of ``seed``."""
+        return self.sample_stacked([seed]).episode(0)
+
+    def sample_batch(self, seeds: Sequence[int]) -> list[Episode]:
+        """One episode per seed, drawn in one vectorised pass."""
+        if len(seeds) == 0:
+            return []
+        return self.sample_stacked(seeds).unbind()
+
+    def sample_stacked(self, seeds: Sequence[int]) -> EpisodeBatch:
+        """One episode per seed, stacked: tensors ``[len(seeds), ...]``."""
+        checked = [check_seed(s) for s in seeds]
+        if not checked:
+            raise BenchmarkError("sample_stacked needs at least one seed")
+        return self._draw(checked)
+
+    @abstractmethod
+    def _draw(self, seeds: list[int]) -> EpisodeBatch:
+        """The batch for already-checked seeds."""
+
+    def labels(self, count: int, per_class: int) -> torch.Tensor:
+        """``[count, N*per_class]`` labels ``0..N-1`` repeated class-major, on the device."""
+        row = torch.arange(self.ways, device=self.device).repeat_interleave(per_class)
+        return row.expand(count, -1).clone()
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(kind={self.kind!r}, ways={self.ways}, "
+                f"shots={self.shots}, queries={self.queries}, device={str(self.device)!r})")
+
+
+def build_sampler(
+    kind: str,
+    split: Split,
+    ways: int,
+    shots: int,
+    queries: int,
+    device: str | torch.device = "cpu",
+    **options: Any,
+) -> EpisodeSource:
+    """The registered episode source ``kind`` over ``split``.
+
+    Options are those of the sampler's class (``labels``: ``rotations``; ``augment``:
+    ``augment``; ``patches``: ``patch_size``, ``jitter``, ``size``). Every bad input
+    (unknown kind or option, impossible N/K/Q, empty split) raises BenchmarkError here.
+    """
+    cls = SAMPLERS.get(kind)
+    accepted = [p for p in inspect.signature(cls).parameters
+                if p not in ("split", "ways", "shots", "queries", "device")]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise BenchmarkError(
+            f"{kind} sampler: unknown option(s) {', '.join(unknown)} "
+            f"(known: {', '.join(accepted) or 'none'})"
+        )
+    return cls(split=split, ways=ways, shots=shots, queries=queries, device=device, **options)

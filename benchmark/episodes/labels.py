@@ -1,0 +1,130 @@
+"""Labelled episodes: N classes without replacement, K+Q distinct images per class.
+
+The split lives on the sampler's device as one ``uint8`` tensor with a per-class index
+table ``[classes, max images per class]``. A batch of B episodes is: one row of uniforms
+per seed (drawn on the CPU), ``topk`` for the classes, ``topk`` for the images of each
+class, one table lookup, one gather of the images and one conversion to float.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from benchmark.data.split import Split
+from benchmark.episodes.batch import EpisodeBatch
+from benchmark.episodes.core import SAMPLERS, Sampler, check_split, uniforms
+from benchmark.errors import BenchmarkError
+
+ROTATIONS = 4  # rotations by 0°, 90°, 180°, 270°: class c becomes classes 4c..4c+3
+
+
+def class_index_table(labels: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Image indices grouped by class.
+
+    Args:
+        labels: ``[N]`` int64 class ids in ``0..num_classes-1``.
+
+    Returns:
+        ``(table, counts)``: ``table [num_classes, max_count]`` int64 holds the indices of
+        the images of class ``c`` in ``table[c, :counts[c]]`` (the rest is 0);
+        ``counts [num_classes]``.
+    """
+    counts = torch.bincount(labels, minlength=num_classes)
+    width = int(counts.max()) if counts.numel() else 0
+    order = torch.argsort(labels, stable=True)
+    starts = torch.cumsum(counts, 0) - counts
+    slot = torch.arange(len(labels)) - starts[labels[order]]
+    table = torch.zeros(num_classes, width, dtype=torch.int64)
+    table[labels[order], slot] = order
+    return table, counts
+
+
+def _describe_small_classes(split: Split, small: torch.Tensor, counts: torch.Tensor) -> str:
+    shown = [f"{split.class_names[c]} ({int(counts[c])} images)" for c in small[:5].tolist()]
+    more = f" and {len(small) - 5} more" if len(small) > 5 else ""
+    return ", ".join(shown) + more
+
+
+@SAMPLERS.register("labels", "N labelled classes x (K+Q) distinct images; optional rotations as classes")
+class LabelSampler(Sampler):
+    """N-way K-shot Q-query episodes from the labelled classes of a split.
+
+    Args:
+        split: the images ``[N, C, H, W]`` uint8 and their labels.
+        ways, shots, queries: N, K, Q.
+        device: where the split is kept and episodes are made.
+        rotations: if True, each class ``c`` rotated by ``k * 90°`` is the class
+            ``c * 4 + k`` (the Omniglot convention); classes are then the 4x set.
+    """
+
+    kind = "labels"
+
+    def __init__(self, split: Split, ways: int, shots: int, queries: int,
+                 device: str | torch.device = "cpu", rotations: bool = False) -> None:
+        super().__init__(ways, shots, queries, device)
+        check_split(split)
+        if not isinstance(rotations, bool):
+            raise BenchmarkError(f"labels sampler: rotations must be true or false, got {rotations!r}")
+        _, height, width = split.image_shape
+        if rotations and height != width:
+            raise BenchmarkError(
+                f"labels sampler: rotations need square images, {split.dataset}/{split.name} "
+                f"has {height}x{width}"
+            )
+        factor = ROTATIONS if rotations else 1
+        num_classes = split.num_classes * factor
+        if ways > num_classes:
+            raise BenchmarkError(
+                f"ways N={ways} exceeds the {num_classes} classes of {split.dataset}/{split.name}"
+                + (" (with rotations)" if rotations else "")
+            )
+        table, counts = class_index_table(split.labels.to(torch.int64), split.num_classes)
+        need = shots + queries
+        small = torch.nonzero(counts < need).flatten()
+        if len(small):
+            raise BenchmarkError(
+                f"shots+queries K+Q={need} exceeds the images of {len(small)} class(es) of "
+                f"{split.dataset}/{split.name}: {_describe_small_classes(split, small, counts)}"
+            )
+        images = split.images
+        if rotations:
+            images = torch.stack([torch.rot90(images, k, dims=(-2, -1)) for k in range(ROTATIONS)], 1)
+            images = images.flatten(0, 1)  # image i rotated by k*90° is at i*4+k
+            turns = torch.arange(ROTATIONS).repeat(split.num_classes)
+            table = table.repeat_interleave(ROTATIONS, 0) * ROTATIONS + turns[:, None]
+            counts = counts.repeat_interleave(ROTATIONS)
+        self.split = split
+        self.rotations = rotations
+        self.num_classes = num_classes
+        self.images = images.to(self.device)
+        self.table = table.to(self.device)
+        width = table.shape[1]
+        # keys of the padding slots of smaller classes are pushed above every uniform
+        padding = (torch.arange(width)[None, :] >= counts[:, None]).to(torch.float64) * 2.0
+        self.padding = padding.to(self.device) if bool(padding.any()) else None
+
+    def _draw(self, seeds: list[int]) -> EpisodeBatch:
+        n, k, q = self.ways, self.shots, self.queries
+        b, width = len(seeds), self.table.shape[1]
+        keys = uniforms(seeds, self.num_classes + n * width, torch.float64).to(self.device)
+        classes = keys[:, : self.num_classes].topk(n, dim=1, largest=False).indices  # [B, N]
+        image_keys = keys[:, self.num_classes:].view(b, n, width)
+        if self.padding is not None:
+            image_keys = image_keys + self.padding[classes]
+        slots = image_keys.topk(k + q, dim=2, largest=False).indices  # [B, N, K+Q]
+        index = self.table[classes.unsqueeze(-1), slots]  # [B, N, K+Q]
+        index = torch.cat([index[:, :, :k].reshape(b, n * k), index[:, :, k:].reshape(b, n * q)], 1)
+        images = self.images.index_select(0, index.flatten())
+        images = images.view(b, n * (k + q), *self.images.shape[1:]).to(torch.float32).div_(255)
+        return EpisodeBatch(
+            support=images[:, : n * k],
+            support_labels=self.labels(b, k),
+            query=images[:, n * k:],
+            query_labels=self.labels(b, q),
+            class_ids=classes,
+            ways=n,
+            shots=k,
+            queries=q,
+            source=self.kind,
+            seeds=tuple(seeds),
+        )

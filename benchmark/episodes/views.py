@@ -1,0 +1,74 @@
+"""The shared core of the unlabelled episode sources: N images become N classes of views.
+
+An episode picks N distinct images of the split (``class_ids`` are their indices) and
+makes K support and Q query views of each; subclasses say how a view is made from an
+image and its uniforms. Everything after the per-seed draws is batched over the episodes.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+
+import torch
+
+from benchmark.data.split import Split
+from benchmark.episodes.batch import EpisodeBatch
+from benchmark.episodes.core import Sampler, check_split, uniforms
+from benchmark.errors import BenchmarkError
+
+
+def _support_first(t: torch.Tensor, shots: int) -> torch.Tensor:
+    """``[B, N, K+Q, ...]`` → ``[B, N*K + N*Q, ...]``: the support views, then the query views."""
+    return torch.cat([t[:, :, :shots].flatten(1, 2), t[:, :, shots:].flatten(1, 2)], 1)
+
+
+class ViewSampler(Sampler):
+    """Episodes whose classes are images and whose examples are views of them."""
+
+    #: uniforms drawn once per image (shared by its views) and once per view
+    per_image: int = 0
+    per_view: int = 0
+
+    def __init__(self, split: Split, ways: int, shots: int, queries: int,
+                 device: str | torch.device) -> None:
+        super().__init__(ways, shots, queries, device)
+        check_split(split)
+        if ways > len(split):
+            raise BenchmarkError(
+                f"ways N={ways} exceeds the {len(split)} images of {split.dataset}/{split.name}"
+            )
+        self.split = split
+        self.images = split.images.to(self.device)
+
+    @abstractmethod
+    def make_views(self, images: torch.Tensor, image_u: torch.Tensor, view_u: torch.Tensor) -> torch.Tensor:
+        """Views ``[M, C, h, w]`` of ``images [M, C, H, W]`` (float in [0, 1], one row per
+        view), from ``image_u [M, per_image]`` (equal for views of one image) and
+        ``view_u [M, per_view]``."""
+
+    def _draw(self, seeds: list[int]) -> EpisodeBatch:
+        n, k, q = self.ways, self.shots, self.queries
+        b, v, count = len(seeds), k + q, len(self.split)
+        u = uniforms(seeds, count + n * self.per_image + n * v * self.per_view, torch.float64)
+        u = u.to(self.device)
+        chosen = u[:, :count].topk(n, dim=1, largest=False).indices  # [B, N]
+        image_u = u[:, count: count + n * self.per_image].view(b, n, 1, self.per_image)
+        view_u = u[:, count + n * self.per_image:].view(b, n, v, self.per_view)
+        source = _support_first(chosen[:, :, None].expand(b, n, v), k).flatten()
+        image_u = _support_first(image_u.expand(b, n, v, self.per_image), k).flatten(0, 1)
+        view_u = _support_first(view_u, k).flatten(0, 1)
+        images = self.images.index_select(0, source).to(torch.float32).div_(255)
+        views = self.make_views(images, image_u.to(torch.float32), view_u.to(torch.float32))
+        views = views.view(b, n * v, *views.shape[1:])
+        return EpisodeBatch(
+            support=views[:, : n * k],
+            support_labels=self.labels(b, k),
+            query=views[:, n * k:],
+            query_labels=self.labels(b, q),
+            class_ids=chosen,
+            ways=n,
+            shots=k,
+            queries=q,
+            source=self.kind,
+            seeds=tuple(seeds),
+        )
