@@ -35,7 +35,17 @@ def _cmd_datasets_list(args: argparse.Namespace) -> int:
 def _cmd_datasets_prepare(args: argparse.Namespace) -> int:
     from benchmark.data import catalog
 
-    print(catalog.format_prepare_report(catalog.prepare(args.name, args.source, args.data_root)))
+    size = tuple(args.image_size) if args.image_size else None
+    result = catalog.prepare(args.name, args.source, args.data_root, force=args.force, image_size=size)
+    print(catalog.format_prepare_report(result))
+    return 0
+
+
+def _cmd_datasets_embed(args: argparse.Namespace) -> int:
+    from benchmark.data import catalog
+
+    path, size = catalog.embed(args.data_root, args.out)
+    print(f"wrote {path} ({size / 2**20:.2f} MiB)")
     return 0
 
 
@@ -108,14 +118,26 @@ def build_parser() -> argparse.ArgumentParser:
     _data_root_arg(ds_list)
     ds_list.set_defaults(handler=_cmd_datasets_list)
     ds_prep = datasets_cmds.add_parser("prepare", help="prepare a dataset into the cache")
-    ds_prep.add_argument("name", help="registered dataset name (see `datasets list`)")
+    ds_prep.add_argument("name", help="registered dataset name (see `datasets list`), "
+                         "or imagefolder:NAME for any ImageFolder tree")
     ds_prep.add_argument(
         "--source", type=Path, default=None,
         help="local copy of the official archive(s) or an ImageFolder directory; "
         "without it the dataset is downloaded",
     )
+    ds_prep.add_argument("--force", action="store_true", help="prepare again even if already prepared")
+    ds_prep.add_argument(
+        "--image-size", type=int, nargs=2, metavar=("H", "W"), default=None,
+        help="resize ImageFolder images to H W (imagefolder:NAME only; needed when sizes differ)",
+    )
     _data_root_arg(ds_prep)
     ds_prep.set_defaults(handler=_cmd_datasets_prepare)
+    ds_embed = datasets_cmds.add_parser(
+        "embed", help="write the embedded Omniglot file from the prepared Omniglot")
+    ds_embed.add_argument("--out", type=Path, default=None,
+                          help="default: benchmark/data/embedded/omniglot28.npz")
+    _data_root_arg(ds_embed)
+    ds_embed.set_defaults(handler=_cmd_datasets_embed)
 
     lister = commands.add_parser("list", help="registered methods, backbones, datasets or heads")
     lister.add_argument("what", choices=["methods", "backbones", "datasets", "heads", "samplers"])

@@ -1,0 +1,205 @@
+"""What ``datasets list``, ``datasets prepare`` and ``datasets embed`` do, and how they print."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+import torchvision
+
+from benchmark.data import cache, embedded
+from benchmark.data.builder import DATASETS, DatasetBuilder, builder
+from benchmark.data.imagefolder import ImageFolderDataset
+from benchmark.data.loading import IMAGEFOLDER, check_name, dataset_info, prepared_imagefolders
+from benchmark.data.root import resolve_data_root
+from benchmark.data.split import Split
+from benchmark.errors import BenchmarkError
+
+
+@dataclass(frozen=True)
+class SplitCount:
+    """Counts of one prepared split."""
+
+    name: str
+    classes: int
+    images: int
+    image_shape: tuple[int, int, int]
+    per_class: tuple[int, ...] = field(default=(), repr=False)
+
+
+@dataclass(frozen=True)
+class PrepareResult:
+    """What ``prepare`` did: the dataset, where from, where to, and per-split counts."""
+
+    dataset: str
+    source: str
+    path: Path
+    splits: tuple[SplitCount, ...]
+    partition: tuple[str, ...]
+    skipped: bool
+    notes: tuple[str, ...] = ()
+
+
+def _resolve_builder(name: str, image_size: tuple[int, int] | None) -> tuple[str, DatasetBuilder]:
+    if name.startswith(IMAGEFOLDER + ":"):
+        prepared = check_name(name.split(":", 1)[1])
+        if prepared in DATASETS:
+            raise BenchmarkError(f"{prepared!r} is a registered dataset: choose another name for the ImageFolder")
+        return prepared, ImageFolderDataset(prepared, image_size)
+    if name == IMAGEFOLDER:
+        raise BenchmarkError("name the ImageFolder dataset: `datasets prepare imagefolder:NAME --source DIR`")
+    return name, builder(name)
+
+
+def _read(dataset: DatasetBuilder, name: str, source: Path | None, root: Path) -> tuple[dict[str, Split], str]:
+    if source is not None:
+        source = source.expanduser()
+        if not source.exists():
+            raise BenchmarkError(f"--source {source} does not exist")
+        return dataset.read(source), str(source.resolve())
+    workdir = Path(tempfile.mkdtemp(prefix=".download-", dir=root))
+    try:
+        try:
+            path = dataset.download(workdir)
+        except BenchmarkError:
+            raise
+        except Exception as err:  # network and library errors of every kind
+            raise BenchmarkError(f"downloading {name} failed ({type(err).__name__}: {err}); without a "
+                                 f"network give --source PATH ({dataset.source_hint})") from None
+        return dataset.read(path), "download"
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _counts(meta: dict[str, Any]) -> tuple[SplitCount, ...]:
+    return tuple(SplitCount(n, r["classes"], r["images"], tuple(r["image_shape"]), tuple(r.get("per_class", ())))
+                 for n, r in meta["splits"].items())
+
+
+def _omniglot_notes(splits: dict[str, Split]) -> tuple[str, ...]:
+    from benchmark.data.omniglot import OFFICIAL_CHARACTERS
+
+    found = {s: splits[s].num_classes for s in OFFICIAL_CHARACTERS}
+    if found == OFFICIAL_CHARACTERS:
+        return ("official counts verified: 964 background + 659 evaluation characters, 20 drawings each",)
+    return (f"counts differ from the official Omniglot ({found} vs {OFFICIAL_CHARACTERS})",)
+
+
+def prepare(name: str, source: Path | None, data_root: Path | None, force: bool = False,
+            image_size: tuple[int, int] | None = None) -> PrepareResult:
+    """Prepare dataset ``name`` (or ``imagefolder:NAME``) from ``source`` (None: download) into
+    the data root. A no-op when already prepared, unless ``force``.
+
+    Args:
+        image_size: ``(H, W)`` to resize ImageFolder images to (ImageFolder only).
+    """
+    prepared_name, dataset = _resolve_builder(name, image_size)
+    if image_size is not None and not isinstance(dataset, ImageFolderDataset):
+        raise BenchmarkError(f"--image-size applies to imagefolder:NAME only; {name} has fixed size")
+    root = cache.ensure_writable(resolve_data_root(data_root))
+    meta = cache.read_meta(root, prepared_name)
+    partition = dataset.partition or tuple(meta["splits"] if meta else ())
+    if meta and not force:
+        return PrepareResult(prepared_name, meta.get("source", "?"), cache.dataset_dir(root, prepared_name),
+                             _counts(meta), partition, skipped=True)
+    splits, where = _read(dataset, prepared_name, source, root)
+    notes = _omniglot_notes(splits) if prepared_name == "omniglot" else ()
+    record = {
+        "kind": IMAGEFOLDER if isinstance(dataset, ImageFolderDataset) else "registered",
+        "source": where,
+        "prepared_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "versions": {"torch": torch.__version__, "torchvision": torchvision.__version__},
+        "notes": list(notes),
+    }
+    cache.write_prepared(root, prepared_name, splits, record)
+    meta = cache.read_meta(root, prepared_name)
+    return PrepareResult(prepared_name, where, cache.dataset_dir(root, prepared_name), _counts(meta),
+                         dataset.partition or tuple(splits), skipped=False, notes=notes)
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "x".join(str(s) for s in shape)
+
+
+def format_prepare_report(result: PrepareResult) -> str:
+    """Per-split counts, the total over the partition splits, and any verification note."""
+    verb = "already prepared (use --force to prepare again)" if result.skipped else "prepared"
+    lines = [f"{result.dataset}: {verb} from {result.source} into {result.path}"]
+    for s in result.splits:
+        lines.append(f"  {s.name:<18} {s.classes:>6} classes {s.images:>8} images  {_shape(s.image_shape)}")
+    parts = [s for s in result.splits if s.name in result.partition]
+    if parts:
+        classes, images = sum(s.classes for s in parts), sum(s.images for s in parts)
+        per = f" = {classes} classes x {images // classes} images" if classes and images % classes == 0 else ""
+        detail = " + ".join(f"{s.classes} {s.name}" for s in parts)
+        lines.append(f"  total: {images} images{per} ({detail})")
+    lines.extend(f"  {note}" for note in result.notes)
+    return "\n".join(lines)
+
+
+def _row(name: str, info_splits: tuple[str, ...], shape: tuple[int, ...], meta: dict | None,
+         partition: tuple[str, ...], fallback: str, embedded_ok: bool) -> dict[str, Any]:
+    row = {"name": name, "splits": " ".join(info_splits), "image_size": _shape(shape)}
+    if meta:
+        counts = [meta["splits"][s] for s in partition if s in meta["splits"]]
+        row.update(classes=sum(c["classes"] for c in counts), images=sum(c["images"] for c in counts),
+                   prepared="yes", source=meta.get("source", "?"))
+    elif embedded_ok:
+        parts = [embedded.load_embedded(s) for s in partition]
+        row.update(classes=sum(p.num_classes for p in parts), images=sum(len(p) for p in parts),
+                   prepared="embedded", source="embedded copy (package)")
+    else:
+        row.update(classes="-", images="-", prepared="no", source=fallback)
+    return row
+
+
+def dataset_rows(data_root: Path | None) -> list[dict[str, Any]]:
+    """One row per registered dataset and per prepared ImageFolder: name, splits, classes,
+    images, image_size, prepared (yes/no/embedded), source."""
+    root = resolve_data_root(data_root)
+    rows = []
+    for entry in DATASETS.entries():
+        dataset = entry.obj()
+        if entry.name == IMAGEFOLDER:
+            rows.append({"name": "imagefolder:NAME", "splits": "from the tree", "classes": "-", "images": "-",
+                         "image_size": "-", "prepared": "-", "source": "--source DIR ([split/]class/image)"})
+            continue
+        rows.append(_row(entry.name, dataset.splits, dataset.image_shape, cache.read_meta(root, entry.name),
+                         dataset.partition, f"download or --source {dataset.source_hint}",
+                         embedded_ok=entry.name == "omniglot" and embedded.EMBEDDED_PATH.is_file()))
+    for name in prepared_imagefolders(root):
+        info = dataset_info(name, root)
+        rows.append(_row(name, info.splits, info.image_shape, cache.read_meta(root, name), info.splits, "", False))
+    return rows
+
+
+COLUMNS = (("name", "name"), ("prepared", "prepared"), ("classes", "classes"), ("images", "images"),
+           ("image_size", "image size"), ("splits", "splits"), ("source", "from"))
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """A plain-text table of ``dataset_rows``."""
+    widths = {k: max([len(h)] + [len(str(r[k])) for r in rows]) for k, h in COLUMNS}
+    line = lambda values: "  ".join(str(v).ljust(widths[k]) for (k, _), v in zip(COLUMNS, values)).rstrip()  # noqa: E731
+    out = [line([h for _, h in COLUMNS]), line(["-" * widths[k] for k, _ in COLUMNS])]
+    out.extend(line([r[k] for k, _ in COLUMNS]) for r in rows)
+    return "\n".join(out)
+
+
+def embed(data_root: Path | None, out: Path | None = None) -> tuple[Path, int]:
+    """Write the embedded Omniglot file from the prepared Omniglot; returns ``(path, bytes)``."""
+    from benchmark.data.loading import load_split
+
+    root = resolve_data_root(data_root)
+    if cache.read_meta(root, "omniglot") is None:
+        raise BenchmarkError(f"omniglot is not prepared in {root}: run `python -m benchmark datasets "
+                             "prepare omniglot --source DIR` first")
+    names = ("background", "evaluation", "vinyals_train", "vinyals_val", "vinyals_test")
+    path = embedded.export_embedded({n: load_split("omniglot", n, root) for n in names},
+                                    out or embedded.EMBEDDED_PATH)
+    return path, path.stat().st_size

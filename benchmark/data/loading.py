@@ -1,0 +1,77 @@
+"""Reading prepared splits: ``load_split`` and ``dataset_info``."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from benchmark.data import cache, embedded
+from benchmark.data.builder import DATASETS, DatasetInfo, builder
+from benchmark.data.imagefolder import default_splits
+from benchmark.data.root import resolve_data_root
+from benchmark.data.split import Split
+from benchmark.errors import BenchmarkError
+
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+IMAGEFOLDER = "imagefolder"
+
+
+def check_name(name: str) -> str:
+    """``name`` if it is a valid dataset name (lower-case letters, digits, ``_.-``)."""
+    if not NAME_PATTERN.match(name):
+        raise BenchmarkError(f"invalid dataset name {name!r}: use lower-case letters, digits, '_', '.', '-'")
+    return name
+
+
+def prepared_imagefolders(root: Path) -> list[str]:
+    """Names of the ImageFolder datasets prepared under ``root``."""
+    if not root.is_dir():
+        return []
+    names = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and NAME_PATTERN.match(p.name)):
+        meta = cache.read_meta(root, folder.name)
+        if meta and meta.get("kind") == IMAGEFOLDER:
+            names.append(folder.name)
+    return names
+
+
+def _imagefolder_info(name: str, meta: dict) -> DatasetInfo:
+    splits = tuple(meta["splits"])
+    train, test = default_splits(list(splits))
+    first = next(iter(meta["splits"].values()))
+    return DatasetInfo(name, f"ImageFolder tree from {meta.get('source')}", splits, train, test,
+                       tuple(first["image_shape"]))
+
+
+def dataset_info(name: str, data_root: Path | None = None) -> DatasetInfo:
+    """Splits, default train/test split and image shape of a registered (or ImageFolder-prepared)
+    dataset; BenchmarkError if unknown."""
+    if name in DATASETS:
+        return builder(name).info()
+    root = resolve_data_root(data_root)
+    meta = cache.read_meta(root, name) if NAME_PATTERN.match(name) else None
+    if meta and meta.get("kind") == IMAGEFOLDER:
+        return _imagefolder_info(name, meta)
+    known = ", ".join([n for n in DATASETS.names() if n != IMAGEFOLDER] + prepared_imagefolders(root))
+    raise BenchmarkError(f"unknown dataset {name!r} (known: {known}; or prepare one with "
+                         f"`python -m benchmark datasets prepare imagefolder:{name} --source DIR`)")
+
+
+def load_split(dataset: str, split: str, data_root: Path | None = None) -> Split:
+    """A prepared split: images ``uint8 [N, C, H, W]``, labels ``int64 [N]``, class names.
+
+    Omniglot falls back to the embedded copy when it is not prepared. Unknown dataset or split,
+    or a dataset that is not prepared: BenchmarkError naming the command to run.
+    """
+    info = dataset_info(dataset, data_root)
+    if split not in info.splits:
+        raise BenchmarkError(f"unknown split {split!r} of {dataset} (known: {', '.join(info.splits)})")
+    root = resolve_data_root(data_root)
+    meta = cache.read_meta(root, dataset)
+    if meta and split in meta.get("splits", {}):
+        return cache.load_cached(root, dataset, split)
+    if dataset == "omniglot":
+        return embedded.load_embedded(split)
+    hint = builder(dataset).source_hint
+    raise BenchmarkError(f"{dataset} is not prepared in {root}: run `python -m benchmark datasets prepare "
+                         f"{dataset}` (needs network) or add `--source PATH` ({hint})")

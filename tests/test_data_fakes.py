@@ -1,0 +1,160 @@
+"""Small fake sources in each official layout, for the dataset tests (no network; no tests here)."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import pickle
+import tarfile
+import zipfile
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from PIL import Image
+
+RNG = np.random.default_rng(0)
+
+#: CIFAR-100 superclass → its five fine classes (the official hierarchy).
+CIFAR100_HIERARCHY = {
+    "aquatic_mammals": ["beaver", "dolphin", "otter", "seal", "whale"],
+    "fish": ["aquarium_fish", "flatfish", "ray", "shark", "trout"],
+    "flowers": ["orchid", "poppy", "rose", "sunflower", "tulip"],
+    "food_containers": ["bottle", "bowl", "can", "cup", "plate"],
+    "fruit_and_vegetables": ["apple", "mushroom", "orange", "pear", "sweet_pepper"],
+    "household_electrical_devices": ["clock", "keyboard", "lamp", "telephone", "television"],
+    "household_furniture": ["bed", "chair", "couch", "table", "wardrobe"],
+    "insects": ["bee", "beetle", "butterfly", "caterpillar", "cockroach"],
+    "large_carnivores": ["bear", "leopard", "lion", "tiger", "wolf"],
+    "large_man-made_outdoor_things": ["bridge", "castle", "house", "road", "skyscraper"],
+    "large_natural_outdoor_scenes": ["cloud", "forest", "mountain", "plain", "sea"],
+    "large_omnivores_and_herbivores": ["camel", "cattle", "chimpanzee", "elephant", "kangaroo"],
+    "medium_mammals": ["fox", "porcupine", "possum", "raccoon", "skunk"],
+    "non-insect_invertebrates": ["crab", "lobster", "snail", "spider", "worm"],
+    "people": ["baby", "boy", "girl", "man", "woman"],
+    "reptiles": ["crocodile", "dinosaur", "lizard", "snake", "turtle"],
+    "small_mammals": ["hamster", "mouse", "rabbit", "shrew", "squirrel"],
+    "trees": ["maple_tree", "oak_tree", "palm_tree", "pine_tree", "willow_tree"],
+    "vehicles_1": ["bicycle", "bus", "motorcycle", "pickup_truck", "train"],
+    "vehicles_2": ["lawn_mower", "rocket", "streetcar", "tank", "tractor"],
+}
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+def png(size: tuple[int, int], mode: str = "L") -> bytes:
+    array = RNG.integers(0, 256, size=(size[1], size[0]) + ((3,) if mode == "RGB" else ()), dtype=np.uint8)
+    image = Image.fromarray(array, "RGB" if mode == "RGB" else "L")
+    if mode == "1":
+        image = image.convert("1")
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+OMNIGLOT = {"background": ["Alpha/character01", "Alpha/character02", "Beta/character01"],
+            "evaluation": ["Gamma/character01", "Gamma/character02"]}
+OMNIGLOT_VINYALS = {"train": ["Alpha/character01", "Gamma/character01"], "val": ["Alpha/character02"],
+                    "test": ["Beta/character01", "Gamma/character02"]}
+
+
+def omniglot(tmp: Path) -> Path:
+    source = tmp / "omniglot"
+    source.mkdir()
+    drawing = png((105, 105), "1")
+    for subset, characters in OMNIGLOT.items():
+        with zipfile.ZipFile(source / f"images_{subset}.zip", "w") as archive:
+            for c, character in enumerate(characters):
+                for d in range(1, 21):
+                    archive.writestr(f"images_{subset}/{character}/{c:04d}_{d:02d}.png", drawing)
+    folder = source / "splits" / "vinyals"
+    folder.mkdir(parents=True)
+    lists = dict(OMNIGLOT_VINYALS, trainval=OMNIGLOT_VINYALS["train"] + OMNIGLOT_VINYALS["val"])
+    for name, characters in lists.items():
+        lines = [f"{c}/rot{r:03d}" for c in characters for r in (0, 90, 180, 270)]
+        (folder / f"{name}.txt").write_text("\n".join(lines) + "\n")
+    return source
+
+
+def idx(path: Path, array: np.ndarray, magic: int) -> None:
+    header = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    path.write_bytes(gzip.compress(header + array.astype(np.uint8).tobytes()))
+
+
+def mnist(tmp: Path) -> Path:
+    source = tmp / "mnist"
+    source.mkdir()
+    for prefix, per_class in (("train", 2), ("t10k", 1)):
+        labels = np.repeat(np.arange(10), per_class)
+        idx(source / f"{prefix}-images-idx3-ubyte.gz", RNG.integers(0, 256, (len(labels), 28, 28)), 2051)
+        idx(source / f"{prefix}-labels-idx1-ubyte.gz", labels, 2049)
+    return source
+
+
+def _tar(path: Path, members: dict[str, bytes]) -> Path:
+    with tarfile.open(path, "w:gz") as archive:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return path
+
+
+def _batch(labels: np.ndarray, key: str = "labels", **extra) -> bytes:
+    data = RNG.integers(0, 256, (len(labels), 3072), dtype=np.uint8)
+    return pickle.dumps({"data": data, key: labels.tolist(), **extra})
+
+
+def cifar10(tmp: Path) -> Path:
+    members = {f"cifar-10-batches-py/data_batch_{i}": _batch(np.arange(10)) for i in range(1, 6)}
+    members["cifar-10-batches-py/test_batch"] = _batch(np.arange(10))
+    members["cifar-10-batches-py/batches.meta"] = pickle.dumps({"label_names": CIFAR10_CLASSES})
+    return _tar(tmp / "cifar-10-python.tar.gz", members)
+
+
+def cifar10_imagefolder(tmp: Path) -> Path:
+    members = {f"CIFAR-10-images/{split}/{cls}/{i:04d}.png": png((32, 32), "RGB")
+               for split in ("train", "test") for cls in CIFAR10_CLASSES for i in range(2)}
+    return _tar(tmp / "CIFAR-10-images.tar.gz", members)
+
+
+def cifar100(tmp: Path) -> Path:
+    fine_names = sorted(f for fines in CIFAR100_HIERARCHY.values() for f in fines)
+    coarse_names = sorted(CIFAR100_HIERARCHY)
+    coarse_of = {f: coarse_names.index(c) for c, fines in CIFAR100_HIERARCHY.items() for f in fines}
+    members = {}
+    for split, per_class in (("train", 2), ("test", 1)):
+        fine = np.repeat(np.arange(100), per_class)
+        coarse = [coarse_of[fine_names[f]] for f in fine]
+        members[f"cifar-100-python/{split}"] = _batch(fine, key="fine_labels", coarse_labels=coarse)
+    members["cifar-100-python/meta"] = pickle.dumps({"fine_label_names": fine_names,
+                                                     "coarse_label_names": coarse_names})
+    return _tar(tmp / "cifar-100-python.tar.gz", members)
+
+
+def mini_imagenet(tmp: Path) -> Path:
+    source = tmp / "mini"
+    source.mkdir()
+    for mode, classes in (("train", 4), ("validation", 2), ("test", 3)):
+        data = RNG.integers(0, 256, (classes * 2, 84, 84, 3), dtype=np.uint8)
+        class_dict = {f"n{mode[:2]}{c:06d}": [2 * c, 2 * c + 1] for c in range(classes)}
+        with open(source / f"mini-imagenet-cache-{mode}.pkl", "wb") as handle:
+            pickle.dump({"image_data": data, "class_dict": class_dict}, handle)
+    return source
+
+
+def imagefolder(tmp: Path) -> Path:
+    source = tmp / "folder"
+    for split, per_class in (("train", 3), ("test", 2)):
+        for cls in ("cat", "dog"):
+            (source / split / cls).mkdir(parents=True)
+            for i in range(per_class):
+                (source / split / cls / f"{i}.png").write_bytes(png((12, 10)))
+    return source
+
+
+#: registered dataset → (fake source builder, prepare name).
+FAKES: dict[str, Callable[[Path], Path]] = {
+    "omniglot": omniglot, "mnist": mnist, "fashion_mnist": mnist, "kmnist": mnist,
+    "cifar10": cifar10, "cifar100": cifar100, "cifar_fs": cifar100, "fc100": cifar100,
+    "mini_imagenet": mini_imagenet, "imagefolder": imagefolder,
+}
