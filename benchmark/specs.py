@@ -19,7 +19,6 @@ import json
 import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
 import yaml
@@ -27,9 +26,9 @@ import yaml
 from benchmark.errors import BenchmarkError
 
 SOURCES = ("labels", "augment", "patches")
+#: Label (prefix) of the random-init floor rows.
+FLOOR = "random"
 DEVICES = ("auto", "cpu", "cuda")
-OPTIMIZERS = ("adam", "adamw", "sgd")
-SCHEDULES = ("constant", "cosine", "step")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+=,\-\[\]]*$")
 
 
@@ -45,10 +44,32 @@ class SpecError(BenchmarkError):
 # ---------------------------------------------------------------- the frozen spec objects
 
 
+class FrozenDict(Mapping):
+    """A read-only, hashable, picklable mapping (spec params and sampler options)."""
+
+    def __init__(self, data: Mapping[str, Any] = ()) -> None:
+        self._data = dict(data)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self):
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __hash__(self) -> int:
+        return hash(canonical_hash(self._data))
+
+    def __repr__(self) -> str:
+        return f"FrozenDict({self._data!r})"
+
+
 def _freeze(value: Any) -> Any:
-    """Plain data → read-only data (dict → MappingProxyType, list → tuple), recursively."""
+    """Plain data → read-only data (dict → FrozenDict, list → tuple), recursively."""
     if isinstance(value, Mapping):
-        return MappingProxyType({k: _freeze(v) for k, v in value.items()})
+        return FrozenDict({k: _freeze(v) for k, v in value.items()})
     if isinstance(value, (list, tuple)):
         return tuple(_freeze(v) for v in value)
     return value
@@ -74,17 +95,22 @@ class TrainData:
 
 @dataclass(frozen=True)
 class TrainerSpec:
-    """Training budget and optimiser (``benchmark.train.TrainConfig`` minus seed and device)."""
+    """Training budget and optimiser: the fields of ``benchmark.train.TrainConfig`` that a spec
+    sets (seed and device come from the spec's ``seeds`` and ``device``)."""
 
     steps: int = 1000
     optimizer: str = "adam"
     lr: float = 1e-3
     weight_decay: float = 0.0
     momentum: float = 0.9
-    schedule: str = "cosine"
+    nesterov: bool = False
+    schedule: str = "constant"
+    warmup_steps: int = 0
     val_every: int = 0
     val_episodes: int = 100
+    checkpoint_every: int = 100
     amp: bool = False
+    channels_last: bool = False
 
 
 @dataclass(frozen=True)
@@ -109,8 +135,8 @@ class MethodSpec:
     ways: int
     shots: int
     queries: int
-    sampler: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-    params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    sampler: Mapping[str, Any] = field(default_factory=FrozenDict)
+    params: Mapping[str, Any] = field(default_factory=FrozenDict)
     trainer: TrainerSpec = field(default_factory=TrainerSpec)
 
 
@@ -163,8 +189,7 @@ class BenchmarkSpec:
     eval: EvalSpec
     seeds: tuple[int, ...] = (0,)
     device: str = "auto"
-    raw: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), repr=False,
-                                   compare=False)
+    raw: Mapping[str, Any] = field(default_factory=FrozenDict, repr=False, compare=False)
     source: str = field(default="<spec>", compare=False)
 
     def method(self, label: str) -> MethodSpec:
@@ -191,26 +216,44 @@ class BenchmarkSpec:
         """sha256 (16 hex digits) of the canonical resolved spec."""
         return canonical_hash(self.to_dict())
 
+    @property
+    def floors(self) -> dict[str, str]:
+        """The random-init floors, label → backbone: ``random``, or ``random-<backbone>`` per
+        backbone when the methods use several."""
+        backbones = list(dict.fromkeys(m.backbone for m in self.methods))
+        if len(backbones) == 1:
+            return {FLOOR: backbones[0]}
+        return {f"{FLOOR}-{b}": b for b in backbones}
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """Every row label of the benchmark: the floors, then the methods."""
+        return (*self.floors, *(m.label for m in self.methods))
+
     def job_hash(self, label: str) -> str:
-        """Hash of what determines one method's rows: benchmark name, train data, the resolved
-        method and the evaluation protocol (episodes, queries, seed). Seeds, device, the
-        description, the other methods and the list of eval cells are left out, so extending
-        the grid or adding seeds or methods keeps the rows already stored comparable."""
+        """Hash of what determines one label's rows: benchmark name, train data, the resolved
+        method (or the floor's backbone) and the evaluation protocol (episodes, queries, seed).
+        Seeds, device, the description, the other methods and the list of eval cells are left
+        out, so extending the grid or adding seeds or methods keeps stored rows comparable."""
         protocol = {k: getattr(self.eval, k) for k in ("episodes", "queries", "seed")}
+        floors = self.floors
+        method = ({"floor": floors[label]} if label in floors
+                  else _dataclass_dict(self.method(label)))
         return canonical_hash({
             "name": self.name,
             "train": _dataclass_dict(self.train),
-            "method": _dataclass_dict(self.method(label)),
+            "method": method,
             "eval": protocol,
         })
 
-    def with_overrides(self, overrides: Mapping[str, Any]) -> "BenchmarkSpec":
+    def with_overrides(self, overrides: Mapping[str, Any],
+                       data_root: Path | None = None) -> "BenchmarkSpec":
         """A new spec with ``{"methods[0].params.temperature": 0.1, ...}`` applied to ``raw``
         and validated again."""
         raw = copy.deepcopy(_thaw(self.raw))
         for key, value in overrides.items():
             _set_path(raw, key, value, self.source)
-        return parse_spec(raw, self.source)
+        return parse_spec(raw, self.source, data_root)
 
 
 def _dataclass_dict(obj: Any) -> dict[str, Any]:
@@ -237,8 +280,9 @@ def canonical_hash(data: Any) -> str:
 class _Checker:
     """Typed reads from a plain mapping, each failure a ``SpecError`` with the key path."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, data_root: Path | None = None) -> None:
         self.source = source
+        self.data_root = data_root
 
     def fail(self, path: str, message: str) -> SpecError:
         return SpecError(self.source, path, message)
@@ -293,6 +337,17 @@ class _Checker:
             raise self.fail(path, f"expected true or false, got {_kind(value)}")
         return value
 
+    def dataset(self, value: Any, path: str) -> str:
+        """A registered (or ImageFolder-prepared) dataset name."""
+        from benchmark.data import dataset_info
+
+        value = self.string(value, path)
+        try:
+            dataset_info(value, self.data_root)
+        except BenchmarkError as err:
+            raise self.fail(path, str(err)) from None
+        return value
+
     def registered(self, value: Any, path: str, names: Callable[[], list[str]], what: str) -> str:
         value = self.string(value, path)
         known = names()
@@ -329,22 +384,28 @@ def _backbone_names() -> list[str]:
     return BACKBONES.names()
 
 
-def _dataset_names() -> list[str]:
-    from benchmark.data import DATASETS
-
-    return DATASETS.names()
-
-
 def _head_names() -> list[str]:
     from benchmark.heads import HEADS
 
     return HEADS.names()
 
 
-def _split_names(dataset: str) -> list[str]:
+def _optimizer_names() -> list[str]:
+    from benchmark.train import OPTIMIZERS
+
+    return OPTIMIZERS.names()
+
+
+def _schedule_names() -> list[str]:
+    from benchmark.train import SCHEDULES
+
+    return SCHEDULES.names()
+
+
+def _split_names(dataset: str, data_root: Path | None) -> list[str]:
     from benchmark.data import dataset_info
 
-    return list(dataset_info(dataset).splits)
+    return list(dataset_info(dataset, data_root).splits)
 
 
 # ---------------------------------------------------------------- parsing
@@ -360,25 +421,32 @@ def _trainer(check: _Checker, value: Any, path: str, base: TrainerSpec) -> Train
     names = tuple(f.name for f in fields(TrainerSpec))
     data = check.mapping(value, path, names)
     readers: dict[str, Callable[[Any, str], Any]] = {
-        "steps": lambda v, p: check.integer(v, p, minimum=0),
-        "optimizer": lambda v, p: check.string(v, p, OPTIMIZERS),
-        "lr": lambda v, p: check.number(v, p),
+        "steps": lambda v, p: check.integer(v, p),
+        "optimizer": lambda v, p: check.registered(v, p, _optimizer_names, "optimizer"),
+        "lr": lambda v, p: check.number(v, p, minimum=1e-12),
         "weight_decay": lambda v, p: check.number(v, p),
         "momentum": lambda v, p: check.number(v, p),
-        "schedule": lambda v, p: check.string(v, p, SCHEDULES),
+        "nesterov": lambda v, p: check.boolean(v, p),
+        "schedule": lambda v, p: check.registered(v, p, _schedule_names, "schedule"),
+        "warmup_steps": lambda v, p: check.integer(v, p, minimum=0),
         "val_every": lambda v, p: check.integer(v, p, minimum=0),
         "val_episodes": lambda v, p: check.integer(v, p),
+        "checkpoint_every": lambda v, p: check.integer(v, p),
         "amp": lambda v, p: check.boolean(v, p),
+        "channels_last": lambda v, p: check.boolean(v, p),
     }
     values = {f.name: getattr(base, f.name) for f in fields(TrainerSpec)}
     for key, raw in data.items():
         values[key] = readers[key](raw, _join(path, key))
+    if values["momentum"] >= 1:
+        raise check.fail(_join(path, "momentum"), f"expected a number in [0, 1), got "
+                         f"{values['momentum']}")
     return TrainerSpec(**values)
 
 
 def _split(check: _Checker, data: dict[str, Any], path: str, key: str = "split") -> str:
     split = check.string(data[key], _join(path, key))
-    known = _split_names(data["dataset"])
+    known = _split_names(data["dataset"], check.data_root)
     if split not in known:
         raise check.fail(_join(path, key), f"dataset {data['dataset']!r} has no split "
                                           f"{split!r} (splits: {', '.join(known)})")
@@ -387,7 +455,7 @@ def _split(check: _Checker, data: dict[str, Any], path: str, key: str = "split")
 
 def _train_data(check: _Checker, value: Any) -> TrainData:
     data = check.mapping(value, "train", _TRAIN, required=("dataset", "split"))
-    dataset = check.registered(data["dataset"], "train.dataset", _dataset_names, "dataset")
+    dataset = check.dataset(data["dataset"], "train.dataset")
     val_split = None
     if data.get("val_split") is not None:
         val_split = _split(check, data, "train", "val_split")
@@ -402,9 +470,10 @@ def _method(check: _Checker, value: Any, path: str, trainer: TrainerSpec) -> Met
     data = check.mapping(value, path, _METHOD, required=("method", "backbone", "source"))
     method = check.registered(data["method"], _join(path, "method"), _method_names, "method")
     label = check.string(data.get("label", method), _join(path, "label"))
-    if not _NAME.match(label) or label == "random":
+    if not _NAME.match(label) or label.startswith(FLOOR):
         raise check.fail(_join(path, "label"), f"label {label!r} must be a plain name "
-                         "(letters, digits, _ . - + = , [ ]) and not 'random' (the floor)")
+                         f"(letters, digits, _ . - + = , [ ]) not starting with {FLOOR!r} "
+                         "(the floor's label)")
     return MethodSpec(
         label=label,
         method=method,
@@ -426,8 +495,7 @@ def _eval(check: _Checker, value: Any) -> EvalSpec:
     for i, item in enumerate(check.list(data["datasets"], "eval.datasets")):
         path = f"eval.datasets[{i}]"
         entry = check.mapping(item, path, ("dataset", "split"), required=("dataset", "split"))
-        dataset = check.registered(entry["dataset"], _join(path, "dataset"), _dataset_names,
-                                   "dataset")
+        dataset = check.dataset(entry["dataset"], _join(path, "dataset"))
         datasets.append(EvalData(dataset, _split(check, entry, path)))
     settings = []
     for i, item in enumerate(check.list(data["settings"], "eval.settings")):
@@ -446,15 +514,18 @@ def _eval(check: _Checker, value: Any) -> EvalSpec:
         datasets=tuple(datasets),
         settings=tuple(settings),
         heads=heads,
-        episodes=check.integer(data.get("episodes", 600), "eval.episodes"),
+        episodes=check.integer(data.get("episodes", 600), "eval.episodes", minimum=2),
         queries=check.integer(data.get("queries", 15), "eval.queries"),
         seed=check.integer(data.get("seed", 0), "eval.seed", minimum=0),
     )
 
 
-def parse_spec(data: Any, source: str = "<spec>") -> BenchmarkSpec:
-    """Validate plain data (as loaded from YAML) into a ``BenchmarkSpec``."""
-    check = _Checker(source)
+def parse_spec(data: Any, source: str = "<spec>",
+               data_root: Path | None = None) -> BenchmarkSpec:
+    """Validate plain data (as loaded from YAML) into a ``BenchmarkSpec``.
+
+    ``data_root`` is where ImageFolder-prepared datasets are looked up."""
+    check = _Checker(source, data_root)
     top = check.mapping(data, "", _TOP, required=("name", "train", "methods", "eval"))
     name = check.string(top["name"], "name")
     if not _NAME.match(name):
@@ -507,10 +578,10 @@ def _read_yaml(path: Path) -> Any:
         raise BenchmarkError(f"{path}: malformed YAML{where}: {problem}") from None
 
 
-def load_spec(path: str | Path) -> BenchmarkSpec:
+def load_spec(path: str | Path, data_root: Path | None = None) -> BenchmarkSpec:
     """Load and validate one benchmark spec file."""
     path = Path(path)
-    return parse_spec(_read_yaml(path), str(path))
+    return parse_spec(_read_yaml(path), str(path), data_root)
 
 
 # ---------------------------------------------------------------- overrides and sweeps
@@ -560,8 +631,8 @@ _ABLATION = ("base", "name", "description", "sweep")
 
 
 def expand_sweep(base: BenchmarkSpec, sweep: Mapping[str, list[Any]], source: str,
-                 name: str | None = None, description: str | None = None
-                 ) -> list[BenchmarkSpec]:
+                 name: str | None = None, description: str | None = None,
+                 data_root: Path | None = None) -> list[BenchmarkSpec]:
     """The grid of overrides ``{path: [values, ...]}`` on ``base``: one spec per grid point,
     named ``<name>[path=value,...]``."""
     check = _Checker(source)
@@ -576,12 +647,12 @@ def expand_sweep(base: BenchmarkSpec, sweep: Mapping[str, list[Any]], source: st
         overrides["name"] = f"{name or base.name}[{point}]"
         if description is not None:
             overrides["description"] = description
-        spec = base.with_overrides(overrides)
+        spec = base.with_overrides(overrides, data_root)
         specs.append(spec)
     return specs
 
 
-def load_specs(path: str | Path) -> list[BenchmarkSpec]:
+def load_specs(path: str | Path, data_root: Path | None = None) -> list[BenchmarkSpec]:
     """A benchmark spec (one spec) or an ablation file (``base:`` + ``sweep:``, many specs).
 
     An ablation file names a base spec relative to itself and a grid of overrides::
@@ -594,13 +665,13 @@ def load_specs(path: str | Path) -> list[BenchmarkSpec]:
     path = Path(path)
     data = _read_yaml(path)
     if not (isinstance(data, Mapping) and "sweep" in data):
-        return [parse_spec(data, str(path))]
+        return [parse_spec(data, str(path), data_root)]
     check = _Checker(str(path))
     top = check.mapping(data, "", _ABLATION, required=("base", "sweep"))
-    base = load_spec(path.parent / check.string(top["base"], "base"))
+    base = load_spec(path.parent / check.string(top["base"], "base"), data_root)
     base = BenchmarkSpec(**{f.name: getattr(base, f.name) for f in fields(base)
                             if f.name != "source"}, source=str(path))
     sweep = check.mapping(top["sweep"], "sweep", None)
     name = check.string(top["name"], "name") if "name" in top else None
     description = top.get("description")
-    return expand_sweep(base, sweep, str(path), name, description)
+    return expand_sweep(base, sweep, str(path), name, description, data_root)

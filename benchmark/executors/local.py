@@ -1,0 +1,22 @@
+"""The local executor: jobs run one after another in this process."""
+
+from __future__ import annotations
+
+from typing import Callable, Iterator, Sequence
+
+from benchmark.executors.base import EXECUTORS, Job, Outcome
+
+
+@EXECUTORS.register("local", "run jobs one after another in this process")
+class LocalExecutor:
+    """Runs each job in the calling process, in order."""
+
+    def run(self, jobs: Sequence[Job], on_start: Callable[[Job], None]) -> Iterator[Outcome]:
+        for job in jobs:
+            on_start(job)
+            try:
+                result = job()
+            except Exception as err:  # noqa: BLE001 (the runner decides what an error means)
+                yield Outcome(job, error=err)
+            else:
+                yield Outcome(job, result=result)
