@@ -28,6 +28,15 @@ from benchmark.train import (
 )
 
 SHAPE = (1, 16, 16)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run fastest, and steadiest on a shared CPU, on one thread."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 SPEC = ModelSpec("protonet", "conv4", SHAPE)
 
 
@@ -205,7 +214,6 @@ def test_protonet_learns_embedded_omniglot(tmp_path: Path) -> None:
     from benchmark.episodes import build_sampler
     from benchmark.evaluate import evaluate, fixed_episodes, validator
 
-    torch.set_num_threads(2)
     info = dataset_info("omniglot")
     train_split = load_split("omniglot", info.train_split)
     test_split = load_split("omniglot", info.test_split)

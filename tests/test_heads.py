@@ -1,0 +1,111 @@
+"""Evaluation heads: every registered head solves an easy episode; batching changes nothing."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from benchmark.episodes.episode import Episode
+from benchmark.errors import BenchmarkError
+from benchmark.heads import HEADS, build_head, embed_episodes, prototypes
+
+WAYS, SHOTS, QUERIES = 4, 2, 3
+SHAPE = (1, 4, 4)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+class Flatten(nn.Module):
+    """An embedder with parameters (an identity-initialised linear map) for the finetune head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(16, 16)
+        with torch.no_grad():
+            self.linear.weight.copy_(torch.eye(16))
+            self.linear.bias.zero_()
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x.flatten(1))
+
+
+def easy_episode(seed: int) -> Episode:
+    """Class c lights pixel c (of 16) brightly over low noise: separable by any sane head."""
+    g = torch.Generator().manual_seed(seed)
+    class_ids = torch.randperm(16, generator=g)[:WAYS]
+
+    def draw(per_class: int) -> tuple[torch.Tensor, torch.Tensor]:
+        labels = torch.arange(WAYS).repeat_interleave(per_class)
+        images = 0.1 * torch.rand(len(labels), 16, generator=g)
+        images[torch.arange(len(labels)), class_ids[labels]] = 1.0
+        return images.view(-1, *SHAPE), labels
+
+    support, support_labels = draw(SHOTS)
+    query, query_labels = draw(QUERIES)
+    return Episode(support, support_labels, query, query_labels, class_ids,
+                   WAYS, SHOTS, QUERIES, "labels", seed)
+
+
+@pytest.mark.parametrize("name", HEADS.names())
+def test_every_head_solves_an_easy_episode(name: str) -> None:
+    episodes = [easy_episode(s) for s in range(5)]
+    predictions = build_head(name).predict(Flatten(), episodes)
+    assert predictions.shape == (5, WAYS * QUERIES) and predictions.dtype == torch.int64
+    assert torch.equal(predictions, torch.stack([e.query_labels for e in episodes]))
+
+
+@pytest.mark.parametrize("name", HEADS.names())
+def test_batched_prediction_equals_one_episode_at_a_time(name: str) -> None:
+    model, episodes = Flatten(), [easy_episode(s) for s in range(4)]
+    together = build_head(name).predict(model, episodes)
+    alone = torch.cat([build_head(name).predict(model, [e]) for e in episodes])
+    assert torch.equal(together, alone)
+
+
+def test_finetune_leaves_the_model_untouched() -> None:
+    model = Flatten()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    build_head("finetune", steps=3, lr=0.1).predict(model, [easy_episode(0)])
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_finetune_needs_a_network() -> None:
+    with pytest.raises(BenchmarkError, match="finetune"):
+        build_head("finetune").predict(lambda x: x.flatten(1), [easy_episode(0)])
+
+
+def test_frozen_heads_take_a_plain_embedding_function() -> None:
+    episode = easy_episode(1)
+    predictions = build_head("prototype").predict(lambda x: x.flatten(1), [episode])
+    assert torch.equal(predictions[0], episode.query_labels)
+
+
+def test_prototypes_are_class_means() -> None:
+    support = torch.tensor([[[0.0, 2.0], [2.0, 4.0], [10.0, 10.0]]])
+    labels = torch.tensor([[0, 0, 1]])
+    assert torch.equal(prototypes(support, labels, 2), torch.tensor([[[1.0, 3.0], [10.0, 10.0]]]))
+
+
+def test_embed_episodes_splits_support_and_query() -> None:
+    episodes = [easy_episode(s) for s in range(3)]
+    support, query = embed_episodes(lambda x: x.flatten(1), episodes)
+    assert support.shape == (3, WAYS * SHOTS, 16) and query.shape == (3, WAYS * QUERIES, 16)
+    assert torch.equal(query[2], episodes[2].query.flatten(1))
+
+
+@pytest.mark.parametrize("name, params", [("logistic", {"steps": 0}), ("finetune", {"lr": -1.0})])
+def test_bad_head_parameters_are_refused(name: str, params: dict) -> None:
+    with pytest.raises(BenchmarkError, match=name):
+        build_head(name, **params)
+
+
+def test_unknown_head_is_refused() -> None:
+    with pytest.raises(BenchmarkError, match="unknown head"):
+        build_head("svm")
