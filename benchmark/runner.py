@@ -66,7 +66,8 @@ def load_split_cached(dataset: str, split: str, data_root: Path | None):
 def cells_of(spec: BenchmarkSpec) -> list[Cell]:
     """Every evaluation cell of the spec, in spec order."""
     return [Cell(d.dataset, d.split, s.ways, s.shots, h)
-            for d in spec.eval.datasets for s in spec.eval.settings for h in spec.eval.heads]
+            for d in spec.eval.datasets for s in spec.eval.settings_for(d)
+            for h in spec.eval.heads]
 
 
 def run_dir(runs_dir: Path, spec: BenchmarkSpec, label: str, seed: int) -> Path:
@@ -105,11 +106,12 @@ def preflight(spec: BenchmarkSpec, data_root: Path | None) -> None:
             raise SpecError(spec.source, f"eval.datasets[{i}]",
                             f"{data.dataset}/{data.split} has images of shape {split.image_shape}"
                             f" but the models are trained on {train.image_shape}")
-        for j, setting in enumerate(spec.eval.settings):
+        where = f"eval.datasets[{i}].settings" if data.settings else "eval.settings"
+        for j, setting in enumerate(spec.eval.settings_for(data)):
             try:
                 build_sampler("labels", split, setting.ways, setting.shots, spec.eval.queries)
             except BenchmarkError as err:
-                raise SpecError(spec.source, f"eval.settings[{j}]",
+                raise SpecError(spec.source, f"{where}[{j}]",
                                 f"{setting.ways}-way {setting.shots}-shot "
                                 f"{spec.eval.queries}-query on {data.dataset}/{data.split}: "
                                 f"{err}") from None

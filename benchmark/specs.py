@@ -141,19 +141,23 @@ class MethodSpec:
 
 
 @dataclass(frozen=True)
-class EvalData:
-    """An evaluation dataset split (unseen classes)."""
-
-    dataset: str
-    split: str
-
-
-@dataclass(frozen=True)
 class EvalSetting:
     """An N-way K-shot evaluation setting."""
 
     ways: int
     shots: int
+
+
+@dataclass(frozen=True)
+class EvalData:
+    """An evaluation dataset split (unseen classes).
+
+    ``settings``, when given, replace ``eval.settings`` for this split (e.g. no 20-way on a
+    10-class dataset)."""
+
+    dataset: str
+    split: str
+    settings: tuple[EvalSetting, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -172,6 +176,10 @@ class EvalSpec:
     episodes: int = 600
     queries: int = 15
     seed: int = 0
+
+    def settings_for(self, data: EvalData) -> tuple[EvalSetting, ...]:
+        """The settings evaluated on ``data``: its own, or the spec-wide ones."""
+        return data.settings or self.settings
 
 
 @dataclass(frozen=True)
@@ -489,25 +497,36 @@ def _method(check: _Checker, value: Any, path: str, trainer: TrainerSpec) -> Met
     )
 
 
+def _settings(check: _Checker, value: Any, path: str) -> tuple[EvalSetting, ...]:
+    settings = []
+    for i, item in enumerate(check.list(value, path)):
+        where = f"{path}[{i}]"
+        entry = check.mapping(item, where, ("ways", "shots"), required=("ways", "shots"))
+        ways = check.integer(entry["ways"], _join(where, "ways"), minimum=2)
+        settings.append(EvalSetting(ways, check.integer(entry["shots"], _join(where, "shots"))))
+    if len(set(settings)) != len(settings):
+        raise check.fail(path, "lists the same entry twice")
+    return tuple(settings)
+
+
 def _eval(check: _Checker, value: Any) -> EvalSpec:
     data = check.mapping(value, "eval", _EVAL, required=("datasets", "settings"))
     datasets = []
     for i, item in enumerate(check.list(data["datasets"], "eval.datasets")):
         path = f"eval.datasets[{i}]"
-        entry = check.mapping(item, path, ("dataset", "split"), required=("dataset", "split"))
+        entry = check.mapping(item, path, ("dataset", "split", "settings"),
+                              required=("dataset", "split"))
         dataset = check.dataset(entry["dataset"], _join(path, "dataset"))
-        datasets.append(EvalData(dataset, _split(check, entry, path)))
-    settings = []
-    for i, item in enumerate(check.list(data["settings"], "eval.settings")):
-        path = f"eval.settings[{i}]"
-        entry = check.mapping(item, path, ("ways", "shots"), required=("ways", "shots"))
-        ways = check.integer(entry["ways"], _join(path, "ways"), minimum=2)
-        settings.append(EvalSetting(ways, check.integer(entry["shots"], _join(path, "shots"))))
+        own = _settings(check, entry["settings"], _join(path, "settings")) \
+            if "settings" in entry else ()
+        datasets.append(EvalData(dataset, _split(check, entry, path), own))
+    settings = _settings(check, data["settings"], "eval.settings")
     heads = tuple(
         check.registered(h, f"eval.heads[{i}]", _head_names, "head")
         for i, h in enumerate(check.list(data.get("heads", ["prototype"]), "eval.heads"))
     )
-    for what, items in (("datasets", datasets), ("settings", settings), ("heads", heads)):
+    for what, items in (("datasets", [(d.dataset, d.split) for d in datasets]),
+                        ("heads", heads)):
         if len(set(items)) != len(items):
             raise check.fail(f"eval.{what}", "lists the same entry twice")
     return EvalSpec(
@@ -627,7 +646,7 @@ def _set_path(raw: Any, key: str, value: Any, source: str) -> None:
                 node = node[step]
 
 
-_ABLATION = ("base", "name", "description", "sweep")
+_ABLATION = ("base", "name", "description", "methods", "sweep")
 
 
 def expand_sweep(base: BenchmarkSpec, sweep: Mapping[str, list[Any]], source: str,
@@ -655,12 +674,15 @@ def expand_sweep(base: BenchmarkSpec, sweep: Mapping[str, list[Any]], source: st
 def load_specs(path: str | Path, data_root: Path | None = None) -> list[BenchmarkSpec]:
     """A benchmark spec (one spec) or an ablation file (``base:`` + ``sweep:``, many specs).
 
-    An ablation file names a base spec relative to itself and a grid of overrides::
+    An ablation file names a base spec relative to itself, optionally the labels of the base's
+    methods to keep (indices in ``sweep`` paths count among the kept ones), and a grid of
+    overrides; it expands into one spec per grid point::
 
         base: ../quick.yaml
         name: quick_temperature
+        methods: [simclr]
         sweep:
-          methods[1].params.temperature: [0.1, 0.5]
+          methods[0].params.temperature: [0.1, 0.5]
     """
     path = Path(path)
     data = _read_yaml(path)
@@ -671,6 +693,17 @@ def load_specs(path: str | Path, data_root: Path | None = None) -> list[Benchmar
     base = load_spec(path.parent / check.string(top["base"], "base"), data_root)
     base = BenchmarkSpec(**{f.name: getattr(base, f.name) for f in fields(base)
                             if f.name != "source"}, source=str(path))
+    if "methods" in top:
+        keep = [check.string(v, f"methods[{i}]")
+                for i, v in enumerate(check.list(top["methods"], "methods"))]
+        known = [m.label for m in base.methods]
+        for i, label in enumerate(keep):
+            if label not in known:
+                raise check.fail(f"methods[{i}]", f"the base spec has no method {label!r} "
+                                 f"(labels: {', '.join(known)})")
+        methods = [m for m in _thaw(base.raw)["methods"]
+                   if m.get("label", m.get("method")) in keep]
+        base = base.with_overrides({"methods": methods}, data_root)
     sweep = check.mapping(top["sweep"], "sweep", None)
     name = check.string(top["name"], "name") if "name" in top else None
     description = top.get("description")

@@ -1,0 +1,179 @@
+"""Specs: every shipped spec loads; every kind of bad spec is refused with its key path."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import pickle
+from pathlib import Path
+
+import pytest
+import yaml
+
+from benchmark.errors import BenchmarkError
+from benchmark.specs import TrainerSpec, load_spec, load_specs, parse_spec
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ROOT / "tests" / "data" / "tiny.yaml"
+SHIPPED = sorted((ROOT / "tasks").glob("*.yaml"))
+ABLATIONS = sorted((ROOT / "tasks" / "ablations").glob("*.yaml"))
+
+
+def tiny() -> dict:
+    return yaml.safe_load(TINY.read_text())
+
+
+@pytest.mark.parametrize("path", SHIPPED + ABLATIONS, ids=lambda p: p.name)
+def test_shipped_specs_load(path: Path) -> None:
+    for spec in load_specs(path):
+        assert spec.methods and spec.eval.datasets and spec.eval.settings
+        assert len(spec.hash) == 16
+
+
+def test_tiny_spec_resolves_defaults() -> None:
+    spec = load_spec(TINY)
+    assert spec.name == "tiny" and spec.seeds == (0,) and spec.device == "cpu"
+    protonet = spec.method("protonet")
+    assert protonet.trainer.steps == 2 and protonet.trainer.checkpoint_every == 1
+    assert protonet.trainer.momentum == TrainerSpec().momentum
+    assert spec.eval.heads == ("prototype", "prototype_cosine")
+    assert spec.floors == {"random": "conv4"}
+    assert spec.labels == ("random", "protonet", "protoclr")
+
+
+def test_method_trainer_overrides_defaults() -> None:
+    data = tiny()
+    data["methods"][0]["trainer"] = {"steps": 7, "lr": 0.01}
+    spec = parse_spec(data)
+    assert spec.method("protonet").trainer.steps == 7
+    assert spec.method("protonet").trainer.lr == 0.01
+    assert spec.method("protoclr").trainer.steps == 2
+
+
+def test_spec_is_frozen_and_picklable() -> None:
+    spec = load_spec(TINY)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.name = "other"  # type: ignore[misc]
+    assert pickle.loads(pickle.dumps(spec)) == spec
+
+
+def test_hash_is_canonical_and_job_hash_is_local() -> None:
+    spec = load_spec(TINY)
+    spelled = tiny()
+    spelled["eval"]["episodes"] = 4
+    spelled["trainer"]["momentum"] = TrainerSpec().momentum
+    spelled["methods"][0]["label"] = "protonet"
+    assert parse_spec(spelled).hash == spec.hash
+    changed = spec.with_overrides({"methods[1].params.temperature": 0.1})
+    assert changed.hash != spec.hash
+    assert changed.method("protoclr").params["temperature"] == 0.1
+    assert changed.job_hash("protonet") == spec.job_hash("protonet")
+    assert changed.job_hash("protoclr") != spec.job_hash("protoclr")
+    more_seeds = spec.with_overrides({"seeds": [0, 1, 2]})
+    assert more_seeds.job_hash("protonet") == spec.job_hash("protonet")
+
+
+def test_sweep_expands_a_grid(tmp_path: Path) -> None:
+    (tmp_path / "sweep.yaml").write_text(
+        f"base: {TINY}\nname: tinysweep\n"
+        "sweep:\n  methods[1].params.temperature: [0.1, 0.5]\n  eval.queries: [2, 3]\n")
+    specs = load_specs(tmp_path / "sweep.yaml")
+    assert len(specs) == 4
+    assert len({s.name for s in specs}) == 4 and all(s.name.startswith("tinysweep[") for s in specs)
+    assert {(s.method("protoclr").params["temperature"], s.eval.queries) for s in specs} == {
+        (0.1, 2), (0.1, 3), (0.5, 2), (0.5, 3)}
+
+
+def _set(data: dict, path: list, value) -> dict:
+    node = data
+    for key in path[:-1]:
+        node = node[key]
+    if value is _DELETE:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    return data
+
+
+_DELETE = object()
+
+BAD = [
+    # (key path in data, value, key path in the message, words in the message)
+    (["colour"], "red", "colour", "unknown key"),
+    (["methods", 0, "lr"], 0.1, "methods[0].lr", "unknown key"),
+    (["eval", "sets"], [], "eval.sets", "unknown key"),
+    (["methods", 0, "ways"], "five", "methods[0].ways", "expected an integer"),
+    (["methods", 0, "ways"], True, "methods[0].ways", "expected an integer"),
+    (["methods", 0, "shots"], 0, "methods[0].shots", "≥ 1"),
+    (["methods", 0, "source"], "foo", "methods[0].source",
+     "expected one of labels, augment, patches, got 'foo'"),
+    (["methods", 1, "method"], "mystery", "methods[1].method", "unknown method 'mystery'"),
+    (["methods", 1, "backbone"], "vit", "methods[1].backbone", "unknown backbone 'vit'"),
+    (["methods", 0, "params"], [1, 2], "methods[0].params", "expected a mapping"),
+    (["methods", 0, "trainer", ], {"steps": -1}, "methods[0].trainer.steps", "≥ 1"),
+    (["methods", 0, "label"], "protoclr", "methods[1].label", "used twice"),
+    (["methods", 0, "label"], "random", "methods[0].label", "floor"),
+    (["methods", 0, "method"], _DELETE, "methods[0].method", "required"),
+    (["methods"], [], "methods", "non-empty list"),
+    (["methods"], {"a": 1}, "methods", "expected a list"),
+    (["trainer", "optimizer"], "lbfgs", "trainer.optimizer", "unknown optimizer 'lbfgs'"),
+    (["trainer", "schedule"], "linear", "trainer.schedule", "unknown schedule 'linear'"),
+    (["trainer", "lr"], "fast", "trainer.lr", "expected a number"),
+    (["trainer", "momentum"], 1.5, "trainer.momentum", "[0, 1)"),
+    (["train", "dataset"], "imagenet21k", "train.dataset", "unknown dataset 'imagenet21k'"),
+    (["train", "split"], "training", "train.split", "has no split 'training'"),
+    (["train", "split"], _DELETE, "train.split", "required"),
+    (["eval", "datasets", 0, "dataset"], "nope", "eval.datasets[0].dataset", "unknown dataset"),
+    (["eval", "datasets", 0, "split"], "test", "eval.datasets[0].split", "no split 'test'"),
+    (["eval", "settings", 0, "ways"], 1, "eval.settings[0].ways", "≥ 2"),
+    (["eval", "settings", 1], {"ways": 5, "shots": 1}, "eval.settings", "same entry twice"),
+    (["eval", "heads"], ["prototype", "knn"], "eval.heads[1]", "unknown head 'knn'"),
+    (["eval", "episodes"], 1, "eval.episodes", "≥ 2"),
+    (["eval", "seed"], -1, "eval.seed", "≥ 0"),
+    (["seeds"], 3, "seeds", "expected a list"),
+    (["seeds"], [0, 0], "seeds", "same seed twice"),
+    (["device"], "tpu", "device", "expected one of auto, cpu, cuda"),
+    (["name"], "has space", "name", "plain name"),
+    (["description"], ["a"], "description", "expected a string"),
+]
+
+
+@pytest.mark.parametrize("path, value, where, words", BAD, ids=[b[2] for b in BAD])
+def test_bad_spec_is_refused_with_key_path(tmp_path: Path, path, value, where, words) -> None:
+    spec_file = tmp_path / "bad.yaml"
+    value = value if value is _DELETE else copy.deepcopy(value)
+    spec_file.write_text(yaml.safe_dump(_set(tiny(), path, value)))
+    with pytest.raises(BenchmarkError) as err:
+        load_spec(spec_file)
+    message = str(err.value)
+    assert message.startswith(f"{spec_file}: {where}: "), message
+    assert words in message and "\n" not in message
+
+
+@pytest.mark.parametrize("text, words", [
+    ("name: [unclosed\n", "malformed YAML at line"),
+    ("name: a\n  bad: indent\n", "malformed YAML"),
+    ("", "expected a mapping"),
+    ("- a\n- b\n", "expected a mapping"),
+])
+def test_malformed_files_are_refused(tmp_path: Path, text: str, words: str) -> None:
+    spec_file = tmp_path / "bad.yaml"
+    spec_file.write_text(text)
+    with pytest.raises(BenchmarkError, match=words) as err:
+        load_spec(spec_file)
+    assert str(err.value).startswith(str(spec_file)) and "\n" not in str(err.value)
+
+
+def test_missing_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(BenchmarkError, match="spec file not found"):
+        load_spec(tmp_path / "none.yaml")
+
+
+def test_bad_overrides_are_refused() -> None:
+    spec = load_spec(TINY)
+    with pytest.raises(BenchmarkError, match=r"methods\[5\].ways: no list entry"):
+        spec.with_overrides({"methods[5].ways": 3})
+    with pytest.raises(BenchmarkError, match=r"methods\[0\].ways: expected an integer"):
+        spec.with_overrides({"methods[0].ways": "x"})
+    with pytest.raises(BenchmarkError, match="malformed override path"):
+        spec.with_overrides({"methods[0]..ways": 3})
