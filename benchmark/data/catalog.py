@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,6 @@ class SplitCount:
     classes: int
     images: int
     image_shape: tuple[int, int, int]
-    per_class: tuple[int, ...] = field(default=(), repr=False)
 
 
 @dataclass(frozen=True)
@@ -40,7 +39,7 @@ class PrepareResult:
     source: str
     path: Path
     splits: tuple[SplitCount, ...]
-    partition: tuple[str, ...]
+    total: dict[str, Any]
     skipped: bool
     notes: tuple[str, ...] = ()
 
@@ -77,8 +76,21 @@ def _read(dataset: DatasetBuilder, name: str, source: Path | None, root: Path) -
 
 
 def _counts(meta: dict[str, Any]) -> tuple[SplitCount, ...]:
-    return tuple(SplitCount(n, r["classes"], r["images"], tuple(r["image_shape"]), tuple(r.get("per_class", ())))
-                 for n, r in meta["splits"].items())
+    return tuple(SplitCount(n, r["classes"], r["images"], tuple(r["image_shape"])) for n, r in meta["splits"].items())
+
+
+def totals(splits: dict[str, Split], partition: tuple[str, ...]) -> dict[str, Any]:
+    """Distinct classes and images over the partition splits, and images per class if uniform."""
+    parts = [splits[p] for p in partition]
+    names = [c for p in parts for c in p.class_names]
+    counts = {c: 0 for c in names}
+    for p in parts:
+        for c, n in zip(p.class_names, p.class_counts().tolist()):
+            counts[c] += n
+    per_class = set(counts.values())
+    return {"classes": len(counts), "images": sum(len(p) for p in parts),
+            "images_per_class": per_class.pop() if len(per_class) == 1 else None,
+            "disjoint_classes": len(names) == len(counts), "partition": list(partition)}
 
 
 def _omniglot_notes(splits: dict[str, Split]) -> tuple[str, ...]:
@@ -103,10 +115,9 @@ def prepare(name: str, source: Path | None, data_root: Path | None, force: bool 
         raise BenchmarkError(f"--image-size applies to imagefolder:NAME only; {name} has fixed size")
     root = cache.ensure_writable(resolve_data_root(data_root))
     meta = cache.read_meta(root, prepared_name)
-    partition = dataset.partition or tuple(meta["splits"] if meta else ())
     if meta and not force:
         return PrepareResult(prepared_name, meta.get("source", "?"), cache.dataset_dir(root, prepared_name),
-                             _counts(meta), partition, skipped=True)
+                             _counts(meta), meta.get("total", {}), skipped=True)
     splits, where = _read(dataset, prepared_name, source, root)
     notes = _omniglot_notes(splits) if prepared_name == "omniglot" else ()
     record = {
@@ -115,11 +126,12 @@ def prepare(name: str, source: Path | None, data_root: Path | None, force: bool 
         "prepared_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "versions": {"torch": torch.__version__, "torchvision": torchvision.__version__},
         "notes": list(notes),
+        "total": totals(splits, dataset.partition or tuple(splits)),
     }
     cache.write_prepared(root, prepared_name, splits, record)
     meta = cache.read_meta(root, prepared_name)
     return PrepareResult(prepared_name, where, cache.dataset_dir(root, prepared_name), _counts(meta),
-                         dataset.partition or tuple(splits), skipped=False, notes=notes)
+                         meta["total"], skipped=False, notes=notes)
 
 
 def _shape(shape: tuple[int, ...]) -> str:
@@ -132,12 +144,16 @@ def format_prepare_report(result: PrepareResult) -> str:
     lines = [f"{result.dataset}: {verb} from {result.source} into {result.path}"]
     for s in result.splits:
         lines.append(f"  {s.name:<18} {s.classes:>6} classes {s.images:>8} images  {_shape(s.image_shape)}")
-    parts = [s for s in result.splits if s.name in result.partition]
-    if parts:
-        classes, images = sum(s.classes for s in parts), sum(s.images for s in parts)
-        per = f" = {classes} classes x {images // classes} images" if classes and images % classes == 0 else ""
-        detail = " + ".join(f"{s.classes} {s.name}" for s in parts)
-        lines.append(f"  total: {images} images{per} ({detail})")
+    total = result.total
+    if total:
+        parts = [s for s in result.splits if s.name in total["partition"]]
+        per = f" = {total['classes']} classes x {total['images_per_class']} images" if total["images_per_class"] else \
+            f", {total['classes']} classes"
+        if total["disjoint_classes"]:
+            detail = " + ".join(f"{s.classes} {s.name}" for s in parts) + " classes"
+        else:
+            detail = " + ".join(f"{s.images} {s.name}" for s in parts) + " images"
+        lines.append(f"  total: {total['images']} images{per} ({detail})")
     lines.extend(f"  {note}" for note in result.notes)
     return "\n".join(lines)
 
@@ -146,8 +162,8 @@ def _row(name: str, info_splits: tuple[str, ...], shape: tuple[int, ...], meta: 
          partition: tuple[str, ...], fallback: str, embedded_ok: bool) -> dict[str, Any]:
     row = {"name": name, "splits": " ".join(info_splits), "image_size": _shape(shape)}
     if meta:
-        counts = [meta["splits"][s] for s in partition if s in meta["splits"]]
-        row.update(classes=sum(c["classes"] for c in counts), images=sum(c["images"] for c in counts),
+        total = meta.get("total", {})
+        row.update(classes=total.get("classes", "?"), images=total.get("images", "?"),
                    prepared="yes", source=meta.get("source", "?"))
     elif embedded_ok:
         parts = [embedded.load_embedded(s) for s in partition]
