@@ -140,10 +140,10 @@ def test_download_failure_is_one_clear_error(tmp_path, monkeypatch):
     from benchmark.data.mnist import MNIST
 
     def offline(self, workdir):
-        raise OSError("network is unreachable")
+        raise OSError("network\nis unreachable")
 
     monkeypatch.setattr(MNIST, "download", offline)
-    with pytest.raises(BenchmarkError, match="downloading mnist failed.*--source"):
+    with pytest.raises(BenchmarkError, match="downloading mnist failed \\(OSError: network is unreachable\\).*--source"):
         catalog.prepare("mnist", None, tmp_path)
     assert _leftovers(tmp_path) == [] and not any(tmp_path.iterdir())
 
@@ -160,3 +160,10 @@ def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
         catalog.prepare("mnist", source, root)
     assert cache.read_meta(root, "mnist") is None
     assert [p for p in _leftovers(root) if p.name.endswith(".tmp")] == []
+
+
+def test_missing_source_is_an_error_even_when_prepared(tmp_path):
+    root = tmp_path / "root"
+    catalog.prepare("mnist", FAKES["mnist"](tmp_path), root)
+    with pytest.raises(BenchmarkError, match="does not exist"):
+        catalog.prepare("mnist", tmp_path / "absent", root)

@@ -7,6 +7,7 @@ fetch that layout from the official source with the library that already knows i
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -39,7 +40,7 @@ class DatasetInfo:
     image_shape: tuple[int, int, int]
 
 
-class DatasetBuilder:
+class DatasetBuilder(ABC):
     """Base of every registered dataset. Subclasses set the class attributes and ``read``.
 
     ``partition`` lists the splits that together hold every image once (used to count classes
@@ -60,13 +61,13 @@ class DatasetBuilder:
         return DatasetInfo(self.name, self.description, self.splits, self.train_split,
                            self.test_split, self.image_shape)
 
+    @abstractmethod
     def download(self, workdir: Path) -> Path:
         """Fetch the official files into ``workdir``; returns the path to give ``read``."""
-        raise NotImplementedError
 
+    @abstractmethod
     def read(self, source: Path) -> dict[str, Split]:
         """Every split, read from ``source`` in the official layout (BenchmarkError if it is not)."""
-        raise NotImplementedError
 
 
 DATASETS: Registry[type[DatasetBuilder]] = Registry("dataset")

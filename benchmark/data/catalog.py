@@ -58,8 +58,6 @@ def _resolve_builder(name: str, image_size: tuple[int, int] | None) -> tuple[str
 def _read(dataset: DatasetBuilder, name: str, source: Path | None, root: Path) -> tuple[dict[str, Split], str]:
     if source is not None:
         source = source.expanduser()
-        if not source.exists():
-            raise BenchmarkError(f"--source {source} does not exist")
         return dataset.read(source), str(source.resolve())
     workdir = Path(tempfile.mkdtemp(prefix=".download-", dir=root))
     try:
@@ -68,7 +66,8 @@ def _read(dataset: DatasetBuilder, name: str, source: Path | None, root: Path) -
         except BenchmarkError:
             raise
         except Exception as err:  # network and library errors of every kind
-            raise BenchmarkError(f"downloading {name} failed ({type(err).__name__}: {err}); without a "
+            reason = " ".join(str(err).split())
+            raise BenchmarkError(f"downloading {name} failed ({type(err).__name__}: {reason}); without a "
                                  f"network give --source PATH ({dataset.source_hint})") from None
         return dataset.read(path), "download"
     finally:
@@ -113,6 +112,8 @@ def prepare(name: str, source: Path | None, data_root: Path | None, force: bool 
     prepared_name, dataset = _resolve_builder(name, image_size)
     if image_size is not None and not isinstance(dataset, ImageFolderDataset):
         raise BenchmarkError(f"--image-size applies to imagefolder:NAME only; {name} has fixed size")
+    if source is not None and not source.expanduser().exists():
+        raise BenchmarkError(f"--source {source} does not exist")
     root = cache.ensure_writable(resolve_data_root(data_root))
     meta = cache.read_meta(root, prepared_name)
     if meta and not force:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pickle
 from pathlib import Path
+from abc import abstractmethod
 from typing import Any, ClassVar
 
 import numpy as np
@@ -170,8 +171,9 @@ class _ClassSplitBuilder(_Cifar100Builder):
     train_split = "train"
     test_split = "test"
 
+    @abstractmethod
     def class_lists(self, fine_names: tuple[str, ...], fine_to_coarse: dict[str, str]) -> dict[str, list[str]]:
-        raise NotImplementedError
+        """Split name → fine class names."""
 
     def read(self, source: Path) -> dict[str, Split]:
         everything, fine_to_coarse, _ = read_cifar100(source, self.name)
