@@ -30,6 +30,10 @@ def build_method(
         channels_last: build the backbone in channels-last memory format (faster on CPU).
         params: the method's hyper-parameters (see ``method_params``).
 
+    Returns:
+        the method, with ``model_spec`` (method, backbone, image_shape, params: a dict that
+        rebuilds it through this function, as checkpoints do).
+
     Raises:
         BenchmarkError: unknown method, backbone or parameter, bad parameter value, or an
             image size the backbone cannot take; before any model is built where possible.
@@ -42,4 +46,11 @@ def build_method(
             f"method {name!r} has no parameter {', '.join(map(repr, unknown))} "
             f"(valid: {', '.join(valid) or 'none'})"
         )
-    return cls(build_backbone(backbone, image_shape, channels_last=channels_last), **params)
+    method = cls(build_backbone(backbone, image_shape, channels_last=channels_last), **params)
+    method.model_spec = {
+        "method": name,
+        "backbone": backbone,
+        "image_shape": tuple(int(s) for s in image_shape),
+        "params": dict(params),
+    }
+    return method
