@@ -209,22 +209,21 @@ def test_cosine_decays_to_zero() -> None:
 
 @pytest.mark.slow
 def test_protonet_learns_embedded_omniglot(tmp_path: Path) -> None:
-    """A few hundred ProtoNet steps on the background characters: > 80% 5-way 1-shot validation."""
-    from benchmark.data import dataset_info, load_split
+    """150 ProtoNet steps (20-way 1-shot) on the background characters: > 80% 5-way 1-shot
+    validation accuracy on the evaluation characters."""
+    from benchmark.data import load_split
     from benchmark.episodes import build_sampler
     from benchmark.evaluate import evaluate, fixed_episodes, validator
 
-    info = dataset_info("omniglot")
-    train_split = load_split("omniglot", info.train_split)
-    test_split = load_split("omniglot", info.test_split)
-    torch.manual_seed(0)
+    train_split = load_split("omniglot", "background")
+    val = fixed_episodes(load_split("omniglot", "evaluation"), 5, 1, 15, 50, seed=1)
     spec = ModelSpec("protonet", "conv4", train_split.image_shape, {"channels_last": True})
+    torch.manual_seed(0)
     method = spec.build()
-    sampler = build_sampler("labels", train_split, 20, 5, 5)
-    val = fixed_episodes(test_split, 5, 1, 15, 100, seed=1)
-    cfg = TrainConfig(steps=300, lr=2e-3, schedule="cosine", val_every=300, checkpoint_every=300,
-                      seed=0, device="cpu", progress=False, tensorboard=False)
+    sampler = build_sampler("labels", train_split, 20, 1, 4)
+    cfg = TrainConfig(steps=150, lr=3e-3, checkpoint_every=150, seed=0, device="cpu",
+                      progress=False, tensorboard=False)
     result = train(method, sampler, cfg, tmp_path, validator(val), model_spec=spec)
     assert result.best_val_acc > 0.80, result
-    floor = evaluate(rebuild_method(load_checkpoint(tmp_path / "best.pt")), val)
-    assert floor.mean == pytest.approx(result.best_val_acc)
+    best = evaluate(rebuild_method(load_checkpoint(tmp_path / "best.pt")), val)
+    assert best.mean == result.best_val_acc
