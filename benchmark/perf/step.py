@@ -1,0 +1,228 @@
+"""``perf step``: training steps/s of our ProtoNet and SimCLR against a learn2learn-style step.
+
+Ours is the trainer's ``TrainStep`` (forward, finite-loss check, backward, Adam, schedule) on
+an episode drawn by our sampler inside the timed step. The learn2learn-style step is written the
+way learn2learn's ProtoNet example writes it: Conv-4 (``CNN4Backbone``, max-pool), labels sorted
+and support/query split by index arithmetic, ``pairwise_distances_logits`` by broadcasting,
+cross-entropy, Adam, on data pre-drawn into a plain tensor (no sampling in its timed step).
+Every measurement is time-boxed, all in one process, so the ratios compare like with like.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from benchmark import provenance
+from benchmark.data import load_split
+from benchmark.data.split import Split
+from benchmark.episodes import build_sampler
+from benchmark.episodes.episode import Episode
+from benchmark.episodes.l2l import import_learn2learn
+from benchmark.errors import BenchmarkError
+from benchmark.methods import build_method
+from benchmark.perf import PERF_SCRIPTS
+from benchmark.train import TrainConfig, TrainStep, build_optimizer, build_scheduler
+
+BUDGET_S = 4.0
+MIN_STEPS = 3
+PROTONET_SHAPES = ((5, 1, 15), (20, 5, 15), (60, 5, 5))
+SIMCLR_BATCH = 256
+TARGET_RATIO = 1.2
+TARGET_AUGMENT = 0.05
+
+
+def measure(step: Callable[[int], Any], budget_s: float = BUDGET_S) -> float:
+    """Steps per second of ``step(i)`` over ``budget_s`` (at least ``MIN_STEPS``) after a warm-up."""
+    step(0)
+    start, i = time.perf_counter(), 1
+    while True:
+        step(i)
+        i += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= budget_s and i > MIN_STEPS:
+            return (i - 1) / elapsed
+
+
+# ---- ours ---------------------------------------------------------------------------------
+
+def our_step(method_name: str, split: Split, kind: str, ways: int, shots: int, queries: int,
+             channels_last: bool, **params: Any) -> tuple[Callable[[int], Any], dict[str, float]]:
+    """Our trainer's step (sampling included) and a dict accumulating seconds spent sampling."""
+    torch.manual_seed(0)
+    method = build_method(method_name, "conv4", split.image_shape, channels_last=channels_last, **params)
+    config = TrainConfig(steps=10**6, lr=1e-3, device="cpu", progress=False, tensorboard=False)
+    optimizer = build_optimizer(method, config)
+    stepper = TrainStep(method.train(), optimizer, build_scheduler(optimizer, config), torch.device("cpu"))
+    sampler = build_sampler(kind, split, ways, shots, queries)
+    clock = {"sampling": 0.0, "total": 0.0}
+
+    def step(i: int) -> None:
+        start = time.perf_counter()
+        episode = sampler.sample(i)
+        sampled = time.perf_counter()
+        stepper(episode)
+        clock["sampling"] += sampled - start
+        clock["total"] += time.perf_counter() - start
+
+    return step, clock
+
+
+# ---- learn2learn style --------------------------------------------------------------------
+
+def pairwise_distances_logits(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """As in learn2learn's ProtoNet example: ``-||a_i - b_j||²`` by broadcasting."""
+    n, m = a.shape[0], b.shape[0]
+    return -((a.unsqueeze(1).expand(n, m, -1) - b.unsqueeze(0).expand(n, m, -1)) ** 2).sum(dim=2)
+
+
+def l2l_step(l2l: Any, episodes: list[Episode]) -> Callable[[int], Any]:
+    """learn2learn's ProtoNet ``fast_adapt`` + optimiser step on pre-drawn ``(data, labels)``."""
+    ways, shots, queries = episodes[0].ways, episodes[0].shots, episodes[0].queries
+    batches = []
+    for e in episodes:  # l2l's layout: each class's K+Q images together, labels per image
+        per_class = [torch.cat([e.support[e.support_labels == c], e.query[e.query_labels == c]])
+                     for c in range(ways)]
+        batches.append((torch.cat(per_class), torch.arange(ways).repeat_interleave(shots + queries)))
+    torch.manual_seed(0)
+    model = l2l.vision.models.CNN4Backbone(hidden_size=64, layers=4, channels=1, max_pool=True)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model.train()
+
+    def step(i: int) -> None:
+        data, labels = batches[i % len(batches)]
+        sort = torch.sort(labels)
+        data, labels = data[sort.indices], labels[sort.indices]
+        embeddings = model(data)
+        support_indices = np.zeros(data.size(0), dtype=bool)
+        selection = np.arange(ways) * (shots + queries)
+        for offset in range(shots):
+            support_indices[selection + offset] = True
+        query_indices = torch.from_numpy(~support_indices)
+        support = embeddings[torch.from_numpy(support_indices)].reshape(ways, shots, -1).mean(dim=1)
+        logits = pairwise_distances_logits(embeddings[query_indices], support)
+        loss = F.cross_entropy(logits, labels[query_indices].long())
+        (logits.argmax(dim=1) == labels[query_indices]).float().mean().item()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+# ---- report -------------------------------------------------------------------------------
+
+def _machine() -> str:
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return (f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} cores, "
+            f"torch threads {torch.get_num_threads()}, load average at start {load}")
+
+
+def _write(out: Path, text: str) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, out)
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+@PERF_SCRIPTS.register("step", "training steps/s: our ProtoNet and SimCLR vs a learn2learn-style ProtoNet step")
+def run(out: Path | None = None, data_root: Path | None = None) -> int:
+    """Measure, print the tables and ratios, write ``out`` (Markdown) if given."""
+    if out is not None and out.is_dir():
+        raise BenchmarkError(f"--out {out} is a directory; give a file name")
+    started = time.perf_counter()
+    machine = _machine()
+    split = load_split("omniglot", "background", data_root)
+    l2l = import_learn2learn()
+
+    rows = ["| step | " + " | ".join(f"{n}w{k}s{q}q" for n, k, q in PROTONET_SHAPES) + " |",
+            "|---|" + "---:|" * len(PROTONET_SHAPES)]
+    rates: dict[str, list[float]] = {"l2l": [], "ours": [], "ours_cl": []}
+    for n, k, q in PROTONET_SHAPES:
+        pool = build_sampler("labels", split, n, k, q).sample_batch(list(range(8)))
+        rates["l2l"].append(measure(l2l_step(l2l, pool)))
+        rates["ours"].append(measure(our_step("protonet", split, "labels", n, k, q, False)[0]))
+        rates["ours_cl"].append(measure(our_step("protonet", split, "labels", n, k, q, True)[0]))
+        print(f"{n}w{k}s{q}q: " + ", ".join(f"{key} {v[-1]:.2f}/s" for key, v in rates.items()), flush=True)
+    labels = {"l2l": "learn2learn-style ProtoNet step (CNN4Backbone, pre-drawn tensor)",
+              "ours": "ours: ProtoNet, Conv-4, sampling included (default memory format)",
+              "ours_cl": "ours: ProtoNet, Conv-4 channels-last, sampling included"}
+    for key, label in labels.items():
+        rows.append(f"| {label} | " + " | ".join(f"{r:.2f}" for r in rates[key]) + " |")
+    ratio_lines = []
+    for i, (n, k, q) in enumerate(PROTONET_SHAPES):
+        for key in ("ours", "ours_cl"):
+            ratio = rates[key][i] / rates["l2l"][i]
+            ratio_lines.append(f"- {n}w{k}s{q}q, {labels[key].split(': ', 1)[1]} / learn2learn-style = "
+                               f"{ratio:.2f}x (target >= {TARGET_RATIO}x: {_verdict(ratio >= TARGET_RATIO)})")
+
+    simclr_rows = ["| step | steps/s | augmenting (share of the step) |", "|---|---:|---:|"]
+    for channels_last in (False, True):
+        step, clock = our_step("simclr", split, "augment", SIMCLR_BATCH, 1, 1, channels_last)
+        rate = measure(step)
+        share = clock["sampling"] / clock["total"]
+        fmt = "channels-last" if channels_last else "default memory format"
+        simclr_rows.append(f"| ours: SimCLR, Conv-4 + MLP head, batch {SIMCLR_BATCH}, {fmt} | "
+                           f"{rate:.2f} | {100 * share:.1f}% |")
+        ratio_lines.append(f"- SimCLR ({fmt}): augmentation {100 * share:.1f}% of the step "
+                           f"(target <= {100 * TARGET_AUGMENT:.0f}%: {_verdict(share <= TARGET_AUGMENT)})")
+        print(simclr_rows[-1], flush=True)
+
+    command = "python -m benchmark perf step" + (f" --out {out}" if out else "")
+    text = "\n".join([
+        "# Training step speed",
+        "",
+        f"- command: `{command}`",
+        f"- commit: {provenance.commit()}, {time.strftime('%Y-%m-%d %H:%M %Z')}",
+        f"- machine: {machine}",
+        f"- versions: {provenance.library_versions()}, learn2learn {l2l.__version__}",
+        "- data: embedded Omniglot background, 28x28; CPU; each number: steps per second over "
+        f"{BUDGET_S:.0f} s (at least {MIN_STEPS} steps) after one warm-up step",
+        "",
+        "## ProtoNet steps per second",
+        "",
+        *rows,
+        "",
+        f"## SimCLR steps per second (augmented views made inside the step)",
+        "",
+        *simclr_rows,
+        "",
+        "## Ratios (same run)",
+        "",
+        *ratio_lines,
+        "",
+        "Ours includes drawing the episode (the trainer's real step); the learn2learn-style step",
+        "reads a pre-drawn tensor, as learn2learn's example does once its TaskDataset has loaded.",
+        "",
+        f"Total run time {time.perf_counter() - started:.0f} s.",
+        "",
+    ])
+    print("\n".join(["", *ratio_lines]))
+    if out is not None:
+        _write(out, text)
+        print(f"wrote {out}")
+    return 0
