@@ -1,0 +1,59 @@
+"""Backbones: every registered one builds for 1x28x28 and 3x32x32 and gives [B, out_dim]."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from benchmark.backbones import BACKBONES, Backbone, build_backbone
+from benchmark.errors import BenchmarkError
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Small convolutions run fastest on one thread on a shared CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+EXPECTED_DIM = {("conv4", (1, 28, 28)): 64, ("conv4", (3, 32, 32)): 256}
+
+
+@pytest.mark.parametrize("image_shape", [(1, 28, 28), (3, 32, 32)])
+@pytest.mark.parametrize("name", BACKBONES.names())
+def test_builds_and_embeds(name: str, image_shape: tuple[int, int, int]) -> None:
+    backbone = build_backbone(name, image_shape)
+    assert isinstance(backbone, Backbone) and isinstance(backbone.out_dim, int) and backbone.training
+    out = backbone(torch.rand(3, *image_shape))
+    assert out.shape == (3, backbone.out_dim)
+    assert backbone.out_dim == EXPECTED_DIM.get((name, image_shape), backbone.out_dim)
+
+
+@pytest.mark.parametrize("name", BACKBONES.names())
+def test_channels_last_gives_the_same_features(name: str) -> None:
+    torch.manual_seed(0)
+    plain = build_backbone(name, (3, 32, 32)).eval()
+    fast = build_backbone(name, (3, 32, 32), channels_last=True).eval()
+    fast.load_state_dict(plain.state_dict())
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(plain(x), fast(x), atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["conv4", "resnet12"])
+def test_too_small_image_is_refused_at_build(name: str) -> None:
+    with pytest.raises(BenchmarkError, match=f"backbone '{name}' cannot take 3x8x8 images"):
+        build_backbone(name, (3, 8, 8))
+
+
+def test_unknown_backbone_and_bad_shape_are_refused() -> None:
+    with pytest.raises(BenchmarkError, match="unknown backbone 'vgg16' .known: conv4, resnet12, resnet18"):
+        build_backbone("vgg16", (1, 28, 28))
+    with pytest.raises(BenchmarkError, match="image shape must be"):
+        build_backbone("conv4", (28, 28))
+
+
+def test_every_entry_has_a_description() -> None:
+    assert all(len(entry.description) > 20 for entry in BACKBONES.entries())

@@ -1,0 +1,227 @@
+"""Methods: the interface, gradients, determinism, the ProtoCLR ↔ NT-Xent relation, collapse, bad input."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from benchmark.episodes.episode import Episode
+from benchmark.errors import BenchmarkError
+from benchmark.losses import nt_xent
+from benchmark.methods import METHODS, Method, build_method, method_params
+
+SHAPE = (1, 16, 16)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Small convolutions run fastest on one thread on a shared CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def make_episode(source: str, ways: int = 4, shots: int = 2, queries: int = 2, seed: int = 0) -> Episode:
+    """A class-major episode of random images (labels 0..ways-1)."""
+    g = torch.Generator().manual_seed(seed)
+    return Episode(
+        support=torch.rand(ways * shots, *SHAPE, generator=g),
+        support_labels=torch.arange(ways).repeat_interleave(shots),
+        query=torch.rand(ways * queries, *SHAPE, generator=g),
+        query_labels=torch.arange(ways).repeat_interleave(queries),
+        class_ids=torch.arange(ways),
+        ways=ways,
+        shots=shots,
+        queries=queries,
+        source=source,  # type: ignore[arg-type]
+        seed=seed,
+    )
+
+
+def views_episode(images: torch.Tensor, g: torch.Generator, step: int, noise: float = 0.1) -> Episode:
+    """An augmentation episode by hand: two views (random flip + noise) of each image, 1 shot 1 query."""
+
+    def view() -> torch.Tensor:
+        flip = torch.rand(len(images), 1, 1, 1, generator=g) < 0.5
+        x = torch.where(flip, images.flip(-1), images)
+        return (x + noise * torch.randn(x.shape, generator=g)).clamp(0, 1)
+
+    ids = torch.arange(len(images))
+    return Episode(view(), ids, view(), ids, ids, len(images), 1, 1, "augment", step)
+
+
+def some_source(name: str) -> str:
+    return sorted(METHODS.get(name).sources)[0]
+
+
+@pytest.mark.parametrize("name", METHODS.names())
+def test_forward_returns_loss_acc_and_spread(name: str) -> None:
+    torch.manual_seed(0)
+    method = build_method(name, "conv4", SHAPE)
+    out = method(make_episode(some_source(name)))
+    assert out["loss"].dim() == 0 and out["loss"].requires_grad and torch.isfinite(out["loss"])
+    assert out["acc"].dim() == 0 and not out["acc"].requires_grad and 0.0 <= out["acc"].item() <= 1.0
+    assert out["embedding_std"].item() > 0
+    embedding = method.embed(torch.rand(3, *SHAPE))
+    assert embedding.shape == (3, method.backbone.out_dim)
+
+
+@pytest.mark.parametrize("name", METHODS.names())
+def test_gradient_reaches_every_parameter(name: str) -> None:
+    torch.manual_seed(0)
+    method = build_method(name, "conv4", SHAPE)
+    method(make_episode(some_source(name)))["loss"].backward()
+    missing = [n for n, p in method.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert not missing
+
+
+@pytest.mark.parametrize("name", METHODS.names())
+def test_one_training_step_is_deterministic(name: str) -> None:
+    def step() -> list[torch.Tensor]:
+        torch.manual_seed(123)
+        method = build_method(name, "conv4", SHAPE)
+        optimizer = torch.optim.Adam(method.parameters(), lr=1e-3)
+        method(make_episode(some_source(name)))["loss"].backward()
+        optimizer.step()
+        return [p.detach().clone() for p in method.parameters()]
+
+    assert all(torch.equal(a, b) for a, b in zip(step(), step()))
+
+
+@pytest.mark.parametrize("name", METHODS.names())
+def test_model_spec_rebuilds_the_same_architecture(name: str) -> None:
+    method = build_method(name, "conv4", SHAPE)
+    spec = method.model_spec
+    assert spec == {"method": name, "backbone": "conv4", "image_shape": SHAPE, "params": {}}
+    rebuilt = build_method(spec["method"], spec["backbone"], spec["image_shape"], **spec["params"])
+    rebuilt.load_state_dict(method.state_dict())
+
+
+def test_protoclr_loss_is_query_half_of_nt_xent_without_same_side_negatives() -> None:
+    torch.manual_seed(0)
+    tau = 0.3
+    method = build_method("protoclr", "conv4", SHAPE, distance="cosine", temperature=tau)
+    g = torch.Generator().manual_seed(1)
+    episode = views_episode(torch.rand(6, *SHAPE, generator=g), g, 0)
+    method.eval()  # the same BN statistics for both computations
+    loss = method(episode)["loss"]
+    with torch.no_grad():
+        support, query = method.embed(episode.support), method.embed(episode.query)
+    half, _ = nt_xent(support, query, tau, same_side_negatives=False, symmetric=False)
+    assert torch.allclose(loss, half, atol=1e-6)
+    full, _ = nt_xent(support, query, tau)
+    assert not torch.allclose(loss, full, atol=1e-3)
+
+
+def test_simclr_on_two_view_episode_is_nt_xent_through_the_head() -> None:
+    torch.manual_seed(0)
+    method = build_method("simclr", "conv4", SHAPE, temperature=0.2).eval()
+    g = torch.Generator().manual_seed(2)
+    episode = views_episode(torch.rand(5, *SHAPE, generator=g), g, 0)
+    with torch.no_grad():
+        loss = method(episode)["loss"]
+        expected, _ = nt_xent(method.head(method.embed(episode.support)), method.head(method.embed(episode.query)), 0.2)
+    assert torch.allclose(loss, expected, atol=1e-6)
+
+
+def test_simclr_embed_does_not_use_the_head() -> None:
+    method = build_method("simclr", "conv4", SHAPE, head_dim=32)
+    x = torch.rand(2, *SHAPE)
+    assert torch.equal(method.embed(x), method.backbone(x))
+    assert method.embed(x).shape[1] == method.backbone.out_dim != 32
+
+
+def _spread_after_training(name: str, steps: int) -> tuple[float, float]:
+    """Embedding spread (mean per-dimension std) of 16 images before and after a tiny AdamW run
+    on their two-view episodes; the weight decay speeds the pull-only loss towards f = constant."""
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    images = torch.rand(16, *SHAPE, generator=g)
+    method = build_method(name, "conv4", SHAPE)
+    optimizer = torch.optim.AdamW(method.parameters(), lr=0.01, weight_decay=3.0)
+
+    def spread() -> float:
+        with torch.no_grad():  # train-mode BN, as the embedding_std metric sees it
+            return method.embed(images).std(0).mean().item()
+
+    before = spread()
+    for step in range(steps):
+        loss = method(views_episode(images, g, step))["loss"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return before, spread()
+
+
+def test_pairwise_collapses() -> None:
+    before, after = _spread_after_training("pairwise", 100)
+    assert after < before / 100  # measured: 0.52 → 0.0006
+
+
+def test_simclr_does_not_collapse_under_the_same_run() -> None:
+    before, after = _spread_after_training("simclr", 100)
+    assert after > before / 10  # measured: 0.52 → 0.12 (weight decay shrinks it, negatives hold it)
+
+
+def test_unknown_method_backbone_and_parameter_are_refused() -> None:
+    with pytest.raises(BenchmarkError, match="unknown method 'mocov9'.*protonet"):
+        build_method("mocov9", "conv4", SHAPE)
+    with pytest.raises(BenchmarkError, match="unknown backbone 'vgg'"):
+        build_method("protonet", "vgg", SHAPE)
+    with pytest.raises(BenchmarkError, match=r"no parameter 'temprature' \(valid: distance, temperature\)"):
+        build_method("protonet", "conv4", SHAPE, temprature=0.1)
+
+
+@pytest.mark.parametrize(
+    "name, params, message",
+    [
+        ("protonet", {"distance": "manhattan"}, "unknown distance 'manhattan'"),
+        ("protonet", {"temperature": 0.0}, "temperature must be > 0"),
+        ("simclr", {"temperature": -1.0}, "temperature must be > 0"),
+        ("infonce", {"distance": "l1"}, "unknown distance 'l1'"),
+        ("triplet", {"mining": "easy"}, "unknown triplet mining 'easy'"),
+        ("triplet", {"margin": 0}, "margin must be > 0"),
+    ],
+)
+def test_bad_parameter_values_are_refused(name: str, params: dict, message: str) -> None:
+    with pytest.raises(BenchmarkError, match=message):
+        build_method(name, "conv4", SHAPE, **params)
+
+
+def test_image_size_the_backbone_cannot_take_is_refused() -> None:
+    with pytest.raises(BenchmarkError, match="backbone 'conv4' cannot take 1x8x8 images"):
+        build_method("protonet", "conv4", (1, 8, 8))
+
+
+@pytest.mark.parametrize("name", METHODS.names())
+def test_sources_are_checked(name: str) -> None:
+    cls = METHODS.get(name)
+    assert cls.sources and cls.sources <= {"labels", "augment", "patches"}
+    for kind in {"labels", "augment", "patches"} - cls.sources:
+        with pytest.raises(BenchmarkError, match=f"method '{name}' cannot train on '{kind}' episodes"):
+            cls.check_source(kind)
+        with pytest.raises(BenchmarkError, match=f"cannot train on '{kind}' episodes"):
+            build_method(name, "conv4", SHAPE)(make_episode(kind))
+    for kind in cls.sources:
+        cls.check_source(kind)
+
+
+def test_protonet_refuses_patches_and_protoclr_labels() -> None:
+    with pytest.raises(BenchmarkError, match="'protonet' cannot train on 'patches' episodes"):
+        METHODS.get("protonet").check_source("patches")
+    with pytest.raises(BenchmarkError, match="'protoclr' cannot train on 'labels' episodes"):
+        METHODS.get("protoclr").check_source("labels")
+
+
+def test_triplet_refuses_one_way_tasks() -> None:
+    with pytest.raises(BenchmarkError, match="at least 2 ways"):
+        METHODS.get("triplet").check_task("labels", 1, 5, 5)
+
+
+@pytest.mark.parametrize("name", METHODS.names())
+def test_registry_entry_is_a_described_method(name: str) -> None:
+    entry = next(e for e in METHODS.entries() if e.name == name)
+    assert issubclass(entry.obj, Method) and entry.obj.name == name
+    assert len(entry.description) > 20
+    assert all(value is not None for value in method_params(name).values())
