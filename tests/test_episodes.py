@@ -201,3 +201,18 @@ def test_property_valid_draws_or_clear_refusal(ways, shots, queries, seed, rotat
     ep = LabelSampler(split, ways, shots, queries, rotations=rotations).sample(seed)
     assert ep.support.shape[0] == ways * shots and ep.query.shape[0] == ways * queries
     assert len(set(ep.class_ids.tolist())) == ways and int(ep.class_ids.max()) < classes
+
+
+def test_choose_distinct_is_uniform_over_sets_and_orders():
+    from itertools import permutations
+
+    import numpy as np
+    from scipy.stats import chisquare
+
+    from benchmark.episodes.core import choose_distinct, uniforms
+
+    draws = choose_distinct(uniforms(range(6000), 4, torch.float64).numpy(), 3)  # 2 of 0..2
+    assert all(len(set(row)) == 2 for row in draws.tolist())
+    outcomes = {p: i for i, p in enumerate(permutations(range(3), 2))}
+    counts = np.bincount([outcomes[tuple(row)] for row in draws.tolist()], minlength=6)
+    assert chisquare(counts).pvalue > 1e-3

@@ -12,6 +12,7 @@ import operator
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Sequence
 
+import numpy as np
 import torch
 
 from benchmark.data.split import Split
@@ -76,6 +77,29 @@ def uniforms(seeds: Sequence[int], count: int, dtype: torch.dtype = torch.float3
     return out
 
 
+def choose_distinct(u: np.ndarray, population: int) -> np.ndarray:
+    """Per row, ``n`` distinct values of ``0..population-1``, uniformly, in uniform random order.
+
+    Robert Floyd's algorithm, vectorised over rows: ``n`` small steps instead of drawing
+    ``population`` keys per row. Index arithmetic on small CPU arrays runs in numpy, whose
+    per-call overhead is a fraction of torch's.
+
+    Args:
+        u: ``[B, 2n]`` float64 uniforms (the first n pick the set, the last n order it).
+
+    Returns:
+        ``[B, n]`` int64.
+    """
+    rows, n = u.shape[0], u.shape[1] // 2
+    chosen = np.empty((rows, n), dtype=np.int64)
+    for i, top in enumerate(range(population - n, population)):
+        pick = np.minimum((u[:, i] * (top + 1)).astype(np.int64), top)  # uniform in 0..top
+        if i:
+            pick = np.where((chosen[:, :i] == pick[:, None]).any(1), top, pick)
+        chosen[:, i] = pick
+    return np.take_along_axis(chosen, np.argsort(u[:, n:], axis=1), 1)
+
+
 class Sampler(ABC):
     """Base of the episode sources: validates N/K/Q and seeds; subclasses implement ``_draw``.
 
@@ -112,8 +136,10 @@ class Sampler(ABC):
 
     def labels(self, count: int, per_class: int) -> torch.Tensor:
         """``[count, N*per_class]`` labels ``0..N-1`` repeated class-major, on the device."""
-        row = torch.arange(self.ways, device=self.device).repeat_interleave(per_class)
-        return row.expand(count, -1).clone()
+        rows = self.__dict__.setdefault("_label_rows", {})
+        if per_class not in rows:
+            rows[per_class] = torch.arange(self.ways, device=self.device).repeat_interleave(per_class)
+        return rows[per_class].expand(count, -1).clone()
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(kind={self.kind!r}, ways={self.ways}, "

@@ -1,18 +1,20 @@
 """Labelled episodes: N classes without replacement, K+Q distinct images per class.
 
-The split lives on the sampler's device as one ``uint8`` tensor with a per-class index
-table ``[classes, max images per class]``. A batch of B episodes is: one row of uniforms
-per seed (drawn on the CPU), ``topk`` for the classes, ``topk`` for the images of each
-class, one table lookup, one gather of the images and one conversion to float.
+The split lives on the sampler's device as one ``uint8`` tensor, with a per-class index
+table ``[classes, max images per class]`` on the CPU. A batch of B episodes is: one row of
+uniforms per seed, N vectorised steps of Floyd's algorithm for the classes, one argsort
+for the images of each class and one table lookup (all on small CPU arrays), then one
+gather of the images and one conversion to float on the device.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from benchmark.data.split import Split
 from benchmark.episodes.batch import EpisodeBatch
-from benchmark.episodes.core import SAMPLERS, Sampler, check_split, uniforms
+from benchmark.episodes.core import SAMPLERS, Sampler, check_split, choose_distinct, uniforms
 from benchmark.errors import BenchmarkError
 
 ROTATIONS = 4  # rotations by 0°, 90°, 180°, 270°: class c becomes classes 4c..4c+3
@@ -97,31 +99,31 @@ class LabelSampler(Sampler):
         self.rotations = rotations
         self.num_classes = num_classes
         self.images = images.to(self.device)
-        self.table = table.to(self.device)
+        self.table = table.numpy()
         width = table.shape[1]
         # keys of the padding slots of smaller classes are pushed above every uniform
         padding = (torch.arange(width)[None, :] >= counts[:, None]).to(torch.float64) * 2.0
-        self.padding = padding.to(self.device) if bool(padding.any()) else None
+        self.padding = padding.numpy() if bool(padding.any()) else None
 
     def _draw(self, seeds: list[int]) -> EpisodeBatch:
         n, k, q = self.ways, self.shots, self.queries
         b, width = len(seeds), self.table.shape[1]
-        keys = uniforms(seeds, self.num_classes + n * width, torch.float64).to(self.device)
-        classes = keys[:, : self.num_classes].topk(n, dim=1, largest=False).indices  # [B, N]
-        image_keys = keys[:, self.num_classes:].view(b, n, width)
+        keys = uniforms(seeds, 2 * n + n * width, torch.float64).numpy()
+        classes = choose_distinct(keys[:, : 2 * n], self.num_classes)  # [B, N]
+        image_keys = keys[:, 2 * n:].reshape(b, n, width)
         if self.padding is not None:
             image_keys = image_keys + self.padding[classes]
-        slots = image_keys.topk(k + q, dim=2, largest=False).indices  # [B, N, K+Q]
-        index = self.table[classes.unsqueeze(-1), slots]  # [B, N, K+Q]
-        index = torch.cat([index[:, :, :k].reshape(b, n * k), index[:, :, k:].reshape(b, n * q)], 1)
-        images = self.images.index_select(0, index.flatten())
+        slots = np.argsort(image_keys, axis=2)[:, :, : k + q]  # [B, N, K+Q]
+        index = self.table.reshape(-1)[(classes * width)[:, :, None] + slots]  # [B, N, K+Q]
+        index = np.concatenate([index[:, :, :k].reshape(b, n * k), index[:, :, k:].reshape(b, n * q)], 1)
+        images = self.images.index_select(0, torch.from_numpy(index).flatten().to(self.device))
         images = images.view(b, n * (k + q), *self.images.shape[1:]).to(torch.float32).div_(255)
         return EpisodeBatch(
             support=images[:, : n * k],
             support_labels=self.labels(b, k),
             query=images[:, n * k:],
             query_labels=self.labels(b, q),
-            class_ids=classes,
+            class_ids=torch.from_numpy(classes).to(self.device),
             ways=n,
             shots=k,
             queries=q,

@@ -13,7 +13,7 @@ import torch
 
 from benchmark.data.split import Split
 from benchmark.episodes.batch import EpisodeBatch
-from benchmark.episodes.core import Sampler, check_split, uniforms
+from benchmark.episodes.core import Sampler, check_split, choose_distinct, uniforms
 from benchmark.errors import BenchmarkError
 
 
@@ -49,11 +49,11 @@ class ViewSampler(Sampler):
     def _draw(self, seeds: list[int]) -> EpisodeBatch:
         n, k, q = self.ways, self.shots, self.queries
         b, v, count = len(seeds), k + q, len(self.split)
-        u = uniforms(seeds, count + n * self.per_image + n * v * self.per_view, torch.float64)
-        u = u.to(self.device)
-        chosen = u[:, :count].topk(n, dim=1, largest=False).indices  # [B, N]
-        image_u = u[:, count: count + n * self.per_image].view(b, n, 1, self.per_image)
-        view_u = u[:, count + n * self.per_image:].view(b, n, v, self.per_view)
+        u = uniforms(seeds, 2 * n + n * self.per_image + n * v * self.per_view, torch.float64)
+        chosen = torch.from_numpy(choose_distinct(u[:, : 2 * n].numpy(), count)).to(self.device)
+        u = u[:, 2 * n:].to(self.device)
+        image_u = u[:, : n * self.per_image].view(b, n, 1, self.per_image)
+        view_u = u[:, n * self.per_image:].view(b, n, v, self.per_view)
         source = _support_first(chosen[:, :, None].expand(b, n, v), k).flatten()
         image_u = _support_first(image_u.expand(b, n, v, self.per_image), k).flatten(0, 1)
         view_u = _support_first(view_u, k).flatten(0, 1)
