@@ -203,7 +203,7 @@ def random_floor(backbone: str, image_shape: tuple[int, int, int], seed: int = 0
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return RandomFloor(build_backbone(backbone, tuple(image_shape))).eval()
+        return RandomFloor(build_backbone(backbone, tuple(image_shape), channels_last=True)).eval()
 
 
 def evaluate_checkpoint(
@@ -236,7 +236,7 @@ def evaluate_checkpoint(
     data = load_split(dataset, split or info.test_split, data_root)
     _check_shape(spec, data.image_shape, dataset, checkpoint)
     test_episodes = fixed_episodes(data, ways, shots, queries, episodes, seed)
-    method = rebuild_method(payload, checkpoint).to(target)
+    method = rebuild_method(payload, checkpoint).to(target, memory_format=torch.channels_last)
     return evaluate(method, test_episodes, head)
 
 

