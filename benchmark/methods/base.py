@@ -51,7 +51,9 @@ class Method(nn.Module):
         cls.check_source(kind)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """Evaluation features (the backbone, no projection head).
+        """Evaluation features (the backbone, no projection head). Images go in as they are:
+        no input normalisation anywhere (every backbone starts with conv-BN), so ``forward`` and
+        ``embed`` see the same inputs.
 
         Shape:
             x: ``[B, C, H, W]`` float in ``[0, 1]``. Output: ``[B, D]``.
