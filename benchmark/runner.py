@@ -267,32 +267,47 @@ def _row_key(spec: BenchmarkSpec, label: str, seed: int, cell: Cell) -> tuple:
             cell.eval_split, cell.ways, cell.shots, spec.eval.queries, cell.head, seed)
 
 
-def plan(spec: BenchmarkSpec, store: Store) -> list[tuple[str, int, list[Cell]]]:
-    """``(label, seed, cells to evaluate)`` for every label × seed with work left: a training
-    run not done, or cells whose rows are missing or from another configuration.
+@dataclass(frozen=True)
+class Work:
+    """A label × seed with work left: the cells to evaluate, and whether its stored training
+    run (``stale_hash``) came from another configuration of the method."""
 
-    Raises:
-        BenchmarkError: a finished run in the store made from a different configuration of a
-            method (its rows and checkpoint would not match the spec).
-    """
+    label: str
+    seed: int
+    cells: tuple[Cell, ...]
+    stale_hash: str | None = None
+
+
+def plan(spec: BenchmarkSpec, store: Store) -> list[Work]:
+    """Every label × seed with work left: a training run not done or made from another
+    configuration, or cells whose rows are missing or from another configuration."""
     work = []
     for label in spec.labels:
         expected = spec.job_hash(label)
         for seed in spec.seeds:
             run = store.get_run(spec.name, label, seed)
-            if run is not None and run.spec_hash and run.spec_hash != expected:
-                raise BenchmarkError(
-                    f"{spec.source}: method {label!r} seed {seed} was trained in {store.path} "
-                    f"from a different configuration (spec hash {run.spec_hash}, now "
-                    f"{expected}); give the method a new label or use another --store and "
-                    "--runs-dir")
+            stale = run.spec_hash if run is not None and run.spec_hash != expected else None
             stored = store.result_hashes(spec.name, label, seed)
-            missing = [c for c in cells_of(spec)
-                       if stored.get(_row_key(spec, label, seed, c)) != expected]
+            missing = tuple(c for c in cells_of(spec)
+                            if stored.get(_row_key(spec, label, seed, c)) != expected)
             trained = label in spec.floors or (run is not None and run.status == "done")
-            if missing or not trained:
-                work.append((label, seed, missing))
+            if missing or not trained or stale:
+                work.append(Work(label, seed, tuple(cells_of(spec)) if stale else missing,
+                                 stale))
     return work
+
+
+def _retire(folder: Path, old_hash: str) -> Path | None:
+    """Move a run folder of another configuration aside (kept, never deleted)."""
+    if not folder.exists():
+        return None
+    target = folder.with_name(f"{folder.name}.stale-{old_hash}")
+    suffix = 0
+    while target.exists():
+        suffix += 1
+        target = folder.with_name(f"{folder.name}.stale-{old_hash}-{suffix}")
+    folder.rename(target)
+    return target
 
 
 # ---------------------------------------------------------------- the whole run
@@ -310,10 +325,17 @@ def _run_spec(spec: BenchmarkSpec, store_path: Path, runs_dir: Path,
     device = _resolve_device(device or spec.device)
     with Store(store_path) as store:
         work = plan(spec, store)
-        jobs = [Job((label, seed), run_job, dict(spec=spec, label=label, seed=seed,
-                                                runs_dir=Path(runs_dir), data_root=data_root,
-                                                device=device, cells=tuple(cells)))
-                for label, seed, cells in work]
+        for item in work:
+            if item.stale_hash is not None:
+                moved = _retire(run_dir(runs_dir, spec, item.label, item.seed), item.stale_hash)
+                print(f"{spec.name}: {item.label} seed {item.seed}: configuration changed "
+                      f"(spec hash {item.stale_hash} -> {spec.job_hash(item.label)}); "
+                      f"retraining" + (f", previous run kept in {moved}" if moved else ""),
+                      flush=True)
+        jobs = [Job((w.label, w.seed), run_job,
+                    dict(spec=spec, label=w.label, seed=w.seed, runs_dir=Path(runs_dir),
+                         data_root=data_root, device=device, cells=w.cells))
+                for w in work]
         print(f"{spec.name}: {len(jobs)} job(s) to run, "
               f"{len(spec.labels) * len(spec.seeds) - len(jobs)} already done "
               f"(store {store_path}, device {device})", flush=True)

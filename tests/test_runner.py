@@ -178,14 +178,23 @@ def test_store_that_is_not_sqlite_is_refused_untouched(tmp_path: Path) -> None:
     _nothing_written(tmp_path, {"store.sqlite"})
 
 
-def test_changed_configuration_of_a_done_run_is_refused(first: Run, tmp_path: Path) -> None:
-    spec = write_spec(tmp_path, lambda d: d["methods"][0].update(queries=3))
-    with pytest.raises(BenchmarkError, match="'protonet' seed 0 was trained .* different "
-                                             "configuration"):
-        runner.run_file(spec, store_path=first.store, runs_dir=first.runs,
-                        report_dir=tmp_path / "r", device="cpu")
-    with Store(first.store) as store:
-        assert store.count("results") == TINY_ROWS
+def test_changed_configuration_retrains_and_keeps_the_old_run(tmp_path: Path, capsys) -> None:
+    one_cell = dict(settings=[{"ways": 5, "shots": 1}], heads=["prototype"])
+    spec = write_spec(tmp_path, lambda d: (d["eval"].update(one_cell), d["methods"].pop()))
+    run = run_tiny(tmp_path, spec)
+    with Store(run.store) as store:
+        old_hash = store.get_run("tiny", "protonet", 0).spec_hash
+    spec = write_spec(tmp_path, lambda d: (d["eval"].update(one_cell), d["methods"].pop(),
+                                           d["methods"][0].update(queries=3)))
+    capsys.readouterr()
+    run_tiny(tmp_path, spec)
+    assert "configuration changed" in capsys.readouterr().out
+    assert (run.runs / "tiny" / "protonet" / f"seed0.stale-{old_hash}" / "last.pt").is_file()
+    with Store(run.store) as store:
+        new = store.get_run("tiny", "protonet", 0)
+        assert new.status == "done" and new.spec_hash != old_hash
+        assert {r.spec_hash for r in store.results() if r.method == "protonet"} == {new.spec_hash}
+        assert store.count("results") == 2
 
 
 def _divide(a: float, b: float) -> float:
