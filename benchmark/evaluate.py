@@ -109,7 +109,8 @@ def episode_seeds(seed: int, count: int) -> tuple[int, ...]:
 def fixed_episodes(
     split: Split, ways: int, shots: int, queries: int, count: int, seed: int, device: str = "cpu"
 ) -> EpisodeSet:
-    """The test episodes every method is evaluated on: labels episodes of ``split``.
+    """The test episodes every method is evaluated on: labels episodes of ``split``, made on
+    ``device`` (``auto``, ``cpu``, ``cuda``); episode ``i`` is ``sampler.sample(seeds[i])``.
 
     Raises:
         BenchmarkError: impossible N/K/Q for the split, or ``count < 1``.
@@ -118,7 +119,7 @@ def fixed_episodes(
 
     if count < 1:
         raise BenchmarkError(f"evaluation needs at least 1 episode, got {count}")
-    sampler = build_sampler("labels", split, ways, shots, queries, device=device)
+    sampler = build_sampler("labels", split, ways, shots, queries, device=resolve_device(device))
     return EpisodeSet(
         sampler=sampler,
         seeds=episode_seeds(seed, count),
