@@ -13,7 +13,6 @@ import torch
 from benchmark.checkpoint import ModelSpec, load_checkpoint, rebuild_method
 from benchmark.episodes.episode import Episode
 from benchmark.errors import BenchmarkError
-from benchmark.methods import build_method
 from benchmark.train import (
     OPTIMIZERS,
     SCHEDULES,
