@@ -327,7 +327,13 @@ class MetricsLog:
         with self.path.open(newline="") as handle:
             reader = csv.DictReader(handle)
             columns = list(reader.fieldnames or [])
-            rows = [row for row in reader if row.get("step") and int(row["step"]) <= resume_step]
+            rows, last = [], 0
+            for row in reader:  # a row cut short by a kill is incomplete or out of order: dropped
+                step = row.get("step") or ""
+                complete = None not in row.values() and None not in row and step.isdigit()
+                if complete and last < int(step) <= resume_step:
+                    rows.append(row)
+                    last = int(step)
         if not columns:
             return
         self.columns = columns
@@ -414,6 +420,8 @@ def train(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
+    for stale in run_dir.glob(".*.tmp"):  # temporary files of a write killed half-way
+        stale.unlink(missing_ok=True)
 
     optimizer = build_optimizer(method, config)
     scheduler = build_scheduler(optimizer, config)

@@ -128,6 +128,19 @@ def test_resume_gives_the_uninterrupted_weights(tmp_path: Path, optimizer: str) 
     assert (result.best_val_acc, result.best_step) == (again.best_val_acc, again.best_step)
 
 
+def test_resume_after_a_kill_mid_write_keeps_one_row_per_step(tmp_path: Path) -> None:
+    cfg = config(val_every=0)
+    crash = BlobSampler(crash_seed=episode_seed(cfg.seed, 9))
+    with pytest.raises(KeyboardInterrupt):
+        train(fresh_method(), crash, cfg, tmp_path, model_spec=SPEC)
+    with (tmp_path / "metrics.csv").open("a") as handle:
+        handle.write("1")  # the start of row 10, cut by a kill
+    (tmp_path / ".last.pt.abc.tmp").write_bytes(b"half a checkpoint")
+    train(fresh_method(), BlobSampler(), cfg, tmp_path, model_spec=SPEC)
+    assert [r["step"] for r in metric_rows(tmp_path)] == [str(s) for s in range(1, 13)]
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
 def test_finished_run_is_not_retrained(tmp_path: Path) -> None:
     cfg = config(steps=4)
     method = fresh_method()
