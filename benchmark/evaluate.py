@@ -21,8 +21,9 @@ from benchmark.checkpoint import ModelSpec, load_checkpoint, rebuild_method
 from benchmark.data.split import Split
 from benchmark.device import resolve_device
 from benchmark.episodes.episode import Episode, EpisodeSource
+from benchmark.episodes.labels import LabelSampler
 from benchmark.errors import BenchmarkError
-from benchmark.heads import HEADS, EmbedFn, Embedder, Head
+from benchmark.heads import HEADS, EmbedFn, Embedder, EmbeddingHead, Head, embed_fn, model_device
 
 #: Images embedded per ``embed`` call (several small episodes share one call).
 BATCH_IMAGES = 1024
@@ -153,17 +154,15 @@ def evaluate(
     was_training = model.training if isinstance(model, nn.Module) else None
     if isinstance(model, nn.Module):
         model.eval()
-    accuracies: list[torch.Tensor] = []
     try:
         with torch.no_grad():
-            for batch in _batches(episodes, batch_images):
-                predictions = head_obj.predict(model, batch)
-                labels = torch.stack([e.query_labels for e in batch]).cpu()
-                accuracies.append((predictions == labels).double().mean(1))
+            if _embeds_split_once(head_obj, episodes, batch_images):
+                acc = _split_embedding_accuracies(model, episodes, head_obj, batch_images)  # type: ignore[arg-type]
+            else:
+                acc = _episode_accuracies(model, episodes, head_obj, batch_images)
     finally:
         if was_training:
             model.train()  # type: ignore[union-attr]
-    acc = torch.cat(accuracies).numpy()
     setting = episodes if isinstance(episodes, EpisodeSet) else episodes[0]
     return EvalResult(
         mean=float(acc.mean()),
@@ -232,7 +231,7 @@ def evaluate_checkpoint(
     target = resolve_device(device)
     payload = load_checkpoint(Path(checkpoint))
     spec = ModelSpec.from_dict(payload["model_spec"])
-    info = dataset_info(dataset)
+    info = dataset_info(dataset, data_root)
     _check_shape(spec, tuple(info.image_shape), dataset, checkpoint)
     data = load_split(dataset, split or info.test_split, data_root)
     _check_shape(spec, data.image_shape, dataset, checkpoint)
@@ -249,6 +248,59 @@ def _check_shape(spec: ModelSpec, shape: tuple[int, ...], dataset: str, checkpoi
             f"checkpoint {checkpoint} holds a {spec.method}/{spec.backbone} built for {have} images "
             f"(C x H x W), but dataset {dataset!r} has {want} images"
         )
+
+
+def _episode_accuracies(
+    model: Embedder | EmbedFn, episodes: EpisodeSet | Sequence[Episode], head: Head, batch_images: int
+) -> np.ndarray:
+    """Per-episode accuracies, embedding the images of each episode (batched by ``batch_images``)."""
+    accuracies: list[torch.Tensor] = []
+    for batch in _batches(episodes, batch_images):
+        predictions = head.predict(model, batch)
+        labels = torch.stack([e.query_labels for e in batch]).cpu()
+        accuracies.append((predictions == labels).double().mean(1))
+    return torch.cat(accuracies).numpy()
+
+
+def _embeds_split_once(head: Head, episodes: EpisodeSet | Sequence[Episode], batch_images: int) -> bool:
+    """Whether embedding the whole split once costs less than embedding every episode.
+
+    Only for frozen-embedding heads over a labels ``EpisodeSet``: in eval mode an image's
+    embedding does not depend on what else is in its batch, so gathering rows of the embedded
+    split gives the episodes' embeddings.
+    """
+    if not (isinstance(head, EmbeddingHead) and isinstance(episodes, EpisodeSet)):
+        return False
+    if not isinstance(episodes.sampler, LabelSampler):
+        return False
+    per_episode = episodes.ways * (episodes.shots + episodes.queries)
+    return len(episodes.sampler.images) < len(episodes) * per_episode
+
+
+def _split_embedding_accuracies(
+    model: Embedder | EmbedFn, episodes: EpisodeSet, head: EmbeddingHead, batch_images: int
+) -> np.ndarray:
+    """Per-episode accuracies from one embedding of every image of the split.
+
+    The episodes are the same as ``episodes``' own (``LabelSampler.indices`` of the same seeds);
+    their support and query embeddings are rows of the embedded split.
+    """
+    sampler: LabelSampler = episodes.sampler  # type: ignore[assignment]
+    device = model_device(model)
+    embed = embed_fn(model)
+    features = torch.cat(
+        [embed(chunk.to(device).float().div_(255)).float() for chunk in sampler.images.split(batch_images)]
+    )
+    n, k = episodes.ways, episodes.shots
+    accuracies: list[torch.Tensor] = []
+    for start in range(0, len(episodes), 256):
+        seeds = list(episodes.seeds[start : start + 256])
+        index, _ = sampler.indices(seeds)
+        rows = features[torch.from_numpy(index).to(device)]  # [E, N*(K+Q), D]
+        support_labels = sampler.labels(len(seeds), k).to(device)
+        predictions = head.classify(rows[:, : n * k], support_labels, rows[:, n * k :], n).cpu()
+        accuracies.append((predictions == sampler.labels(len(seeds), episodes.queries).cpu()).double().mean(1))
+    return torch.cat(accuracies).numpy()
 
 
 def _batches(episodes: EpisodeSet | Sequence[Episode], batch_images: int) -> Iterator[list[Episode]]:

@@ -157,3 +157,14 @@ def test_bad_evaluation_settings_are_refused(omniglot_checkpoint: Path, setting:
 def test_every_head_is_registered_with_a_description() -> None:
     assert {"prototype", "prototype_cosine", "logistic", "finetune"} <= set(HEADS.names())
     assert all(entry.description for entry in HEADS.entries())
+
+
+@pytest.mark.parametrize("head", ["prototype", "prototype_cosine", "logistic"])
+def test_embedding_the_split_once_gives_the_per_episode_accuracies(split: Split, head: str) -> None:
+    """The fast path (embed every split image once, gather episode rows) is the same evaluation."""
+    floor = random_floor("conv4", SHAPE, seed=1)
+    episodes = fixed_episodes(split, 5, 2, 3, 40, seed=0)  # 40 x 25 images > 60 split images
+    fast = evaluate(floor, episodes, head)
+    slow = evaluate(floor, list(episodes), head)  # a plain list: every episode embedded
+    np.testing.assert_allclose(fast.accuracies, slow.accuracies)
+    assert fast.mean == pytest.approx(slow.mean)

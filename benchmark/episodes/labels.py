@@ -105,7 +105,14 @@ class LabelSampler(Sampler):
         padding = (torch.arange(width)[None, :] >= counts[:, None]).to(torch.float64) * 2.0
         self.padding = padding.numpy() if bool(padding.any()) else None
 
-    def _draw(self, seeds: list[int]) -> EpisodeBatch:
+    def indices(self, seeds: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Which rows of ``self.images`` the episodes of ``seeds`` hold, without gathering them.
+
+        Returns:
+            ``(index, classes)``: ``index [B, N*K + N*Q]`` int64, support then query, each
+            class-major (the order of ``Episode.support`` and ``Episode.query``);
+            ``classes [B, N]`` the class ids.
+        """
         n, k, q = self.ways, self.shots, self.queries
         b, width = len(seeds), self.table.shape[1]
         keys = uniforms(seeds, 2 * n + n * width, torch.float64).numpy()
@@ -116,6 +123,12 @@ class LabelSampler(Sampler):
         slots = np.argsort(image_keys, axis=2)[:, :, : k + q]  # [B, N, K+Q]
         index = self.table.reshape(-1)[(classes * width)[:, :, None] + slots]  # [B, N, K+Q]
         index = np.concatenate([index[:, :, :k].reshape(b, n * k), index[:, :, k:].reshape(b, n * q)], 1)
+        return index, classes
+
+    def _draw(self, seeds: list[int]) -> EpisodeBatch:
+        n, k, q = self.ways, self.shots, self.queries
+        b = len(seeds)
+        index, classes = self.indices(seeds)
         images = self.images.index_select(0, torch.from_numpy(index).flatten().to(self.device))
         images = images.view(b, n * (k + q), *self.images.shape[1:]).to(torch.float32).div_(255)
         return EpisodeBatch(
