@@ -11,7 +11,15 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 PY="$VENV/bin/python"
-pip_quiet() { "$PY" -m pip install -q --disable-pip-version-check "$@" 2>&1 | grep -v "^WARNING: Location" || true; }
+# What the environment was built from; when unchanged since the last full set-up, nothing to do.
+stamp="$VENV/.setup-stamp"
+want=$(cat setup.cfg scripts/setup.sh scripts/install_learn2learn.sh | sha256sum | cut -d' ' -f1)
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && "$PY" -c "import benchmark, learn2learn" 2>/dev/null; then
+  echo "setup: $VENV is up to date"
+  exit 0
+fi
+# pip's exit status is kept; only the noise about this machine's absent local index folders is dropped.
+pip_quiet() { "$PY" -m pip install -q --disable-pip-version-check "$@" 2> >(grep -v "^WARNING: Location" >&2); }
 
 # torch/torchvision first, pinned: the releases this project is built and tested against.
 pip_quiet "torch==2.14.1" "torchvision==0.29.1" "numpy>=2"
@@ -25,3 +33,4 @@ assert torch.__version__.startswith("2.14.1"), torch.__version__
 print(f"setup ok: torch {torch.__version__}, torchvision {torchvision.__version__}, "
       f"numpy {numpy.__version__}, learn2learn {learn2learn.__version__}, pandas {pandas.__version__}")
 PY
+echo "$want" > "$stamp"
