@@ -15,6 +15,7 @@ message; the other jobs go on, and ``run_file`` raises one summary line at the e
 from __future__ import annotations
 
 import functools
+import os
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -383,6 +384,30 @@ def _record(spec: BenchmarkSpec, store: Store, outcome: Outcome, device: str) ->
     return record
 
 
+def _report_dir(spec: BenchmarkSpec, report_dir: str | Path | None, several: bool) -> Path:
+    """Where a benchmark's tables go: ``report_dir`` (one folder per spec of an ablation file),
+    or ``results/<spec name>/``."""
+    if report_dir is None:
+        return Path("results") / spec.name
+    return Path(report_dir) / spec.name if several else Path(report_dir)
+
+
+def check_writable_dir(path: Path, what: str) -> None:
+    """Refuse, before any work and without creating anything, a folder that cannot be made or
+    written: its nearest existing ancestor must be a writable directory.
+
+    Raises:
+        BenchmarkError: naming the option and the path.
+    """
+    probe = path.absolute()
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise BenchmarkError(f"{what} {path} cannot be created: {probe} is not a directory")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise BenchmarkError(f"{what} {path} is not writable: {probe} is read-only")
+
+
 def run_file(spec_path: str | Path, store_path: str | Path = Path("results/results.sqlite"),
              data_root: Path | None = None, runs_dir: str | Path = Path("results/runs"),
              device: str | None = None, report_dir: str | Path | None = None,
@@ -400,13 +425,13 @@ def run_file(spec_path: str | Path, store_path: str | Path = Path("results/resul
     specs = load_specs(spec_path, data_root)
     for spec in specs:
         preflight(spec, data_root)
+    outs = [_report_dir(spec, report_dir, several=len(specs) > 1) for spec in specs]
+    for folder, what in [(Path(runs_dir), "--runs-dir")] + [(out, "--report-dir") for out in outs]:
+        check_writable_dir(folder, what)
     Store(store_path).close()  # a store that is not SQLite or is locked fails here, untouched
     failed: list[RunRecord] = []
-    for spec in specs:
+    for spec, out in zip(specs, outs):
         failed += _run_spec(spec, Path(store_path), Path(runs_dir), data_root, device, executor)
-        out = Path(report_dir) if report_dir else Path("results") / spec.name
-        if len(specs) > 1 and report_dir:
-            out = out / spec.name
         with Store(store_path) as store:
             if spec.name not in store.benchmarks():
                 continue

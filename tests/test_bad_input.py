@@ -260,13 +260,6 @@ def _eval(checkpoint: str, *extra: str, dataset: str = "omniglot") -> tuple[str,
 
 
 #: Known library bugs (see the reason); strict, so a fix turns them into failures to remove.
-XFAIL = {
-    "run:runs-dir-under-a-file": "runner.run_file does not check that --runs-dir is writable "
-    "before work: the floor's rows are stored, then training dies with NotADirectoryError "
-    "(a traceback, exit 1)",
-    "run:report-dir-under-a-file": "runner.run_file does not check that --report-dir is "
-    "writable before work: everything is trained and stored, then rendering fails",
-}
 
 CASES = _cases()
 
@@ -391,9 +384,7 @@ def _check(case: Case, rc: int, out: str, err: str, changed: list[str]) -> None:
     assert changed == [], f"files written or changed: {changed}\n{shown}"
 
 
-@pytest.mark.parametrize("case", [
-    pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=XFAIL[c.id])) if c.id in XFAIL
-    else c for c in CASES], ids=[c.id for c in CASES])
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input_is_refused(case: Case, outcomes: dict[str, dict]) -> None:
     o = outcomes[case.id]
     _check(case, o["rc"], o["stdout"], o["stderr"], o["changed"])
