@@ -103,6 +103,8 @@ def test_imagefolder_resize_option(tmp_path):
     catalog.prepare("imagefolder:small", source, tmp_path / "root", image_size=(8, 8))
     assert load_split("small", "train", tmp_path / "root").image_shape == (1, 8, 8)
     assert dataset_info("small", tmp_path / "root").test_split == "test"
+    # a spec may name it as it was prepared, too
+    assert load_split("imagefolder:small", "train", tmp_path / "root").image_shape == (1, 8, 8)
 
 
 def test_resolve_data_root(monkeypatch, tmp_path):

@@ -43,9 +43,16 @@ def _imagefolder_info(name: str, meta: dict) -> DatasetInfo:
                        tuple(first["image_shape"]))
 
 
+def canonical_name(name: str) -> str:
+    """The cache name of a dataset: ``imagefolder:NAME`` (as given to ``prepare``) is ``NAME``."""
+    prefix = IMAGEFOLDER + ":"
+    return name[len(prefix):] if name.startswith(prefix) else name
+
+
 def dataset_info(name: str, data_root: Path | None = None) -> DatasetInfo:
-    """Splits, default train/test split and image shape of a registered (or ImageFolder-prepared)
-    dataset; BenchmarkError if unknown."""
+    """Splits, default train/test split and image shape of a registered (or ImageFolder-prepared,
+    named ``NAME`` or ``imagefolder:NAME``) dataset; BenchmarkError if unknown."""
+    name = canonical_name(name)
     if name in DATASETS:
         return builder(name).info()
     root = resolve_data_root(data_root)
@@ -63,6 +70,7 @@ def load_split(dataset: str, split: str, data_root: Path | None = None) -> Split
     Omniglot falls back to the embedded copy when it is not prepared. Unknown dataset or split,
     or a dataset that is not prepared: BenchmarkError naming the command to run.
     """
+    dataset = canonical_name(dataset)
     info = dataset_info(dataset, data_root)
     if split not in info.splits:
         raise BenchmarkError(f"unknown split {split!r} of {dataset} (known: {', '.join(info.splits)})")
