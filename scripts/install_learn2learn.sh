@@ -29,6 +29,6 @@ for pyx in "$src"/learn2learn/data/*.pyx; do
   "$PY" -m cython -3 --directive embedsignature=True "$pyx" -o "${pyx%.pyx}.c"
 done
 "$PY" -m pip install -q --no-deps --no-build-isolation "$src"
-# Runtime imports of learn2learn 0.2.0 beyond torch/torchvision/numpy/scipy/tqdm.
-"$PY" -m pip install -q gym requests
+# What `import learn2learn` 0.2.0 needs beyond torch, torchvision and numpy.
+"$PY" -m pip install -q gym requests scipy tqdm
 "$PY" -c "import learn2learn; print('learn2learn', learn2learn.__version__, 'installed')"
