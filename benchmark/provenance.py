@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import platform
 import shlex
 import subprocess
@@ -50,3 +51,18 @@ def command_line(argv: list[str] | None = None) -> str:
     if program in ("__main__.py", "benchmark", "-m"):
         argv = ["python", "-m", "benchmark", *argv[1:]]
     return shlex.join(argv)
+
+
+def machine(torch_threads: int) -> str:
+    """One line on where a measurement ran: OS, CPU model, cores, torch threads, load average."""
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return (f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} cores, "
+            f"torch threads {torch_threads}, load average at start {load}")

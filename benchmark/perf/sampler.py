@@ -25,6 +25,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Sampler
 from torchvision import transforms as T
 
+from benchmark import provenance
 from benchmark.data import load_split
 from benchmark.data.split import Split
 from benchmark.episodes import AugmentSampler, LabelSampler
@@ -281,20 +282,6 @@ def _versions(l2l: Any) -> str:
             f"{getattr(easyfsl_pkg, '__version__', '1.5.0')}, numpy {np.__version__}, pillow {PIL.__version__}")
 
 
-def _machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    return (f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} cores, "
-            f"torch threads {torch.get_num_threads()}, load average at start {load}")
-
-
 def _commit() -> str:
     root = Path(__file__).resolve().parents[2]
     try:
@@ -340,7 +327,7 @@ def run(out: Path | None = None, data_root: Path | None = None) -> int:
 
 def _run(out: Path | None, data_root: Path | None) -> int:
     started = time.perf_counter()
-    machine = _machine()
+    machine = provenance.machine(torch.get_num_threads())
     omniglot = omniglot_all(data_root)
     rgb, rgb_name = rgb_images(data_root)
     l2l = import_learn2learn()
@@ -381,7 +368,7 @@ def _run(out: Path | None, data_root: Path | None) -> int:
     view_rows = ["| images | ours (ViewAugment, batched) | torchvision per-image | "
                  "torchvision per-image, DataLoader 2 workers | ours / per-image | ours / DataLoader |",
                  "|---|---:|---:|---:|---:|---:|"]
-    for label, split in ((f"omniglot 28x28 gray", omniglot), (f"{rgb_name} 32x32 RGB", rgb)):
+    for label, split in (("omniglot 28x28 gray", omniglot), (f"{rgb_name} 32x32 RGB", rgb)):
         both = views_ours_and_torchvision(split)
         a, b, c = both["ours"].rate, both["per_image"].rate, views_torchvision_loader(split).rate
         view_rows.append(f"| {label} | {a:,.2f} | {b:,.2f} | {c:,.2f} | {a / b:,.1f}x | {a / c:,.1f}x |")

@@ -11,7 +11,6 @@ Every measurement is time-boxed, all in one process, so the ratios compare like 
 from __future__ import annotations
 
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -132,20 +131,6 @@ def l2l_step(l2l: Any, episodes: list[Episode]) -> Callable[[int], Any]:
 
 # ---- report -------------------------------------------------------------------------------
 
-def _machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    return (f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} cores, "
-            f"torch threads {torch.get_num_threads()}, load average at start {load}")
-
-
 def _write(out: Path, text: str) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
@@ -166,7 +151,7 @@ def run(out: Path | None = None, data_root: Path | None = None) -> int:
     if out is not None and out.is_dir():
         raise BenchmarkError(f"--out {out} is a directory; give a file name")
     started = time.perf_counter()
-    machine = _machine()
+    machine = provenance.machine(torch.get_num_threads())
     split = load_split("omniglot", "background", data_root)
     l2l = import_learn2learn()
 
@@ -224,7 +209,7 @@ def run(out: Path | None = None, data_root: Path | None = None) -> int:
         "",
         *rows,
         "",
-        f"## SimCLR steps per second (augmented views made inside the step)",
+        "## SimCLR steps per second (augmented views made inside the step)",
         "",
         *simclr_rows,
         "",
