@@ -9,13 +9,7 @@ from benchmark.backbones import BACKBONES, Backbone, build_backbone
 from benchmark.errors import BenchmarkError
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small convolutions run fastest on one thread on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 EXPECTED_DIM = {("conv4", (1, 28, 28)): 64, ("conv4", (3, 32, 32)): 256}

@@ -14,12 +14,7 @@ WAYS, SHOTS, QUERIES = 4, 2, 3
 SHAPE = (1, 4, 4)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class Flatten(nn.Module):

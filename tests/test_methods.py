@@ -13,13 +13,7 @@ from benchmark.methods import METHODS, Method, build_method, method_params
 SHAPE = (1, 16, 16)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small convolutions run fastest on one thread on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_episode(source: str, ways: int = 4, shots: int = 2, queries: int = 2, seed: int = 0) -> Episode:

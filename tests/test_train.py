@@ -29,13 +29,7 @@ from benchmark.train import (
 SHAPE = (1, 16, 16)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest, and steadiest on a shared CPU, on one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 SPEC = ModelSpec("protonet", "conv4", SHAPE)
 
 
