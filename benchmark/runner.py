@@ -321,9 +321,9 @@ def _resolve_device(name: str) -> str:
 
 
 def _run_spec(spec: BenchmarkSpec, store_path: Path, runs_dir: Path,
-              data_root: Path | None, device: str | None, executor: str) -> list[RunRecord]:
-    """Run one preflighted spec into the store; returns the records of the runs that failed."""
-    device = _resolve_device(device or spec.device)
+              data_root: Path | None, device: str, executor: str) -> list[RunRecord]:
+    """Run one preflighted spec on a resolved ``device`` into the store; returns the records
+    of the runs that failed."""
     with Store(store_path) as store:
         work = plan(spec, store)
         for item in work:
@@ -425,13 +425,14 @@ def run_file(spec_path: str | Path, store_path: str | Path = Path("results/resul
     specs = load_specs(spec_path, data_root)
     for spec in specs:
         preflight(spec, data_root)
+    devices = [_resolve_device(device or spec.device) for spec in specs]
     outs = [_report_dir(spec, report_dir, several=len(specs) > 1) for spec in specs]
     for folder, what in [(Path(runs_dir), "--runs-dir")] + [(out, "--report-dir") for out in outs]:
         check_writable_dir(folder, what)
     Store(store_path).close()  # a store that is not SQLite or is locked fails here, untouched
     failed: list[RunRecord] = []
-    for spec, out in zip(specs, outs):
-        failed += _run_spec(spec, Path(store_path), Path(runs_dir), data_root, device, executor)
+    for spec, spec_device, out in zip(specs, devices, outs):
+        failed += _run_spec(spec, Path(store_path), Path(runs_dir), data_root, spec_device, executor)
         with Store(store_path) as store:
             if spec.name not in store.benchmarks():
                 continue
