@@ -363,9 +363,7 @@ def _record(spec: BenchmarkSpec, store: Store, outcome: Outcome, device: str) ->
     label, seed = outcome.job.key
     if outcome.error is None:
         result: JobResult = outcome.result
-        store.put_results(result.rows)
-        if result.run is not None:
-            store.set_run(result.run)
+        store.put_results(result.rows, result.run)
         best = ", ".join(f"{r.eval_dataset}/{r.eval_split} {r.ways}w{r.shots}s {r.head}: "
                          f"{100 * r.accuracy:.2f}" for r in result.rows)
         print(f"{spec.name}: {label} seed {seed} done ({best or 'nothing left to evaluate'})",

@@ -243,14 +243,8 @@ class Store:
 
     def set_run(self, run: RunRecord) -> None:
         """Insert or replace the record of one training run."""
-        if run.status not in RUN_STATUSES:
-            raise ValueError(f"run status must be one of {RUN_STATUSES}, got {run.status!r}")
-        columns = [_sql_name(c) for c in _RUN_COLUMNS] + ["updated_at"]
-        values = [getattr(run, c) for c in _RUN_COLUMNS] + [time.time()]
         with self.transaction() as conn:
-            conn.execute(
-                f"INSERT OR REPLACE INTO runs ({', '.join(columns)}) "
-                f"VALUES ({', '.join('?' * len(columns))})", values)
+            _write_run(conn, run)
 
     def get_run(self, benchmark: str, method: str, seed: int) -> RunRecord | None:
         """The record of one training run, or None."""
@@ -267,24 +261,13 @@ class Store:
 
     # ------------------------------------------------------------ results
 
-    def put_results(self, rows: Sequence[ResultRow]) -> None:
-        """Upsert result rows and their episode accuracies in one transaction."""
-        columns = [_sql_name(c) for c in _ROW_COLUMNS] + ["updated_at"]
-        update = ", ".join(f"{c} = excluded.{c}" for c in columns
-                           if c not in RESULT_KEY)
-        sql = (f"INSERT INTO results ({', '.join(columns)}) "
-               f"VALUES ({', '.join('?' * len(columns))}) "
-               f"ON CONFLICT ({', '.join(RESULT_KEY)}) DO UPDATE SET {update} RETURNING id")
-        now = time.time()
+    def put_results(self, rows: Sequence[ResultRow], run: RunRecord | None = None) -> None:
+        """Upsert result rows and their episode accuracies, and the record of the run that made
+        them if given, in one transaction: a kill leaves all of it or none of it."""
         with self.transaction() as conn:
-            for row in rows:
-                values = [getattr(row, c) for c in _ROW_COLUMNS] + [now]
-                result_id = conn.execute(sql, values).fetchone()[0]
-                conn.execute("DELETE FROM episode_accuracies WHERE result_id = ?", (result_id,))
-                conn.executemany(
-                    "INSERT INTO episode_accuracies (result_id, episode, accuracy) "
-                    "VALUES (?, ?, ?)",
-                    [(result_id, i, float(a)) for i, a in enumerate(row.episode_accuracies)])
+            _write_results(conn, rows)
+            if run is not None:
+                _write_run(conn, run)
 
     def result_hashes(self, benchmark: str, method: str, seed: int) -> dict[tuple, str]:
         """``{result key: spec hash}`` of the rows stored for one method × seed."""
@@ -351,3 +334,30 @@ def iter_rows_as_dicts(rows: Sequence[ResultRow]) -> Iterator[dict]:
         data = asdict(row)
         data.pop("episode_accuracies")
         yield data
+
+
+def _write_run(conn: sqlite3.Connection, run: RunRecord) -> None:
+    """Insert or replace one run record (inside the caller's transaction)."""
+    if run.status not in RUN_STATUSES:
+        raise ValueError(f"run status must be one of {RUN_STATUSES}, got {run.status!r}")
+    columns = [_sql_name(c) for c in _RUN_COLUMNS] + ["updated_at"]
+    values = [getattr(run, c) for c in _RUN_COLUMNS] + [time.time()]
+    conn.execute(f"INSERT OR REPLACE INTO runs ({', '.join(columns)}) "
+                 f"VALUES ({', '.join('?' * len(columns))})", values)
+
+
+def _write_results(conn: sqlite3.Connection, rows: Sequence[ResultRow]) -> None:
+    """Upsert result rows and replace their episode accuracies (inside the caller's transaction)."""
+    columns = [_sql_name(c) for c in _ROW_COLUMNS] + ["updated_at"]
+    update = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in RESULT_KEY)
+    sql = (f"INSERT INTO results ({', '.join(columns)}) "
+           f"VALUES ({', '.join('?' * len(columns))}) "
+           f"ON CONFLICT ({', '.join(RESULT_KEY)}) DO UPDATE SET {update} RETURNING id")
+    now = time.time()
+    for row in rows:
+        values = [getattr(row, c) for c in _ROW_COLUMNS] + [now]
+        result_id = conn.execute(sql, values).fetchone()[0]
+        conn.execute("DELETE FROM episode_accuracies WHERE result_id = ?", (result_id,))
+        conn.executemany(
+            "INSERT INTO episode_accuracies (result_id, episode, accuracy) VALUES (?, ?, ?)",
+            [(result_id, i, float(a)) for i, a in enumerate(row.episode_accuracies)])
