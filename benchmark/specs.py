@@ -110,7 +110,7 @@ class TrainerSpec:
     val_episodes: int = 100
     checkpoint_every: int = 100
     amp: bool = False
-    channels_last: bool = False
+    channels_last: bool = True
 
 
 @dataclass(frozen=True)

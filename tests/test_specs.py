@@ -177,3 +177,16 @@ def test_bad_overrides_are_refused() -> None:
         spec.with_overrides({"methods[0].ways": "x"})
     with pytest.raises(BenchmarkError, match="malformed override path"):
         spec.with_overrides({"methods[0]..ways": 3})
+
+
+def test_trainer_spec_defaults_are_train_config_defaults() -> None:
+    """A spec that says nothing trains exactly as TrainConfig's defaults say (no drift)."""
+    from dataclasses import fields
+
+    from benchmark.specs import TrainerSpec
+    from benchmark.train import TrainConfig
+
+    config = {f.name: f.default for f in fields(TrainConfig)}
+    for f in fields(TrainerSpec):
+        assert f.name in config, f"TrainerSpec.{f.name} is no TrainConfig field"
+        assert f.default == config[f.name], f"default of {f.name} differs"
