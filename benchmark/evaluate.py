@@ -18,7 +18,7 @@ from scipy import stats
 from torch import nn
 
 from benchmark.checkpoint import ModelSpec, load_checkpoint, rebuild_method
-from benchmark.data.split import Split
+from benchmark.data.split import Split, unit_float
 from benchmark.device import resolve_device
 from benchmark.episodes.episode import Episode, EpisodeSource
 from benchmark.episodes.labels import LabelSampler
@@ -289,7 +289,7 @@ def _split_embedding_accuracies(
     device = model_device(model)
     embed = embed_fn(model)
     features = torch.cat(
-        [embed(chunk.to(device).float().div_(255)).float() for chunk in sampler.images.split(batch_images)]
+        [embed(unit_float(chunk.to(device))).float() for chunk in sampler.images.split(batch_images)]
     )
     n, k = episodes.ways, episodes.shots
     accuracies: list[torch.Tensor] = []

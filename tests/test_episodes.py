@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from benchmark.data.split import Split
+from benchmark.data.split import Split, unit_float
 from benchmark.episodes import (
     SAMPLERS,
     EpisodeBatch,
@@ -87,7 +87,7 @@ def test_labels_remapped_and_images_from_their_class_without_overlap():
         assert torch.equal(split.labels[query], ep.class_ids[ep.query_labels])
         assert not set(support.tolist()) & set(query.tolist())
         assert len(set(support.tolist()) | set(query.tolist())) == 5 * 6
-        originals = split.images[torch.cat([support, query])].float() / 255
+        originals = unit_float(split.images[torch.cat([support, query])])
         assert torch.equal(torch.cat([ep.support, ep.query]), originals)
 
 
@@ -99,6 +99,29 @@ def test_unequal_class_sizes_only_draw_existing_images():
         labels = torch.cat([ep.support_labels, ep.query_labels])
         assert torch.equal(split.labels[ids], ep.class_ids[labels])
         assert len(set(ids.tolist())) == 18
+
+
+def test_large_classes_draw_distinct_images_uniformly():
+    """Classes wider than SORT_WIDTH take Floyd's route; unequal sizes, same guarantees."""
+    import numpy as np
+    from scipy.stats import chisquare
+
+    from benchmark.episodes.labels import SORT_WIDTH
+
+    counts = [SORT_WIDTH + 36, SORT_WIDTH + 6, SORT_WIDTH + 1]
+    split = make_split(counts)
+    sampler = LabelSampler(split, ways=2, shots=3, queries=2)
+    assert not sampler.sort_images
+    drawn = []
+    for ep in sampler.sample_batch(range(3000)):
+        ids = image_ids(torch.cat([ep.support, ep.query]))
+        labels = torch.cat([ep.support_labels, ep.query_labels])
+        assert torch.equal(split.labels[ids], ep.class_ids[labels])
+        assert len(set(ids.tolist())) == 10
+        drawn += ids.tolist()
+    frequency = np.bincount(drawn, minlength=sum(counts))
+    for start, count in zip(np.cumsum([0] + counts[:-1]), counts):
+        assert chisquare(frequency[start:start + count]).pvalue > 1e-3
 
 
 def test_rotations_are_new_classes():
@@ -113,7 +136,7 @@ def test_rotations_are_new_classes():
         upright = torch.rot90(x, -turns, dims=(-2, -1))
         index = int(image_ids(upright[None])[0])
         assert int(split.labels[index]) == class_id // 4
-        assert torch.equal(upright, split.images[index].float() / 255)
+        assert torch.equal(upright, unit_float(split.images[index]))
 
 
 def test_stack_and_unbind_round_trip():
@@ -209,10 +232,46 @@ def test_choose_distinct_is_uniform_over_sets_and_orders():
     import numpy as np
     from scipy.stats import chisquare
 
-    from benchmark.episodes.core import choose_distinct, uniforms
+    from benchmark.episodes.core import DISTINCT_UNIFORMS, choose_distinct, uniforms
 
-    draws = choose_distinct(uniforms(range(6000), 4, torch.float64).numpy(), 3)  # 2 of 0..2
+    draws = choose_distinct(uniforms(range(6000), 2 * DISTINCT_UNIFORMS), 3)  # 2 of 0..2
     assert all(len(set(row)) == 2 for row in draws.tolist())
     outcomes = {p: i for i, p in enumerate(permutations(range(3), 2))}
     counts = np.bincount([outcomes[tuple(row)] for row in draws.tolist()], minlength=6)
     assert chisquare(counts).pvalue > 1e-3
+
+
+def test_choose_distinct_per_row_populations_on_both_routes():
+    """Population 4 (a repeat in a quarter of the first picks, so both the independent-picks
+    route and Floyd's route run) and 1000 in alternate rows: every ordered pair equally likely."""
+    from itertools import permutations
+
+    import numpy as np
+    from scipy.stats import chisquare
+
+    from benchmark.episodes.core import DISTINCT_UNIFORMS, choose_distinct, uniforms
+
+    population = np.tile([4, 1000], 6000)
+    draws = choose_distinct(uniforms(range(12000), 2 * DISTINCT_UNIFORMS), population)
+    assert (draws < population[:, None]).all() and (draws[:, 0] != draws[:, 1]).all()
+    outcomes = {p: i for i, p in enumerate(permutations(range(4), 2))}
+    counts = np.bincount([outcomes[tuple(row)] for row in draws[::2].tolist()], minlength=12)
+    assert chisquare(counts).pvalue > 1e-3
+
+
+def test_uniforms_row_depends_only_on_its_seed():
+    from benchmark.episodes.core import uniforms
+
+    both = uniforms([5, 2**63 - 1], 40)
+    assert ((both >= 0) & (both < 1)).all()
+    assert (both[0] == uniforms([5], 40)[0]).all()
+    assert (both[1, :10] == uniforms([2**63 - 1], 10)[0]).all()
+    assert not (both[0] == uniforms([6], 40)[0]).any()
+
+
+def test_unit_float_is_x_over_255_on_every_path():
+    pixels = torch.arange(256, dtype=torch.uint8).view(1, 1, 16, 16)
+    on_cpu = unit_float(pixels)
+    assert on_cpu.dtype == torch.float32 and on_cpu.min() == 0 and on_cpu.max() == 1
+    assert torch.equal(on_cpu, pixels.to(torch.float32).mul_(1 / 255))  # the non-CPU route's ops
+    assert torch.allclose(on_cpu.double(), pixels.double() / 255, atol=1e-7, rtol=0)

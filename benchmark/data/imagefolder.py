@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
-from typing import ClassVar
 
 import numpy as np
 

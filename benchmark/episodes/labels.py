@@ -2,9 +2,10 @@
 
 The split lives on the sampler's device as one ``uint8`` tensor, with a per-class index
 table ``[classes, max images per class]`` on the CPU. A batch of B episodes is: one row of
-uniforms per seed, N vectorised steps of Floyd's algorithm for the classes, one argsort
-for the images of each class and one table lookup (all on small CPU arrays), then one
-gather of the images and one conversion to float on the device.
+counter-based uniforms per seed, ``choose_distinct`` for the classes, one argsort of a key
+per image (small classes) or ``choose_distinct`` again (large classes) for the images of
+each class, one table lookup (all on small CPU arrays), then one gather of the images and
+one conversion to float on the device.
 """
 
 from __future__ import annotations
@@ -12,12 +13,22 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from benchmark.data.split import Split
+from benchmark.data.split import Split, unit_float
 from benchmark.episodes.batch import EpisodeBatch
-from benchmark.episodes.core import SAMPLERS, Sampler, check_split, choose_distinct, uniforms
+from benchmark.episodes.core import (
+    DISTINCT_UNIFORMS,
+    SAMPLERS,
+    Sampler,
+    check_split,
+    choose_distinct,
+    uniforms,
+)
 from benchmark.errors import BenchmarkError
 
 ROTATIONS = 4  # rotations by 0°, 90°, 180°, 270°: class c becomes classes 4c..4c+3
+#: classes of up to this many images pick their K+Q images by sorting one key per image;
+#: larger classes use Floyd's algorithm, whose cost grows with K+Q, not with the class size
+SORT_WIDTH = 64
 
 
 def class_index_table(labels: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -100,10 +111,16 @@ class LabelSampler(Sampler):
         self.num_classes = num_classes
         self.images = images.to(self.device)
         self.table = table.numpy()
+        self.counts = counts.numpy()
         width = table.shape[1]
-        # keys of the padding slots of smaller classes are pushed above every uniform
+        self.sort_images = width <= SORT_WIDTH
+        # columns of a class-major [N*(K+Q)] row in episode order: the supports, then the queries
+        first = np.arange(ways)[:, None] * (shots + queries)
+        self.layout = np.concatenate([(first + np.arange(shots)).ravel(),
+                                      (first + shots + np.arange(queries)).ravel()])
+        # when sorting, the keys of the padding slots of smaller classes go above every uniform
         padding = (torch.arange(width)[None, :] >= counts[:, None]).to(torch.float64) * 2.0
-        self.padding = padding.numpy() if bool(padding.any()) else None
+        self.padding = padding.numpy() if self.sort_images and bool(padding.any()) else None
 
     def indices(self, seeds: list[int]) -> tuple[np.ndarray, np.ndarray]:
         """Which rows of ``self.images`` the episodes of ``seeds`` hold, without gathering them.
@@ -114,23 +131,28 @@ class LabelSampler(Sampler):
             ``classes [B, N]`` the class ids.
         """
         n, k, q = self.ways, self.shots, self.queries
-        b, width = len(seeds), self.table.shape[1]
-        keys = uniforms(seeds, 2 * n + n * width, torch.float64).numpy()
-        classes = choose_distinct(keys[:, : 2 * n], self.num_classes)  # [B, N]
-        image_keys = keys[:, 2 * n:].reshape(b, n, width)
-        if self.padding is not None:
-            image_keys = image_keys + self.padding[classes]
-        slots = np.argsort(image_keys, axis=2)[:, :, : k + q]  # [B, N, K+Q]
-        index = self.table.reshape(-1)[(classes * width)[:, :, None] + slots]  # [B, N, K+Q]
-        index = np.concatenate([index[:, :, :k].reshape(b, n * k), index[:, :, k:].reshape(b, n * q)], 1)
-        return index, classes
+        b, m = len(seeds), k + q
+        per_class = self.table.shape[1] if self.sort_images else DISTINCT_UNIFORMS * m
+        head = DISTINCT_UNIFORMS * n
+        keys = uniforms(seeds, head + n * per_class)
+        classes = choose_distinct(keys[:, :head], self.num_classes)  # [B, N]
+        flat = classes.reshape(-1)
+        image_keys = keys[:, head:].reshape(b * n, per_class)
+        if not self.sort_images:
+            slots = choose_distinct(image_keys, self.counts[flat])
+        elif self.padding is None:
+            slots = np.argsort(image_keys, axis=1)[:, :m]
+        else:
+            slots = np.argsort(image_keys + self.padding[flat], axis=1)[:, :m]
+        index = self.table[flat[:, None], slots].reshape(b, n * m)  # class-major, K+Q per class
+        return index[:, self.layout], classes
 
     def _draw(self, seeds: list[int]) -> EpisodeBatch:
         n, k, q = self.ways, self.shots, self.queries
         b = len(seeds)
         index, classes = self.indices(seeds)
         images = self.images.index_select(0, torch.from_numpy(index).flatten().to(self.device))
-        images = images.view(b, n * (k + q), *self.images.shape[1:]).to(torch.float32).div_(255)
+        images = unit_float(images.view(b, n * (k + q), *self.images.shape[1:]))
         return EpisodeBatch(
             support=images[:, : n * k],
             support_labels=self.labels(b, k),

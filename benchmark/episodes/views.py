@@ -11,9 +11,9 @@ from abc import abstractmethod
 
 import torch
 
-from benchmark.data.split import Split
+from benchmark.data.split import Split, unit_float
 from benchmark.episodes.batch import EpisodeBatch
-from benchmark.episodes.core import Sampler, check_split, choose_distinct, uniforms
+from benchmark.episodes.core import DISTINCT_UNIFORMS, Sampler, check_split, choose_distinct, uniforms
 from benchmark.errors import BenchmarkError
 
 
@@ -49,15 +49,16 @@ class ViewSampler(Sampler):
     def _draw(self, seeds: list[int]) -> EpisodeBatch:
         n, k, q = self.ways, self.shots, self.queries
         b, v, count = len(seeds), k + q, len(self.split)
-        u = uniforms(seeds, 2 * n + n * self.per_image + n * v * self.per_view, torch.float64)
-        chosen = torch.from_numpy(choose_distinct(u[:, : 2 * n].numpy(), count)).to(self.device)
-        u = u[:, 2 * n:].to(self.device)
+        head = DISTINCT_UNIFORMS * n
+        u = uniforms(seeds, head + n * self.per_image + n * v * self.per_view)
+        chosen = torch.from_numpy(choose_distinct(u[:, :head], count)).to(self.device)
+        u = torch.from_numpy(u[:, head:]).to(self.device)
         image_u = u[:, : n * self.per_image].view(b, n, 1, self.per_image)
         view_u = u[:, n * self.per_image:].view(b, n, v, self.per_view)
         source = _support_first(chosen[:, :, None].expand(b, n, v), k).flatten()
         image_u = _support_first(image_u.expand(b, n, v, self.per_image), k).flatten(0, 1)
         view_u = _support_first(view_u, k).flatten(0, 1)
-        images = self.images.index_select(0, source).to(torch.float32).div_(255)
+        images = unit_float(self.images.index_select(0, source))
         views = self.make_views(images, image_u.to(torch.float32), view_u.to(torch.float32))
         views = views.view(b, n * v, *views.shape[1:])
         return EpisodeBatch(

@@ -10,8 +10,6 @@ Every measurement is time-boxed, all in one process, so the ratios compare like 
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -29,6 +27,7 @@ from benchmark.episodes.l2l import import_learn2learn
 from benchmark.errors import BenchmarkError
 from benchmark.methods import build_method
 from benchmark.perf import PERF_SCRIPTS
+from benchmark.perf.report import verdict, write_report
 from benchmark.train import TrainConfig, TrainStep, build_optimizer, build_scheduler, place
 
 BUDGET_S = 2.0
@@ -131,20 +130,6 @@ def l2l_step(l2l: Any, episodes: list[Episode]) -> Callable[[int], Any]:
 
 # ---- report -------------------------------------------------------------------------------
 
-def _write(out: Path, text: str) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, out)
-
-
-def _verdict(ok: bool) -> str:
-    return "met" if ok else "NOT met"
-
-
 @PERF_SCRIPTS.register("step", "training steps/s: our ProtoNet and SimCLR vs a learn2learn-style ProtoNet step")
 def run(out: Path | None = None, data_root: Path | None = None) -> int:
     """Measure, print the tables and ratios, write ``out`` (Markdown) if given."""
@@ -178,7 +163,7 @@ def run(out: Path | None = None, data_root: Path | None = None) -> int:
         for key in ("ours", "ours_cl"):
             ratio = rates[key][i] / rates["l2l"][i]
             ratio_lines.append(f"- {n}w{k}s{q}q, {labels[key].split(': ', 1)[1]} / learn2learn-style = "
-                               f"{ratio:.2f}x (target >= {TARGET_RATIO}x: {_verdict(ratio >= TARGET_RATIO)})")
+                               f"{ratio:.2f}x (target >= {TARGET_RATIO}x: {verdict(ratio >= TARGET_RATIO)})")
 
     simclr_rows = ["| step | steps/s | augmenting (share of the step) |", "|---|---:|---:|"]
     simclr = {cl: our_step("simclr", split, "augment", SIMCLR_BATCH, 1, 1, cl) for cl in (False, True)}
@@ -190,7 +175,7 @@ def run(out: Path | None = None, data_root: Path | None = None) -> int:
         simclr_rows.append(f"| ours: SimCLR, Conv-4 + MLP head, batch {SIMCLR_BATCH}, {fmt} | "
                            f"{rate:.2f} | {100 * share:.1f}% |")
         ratio_lines.append(f"- SimCLR ({fmt}): augmentation {100 * share:.1f}% of the step "
-                           f"(target <= {100 * TARGET_AUGMENT:.0f}%: {_verdict(share <= TARGET_AUGMENT)})")
+                           f"(target <= {100 * TARGET_AUGMENT:.0f}%: {verdict(share <= TARGET_AUGMENT)})")
         print(simclr_rows[-1], flush=True)
 
     command = "python -m benchmark perf step" + (f" --out {out}" if out else "")
@@ -225,6 +210,6 @@ def run(out: Path | None = None, data_root: Path | None = None) -> int:
     ])
     print("\n".join(["", *ratio_lines]))
     if out is not None:
-        _write(out, text)
+        write_report(out, text)
         print(f"wrote {out}")
     return 0
