@@ -16,9 +16,7 @@ A checkpoint is a ``torch.save``'d dict of tensors and plain Python values (so i
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -26,6 +24,7 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
+from benchmark.atomic import atomic_write
 from benchmark.errors import BenchmarkError
 
 FORMAT = "benchmark-checkpoint/1"
@@ -127,20 +126,7 @@ def save_checkpoint(path: Path, payload: Mapping[str, Any]) -> Path:
 
     A reader sees either the previous file or the complete new one, never a partial write.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save({"format": FORMAT, **payload}, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-    return path
+    return atomic_write(Path(path), lambda handle: torch.save({"format": FORMAT, **payload}, handle))
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -185,19 +171,6 @@ def rebuild_method(payload: Mapping[str, Any], path: Path | str = "checkpoint") 
             f"checkpoint {path}: weights do not fit {spec.method}/{spec.backbone} ({first})"
         ) from None
     return method.eval()
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _to_lists(value: Any) -> Any:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.data.cache import atomic_write
+from benchmark.atomic import atomic_write
 from benchmark.data.split import Split
 from benchmark.errors import BenchmarkError
 

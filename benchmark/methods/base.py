@@ -9,7 +9,7 @@ from torch import nn
 
 from benchmark.episodes.episode import Episode
 from benchmark.errors import BenchmarkError
-from benchmark.losses import squared_euclidean
+from benchmark.losses import DISTANCES, squared_euclidean
 from benchmark.registry import Registry
 
 
@@ -80,6 +80,23 @@ class Method(nn.Module):
     ) -> dict[str, torch.Tensor]:
         """``{"loss", "acc", ...}`` from the backbone features of support ``[N*K, D]`` and query ``[N*Q, D]``."""
         raise NotImplementedError
+
+
+class DistanceMethod(Method):
+    """A method whose logits are ``-distance / temperature`` between embeddings.
+
+    Args:
+        distance: a registered distance (``benchmark.losses.DISTANCES``): ``"euclidean"``
+            (squared) or ``"cosine"`` (negative cosine similarity).
+        temperature: logit divisor (use ≈ 0.1 with cosine).
+    """
+
+    def __init__(self, backbone: nn.Module, distance: str = "euclidean", temperature: float = 1.0) -> None:
+        super().__init__(backbone)
+        DISTANCES.get(distance)
+        check_positive(self.name, temperature=temperature)
+        self.distance = distance
+        self.temperature = temperature
 
 
 def nearest_support_accuracy(

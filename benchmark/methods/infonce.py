@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from benchmark.episodes.episode import Episode
-from benchmark.losses import DISTANCES, infonce
-from benchmark.methods.base import METHODS, Method, check_positive
+from benchmark.losses import infonce
+from benchmark.methods.base import METHODS, DistanceMethod
 
 
 @METHODS.register(
     "infonce", "N-way InfoNCE: each query picks one same-class support view against all other classes' views"
 )
-class InfoNCE(Method):
+class InfoNCE(DistanceMethod):
     """Anchors are the query embeddings, candidates the support embeddings; every (query,
     same-class support) pair is one term of the N-way loss, with the support views of the other
     classes as negatives. No projection head.
@@ -24,13 +23,6 @@ class InfoNCE(Method):
     """
 
     name = "infonce"
-
-    def __init__(self, backbone: nn.Module, distance: str = "euclidean", temperature: float = 1.0) -> None:
-        super().__init__(backbone)
-        DISTANCES.get(distance)
-        check_positive(self.name, temperature=temperature)
-        self.distance = distance
-        self.temperature = temperature
 
     def episode_loss(self, support: torch.Tensor, query: torch.Tensor, episode: Episode) -> dict[str, torch.Tensor]:
         positives = episode.query_labels[:, None] == episode.support_labels[None, :]

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from benchmark.episodes.episode import Episode
-from benchmark.losses import DISTANCES, prototypical_loss
-from benchmark.methods.base import METHODS, Method, check_positive
+from benchmark.losses import prototypical_loss
+from benchmark.methods.base import METHODS, DistanceMethod
 
 
 @METHODS.register(
     "protonet", "Prototypical Networks: softmax over -squared Euclidean (or scaled cosine) distance to class means"
 )
-class ProtoNet(Method):
+class ProtoNet(DistanceMethod):
     """Prototype = mean support embedding; logits = ``-distance / temperature``; cross-entropy over queries.
 
     Args:
@@ -25,13 +24,6 @@ class ProtoNet(Method):
     name = "protonet"
     sources = frozenset({"labels", "augment"})
     source_hint = "for unlabelled patch episodes use 'protoclr' or a contrastive method"
-
-    def __init__(self, backbone: nn.Module, distance: str = "euclidean", temperature: float = 1.0) -> None:
-        super().__init__(backbone)
-        DISTANCES.get(distance)
-        check_positive(self.name, temperature=temperature)
-        self.distance = distance
-        self.temperature = temperature
 
     def episode_loss(self, support: torch.Tensor, query: torch.Tensor, episode: Episode) -> dict[str, torch.Tensor]:
         loss, acc = prototypical_loss(

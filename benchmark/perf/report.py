@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
+import time
 from pathlib import Path
 
+from benchmark.atomic import atomic_write_text
 
-def write_report(out: Path, text: str) -> None:
-    """Write ``text`` to ``out`` through a temporary file in the same folder, so a reader or a
-    kill never sees half a report."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+def finish(out: Path | None, lines: list[str], ratio_lines: list[str], started: float) -> int:
+    """The end of every perf script: print the ratios, then write ``lines`` and the total run
+    time since ``started`` (``time.perf_counter``) to ``out`` as Markdown, atomically, if an
+    ``out`` was given. Returns the exit code, 0."""
+    print("\n".join(["", *ratio_lines]))
+    if out is not None:
+        text = "\n".join([*lines, "", f"Total run time {time.perf_counter() - started:.0f} s.", ""])
+        atomic_write_text(out, text)
+        print(f"wrote {out}")
+    return 0
 
 
 def verdict(met: bool) -> str:

@@ -31,7 +31,7 @@ from benchmark.episodes import AugmentSampler, LabelSampler
 from benchmark.episodes.l2l import import_learn2learn
 from benchmark.errors import BenchmarkError
 from benchmark.perf import PERF_SCRIPTS
-from benchmark.perf.report import verdict, write_report
+from benchmark.perf.report import finish, verdict
 
 BUDGET_S = 3.0
 BATCH_IMAGES = 2560  # images per sampler call (ours) and per gather (floor): 32 x 5w1s15q
@@ -185,24 +185,25 @@ def _meta_dataset(l2l: Any, dataset: Dataset, split: Split) -> Any:
     return l2l.data.MetaDataset(dataset, indices_to_labels=dict(enumerate(split.labels.tolist())))
 
 
-def l2l_raw(l2l: Any, split: Split, n: int, k: int, q: int) -> Timing:
-    """learn2learn's Taskset on raw uint8 tensors: its fastest configuration."""
-    dataset = _meta_dataset(l2l, torch.utils.data.TensorDataset(split.images, split.labels), split)
-    tasks = l2l.data.Taskset(dataset, [
-        l2l.data.transforms.NWays(dataset, n), l2l.data.transforms.KShots(dataset, k + q),
-        l2l.data.transforms.LoadData(dataset), l2l.data.transforms.RemapLabels(dataset),
+def _l2l_episodes(l2l: Any, dataset: Dataset, split: Split, n: int, k: int, q: int) -> Timing:
+    """Tasks of learn2learn's Taskset with the transforms its docs use: NWays, KShots,
+    LoadData, RemapLabels."""
+    meta = _meta_dataset(l2l, dataset, split)
+    tasks = l2l.data.Taskset(meta, [
+        l2l.data.transforms.NWays(meta, n), l2l.data.transforms.KShots(meta, k + q),
+        l2l.data.transforms.LoadData(meta), l2l.data.transforms.RemapLabels(meta),
     ], num_tasks=-1)
     return measure(Step(lambda i: tasks.sample()))
+
+
+def l2l_raw(l2l: Any, split: Split, n: int, k: int, q: int) -> Timing:
+    """learn2learn's Taskset on raw uint8 tensors: its fastest configuration."""
+    return _l2l_episodes(l2l, torch.utils.data.TensorDataset(split.images, split.labels), split, n, k, q)
 
 
 def l2l_pil(l2l: Any, split: Split, n: int, k: int, q: int) -> Timing:
     """learn2learn's Taskset over a dataset with a per-image PIL -> tensor transform."""
-    dataset = _meta_dataset(l2l, PILDataset(split, T.ToTensor()), split)
-    tasks = l2l.data.Taskset(dataset, [
-        l2l.data.transforms.NWays(dataset, n), l2l.data.transforms.KShots(dataset, k + q),
-        l2l.data.transforms.LoadData(dataset), l2l.data.transforms.RemapLabels(dataset),
-    ], num_tasks=-1)
-    return measure(Step(lambda i: tasks.sample()))
+    return _l2l_episodes(l2l, PILDataset(split, T.ToTensor()), split, n, k, q)
 
 
 def l2l_omniglot(l2l: Any, split: Split, n: int, k: int, q: int) -> Timing:
@@ -379,7 +380,7 @@ def _run(out: Path | None, data_root: Path | None) -> int:
 
     command = "python -m benchmark " + " ".join(sys.argv[1:]) if sys.argv[0].endswith(("benchmark", "__main__.py")) \
         else "python -m benchmark perf sampler" + (f" --out {out}" if out else "")
-    text = "\n".join([
+    lines = [
         "# Sampler speed",
         "",
         f"- command: `{command}`",
@@ -415,12 +416,5 @@ def _run(out: Path | None, data_root: Path | None) -> int:
         "The floor is timed with its output held like every other pipeline's: dropped at once, its",
         "8-bit-to-float buffer is the same cache-hot block each call, an advantage no consumer of",
         "episodes has (its row above shows the size of that effect).",
-        "",
-        f"Total run time {time.perf_counter() - started:.0f} s.",
-        "",
-    ])
-    print("\n".join(["", *ratio_lines]))
-    if out is not None:
-        write_report(out, text)
-        print(f"wrote {out}")
-    return 0
+    ]
+    return finish(out, lines, ratio_lines, started)

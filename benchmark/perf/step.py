@@ -27,7 +27,7 @@ from benchmark.episodes.l2l import import_learn2learn
 from benchmark.errors import BenchmarkError
 from benchmark.methods import build_method
 from benchmark.perf import PERF_SCRIPTS
-from benchmark.perf.report import verdict, write_report
+from benchmark.perf.report import finish, verdict
 from benchmark.train import TrainConfig, TrainStep, build_optimizer, build_scheduler, place
 
 BUDGET_S = 2.0
@@ -179,7 +179,7 @@ def run(out: Path | None = None, data_root: Path | None = None) -> int:
         print(simclr_rows[-1], flush=True)
 
     command = "python -m benchmark perf step" + (f" --out {out}" if out else "")
-    text = "\n".join([
+    lines = [
         "# Training step speed",
         "",
         f"- command: `{command}`",
@@ -204,12 +204,5 @@ def run(out: Path | None = None, data_root: Path | None = None) -> int:
         "",
         "Ours includes drawing the episode (the trainer's real step); the learn2learn-style step",
         "reads a pre-drawn tensor, as learn2learn's example does once its TaskDataset has loaded.",
-        "",
-        f"Total run time {time.perf_counter() - started:.0f} s.",
-        "",
-    ])
-    print("\n".join(["", *ratio_lines]))
-    if out is not None:
-        write_report(out, text)
-        print(f"wrote {out}")
-    return 0
+    ]
+    return finish(out, lines, ratio_lines, started)

@@ -7,15 +7,13 @@ store path and the spec hash(es) of its rows.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import matplotlib.pyplot as plt
 
 from benchmark import provenance as prov
+from benchmark.atomic import atomic_write, atomic_write_text
 from benchmark.errors import BenchmarkError
 from benchmark.report import plots, tables
 from benchmark.store import Store
@@ -29,26 +27,6 @@ class Report:
     markdown: str
     files: dict[str, Path]
     table: tables.TransferTable
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` on a temporary file next to ``path``, fsync it, rename it over
-    ``path``: readers see the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        with tmp.open("rb+") as stream:
-            os.fsync(stream.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def provenance_lines(table: tables.TransferTable, store_path: Path, command: str) -> list[str]:
@@ -73,9 +51,9 @@ def render_benchmark(store: Store, benchmark: str, out_dir: Path,
         ("png", "accuracy_vs_shots.png"), ("svg", "accuracy_vs_shots.svg"))}
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        _write_text(files["markdown"], markdown)
-        _write_text(files["latex"], tables.to_latex(table, lines))
-        _write_text(files["csv"], tables.to_csv(table, lines))
+        atomic_write_text(files["markdown"], markdown)
+        atomic_write_text(files["latex"], tables.to_latex(table, lines))
+        atomic_write_text(files["csv"], tables.to_csv(table, lines))
         figure = plots.accuracy_vs_shots(table, lines)
         try:
             for kind in ("png", "svg"):
