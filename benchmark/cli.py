@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from benchmark.errors import BenchmarkError
+from benchmark.memory import keep_freed_memory
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -185,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``benchmark`` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
+    keep_freed_memory()
     try:
         return args.handler(args)
     except BenchmarkError as err:
