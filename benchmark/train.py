@@ -37,7 +37,7 @@ from benchmark.checkpoint import (
 )
 from benchmark.device import resolve_device
 from benchmark.episodes.episode import Episode, EpisodeSource
-from benchmark.errors import BenchmarkError
+from benchmark.errors import BenchmarkError, refuse_unknown
 from benchmark.registry import Registry
 
 Validator = Callable[[torch.nn.Module], float]
@@ -131,12 +131,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "TrainConfig":
         """A config from a dict; unknown keys are refused with one clear line."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise BenchmarkError(
-                f"train config: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})"
-            )
+        refuse_unknown("train config", "key", data, sorted(f.name for f in fields(cls)))
         return cls(**data)
 
 

@@ -20,7 +20,7 @@ from typing import Any, Mapping
 import torch
 import torch.nn.functional as F
 
-from benchmark.errors import BenchmarkError
+from benchmark.errors import BenchmarkError, refuse_unknown
 
 #: Uniforms used per view, whatever knobs are on (so a seed maps to the same draws):
 #: crop 4 (scale, log-ratio, x, y), flip 1, affine 4 (angle, tx, ty, shear),
@@ -192,12 +192,7 @@ class ViewAugment:
 
     def with_knobs(self, knobs: Mapping[str, Any]) -> "ViewAugment":
         """A copy with some fields changed; BenchmarkError on an unknown knob."""
-        known = {f.name for f in fields(self)}
-        unknown = sorted(set(knobs) - known)
-        if unknown:
-            raise BenchmarkError(
-                f"view augmentation: unknown knob(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})"
-            )
+        refuse_unknown("view augmentation", "knob", knobs, sorted(f.name for f in fields(self)))
         tuples = {k: tuple(v) if isinstance(v, list) else v for k, v in knobs.items()}
         return replace(self, **tuples)
 

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from typing import Sequence
 
 import torch
 
-from benchmark.episodes.episode import Episode, EpisodeKind
+from benchmark.episodes.episode import Episode, EpisodeKind, DeviceRecord
 from benchmark.errors import BenchmarkError
 
 
 @dataclass(frozen=True)
-class EpisodeBatch:
+class EpisodeBatch(DeviceRecord):
     """B episodes of one shape (same N, K, Q, image shape and source), stacked.
 
     Attributes:
@@ -39,10 +39,6 @@ class EpisodeBatch:
     def __len__(self) -> int:
         return len(self.seeds)
 
-    @property
-    def device(self) -> torch.device:
-        return self.support.device
-
     def episode(self, index: int) -> Episode:
         """Episode ``index`` of the batch (its tensors are views into the batch)."""
         return Episode(
@@ -68,15 +64,6 @@ class EpisodeBatch:
                     self.ways, self.shots, self.queries, self.source, seed)
             for i, seed in enumerate(self.seeds)
         ]
-
-    def to(self, device: torch.device | str) -> "EpisodeBatch":
-        """The same batch with every tensor on ``device``."""
-        moved = {
-            f.name: getattr(self, f.name).to(device)
-            for f in fields(self)
-            if isinstance(getattr(self, f.name), torch.Tensor)
-        }
-        return replace(self, **moved)
 
 
 def stack_episodes(episodes: Sequence[Episode]) -> EpisodeBatch:

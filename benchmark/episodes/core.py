@@ -21,7 +21,7 @@ import torch
 from benchmark.data.split import Split
 from benchmark.episodes.batch import EpisodeBatch
 from benchmark.episodes.episode import Episode, EpisodeKind, EpisodeSource
-from benchmark.errors import BenchmarkError
+from benchmark.errors import BenchmarkError, refuse_unknown
 from benchmark.registry import Registry
 
 #: Episode sources by kind: ``labels``, ``augment``, ``patches``. Each entry is a class
@@ -160,6 +160,7 @@ class Sampler(ABC):
         check_counts(ways, shots, queries)
         self.ways, self.shots, self.queries = ways, shots, queries
         self.device = resolve_device(device)
+        self._label_rows: dict[int, torch.Tensor] = {}
 
     def sample(self, seed: int) -> Episode:
         """One episode, a pure function of ``seed``."""
@@ -184,10 +185,9 @@ class Sampler(ABC):
 
     def labels(self, count: int, per_class: int) -> torch.Tensor:
         """``[count, N*per_class]`` labels ``0..N-1`` repeated class-major, on the device."""
-        rows = self.__dict__.setdefault("_label_rows", {})
-        if per_class not in rows:
-            rows[per_class] = torch.arange(self.ways, device=self.device).repeat_interleave(per_class)
-        return rows[per_class].expand(count, -1).clone()
+        if per_class not in self._label_rows:
+            self._label_rows[per_class] = torch.arange(self.ways, device=self.device).repeat_interleave(per_class)
+        return self._label_rows[per_class].expand(count, -1).clone()
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(kind={self.kind!r}, ways={self.ways}, "
@@ -212,10 +212,5 @@ def build_sampler(
     cls = SAMPLERS.get(kind)
     accepted = [p for p in inspect.signature(cls).parameters
                 if p not in ("split", "ways", "shots", "queries", "device")]
-    unknown = sorted(set(options) - set(accepted))
-    if unknown:
-        raise BenchmarkError(
-            f"{kind} sampler: unknown option(s) {', '.join(unknown)} "
-            f"(known: {', '.join(accepted) or 'none'})"
-        )
+    refuse_unknown(f"{kind} sampler", "option", options, accepted)
     return cls(split=split, ways=ways, shots=shots, queries=queries, device=device, **options)

@@ -3,15 +3,34 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from typing import Literal, Protocol, Sequence
+from typing import Literal, Protocol, Sequence, Self
 
 import torch
 
 EpisodeKind = Literal["labels", "augment", "patches"]
 
 
+class DeviceRecord:
+    """``device`` and ``to`` of the frozen episode records, whose tensors move together."""
+
+    support: torch.Tensor
+
+    @property
+    def device(self) -> torch.device:
+        return self.support.device
+
+    def to(self, device: torch.device | str) -> Self:
+        """The same record with every tensor on ``device``."""
+        moved = {
+            f.name: getattr(self, f.name).to(device)
+            for f in fields(self)  # type: ignore[arg-type]
+            if isinstance(getattr(self, f.name), torch.Tensor)
+        }
+        return replace(self, **moved)  # type: ignore[type-var]
+
+
 @dataclass(frozen=True)
-class Episode:
+class Episode(DeviceRecord):
     """An N-way K-shot Q-query task.
 
     Images are ``float32`` in ``[0, 1]``. Labels are remapped to ``0..N-1``; support and
@@ -40,18 +59,6 @@ class Episode:
     source: EpisodeKind
     seed: int
 
-    @property
-    def device(self) -> torch.device:
-        return self.support.device
-
-    def to(self, device: torch.device | str) -> "Episode":
-        """The same episode with every tensor on ``device``."""
-        moved = {
-            f.name: getattr(self, f.name).to(device)
-            for f in fields(self)
-            if isinstance(getattr(self, f.name), torch.Tensor)
-        }
-        return replace(self, **moved)
 
 
 class EpisodeSource(Protocol):
