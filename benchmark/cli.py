@@ -27,33 +27,33 @@ def _data_root_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def _cmd_datasets_list(args: argparse.Namespace) -> int:
-    from benchmark.data import catalog
+    from benchmark.data import commands
 
-    print(catalog.format_table(catalog.dataset_rows(args.data_root)))
+    print(commands.format_table(commands.dataset_rows(args.data_root)))
     return 0
 
 
 def _cmd_datasets_prepare(args: argparse.Namespace) -> int:
-    from benchmark.data import catalog
+    from benchmark.data import commands
 
     size = tuple(args.image_size) if args.image_size else None
-    result = catalog.prepare(args.name, args.source, args.data_root, force=args.force, image_size=size)
-    print(catalog.format_prepare_report(result))
+    result = commands.prepare(args.name, args.source, args.data_root, force=args.force, image_size=size)
+    print(commands.format_prepare_report(result))
     return 0
 
 
 def _cmd_datasets_embed(args: argparse.Namespace) -> int:
-    from benchmark.data import catalog
+    from benchmark.data import commands
 
-    path, size = catalog.embed(args.data_root, args.out)
+    path, size = commands.embed(args.data_root, args.out)
     print(f"wrote {path} ({size / 2**20:.2f} MiB)")
     return 0
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from benchmark import catalogue
+    from benchmark import listing
 
-    for name, description in catalogue.registry_entries(args.what):
+    for name, description in listing.registry_entries(args.what):
         print(f"{name:<20} {description}")
     return 0
 

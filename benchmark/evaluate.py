@@ -21,7 +21,7 @@ from benchmark.checkpoint import ModelSpec, load_checkpoint, rebuild_method
 from benchmark.data.split import Split, unit_float
 from benchmark.device import resolve_device
 from benchmark.episodes.episode import Episode, EpisodeSource
-from benchmark.episodes.labels import LabelSampler
+from benchmark.samplers.labels import LabelSampler
 from benchmark.errors import BenchmarkError
 from benchmark.heads import HEADS, EmbedFn, Embedder, EmbeddingHead, Head, embed_fn, model_device
 
@@ -116,7 +116,7 @@ def fixed_episodes(
     Raises:
         BenchmarkError: impossible N/K/Q for the split, or ``count < 1``.
     """
-    from benchmark.episodes import build_sampler
+    from benchmark.samplers import build_sampler
 
     if count < 1:
         raise BenchmarkError(f"evaluation needs at least 1 episode, got {count}")

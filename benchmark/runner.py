@@ -91,7 +91,7 @@ def preflight(spec: BenchmarkSpec, data_root: Path | None) -> None:
     Raises:
         SpecError: naming the spec file and key path.
     """
-    from benchmark.episodes import build_sampler
+    from benchmark.samplers import build_sampler
     from benchmark.methods import METHODS, build_method
 
     try:
@@ -163,7 +163,7 @@ def _trained_model(spec: BenchmarkSpec, method: MethodSpec, seed: int, device: s
                    runs_dir: Path, data_root: Path | None) -> tuple[torch.nn.Module, RunRecord]:
     """Train (or resume, or reload a finished run of) one method for one seed."""
     from benchmark.checkpoint import ModelSpec, load_checkpoint
-    from benchmark.episodes import build_sampler
+    from benchmark.samplers import build_sampler
     from benchmark.evaluate import fixed_episodes, validator
     from benchmark.methods import build_method
     from benchmark.train import train

@@ -329,7 +329,7 @@ def _stores(tree: Path) -> None:
 @pytest.fixture(scope="module")
 def outcomes(tmp_path_factory) -> dict[str, dict]:
     """Build the case tree, run every case through the forking driver, return its outcomes."""
-    from benchmark.data import catalog
+    from benchmark.data import commands
 
     tree = tmp_path_factory.mktemp("bad_input_tree")
     logs = tmp_path_factory.mktemp("bad_input_logs")
@@ -338,8 +338,8 @@ def outcomes(tmp_path_factory) -> dict[str, dict]:
     (tree / "work").mkdir()
     (tree / "empty-root").mkdir()
     _sources(tree)
-    catalog.prepare("imagefolder:tiny", tree / "src" / "imagefolder", data_root)
-    catalog.prepare("imagefolder:rgb", tree / "src" / "imagefolder-rgb", data_root)
+    commands.prepare("imagefolder:tiny", tree / "src" / "imagefolder", data_root)
+    commands.prepare("imagefolder:rgb", tree / "src" / "imagefolder-rgb", data_root)
     _checkpoints(tree)
     _stores(tree)
     _spec(tree, "good", lambda d: None)
@@ -415,8 +415,8 @@ DRIVER = r'''
 import hashlib, json, os, runpy, signal, sys, traceback
 import torch
 torch.set_num_threads(1)
-import benchmark.cli, benchmark.runner, benchmark.evaluate, benchmark.catalogue, benchmark.perf
-import benchmark.report.render, benchmark.data.catalog, benchmark.methods, benchmark.episodes
+import benchmark.cli, benchmark.runner, benchmark.evaluate, benchmark.listing, benchmark.perf
+import benchmark.report.render, benchmark.data.commands, benchmark.methods, benchmark.samplers
 
 plan = json.load(sys.stdin)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmark.data import DATASETS, catalog, dataset_info, load_split, resolve_data_root
+from benchmark.data import DATASETS, commands, dataset_info, load_split, resolve_data_root
 from benchmark.data.split import Split
 from benchmark.errors import BenchmarkError
 from test_data_fakes import FAKES, OMNIGLOT, OMNIGLOT_VINYALS, cifar10_imagefolder
@@ -32,12 +32,12 @@ def test_prepare_and_load_every_registered_dataset(name, tmp_path):
         with pytest.raises(BenchmarkError, match="not prepared.*--source"):
             load_split(name, dataset_info(name).train_split, root)
         with pytest.raises(BenchmarkError, match="lacks|does not exist"):
-            catalog.prepare(name, tmp_path, root)
+            commands.prepare(name, tmp_path, root)
         return
     source = FAKES[name](tmp_path)
-    result = catalog.prepare(PREPARE_NAME.get(name, name), source, root)
+    result = commands.prepare(PREPARE_NAME.get(name, name), source, root)
     assert not result.skipped
-    report = catalog.format_prepare_report(result)
+    report = commands.format_prepare_report(result)
     loaded = LOAD_NAME.get(name, name)
     info = dataset_info(loaded, root)
     assert {s.name for s in result.splits} == set(info.splits)
@@ -49,15 +49,15 @@ def test_prepare_and_load_every_registered_dataset(name, tmp_path):
         assert split in report
     meta = (root / loaded / "meta.json").read_text()
     assert "fingerprint" in meta and str(source.resolve()) in meta
-    again = catalog.prepare(PREPARE_NAME.get(name, name), source, root)
-    assert again.skipped and "already prepared" in catalog.format_prepare_report(again)
-    rows = {r["name"]: r for r in catalog.dataset_rows(root)}
+    again = commands.prepare(PREPARE_NAME.get(name, name), source, root)
+    assert again.skipped and "already prepared" in commands.format_prepare_report(again)
+    rows = {r["name"]: r for r in commands.dataset_rows(root)}
     assert rows[loaded]["prepared"] == "yes"
 
 
 def test_omniglot_splits_and_vinyals(tmp_path):
     root = tmp_path / "root"
-    catalog.prepare("omniglot", FAKES["omniglot"](tmp_path), root)
+    commands.prepare("omniglot", FAKES["omniglot"](tmp_path), root)
     background = load_split("omniglot", "background", root)
     assert background.class_names == tuple(OMNIGLOT["background"])
     assert background.images.shape == (60, 1, 28, 28)
@@ -69,7 +69,7 @@ def test_omniglot_splits_and_vinyals(tmp_path):
 
 def test_cifar10_fewshot_split_and_imagefolder_source(tmp_path):
     root = tmp_path / "root"
-    catalog.prepare("cifar10", cifar10_imagefolder(tmp_path), root)
+    commands.prepare("cifar10", cifar10_imagefolder(tmp_path), root)
     train = load_split("cifar10", "fewshot_train", root)
     test = load_split("cifar10", "fewshot_test", root)
     assert train.class_names == ("airplane", "automobile", "bird", "cat", "deer", "dog")
@@ -81,7 +81,7 @@ def test_cifar_fs_and_fc100_class_splits(tmp_path):
     source = FAKES["cifar_fs"](tmp_path)
     root = tmp_path / "root"
     for name, sizes in (("cifar_fs", (64, 16, 20)), ("fc100", (60, 20, 20))):
-        catalog.prepare(name, source, root)
+        commands.prepare(name, source, root)
         splits = [load_split(name, s, root) for s in ("train", "val", "test")]
         assert tuple(s.num_classes for s in splits) == sizes
         assert all(s.class_counts().tolist() == [3] * s.num_classes for s in splits)
@@ -94,13 +94,13 @@ def test_cifar_fs_and_fc100_class_splits(tmp_path):
 def test_force_prepares_again(tmp_path):
     root = tmp_path / "root"
     source = FAKES["mnist"](tmp_path)
-    catalog.prepare("mnist", source, root)
-    assert not catalog.prepare("mnist", source, root, force=True).skipped
+    commands.prepare("mnist", source, root)
+    assert not commands.prepare("mnist", source, root, force=True).skipped
 
 
 def test_imagefolder_resize_option(tmp_path):
     source = FAKES["imagefolder"](tmp_path)
-    catalog.prepare("imagefolder:small", source, tmp_path / "root", image_size=(8, 8))
+    commands.prepare("imagefolder:small", source, tmp_path / "root", image_size=(8, 8))
     assert load_split("small", "train", tmp_path / "root").image_shape == (1, 8, 8)
     assert dataset_info("small", tmp_path / "root").test_split == "test"
     # a spec may name it as it was prepared, too
@@ -116,8 +116,8 @@ def test_resolve_data_root(monkeypatch, tmp_path):
 
 
 def test_list_table_has_every_dataset(tmp_path):
-    rows = catalog.dataset_rows(tmp_path)
-    table = catalog.format_table(rows)
+    rows = commands.dataset_rows(tmp_path)
+    table = commands.format_table(rows)
     for name in DATASETS.names():
         assert name in table
     header = table.splitlines()[0]

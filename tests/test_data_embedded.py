@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from benchmark.data import catalog, embedded, load_split
+from benchmark.data import commands, embedded, load_split
 from test_data_fakes import FAKES
 
 EXPECTED = {"background": 964, "evaluation": 659, "vinyals_train": 1028, "vinyals_val": 172,
@@ -53,8 +53,8 @@ def test_strokes_are_bright_on_black():
 
 def test_export_round_trip(tmp_path):
     root = tmp_path / "root"
-    catalog.prepare("omniglot", FAKES["omniglot"](tmp_path), root)
-    path, size = catalog.embed(root, tmp_path / "small.npz")
+    commands.prepare("omniglot", FAKES["omniglot"](tmp_path), root)
+    path, size = commands.embed(root, tmp_path / "small.npz")
     assert size == path.stat().st_size > 0
     for split in ("background", "vinyals_test", "vinyals_trainval"):
         assert embedded.load_embedded(split, path).fingerprint == load_split("omniglot", split, root).fingerprint

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from benchmark.cli import main
-from benchmark.data import cache, catalog, dataset_info, load_split
+from benchmark.data import cache, commands, dataset_info, load_split
 from benchmark.errors import BenchmarkError
 from test_data_fakes import FAKES, png
 
@@ -20,7 +20,7 @@ def _leftovers(root: Path) -> list[Path]:
 
 def test_unknown_dataset(tmp_path, capsys):
     with pytest.raises(BenchmarkError, match="unknown dataset 'nope'"):
-        catalog.prepare("nope", None, tmp_path)
+        commands.prepare("nope", None, tmp_path)
     with pytest.raises(BenchmarkError, match="unknown dataset"):
         load_split("nope", "train", tmp_path)
     with pytest.raises(BenchmarkError, match="unknown dataset"):
@@ -48,7 +48,7 @@ def test_wrong_layout(name, tmp_path):
     source.mkdir()
     (source / "readme.txt").write_text("not a dataset")
     with pytest.raises(BenchmarkError, match=str(source)):
-        catalog.prepare(name, source, tmp_path / "root")
+        commands.prepare(name, source, tmp_path / "root")
     assert _leftovers(tmp_path / "root") == []
 
 
@@ -57,7 +57,7 @@ def test_truncated_zip(tmp_path):
     archive = source / "images_background.zip"
     archive.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
     with pytest.raises(BenchmarkError, match="corrupt or truncated zip"):
-        catalog.prepare("omniglot", source, tmp_path / "root")
+        commands.prepare("omniglot", source, tmp_path / "root")
     assert _leftovers(tmp_path / "root") == []
 
 
@@ -65,7 +65,7 @@ def test_truncated_tarball(tmp_path):
     source = FAKES["cifar10"](tmp_path)
     source.write_bytes(source.read_bytes()[:-200])
     with pytest.raises(BenchmarkError, match="corrupt or truncated"):
-        catalog.prepare("cifar10", source, tmp_path / "root")
+        commands.prepare("cifar10", source, tmp_path / "root")
 
 
 def test_truncated_idx(tmp_path):
@@ -73,14 +73,14 @@ def test_truncated_idx(tmp_path):
     path = source / "train-images-idx3-ubyte.gz"
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(BenchmarkError, match="train-images-idx3-ubyte"):
-        catalog.prepare("mnist", source, tmp_path / "root")
+        commands.prepare("mnist", source, tmp_path / "root")
 
 
 def test_class_folder_with_no_images(tmp_path):
     source = FAKES["imagefolder"](tmp_path)
     (source / "train" / "empty").mkdir()
     with pytest.raises(BenchmarkError, match="class folder 'train/empty' has no images"):
-        catalog.prepare("imagefolder:x", source, tmp_path / "root")
+        commands.prepare("imagefolder:x", source, tmp_path / "root")
     assert _leftovers(tmp_path / "root") == []
 
 
@@ -88,7 +88,7 @@ def test_undecodable_image(tmp_path):
     source = FAKES["imagefolder"](tmp_path)
     (source / "train" / "cat" / "bad.png").write_bytes(b"\x89PNG garbage")
     with pytest.raises(BenchmarkError, match="cannot decode image .*bad.png"):
-        catalog.prepare("imagefolder:x", source, tmp_path / "root")
+        commands.prepare("imagefolder:x", source, tmp_path / "root")
 
 
 def test_omniglot_wrong_drawing_count(tmp_path):
@@ -98,26 +98,26 @@ def test_omniglot_wrong_drawing_count(tmp_path):
         with zipfile.ZipFile(source / f"images_{subset}.zip", "w") as archive:
             archive.writestr(f"images_{subset}/A/character01/0001_01.png", png((105, 105), "1"))
     with pytest.raises(BenchmarkError, match="has 1 drawings, Omniglot has 20"):
-        catalog.prepare("omniglot", source, tmp_path / "root")
+        commands.prepare("omniglot", source, tmp_path / "root")
 
 
 def test_imagefolder_mixed_sizes_need_image_size(tmp_path):
     source = FAKES["imagefolder"](tmp_path)
     (source / "train" / "cat" / "big.png").write_bytes(png((20, 20)))
     with pytest.raises(BenchmarkError, match="different sizes"):
-        catalog.prepare("imagefolder:x", source, tmp_path / "root")
+        commands.prepare("imagefolder:x", source, tmp_path / "root")
 
 
 def test_imagefolder_names(tmp_path):
     source = FAKES["imagefolder"](tmp_path)
     with pytest.raises(BenchmarkError, match="imagefolder:NAME"):
-        catalog.prepare("imagefolder", source, tmp_path)
+        commands.prepare("imagefolder", source, tmp_path)
     with pytest.raises(BenchmarkError, match="registered dataset"):
-        catalog.prepare("imagefolder:mnist", source, tmp_path)
+        commands.prepare("imagefolder:mnist", source, tmp_path)
     with pytest.raises(BenchmarkError, match="invalid dataset name"):
-        catalog.prepare("imagefolder:../x", source, tmp_path)
+        commands.prepare("imagefolder:../x", source, tmp_path)
     with pytest.raises(BenchmarkError, match="imagefolder:NAME only"):
-        catalog.prepare("mnist", source, tmp_path, image_size=(8, 8))
+        commands.prepare("mnist", source, tmp_path, image_size=(8, 8))
 
 
 def test_unwritable_data_root(tmp_path, capsys):
@@ -128,7 +128,7 @@ def test_unwritable_data_root(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: data root") and "not writable" in err
     with pytest.raises(BenchmarkError, match="is not writable"):
-        catalog.prepare("mnist", source, blocker / "root")
+        commands.prepare("mnist", source, blocker / "root")
 
 
 def test_not_prepared_names_the_command(tmp_path):
@@ -144,7 +144,7 @@ def test_download_failure_is_one_clear_error(tmp_path, monkeypatch):
 
     monkeypatch.setattr(MNIST, "download", offline)
     with pytest.raises(BenchmarkError, match="downloading mnist failed \\(OSError: network is unreachable\\).*--source"):
-        catalog.prepare("mnist", None, tmp_path)
+        commands.prepare("mnist", None, tmp_path)
     assert _leftovers(tmp_path) == [] and not any(tmp_path.iterdir())
 
 
@@ -157,13 +157,13 @@ def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
 
     monkeypatch.setattr(cache.torch, "save", broken)
     with pytest.raises(OSError):
-        catalog.prepare("mnist", source, root)
+        commands.prepare("mnist", source, root)
     assert cache.read_meta(root, "mnist") is None
     assert [p for p in _leftovers(root) if p.name.endswith(".tmp")] == []
 
 
 def test_missing_source_is_an_error_even_when_prepared(tmp_path):
     root = tmp_path / "root"
-    catalog.prepare("mnist", FAKES["mnist"](tmp_path), root)
+    commands.prepare("mnist", FAKES["mnist"](tmp_path), root)
     with pytest.raises(BenchmarkError, match="does not exist"):
-        catalog.prepare("mnist", tmp_path / "absent", root)
+        commands.prepare("mnist", tmp_path / "absent", root)

@@ -218,7 +218,7 @@ def test_protonet_learns_embedded_omniglot(tmp_path: Path) -> None:
     """150 ProtoNet steps (20-way 1-shot) on the background characters: > 80% 5-way 1-shot
     validation accuracy on the evaluation characters."""
     from benchmark.data import load_split
-    from benchmark.episodes import build_sampler
+    from benchmark.samplers import build_sampler
     from benchmark.evaluate import evaluate, fixed_episodes, validator
 
     train_split = load_split("omniglot", "background")

@@ -27,8 +27,8 @@ from torchvision import transforms as T
 from benchmark import provenance
 from benchmark.data import load_split
 from benchmark.data.split import Split, unit_float
-from benchmark.episodes import AugmentSampler, LabelSampler
-from benchmark.episodes.l2l import import_learn2learn
+from benchmark.samplers import AugmentSampler, LabelSampler
+from benchmark.episodes.learn2learn import import_learn2learn
 from benchmark.errors import BenchmarkError
 from benchmark.perf import PERF_SCRIPTS
 from benchmark.perf.report import finish, verdict

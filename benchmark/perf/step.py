@@ -21,9 +21,9 @@ import torch.nn.functional as F
 from benchmark import provenance
 from benchmark.data import load_split
 from benchmark.data.split import Split
-from benchmark.episodes import build_sampler
+from benchmark.samplers import build_sampler
 from benchmark.episodes.episode import Episode
-from benchmark.episodes.l2l import import_learn2learn
+from benchmark.episodes.learn2learn import import_learn2learn
 from benchmark.errors import BenchmarkError
 from benchmark.methods import build_method
 from benchmark.perf import PERF_SCRIPTS

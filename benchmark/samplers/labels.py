@@ -15,15 +15,9 @@ import torch
 
 from benchmark.data.split import Split, unit_float
 from benchmark.episodes.batch import EpisodeBatch
-from benchmark.episodes.core import (
-    DISTINCT_UNIFORMS,
-    SAMPLERS,
-    Sampler,
-    check_split,
-    choose_distinct,
-    uniforms,
-)
 from benchmark.errors import BenchmarkError
+from benchmark.samplers.base import SAMPLERS, Sampler, check_split
+from benchmark.samplers.draws import DISTINCT_UNIFORMS, choose_distinct, uniforms
 
 ROTATIONS = 4  # rotations by 0°, 90°, 180°, 270°: class c becomes classes 4c..4c+3
 #: classes of up to this many images pick their K+Q images by sorting one key per image;

@@ -13,7 +13,8 @@ import torch
 
 from benchmark.data.split import Split, unit_float
 from benchmark.episodes.batch import EpisodeBatch
-from benchmark.episodes.core import DISTINCT_UNIFORMS, Sampler, check_split, choose_distinct, uniforms
+from benchmark.samplers.base import Sampler, check_split
+from benchmark.samplers.draws import DISTINCT_UNIFORMS, choose_distinct, uniforms
 from benchmark.errors import BenchmarkError
 
 

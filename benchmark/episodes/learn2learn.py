@@ -17,7 +17,7 @@ import torch
 
 from benchmark.data.split import Split
 from benchmark.episodes.episode import Episode
-from benchmark.episodes.labels import LabelSampler
+from benchmark.samplers.labels import LabelSampler
 from benchmark.errors import BenchmarkError
 
 _GYM_NOTICE = ("Gym has been unmaintained", "Please upgrade to Gymnasium", "Users of this version of Gym",

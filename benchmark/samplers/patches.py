@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 
 from benchmark.data.split import Split
-from benchmark.episodes.augmentation import box_theta, crop_resize
-from benchmark.episodes.core import SAMPLERS
-from benchmark.episodes.views import ViewSampler
+from benchmark.transforms.ops import box_theta, crop_resize
+from benchmark.samplers.base import SAMPLERS
+from benchmark.samplers.views import ViewSampler
 from benchmark.errors import BenchmarkError
 
 

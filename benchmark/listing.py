@@ -12,7 +12,7 @@ REGISTRIES: dict[str, tuple[str, str]] = {
     "backbones": ("benchmark.backbones", "BACKBONES"),
     "datasets": ("benchmark.data", "DATASETS"),
     "heads": ("benchmark.heads", "HEADS"),
-    "samplers": ("benchmark.episodes", "SAMPLERS"),
+    "samplers": ("benchmark.samplers", "SAMPLERS"),
 }
 
 

@@ -7,9 +7,9 @@ from typing import Any, Mapping
 import torch
 
 from benchmark.data.split import Split
-from benchmark.episodes.augmentation import NUM_UNIFORMS, ViewAugment
-from benchmark.episodes.core import SAMPLERS
-from benchmark.episodes.views import ViewSampler
+from benchmark.transforms.view_augment import NUM_UNIFORMS, ViewAugment
+from benchmark.samplers.base import SAMPLERS
+from benchmark.samplers.views import ViewSampler
 from benchmark.errors import BenchmarkError
 
 

@@ -8,13 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmark.data.split import Split, unit_float
-from benchmark.episodes import (
-    SAMPLERS,
-    EpisodeBatch,
-    LabelSampler,
-    build_sampler,
-    stack_episodes,
-)
+from benchmark.episodes import EpisodeBatch, stack_episodes
+from benchmark.samplers import SAMPLERS, LabelSampler, build_sampler
 from benchmark.errors import BenchmarkError
 
 
@@ -106,7 +101,7 @@ def test_large_classes_draw_distinct_images_uniformly():
     import numpy as np
     from scipy.stats import chisquare
 
-    from benchmark.episodes.labels import SORT_WIDTH
+    from benchmark.samplers.labels import SORT_WIDTH
 
     counts = [SORT_WIDTH + 36, SORT_WIDTH + 6, SORT_WIDTH + 1]
     split = make_split(counts)
@@ -232,7 +227,7 @@ def test_choose_distinct_is_uniform_over_sets_and_orders():
     import numpy as np
     from scipy.stats import chisquare
 
-    from benchmark.episodes.core import DISTINCT_UNIFORMS, choose_distinct, uniforms
+    from benchmark.samplers.draws import DISTINCT_UNIFORMS, choose_distinct, uniforms
 
     draws = choose_distinct(uniforms(range(6000), 2 * DISTINCT_UNIFORMS), 3)  # 2 of 0..2
     assert all(len(set(row)) == 2 for row in draws.tolist())
@@ -249,7 +244,7 @@ def test_choose_distinct_per_row_populations_on_both_routes():
     import numpy as np
     from scipy.stats import chisquare
 
-    from benchmark.episodes.core import DISTINCT_UNIFORMS, choose_distinct, uniforms
+    from benchmark.samplers.draws import DISTINCT_UNIFORMS, choose_distinct, uniforms
 
     population = np.tile([4, 1000], 6000)
     draws = choose_distinct(uniforms(range(12000), 2 * DISTINCT_UNIFORMS), population)
@@ -260,7 +255,7 @@ def test_choose_distinct_per_row_populations_on_both_routes():
 
 
 def test_uniforms_row_depends_only_on_its_seed():
-    from benchmark.episodes.core import uniforms
+    from benchmark.samplers.draws import uniforms
 
     both = uniforms([5, 2**63 - 1], 40)
     assert ((both >= 0) & (both < 1)).all()

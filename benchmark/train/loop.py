@@ -9,19 +9,13 @@ validates every ``val_every`` steps through the ``validate`` callable, keeps ``b
 
 from __future__ import annotations
 
-import csv
-import io
-import math
-import os
 import random
 import sys
-import tempfile
 import time
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, fields, replace
-from functools import partial
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
@@ -37,20 +31,18 @@ from benchmark.checkpoint import (
 )
 from benchmark.device import resolve_device
 from benchmark.episodes.episode import Episode, EpisodeSource
-from benchmark.errors import BenchmarkError, refuse_unknown
-from benchmark.registry import Registry
+from benchmark.errors import BenchmarkError
+from benchmark.train.config import TrainConfig
+from benchmark.train.metrics_log import MetricsLog
+from benchmark.train.optim import build_optimizer, build_scheduler
 
 Validator = Callable[[torch.nn.Module], float]
-
-OPTIMIZERS: Registry[Callable[..., torch.optim.Optimizer]] = Registry("optimizer")
-SCHEDULES: Registry[Callable[[float], float]] = Registry("schedule")
 
 #: Config fields that may change between a run and its resumption (they do not touch the weights).
 RESUMABLE_CHANGES = frozenset(
     {"device", "progress", "tensorboard", "log_every", "val_every", "val_episodes",
      "checkpoint_every"}
 )
-METRIC_COLUMNS = ("step", "seed", "loss", "acc", "lr", "val_acc", "seconds")
 
 
 class DivergedError(BenchmarkError):
@@ -64,75 +56,6 @@ class DivergedError(BenchmarkError):
         self.step = step
         self.checkpoint = checkpoint
         self.checkpoint_step = checkpoint_step
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything that decides a training run, besides the method and the episode source.
-
-    Attributes:
-        steps: optimisation steps (one episode each).
-        optimizer: a registered optimiser (``OPTIMIZERS``): ``adam``, ``adamw``, ``sgd``.
-        lr, weight_decay: learning rate and weight decay.
-        momentum, nesterov: SGD momentum and Nesterov flag (ignored by Adam).
-        schedule: a registered learning-rate schedule (``SCHEDULES``): constant, cosine, step.
-        warmup_steps: linear warm-up steps before the schedule.
-        val_every: validate every this many steps (and at the end); 0 validates only at the end.
-        val_episodes: episodes the caller's validator uses (see ``evaluate.validator``).
-        log_every: progress-bar refresh and CSV flush interval.
-        checkpoint_every: write ``last.pt`` every this many steps (and at the end).
-        seed: seeds the generators at the start and every episode (``episode_seed``).
-        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
-        amp: mixed precision (autocast float16 + GradScaler); used on CUDA only.
-        channels_last: channels-last memory format for the model and the episode images
-            (≈1.3x faster convolutions on CPU; the default).
-        progress: tqdm progress bar; ``None`` shows it when stderr is a terminal.
-        tensorboard: also log to ``run_dir/tensorboard`` when TensorBoard is installed.
-    """
-
-    steps: int = 1000
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    momentum: float = 0.9
-    nesterov: bool = False
-    schedule: str = "constant"
-    warmup_steps: int = 0
-    val_every: int = 0
-    val_episodes: int = 100
-    log_every: int = 10
-    checkpoint_every: int = 100
-    seed: int = 0
-    device: str = "auto"
-    amp: bool = False
-    channels_last: bool = True
-    progress: bool | None = None
-    tensorboard: bool = True
-
-    def __post_init__(self) -> None:
-        OPTIMIZERS.get(self.optimizer)
-        SCHEDULES.get(self.schedule)
-        for name in ("steps", "log_every", "checkpoint_every", "val_episodes"):
-            if getattr(self, name) < 1:
-                raise BenchmarkError(f"train config: {name} must be >= 1, got {getattr(self, name)}")
-        for name in ("warmup_steps", "val_every"):
-            if getattr(self, name) < 0:
-                raise BenchmarkError(f"train config: {name} must be >= 0, got {getattr(self, name)}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise BenchmarkError(f"train config: lr must be a positive number, got {self.lr}")
-        if self.weight_decay < 0 or not 0 <= self.momentum < 1:
-            raise BenchmarkError("train config: weight_decay must be >= 0 and momentum in [0, 1)")
-        if self.nesterov and self.momentum == 0:
-            raise BenchmarkError("train config: nesterov needs momentum > 0")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "TrainConfig":
-        """A config from a dict; unknown keys are refused with one clear line."""
-        refuse_unknown("train config", "key", data, sorted(f.name for f in fields(cls)))
-        return cls(**data)
 
 
 @dataclass(frozen=True)
@@ -159,51 +82,6 @@ class TrainResult:
     best_checkpoint: Path | None
     seconds: float
     device: str
-
-
-# --------------------------------------------------------------------------- registries
-# Optimisers use foreach=True: one batched update for all parameter tensors; torch picks the
-# per-tensor loop on CPU otherwise, which was ~9% of a Conv-4 ProtoNet step here.
-
-
-@OPTIMIZERS.register("adam", "Adam; weight decay as an L2 term")
-def _adam(params: Iterable[torch.nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
-    return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay, foreach=True)
-
-
-@OPTIMIZERS.register("adamw", "AdamW; decoupled weight decay")
-def _adamw(params: Iterable[torch.nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
-    return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay, foreach=True)
-
-
-@OPTIMIZERS.register("sgd", "SGD with momentum (Nesterov optional)")
-def _sgd(params: Iterable[torch.nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
-    return torch.optim.SGD(
-        params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay,
-        nesterov=config.nesterov, foreach=True,
-    )
-
-
-@SCHEDULES.register("constant", "constant learning rate")
-def _constant(progress: float) -> float:
-    return 1.0
-
-
-@SCHEDULES.register("cosine", "cosine decay to 0 over the step budget")
-def _cosine(progress: float) -> float:
-    return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
-
-
-@SCHEDULES.register("step", "x0.1 at 50% and again at 75% of the step budget")
-def _step(progress: float) -> float:
-    return 0.1 ** sum(progress >= milestone for milestone in (0.5, 0.75))
-
-
-def lr_factor(schedule: str, warmup_steps: int, total_steps: int, step: int) -> float:
-    """Learning-rate multiplier for 0-based ``step``: linear warm-up, then ``schedule``."""
-    warm = min(1.0, (step + 1) / warmup_steps) if warmup_steps else 1.0
-    progress = max(0, step - warmup_steps) / max(1, total_steps - warmup_steps)
-    return warm * SCHEDULES.get(schedule)(progress)
 
 
 # --------------------------------------------------------------------------- seeds
@@ -289,82 +167,6 @@ def place(method: torch.nn.Module, config: TrainConfig) -> torch.device:
     if config.channels_last:
         method.to(memory_format=torch.channels_last)
     return device
-
-
-def build_optimizer(method: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    """The configured optimiser over the method's trainable parameters."""
-    params = [p for p in method.parameters() if p.requires_grad]
-    return OPTIMIZERS.get(config.optimizer)(params, config)
-
-
-def build_scheduler(
-    optimizer: torch.optim.Optimizer, config: TrainConfig
-) -> torch.optim.lr_scheduler.LambdaLR:
-    """Warm-up + schedule as a LambdaLR stepped once per training step."""
-    factor = partial(lr_factor, config.schedule, config.warmup_steps, config.steps)
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda=factor)
-
-
-# --------------------------------------------------------------------------- metrics log
-
-
-class MetricsLog:
-    """Per-step rows in ``metrics.csv``; on resume, rows past the checkpoint are dropped first."""
-
-    def __init__(self, path: Path, resume_step: int, extra: Iterable[str] = ()) -> None:
-        self.path = path
-        self.columns: list[str] | None = None
-        if path.exists():
-            self._truncate(resume_step)
-        self._extra = sorted(set(extra) - set(METRIC_COLUMNS))
-        self._handle: io.TextIOWrapper | None = None
-        self._writer: csv.DictWriter | None = None
-
-    def _truncate(self, resume_step: int) -> None:
-        with self.path.open(newline="") as handle:
-            reader = csv.DictReader(handle)
-            columns = list(reader.fieldnames or [])
-            rows, last = [], 0
-            for row in reader:  # a row cut short by a kill is incomplete or out of order: dropped
-                step = row.get("step") or ""
-                complete = None not in row.values() and None not in row and step.isdigit()
-                if complete and last < int(step) <= resume_step:
-                    rows.append(row)
-                    last = int(step)
-        if not columns:
-            return
-        self.columns = columns
-        fd, tmp = tempfile.mkstemp(prefix=".metrics.", suffix=".tmp", dir=self.path.parent)
-        with os.fdopen(fd, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows(rows)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.path)
-
-    def write(self, row: Mapping[str, Any]) -> None:
-        if self._writer is None:
-            if self.columns is None:
-                extra = sorted(k for k in row if k not in METRIC_COLUMNS)
-                self.columns = list(METRIC_COLUMNS) + extra
-            new = not self.path.exists() or self.path.stat().st_size == 0
-            self._handle = self.path.open("a", newline="")
-            self._writer = csv.DictWriter(self._handle, fieldnames=self.columns, extrasaction="ignore")
-            if new:
-                self._writer.writeheader()
-        self._writer.writerow(row)
-
-    def flush(self) -> None:
-        if self._handle is not None:
-            self._handle.flush()
-            os.fsync(self._handle.fileno())
-
-    def close(self) -> None:
-        if self._handle is not None:
-            self.flush()
-            self._handle.close()
-            self._handle = self._writer = None
 
 
 def _tensorboard(run_dir: Path, enabled: bool, start: int) -> Any:
@@ -548,3 +350,4 @@ def _is_scalar(value: Any) -> bool:
 
 def _scalar(value: Any) -> float:
     return float(value.item() if isinstance(value, torch.Tensor) else value)
+

@@ -6,8 +6,10 @@ import pytest
 import torch
 
 from benchmark.data.split import Split
-from benchmark.episodes import ViewAugment, build_sampler
-from benchmark.episodes.augmentation import NUM_UNIFORMS, affine_grid, gaussian_blur
+from benchmark.samplers import build_sampler
+from benchmark.transforms import ViewAugment
+from benchmark.transforms.ops import affine_grid, gaussian_blur
+from benchmark.transforms.view_augment import NUM_UNIFORMS
 from benchmark.errors import BenchmarkError
 
 OFF = dict(crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0), flip_p=0.0, jitter_p=0.0,

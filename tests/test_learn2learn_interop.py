@@ -10,8 +10,8 @@ import torch
 from scipy.stats import chi2_contingency
 
 from benchmark.data.split import Split
-from benchmark.episodes import LabelSampler
-from benchmark.episodes.l2l import (
+from benchmark.samplers import LabelSampler
+from benchmark.episodes.learn2learn import (
     episode_from_l2l_task,
     episode_to_l2l_task,
     import_learn2learn,

@@ -1,0 +1,13 @@
+"""Episode samplers (a registry): a seed in, an ``Episode`` out.
+
+Importing this package registers every sampler in ``SAMPLERS``: ``labels`` (labelled classes),
+``augment`` (augmented views of unlabelled images) and ``patches`` (neighbouring patches of
+unlabelled images). A new sampler is one class registered with ``@SAMPLERS.register(name)``.
+"""
+
+from benchmark.samplers.augment import AugmentSampler
+from benchmark.samplers.base import SAMPLERS, Sampler, build_sampler
+from benchmark.samplers.labels import LabelSampler
+from benchmark.samplers.patches import PatchSampler
+
+__all__ = ["SAMPLERS", "AugmentSampler", "LabelSampler", "PatchSampler", "Sampler", "build_sampler"]

@@ -1,0 +1,71 @@
+"""``MetricsLog``: one row per training step in ``metrics.csv``, cut back to a checkpoint on resume."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+METRIC_COLUMNS = ("step", "seed", "loss", "acc", "lr", "val_acc", "seconds")
+
+
+class MetricsLog:
+    """Per-step rows in ``metrics.csv``; on resume, rows past the checkpoint are dropped first."""
+
+    def __init__(self, path: Path, resume_step: int, extra: Iterable[str] = ()) -> None:
+        self.path = path
+        self.columns: list[str] | None = None
+        if path.exists():
+            self._truncate(resume_step)
+        self._extra = sorted(set(extra) - set(METRIC_COLUMNS))
+        self._handle: io.TextIOWrapper | None = None
+        self._writer: csv.DictWriter | None = None
+
+    def _truncate(self, resume_step: int) -> None:
+        with self.path.open(newline="") as handle:
+            reader = csv.DictReader(handle)
+            columns = list(reader.fieldnames or [])
+            rows, last = [], 0
+            for row in reader:  # a row cut short by a kill is incomplete or out of order: dropped
+                step = row.get("step") or ""
+                complete = None not in row.values() and None not in row and step.isdigit()
+                if complete and last < int(step) <= resume_step:
+                    rows.append(row)
+                    last = int(step)
+        if not columns:
+            return
+        self.columns = columns
+        fd, tmp = tempfile.mkstemp(prefix=".metrics.", suffix=".tmp", dir=self.path.parent)
+        with os.fdopen(fd, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(rows)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.path)
+
+    def write(self, row: Mapping[str, Any]) -> None:
+        if self._writer is None:
+            if self.columns is None:
+                extra = sorted(k for k in row if k not in METRIC_COLUMNS)
+                self.columns = list(METRIC_COLUMNS) + extra
+            new = not self.path.exists() or self.path.stat().st_size == 0
+            self._handle = self.path.open("a", newline="")
+            self._writer = csv.DictWriter(self._handle, fieldnames=self.columns, extrasaction="ignore")
+            if new:
+                self._writer.writeheader()
+        self._writer.writerow(row)
+
+    def flush(self) -> None:
+        if self._handle is not None:
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self.flush()
+            self._handle.close()
+            self._handle = self._writer = None
