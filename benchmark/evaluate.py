@@ -20,7 +20,7 @@ from torch import nn
 from benchmark.checkpoint import ModelSpec, load_checkpoint, rebuild_method
 from benchmark.data.split import Split, unit_float
 from benchmark.device import resolve_device
-from benchmark.episodes.episode import Episode, EpisodeSource
+from benchmark.episodes.episode import Episode, EpisodeSampler
 from benchmark.samplers.labels import LabelSampler
 from benchmark.errors import BenchmarkError
 from benchmark.heads import HEADS, EmbedFn, Embedder, EmbeddingHead, Head, embed_fn, model_device
@@ -40,7 +40,7 @@ class EpisodeSet:
         dataset, split, fingerprint: where the episodes come from.
     """
 
-    sampler: EpisodeSource
+    sampler: EpisodeSampler
     seeds: tuple[int, ...]
     ways: int
     shots: int

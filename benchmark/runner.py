@@ -80,13 +80,13 @@ def run_dir(runs_dir: Path, spec: BenchmarkSpec, label: str, seed: int) -> Path:
 
 
 def _prefixed(spec: BenchmarkSpec, path: str, err: BenchmarkError) -> SpecError:
-    return SpecError(spec.source, path, str(err))
+    return SpecError(spec.origin, path, str(err))
 
 
 def preflight(spec: BenchmarkSpec, data_root: Path | None) -> None:
     """Check what the spec's names cannot tell: the data loads, every eval setting fits its
     split (ways ≤ classes, shots + queries ≤ images per class), eval images match the train
-    images, every method accepts its episode source and parameters. Cheap: no training.
+    images, every method accepts its episode kind and parameters. Cheap: no training.
 
     Raises:
         SpecError: naming the spec file and key path.
@@ -104,7 +104,7 @@ def preflight(spec: BenchmarkSpec, data_root: Path | None) -> None:
         except BenchmarkError as err:
             raise _prefixed(spec, f"eval.datasets[{i}]", err) from None
         if split.image_shape != train.image_shape:
-            raise SpecError(spec.source, f"eval.datasets[{i}]",
+            raise SpecError(spec.origin, f"eval.datasets[{i}]",
                             f"{data.dataset}/{data.split} has images of shape {split.image_shape}"
                             f" but the models are trained on {train.image_shape}")
         where = f"eval.datasets[{i}].settings" if data.settings else "eval.settings"
@@ -112,7 +112,7 @@ def preflight(spec: BenchmarkSpec, data_root: Path | None) -> None:
             try:
                 build_sampler("labels", split, setting.ways, setting.shots, spec.eval.queries)
             except BenchmarkError as err:
-                raise SpecError(spec.source, f"{where}[{j}]",
+                raise SpecError(spec.origin, f"{where}[{j}]",
                                 f"{setting.ways}-way {setting.shots}-shot "
                                 f"{spec.eval.queries}-query on {data.dataset}/{data.split}: "
                                 f"{err}") from None
@@ -126,10 +126,10 @@ def preflight(spec: BenchmarkSpec, data_root: Path | None) -> None:
     for i, method in enumerate(spec.methods):
         path = f"methods[{i}]"
         try:
-            METHODS.get(method.method).check_task(method.source, method.ways, method.shots,
+            METHODS.get(method.method).check_task(method.sampler, method.ways, method.shots,
                                                   method.queries)
-            build_sampler(method.source, train, method.ways, method.shots, method.queries,
-                          **_plain(method.sampler))
+            build_sampler(method.sampler, train, method.ways, method.shots, method.queries,
+                          **_plain(method.sampler_options))
         except BenchmarkError as err:
             raise _prefixed(spec, path, err) from None
         try:
@@ -139,7 +139,7 @@ def preflight(spec: BenchmarkSpec, data_root: Path | None) -> None:
         except BenchmarkError as err:
             raise _prefixed(spec, f"{path}.params", err) from None
         except (TypeError, ValueError) as err:
-            raise SpecError(spec.source, f"{path}.params", f"method {method.method!r}: {err}") \
+            raise SpecError(spec.origin, f"{path}.params", f"method {method.method!r}: {err}") \
                 from None
 
 
@@ -169,8 +169,8 @@ def _trained_model(spec: BenchmarkSpec, method: MethodSpec, seed: int, device: s
     from benchmark.train import train
 
     split = load_split_cached(spec.train.dataset, spec.train.split, data_root)
-    sampler = build_sampler(method.source, split, method.ways, method.shots, method.queries,
-                            device=device, **_plain(method.sampler))
+    sampler = build_sampler(method.sampler, split, method.ways, method.shots, method.queries,
+                            device=device, **_plain(method.sampler_options))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = build_method(method.method, method.backbone, split.image_shape,

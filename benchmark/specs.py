@@ -3,7 +3,7 @@
 A spec is plain data: ``BenchmarkSpec.raw`` is the mapping it was parsed from, so an ablation is
 a grid of overrides on that mapping (``with_overrides``, ``expand_sweep``), each re-validated.
 Every error is one ``BenchmarkError`` line naming the file and the key path, e.g.
-``tasks/x.yaml: methods[2].source: expected one of labels, augment, patches, got 'foo'``.
+``tasks/x.yaml: methods[2].ways: expected an integer, got bool True``.
 
 Names (methods, backbones, datasets, splits, heads) are checked against the registries when the
 spec is loaded; what needs the data itself (ways ≤ classes) is checked by the runner before any
@@ -35,10 +35,10 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+=,\-\[\]]*$")
 class SpecError(BenchmarkError):
     """A spec that cannot be loaded: one line with the file and the key path."""
 
-    def __init__(self, source: str, path: str, message: str) -> None:
-        where = f"{source}: {path}" if path else source
+    def __init__(self, origin: str, path: str, message: str) -> None:
+        where = f"{origin}: {path}" if path else origin
         super().__init__(f"{where}: {message}")
-        self.source, self.path = source, path
+        self.origin, self.path = origin, path
 
 
 # ---------------------------------------------------------------- the frozen spec objects
@@ -115,15 +115,16 @@ class TrainerSpec:
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """One method of the benchmark, with its episode source and resolved trainer settings.
+    """One method of the benchmark, with its episode sampler and resolved trainer settings.
 
     Attributes:
         label: row name in the result tables (unique in the spec; default: ``method``).
         method: registered method name (``benchmark.methods.METHODS``).
         backbone: registered backbone name (``benchmark.backbones.BACKBONES``).
-        source: episode source kind: ``labels``, ``augment`` or ``patches``.
+        sampler: the registered episode sampler (``benchmark.samplers.SAMPLERS``): ``labels``,
+            ``augment``, ``patches``, ...; the kind of the training episodes.
         ways, shots, queries: training episode shape (SimCLR: ways = batch size, 1, 1).
-        sampler: extra keyword options of the episode sampler (e.g. augmentation knobs).
+        sampler_options: extra keyword options of the sampler (e.g. augmentation knobs).
         params: keyword parameters of the method (e.g. ``temperature``).
         trainer: the spec's ``trainer`` defaults with this method's overrides applied.
     """
@@ -131,11 +132,11 @@ class MethodSpec:
     label: str
     method: str
     backbone: str
-    source: str
+    sampler: str
     ways: int
     shots: int
     queries: int
-    sampler: Mapping[str, Any] = field(default_factory=FrozenDict)
+    sampler_options: Mapping[str, Any] = field(default_factory=FrozenDict)
     params: Mapping[str, Any] = field(default_factory=FrozenDict)
     trainer: TrainerSpec = field(default_factory=TrainerSpec)
 
@@ -187,7 +188,7 @@ class BenchmarkSpec:
     """A whole benchmark: train data, methods, evaluation grid, seeds, device.
 
     ``raw`` is the plain mapping the spec was parsed from (overrides apply to it);
-    ``source`` is the file it came from (used in error messages).
+    ``origin`` is the file it came from (used in error messages).
     """
 
     name: str
@@ -198,14 +199,14 @@ class BenchmarkSpec:
     seeds: tuple[int, ...] = (0,)
     device: str = "auto"
     raw: Mapping[str, Any] = field(default_factory=FrozenDict, repr=False, compare=False)
-    source: str = field(default="<spec>", compare=False)
+    origin: str = field(default="<spec>", compare=False)
 
     def method(self, label: str) -> MethodSpec:
         """The method whose label is ``label``."""
         for method in self.methods:
             if method.label == label:
                 return method
-        raise BenchmarkError(f"{self.source}: no method labelled {label!r}")
+        raise BenchmarkError(f"{self.origin}: no method labelled {label!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved spec (defaults filled in) as plain, JSON-ready data."""
@@ -260,8 +261,8 @@ class BenchmarkSpec:
         and validated again."""
         raw = copy.deepcopy(_thaw(self.raw))
         for key, value in overrides.items():
-            _set_path(raw, key, value, self.source)
-        return parse_spec(raw, self.source, data_root)
+            _set_path(raw, key, value, self.origin)
+        return parse_spec(raw, self.origin, data_root)
 
 
 def _dataclass_dict(obj: Any) -> dict[str, Any]:
@@ -288,12 +289,12 @@ def canonical_hash(data: Any) -> str:
 class _Checker:
     """Typed reads from a plain mapping, each failure a ``SpecError`` with the key path."""
 
-    def __init__(self, source: str, data_root: Path | None = None) -> None:
-        self.source = source
+    def __init__(self, origin: str, data_root: Path | None = None) -> None:
+        self.origin = origin
         self.data_root = data_root
 
     def fail(self, path: str, message: str) -> SpecError:
-        return SpecError(self.source, path, message)
+        return SpecError(self.origin, path, message)
 
     def mapping(self, value: Any, path: str, allowed: tuple[str, ...] | None,
                 required: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -420,8 +421,8 @@ def _split_names(dataset: str, data_root: Path | None) -> list[str]:
 
 _TOP = ("name", "description", "device", "seeds", "train", "trainer", "methods", "eval")
 _TRAIN = ("dataset", "split", "val_split")
-_METHOD = ("label", "method", "backbone", "source", "ways", "shots", "queries", "sampler",
-           "params", "trainer")
+_METHOD = ("label", "method", "backbone", "sampler", "ways", "shots", "queries",
+           "sampler_options", "params", "trainer")
 _EVAL = ("datasets", "settings", "heads", "episodes", "queries", "seed")
 
 
@@ -475,7 +476,7 @@ def _free_mapping(check: _Checker, value: Any, path: str) -> Mapping[str, Any]:
 
 
 def _method(check: _Checker, value: Any, path: str, trainer: TrainerSpec) -> MethodSpec:
-    data = check.mapping(value, path, _METHOD, required=("method", "backbone", "source"))
+    data = check.mapping(value, path, _METHOD, required=("method", "backbone", "sampler"))
     method = check.registered(data["method"], _join(path, "method"), _method_names, "method")
     label = check.string(data.get("label", method), _join(path, "label"))
     if not _NAME.match(label) or label.startswith(FLOOR):
@@ -487,11 +488,12 @@ def _method(check: _Checker, value: Any, path: str, trainer: TrainerSpec) -> Met
         method=method,
         backbone=check.registered(data["backbone"], _join(path, "backbone"), _backbone_names,
                                   "backbone"),
-        source=check.string(data["source"], _join(path, "source"), SOURCES),
+        sampler=check.string(data["sampler"], _join(path, "sampler"), SOURCES),
         ways=check.integer(data.get("ways", 5), _join(path, "ways")),
         shots=check.integer(data.get("shots", 1), _join(path, "shots")),
         queries=check.integer(data.get("queries", 15), _join(path, "queries")),
-        sampler=_free_mapping(check, data.get("sampler"), _join(path, "sampler")),
+        sampler_options=_free_mapping(check, data.get("sampler_options"),
+                                      _join(path, "sampler_options")),
         params=_free_mapping(check, data.get("params"), _join(path, "params")),
         trainer=_trainer(check, data.get("trainer"), _join(path, "trainer"), trainer),
     )
@@ -539,12 +541,12 @@ def _eval(check: _Checker, value: Any) -> EvalSpec:
     )
 
 
-def parse_spec(data: Any, source: str = "<spec>",
+def parse_spec(data: Any, origin: str = "<spec>",
                data_root: Path | None = None) -> BenchmarkSpec:
     """Validate plain data (as loaded from YAML) into a ``BenchmarkSpec``.
 
     ``data_root`` is where ImageFolder-prepared datasets are looked up."""
-    check = _Checker(source, data_root)
+    check = _Checker(origin, data_root)
     top = check.mapping(data, "", _TOP, required=("name", "train", "methods", "eval"))
     name = check.string(top["name"], "name")
     if not _NAME.match(name):
@@ -577,7 +579,7 @@ def parse_spec(data: Any, source: str = "<spec>",
         seeds=seeds,
         device=check.string(top.get("device", "auto"), "device", DEVICES),
         raw=_freeze(top),
-        source=source,
+        origin=origin,
     )
 
 
@@ -608,36 +610,36 @@ def load_spec(path: str | Path, data_root: Path | None = None) -> BenchmarkSpec:
 _STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 
-def _parse_path(key: str, source: str) -> list[str | int]:
+def _parse_path(key: str, origin: str) -> list[str | int]:
     steps: list[str | int] = []
     position = 0
     for match in _STEP.finditer(key):
         if match.start() != position and key[position:match.start()] != ".":
-            raise SpecError(source, key, "malformed override path")
+            raise SpecError(origin, key, "malformed override path")
         steps.append(match.group(1) if match.group(1) is not None else int(match.group(2)))
         position = match.end()
     if not steps or position != len(key):
-        raise SpecError(source, key, "malformed override path")
+        raise SpecError(origin, key, "malformed override path")
     return steps
 
 
-def _set_path(raw: Any, key: str, value: Any, source: str) -> None:
+def _set_path(raw: Any, key: str, value: Any, origin: str) -> None:
     """Set ``raw[...]`` at a path like ``methods[0].params.temperature`` (mappings are created
     on the way; list indices must exist)."""
-    steps = _parse_path(key, source)
+    steps = _parse_path(key, origin)
     node = raw
     for i, step in enumerate(steps):
         last = i == len(steps) - 1
         if isinstance(step, int):
             if not isinstance(node, list) or step >= len(node):
-                raise SpecError(source, key, f"no list entry [{step}] here")
+                raise SpecError(origin, key, f"no list entry [{step}] here")
             if last:
                 node[step] = value
             else:
                 node = node[step]
         else:
             if not isinstance(node, dict):
-                raise SpecError(source, key, f"cannot set {step!r} inside a non-mapping")
+                raise SpecError(origin, key, f"cannot set {step!r} inside a non-mapping")
             if last:
                 node[step] = value
             else:
@@ -649,16 +651,16 @@ def _set_path(raw: Any, key: str, value: Any, source: str) -> None:
 _ABLATION = ("base", "name", "description", "methods", "sweep")
 
 
-def expand_sweep(base: BenchmarkSpec, sweep: Mapping[str, list[Any]], source: str,
+def expand_sweep(base: BenchmarkSpec, sweep: Mapping[str, list[Any]], origin: str,
                  name: str | None = None, description: str | None = None,
                  data_root: Path | None = None) -> list[BenchmarkSpec]:
     """The grid of overrides ``{path: [values, ...]}`` on ``base``: one spec per grid point,
     named ``<name>[path=value,...]``."""
-    check = _Checker(source)
+    check = _Checker(origin)
     keys = list(sweep)
     grids = [check.list(sweep[k], _join("sweep", k)) for k in keys]
     for key in keys:
-        _parse_path(key, source)
+        _parse_path(key, origin)
     specs = []
     for values in itertools.product(*grids):
         overrides: dict[str, Any] = dict(zip(keys, values))
@@ -692,7 +694,7 @@ def load_specs(path: str | Path, data_root: Path | None = None) -> list[Benchmar
     top = check.mapping(data, "", _ABLATION, required=("base", "sweep"))
     base = load_spec(path.parent / check.string(top["base"], "base"), data_root)
     base = BenchmarkSpec(**{f.name: getattr(base, f.name) for f in fields(base)
-                            if f.name != "source"}, source=str(path))
+                            if f.name != "origin"}, origin=str(path))
     if "methods" in top:
         keep = [check.string(v, f"methods[{i}]")
                 for i, v in enumerate(check.list(top["methods"], "methods"))]

@@ -25,7 +25,7 @@ def _spec(name: str, steps: int) -> dict:
         "train": {"dataset": "omniglot", "split": "background"},
         "trainer": {"steps": steps, "optimizer": "adam", "lr": 0.001, "checkpoint_every": 2},
         "methods": [{"label": "protonet", "method": "protonet", "backbone": "conv4",
-                     "source": "labels", "ways": 5, "shots": 1, "queries": 2}],
+                     "sampler": "labels", "ways": 5, "shots": 1, "queries": 2}],
         "eval": {"datasets": [{"dataset": "omniglot", "split": "evaluation"}],
                  "settings": SETTINGS, "heads": HEADS, "episodes": EPISODES, "queries": 3,
                  "seed": 0},

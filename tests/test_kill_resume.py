@@ -48,9 +48,9 @@ SPEC = {
     "trainer": {"steps": 10, "optimizer": "adam", "lr": 0.001,
                 "checkpoint_every": CHECKPOINT_EVERY},
     "methods": [
-        {"label": "protonet", "method": "protonet", "backbone": "conv4", "source": "labels",
+        {"label": "protonet", "method": "protonet", "backbone": "conv4", "sampler": "labels",
          "ways": 5, "shots": 1, "queries": 2, "trainer": {"steps": STEPS["protonet"]}},
-        {"label": "protoclr", "method": "protoclr", "backbone": "conv4", "source": "augment",
+        {"label": "protoclr", "method": "protoclr", "backbone": "conv4", "sampler": "augment",
          "ways": 8, "shots": 1, "queries": 1, "trainer": {"steps": STEPS["protoclr"]}},
     ],
     "eval": {"datasets": [{"dataset": "omniglot", "split": "evaluation"}],

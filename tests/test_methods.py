@@ -16,7 +16,7 @@ SHAPE = (1, 16, 16)
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def make_episode(source: str, ways: int = 4, shots: int = 2, queries: int = 2, seed: int = 0) -> Episode:
+def make_episode(kind: str, ways: int = 4, shots: int = 2, queries: int = 2, seed: int = 0) -> Episode:
     """A class-major episode of random images (labels 0..ways-1)."""
     g = torch.Generator().manual_seed(seed)
     return Episode(
@@ -28,7 +28,7 @@ def make_episode(source: str, ways: int = 4, shots: int = 2, queries: int = 2, s
         ways=ways,
         shots=shots,
         queries=queries,
-        source=source,  # type: ignore[arg-type]
+        kind=kind,
         seed=seed,
     )
 
@@ -45,15 +45,15 @@ def views_episode(images: torch.Tensor, g: torch.Generator, step: int, noise: fl
     return Episode(view(), ids, view(), ids, ids, len(images), 1, 1, "augment", step)
 
 
-def some_source(name: str) -> str:
-    return sorted(METHODS.get(name).sources)[0]
+def some_kind(name: str) -> str:
+    return sorted(METHODS.get(name).kinds)[0]
 
 
 @pytest.mark.parametrize("name", METHODS.names())
 def test_forward_returns_loss_acc_and_spread(name: str) -> None:
     torch.manual_seed(0)
     method = build_method(name, "conv4", SHAPE)
-    out = method(make_episode(some_source(name)))
+    out = method(make_episode(some_kind(name)))
     assert out["loss"].dim() == 0 and out["loss"].requires_grad and torch.isfinite(out["loss"])
     assert out["acc"].dim() == 0 and not out["acc"].requires_grad and 0.0 <= out["acc"].item() <= 1.0
     assert out["embedding_std"].item() > 0
@@ -65,7 +65,7 @@ def test_forward_returns_loss_acc_and_spread(name: str) -> None:
 def test_gradient_reaches_every_parameter(name: str) -> None:
     torch.manual_seed(0)
     method = build_method(name, "conv4", SHAPE)
-    method(make_episode(some_source(name)))["loss"].backward()
+    method(make_episode(some_kind(name)))["loss"].backward()
     missing = [n for n, p in method.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
     assert not missing
 
@@ -76,7 +76,7 @@ def test_one_training_step_is_deterministic(name: str) -> None:
         torch.manual_seed(123)
         method = build_method(name, "conv4", SHAPE)
         optimizer = torch.optim.Adam(method.parameters(), lr=1e-3)
-        method(make_episode(some_source(name)))["loss"].backward()
+        method(make_episode(some_kind(name)))["loss"].backward()
         optimizer.step()
         return [p.detach().clone() for p in method.parameters()]
 
@@ -189,23 +189,23 @@ def test_image_size_the_backbone_cannot_take_is_refused() -> None:
 
 
 @pytest.mark.parametrize("name", METHODS.names())
-def test_sources_are_checked(name: str) -> None:
+def test_kinds_are_checked(name: str) -> None:
     cls = METHODS.get(name)
-    assert cls.sources and cls.sources <= {"labels", "augment", "patches"}
-    for kind in {"labels", "augment", "patches"} - cls.sources:
+    assert cls.kinds and cls.kinds <= {"labels", "augment", "patches"}
+    for kind in {"labels", "augment", "patches"} - cls.kinds:
         with pytest.raises(BenchmarkError, match=f"method '{name}' cannot train on '{kind}' episodes"):
-            cls.check_source(kind)
+            cls.check_kind(kind)
         with pytest.raises(BenchmarkError, match=f"cannot train on '{kind}' episodes"):
             build_method(name, "conv4", SHAPE)(make_episode(kind))
-    for kind in cls.sources:
-        cls.check_source(kind)
+    for kind in cls.kinds:
+        cls.check_kind(kind)
 
 
 def test_protonet_refuses_patches_and_protoclr_labels() -> None:
     with pytest.raises(BenchmarkError, match="'protonet' cannot train on 'patches' episodes"):
-        METHODS.get("protonet").check_source("patches")
+        METHODS.get("protonet").check_kind("patches")
     with pytest.raises(BenchmarkError, match="'protoclr' cannot train on 'labels' episodes"):
-        METHODS.get("protoclr").check_source("labels")
+        METHODS.get("protoclr").check_kind("labels")
 
 
 def test_triplet_refuses_one_way_tasks() -> None:

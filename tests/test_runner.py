@@ -155,13 +155,13 @@ def _nothing_written(root: Path, keep: set[str]) -> None:
     (lambda d: d["eval"].update(settings=[{"ways": 700, "shots": 1}]), "eval.settings[0]"),
     (lambda d: d["eval"].update(settings=[{"ways": 5, "shots": 19}]), "eval.settings[0]"),
     (lambda d: d["methods"][0].update(ways=5000), "methods[0]"),
-    (lambda d: d["methods"][0].update(sampler={"colour": True}), "methods[0]"),
+    (lambda d: d["methods"][0].update(sampler_options={"colour": True}), "methods[0]"),
     (lambda d: d["methods"][0].update(params={"bogus": 1}), "methods[0].params"),
-    (lambda d: d["methods"][1].update(source="labels"), "methods[1]"),
+    (lambda d: d["methods"][1].update(sampler="labels"), "methods[1]"),
     (lambda d: d["eval"]["datasets"][0].update(settings=[{"ways": 999, "shots": 1}]),
      "eval.datasets[0].settings[0]"),
 ], ids=["ways>classes", "shots+queries>images", "train-ways", "sampler-option", "param",
-        "source", "per-dataset-setting"])
+        "sampler", "per-dataset-setting"])
 def test_impossible_settings_are_refused_before_any_work(tmp_path: Path, edit, where) -> None:
     spec = write_spec(tmp_path, edit)
     with pytest.raises(BenchmarkError) as err:

@@ -46,7 +46,7 @@ def test_every_sampler_makes_valid_episodes(kind):
     assert torch.equal(ep.support_labels, torch.arange(4).repeat_interleave(2))
     assert torch.equal(ep.query_labels, torch.arange(4).repeat_interleave(3))
     assert ep.class_ids.shape == (4,) and len(set(ep.class_ids.tolist())) == 4
-    assert (ep.ways, ep.shots, ep.queries, ep.source, ep.seed) == (4, 2, 3, kind, 7)
+    assert (ep.ways, ep.shots, ep.queries, ep.kind, ep.seed) == (4, 2, 3, kind, 7)
 
 
 @pytest.mark.parametrize("kind", SAMPLERS.names())

@@ -105,7 +105,7 @@ BAD = [
     (["methods", 0, "ways"], "five", "methods[0].ways", "expected an integer"),
     (["methods", 0, "ways"], True, "methods[0].ways", "expected an integer"),
     (["methods", 0, "shots"], 0, "methods[0].shots", "≥ 1"),
-    (["methods", 0, "source"], "foo", "methods[0].source",
+    (["methods", 0, "sampler"], "foo", "methods[0].sampler",
      "expected one of labels, augment, patches, got 'foo'"),
     (["methods", 1, "method"], "mystery", "methods[1].method", "unknown method 'mystery'"),
     (["methods", 1, "backbone"], "vit", "methods[1].backbone", "unknown backbone 'vit'"),

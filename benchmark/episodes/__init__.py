@@ -3,6 +3,6 @@ stacked ``EpisodeBatch``, and conversions to and from learn2learn tasks (``learn
 The samplers that make episodes are ``benchmark.samplers``."""
 
 from benchmark.episodes.batch import EpisodeBatch, stack_episodes
-from benchmark.episodes.episode import Episode, EpisodeKind, EpisodeSource
+from benchmark.episodes.episode import Episode, EpisodeKind, EpisodeSampler
 
-__all__ = ["Episode", "EpisodeBatch", "EpisodeKind", "EpisodeSource", "stack_episodes"]
+__all__ = ["Episode", "EpisodeBatch", "EpisodeKind", "EpisodeSampler", "stack_episodes"]

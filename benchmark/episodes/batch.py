@@ -13,7 +13,7 @@ from benchmark.errors import BenchmarkError
 
 @dataclass(frozen=True)
 class EpisodeBatch(DeviceRecord):
-    """B episodes of one shape (same N, K, Q, image shape and source), stacked.
+    """B episodes of one shape (same N, K, Q, image shape and kind), stacked.
 
     Attributes:
         support: ``[B, N*K, C, H, W]`` float32 in ``[0, 1]``.
@@ -21,7 +21,7 @@ class EpisodeBatch(DeviceRecord):
         query: ``[B, N*Q, C, H, W]``.
         query_labels: ``[B, N*Q]``.
         class_ids: ``[B, N]``.
-        ways, shots, queries, source: shared by every episode.
+        ways, shots, queries, kind: shared by every episode.
         seeds: one seed per episode.
     """
 
@@ -33,7 +33,7 @@ class EpisodeBatch(DeviceRecord):
     ways: int
     shots: int
     queries: int
-    source: EpisodeKind
+    kind: EpisodeKind
     seeds: tuple[int, ...]
 
     def __len__(self) -> int:
@@ -50,7 +50,7 @@ class EpisodeBatch(DeviceRecord):
             ways=self.ways,
             shots=self.shots,
             queries=self.queries,
-            source=self.source,
+            kind=self.kind,
             seed=self.seeds[index],
         )
 
@@ -61,7 +61,7 @@ class EpisodeBatch(DeviceRecord):
         class_ids = self.class_ids.unbind(0)
         return [
             Episode(support[i], support_labels[i], query[i], query_labels[i], class_ids[i],
-                    self.ways, self.shots, self.queries, self.source, seed)
+                    self.ways, self.shots, self.queries, self.kind, seed)
             for i, seed in enumerate(self.seeds)
         ]
 
@@ -70,14 +70,14 @@ def stack_episodes(episodes: Sequence[Episode]) -> EpisodeBatch:
     """Stack episodes of one shape into an ``EpisodeBatch`` (one copy per field).
 
     Raises BenchmarkError when the list is empty or the episodes differ in N, K, Q,
-    source, image shape, dtype or device.
+    kind, image shape, dtype or device.
     """
     if not episodes:
         raise BenchmarkError("cannot stack an empty list of episodes")
     first = episodes[0]
 
     def signature(ep: Episode) -> tuple:
-        return (ep.ways, ep.shots, ep.queries, ep.source, tuple(ep.support.shape),
+        return (ep.ways, ep.shots, ep.queries, ep.kind, tuple(ep.support.shape),
                 tuple(ep.query.shape), ep.support.dtype, ep.device)
 
     expected = signature(first)
@@ -96,6 +96,6 @@ def stack_episodes(episodes: Sequence[Episode]) -> EpisodeBatch:
         ways=first.ways,
         shots=first.shots,
         queries=first.queries,
-        source=first.source,
+        kind=first.kind,
         seeds=tuple(ep.seed for ep in episodes),
     )

@@ -44,7 +44,7 @@ class Episode(DeviceRecord):
         class_ids: ``[N]`` dataset class ids (image ids when each image is its own class;
             for rotation classes, ``class_id * 4 + k`` for rotation ``k * 90°``).
         ways, shots, queries: N, K, Q.
-        source: how the episode was made: ``"labels"``, ``"augment"`` or ``"patches"``.
+        kind: the registered sampler that made it: ``"labels"``, ``"augment"``, ``"patches"``, ...
         seed: the seed that made it.
     """
 
@@ -56,12 +56,12 @@ class Episode(DeviceRecord):
     ways: int
     shots: int
     queries: int
-    source: EpisodeKind
+    kind: EpisodeKind
     seed: int
 
 
 
-class EpisodeSource(Protocol):
+class EpisodeSampler(Protocol):
     """Anything that turns a seed into an Episode deterministically."""
 
     ways: int

@@ -124,6 +124,6 @@ def episode_from_l2l_task(data: torch.Tensor, labels: torch.Tensor, shots: int, 
         ways=ways,
         shots=shots,
         queries=int(counts[0]) - shots,
-        source="labels",
+        kind="labels",
         seed=seed,
     )

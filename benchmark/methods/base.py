@@ -14,7 +14,7 @@ from benchmark.registry import Registry
 
 
 class Method(nn.Module):
-    """Base class: subclasses set ``name``, ``sources`` and implement ``episode_loss``.
+    """Base class: subclasses set ``name``, ``kinds`` and implement ``episode_loss``.
 
     Every subclass declares its hyper-parameters as keyword arguments of ``__init__`` (with
     defaults); ``build_method`` refuses any other name. Support and query are embedded in one
@@ -22,25 +22,25 @@ class Method(nn.Module):
 
     Attributes:
         name: registered method name.
-        sources: episode kinds (``Episode.source``) the method can train on.
-        source_hint: why other kinds are refused (ends the error message).
+        kinds: episode kinds (``Episode.kind``, a registered sampler) the method can train on.
+        kind_hint: why other kinds are refused (ends the error message).
         backbone: the feature extractor (``out_dim`` attribute) used by ``embed``.
     """
 
     name: ClassVar[str] = "method"
-    sources: ClassVar[frozenset[str]] = frozenset({"labels", "augment", "patches"})
-    source_hint: ClassVar[str] = ""
+    kinds: ClassVar[frozenset[str]] = frozenset({"labels", "augment", "patches"})
+    kind_hint: ClassVar[str] = ""
 
     def __init__(self, backbone: nn.Module) -> None:
         super().__init__()
         self.backbone = backbone
 
     @classmethod
-    def check_source(cls, kind: str) -> None:
+    def check_kind(cls, kind: str) -> None:
         """BenchmarkError unless episodes of ``kind`` can train this method."""
-        if kind not in cls.sources:
-            accepted = ", ".join(repr(s) for s in sorted(cls.sources))
-            hint = f"; {cls.source_hint}" if cls.source_hint else ""
+        if kind not in cls.kinds:
+            accepted = ", ".join(repr(s) for s in sorted(cls.kinds))
+            hint = f"; {cls.kind_hint}" if cls.kind_hint else ""
             raise BenchmarkError(
                 f"method {cls.name!r} cannot train on {kind!r} episodes: it accepts {accepted}{hint}"
             )
@@ -48,7 +48,7 @@ class Method(nn.Module):
     @classmethod
     def check_task(cls, kind: str, ways: int, shots: int, queries: int) -> None:
         """BenchmarkError unless N-way K-shot Q-query episodes of ``kind`` can train this method."""
-        cls.check_source(kind)
+        cls.check_kind(kind)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Evaluation features (the backbone, no projection head). Images go in as they are:
@@ -68,7 +68,7 @@ class Method(nn.Module):
             (detached: mean over dimensions of the features' standard deviation over the episode,
             which falls to 0 when the representation collapses) and method-specific metrics.
         """
-        self.check_task(episode.source, episode.ways, episode.shots, episode.queries)
+        self.check_task(episode.kind, episode.ways, episode.shots, episode.queries)
         n_support = len(episode.support)
         features = self.embed(torch.cat([episode.support, episode.query]))
         out = self.episode_loss(features[:n_support], features[n_support:], episode)

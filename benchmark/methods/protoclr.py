@@ -22,8 +22,8 @@ class ProtoCLR(ProtoNet):
     """
 
     name = "protoclr"
-    sources = frozenset({"augment", "patches"})
-    source_hint = "on labelled episodes it is 'protonet'"
+    kinds = frozenset({"augment", "patches"})
+    kind_hint = "on labelled episodes it is 'protonet'"
 
     def __init__(self, backbone: nn.Module, distance: str = "cosine", temperature: float = 0.5) -> None:
         super().__init__(backbone, distance=distance, temperature=temperature)

@@ -22,8 +22,8 @@ class ProtoNet(DistanceMethod):
     """
 
     name = "protonet"
-    sources = frozenset({"labels", "augment"})
-    source_hint = "for unlabelled patch episodes use 'protoclr' or a contrastive method"
+    kinds = frozenset({"labels", "augment"})
+    kind_hint = "for unlabelled patch episodes use 'protoclr' or a contrastive method"
 
     def episode_loss(self, support: torch.Tensor, query: torch.Tensor, episode: Episode) -> dict[str, torch.Tensor]:
         loss, acc = prototypical_loss(

@@ -12,11 +12,11 @@ import torch
 
 from benchmark.data.split import Split
 from benchmark.episodes.batch import EpisodeBatch
-from benchmark.episodes.episode import Episode, EpisodeKind, EpisodeSource
+from benchmark.episodes.episode import Episode, EpisodeKind, EpisodeSampler
 from benchmark.errors import BenchmarkError, refuse_unknown
 from benchmark.registry import Registry
 
-#: Episode sources by kind: ``labels``, ``augment``, ``patches``. Each entry is a class
+#: Episode samplers by name: ``labels``, ``augment``, ``patches``. Each entry is a class
 #: called as ``cls(split, ways, shots, queries, device, **options)``.
 SAMPLERS: Registry[type] = Registry("sampler")
 
@@ -63,7 +63,7 @@ def resolve_device(device: str | torch.device) -> torch.device:
 
 
 class Sampler(ABC):
-    """Base of the episode sources: validates N/K/Q and seeds; subclasses implement ``_draw``.
+    """Base of the episode samplers: validates N/K/Q and seeds; subclasses implement ``_draw``.
 
     ``sample(s) == sample_batch([s])[0] == sample_stacked([s]).episode(0)``.
     """
@@ -116,8 +116,8 @@ def build_sampler(
     queries: int,
     device: str | torch.device = "cpu",
     **options: Any,
-) -> EpisodeSource:
-    """The registered episode source ``kind`` over ``split``.
+) -> EpisodeSampler:
+    """The registered episode sampler ``kind`` over ``split``.
 
     Options are those of the sampler's class (``labels``: ``rotations``; ``augment``:
     ``augment``; ``patches``: ``patch_size``, ``jitter``, ``size``). Every bad input

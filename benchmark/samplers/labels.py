@@ -156,6 +156,6 @@ class LabelSampler(Sampler):
             ways=n,
             shots=k,
             queries=q,
-            source=self.kind,
+            kind=self.kind,
             seeds=tuple(seeds),
         )

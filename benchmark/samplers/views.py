@@ -1,4 +1,4 @@
-"""The shared core of the unlabelled episode sources: N images become N classes of views.
+"""The shared core of the unlabelled episode samplers: N images become N classes of views.
 
 An episode picks N distinct images of the split (``class_ids`` are their indices) and
 makes K support and Q query views of each; subclasses say how a view is made from an
@@ -71,6 +71,6 @@ class ViewSampler(Sampler):
             ways=n,
             shots=k,
             queries=q,
-            source=self.kind,
+            kind=self.kind,
             seeds=tuple(seeds),
         )

@@ -12,7 +12,7 @@ from benchmark.train.optim import OPTIMIZERS, SCHEDULES
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that decides a training run, besides the method and the episode source.
+    """Everything that decides a training run, besides the method and its episodes.
 
     Attributes:
         steps: optimisation steps (one episode each).

@@ -30,7 +30,7 @@ from benchmark.checkpoint import (
     set_rng_state,
 )
 from benchmark.device import resolve_device
-from benchmark.episodes.episode import Episode, EpisodeSource
+from benchmark.episodes.episode import Episode, EpisodeSampler
 from benchmark.errors import BenchmarkError
 from benchmark.train.config import TrainConfig
 from benchmark.train.metrics_log import MetricsLog
@@ -184,7 +184,7 @@ def _tensorboard(run_dir: Path, enabled: bool, start: int) -> Any:
 
 def train(
     method: torch.nn.Module,
-    sampler: EpisodeSource,
+    sampler: EpisodeSampler,
     config: TrainConfig,
     run_dir: Path,
     validate: Validator | None = None,
@@ -214,7 +214,7 @@ def train(
     model_spec = model_spec or model_spec_of(method)
     if model_spec is None:
         raise ValueError("train needs a model_spec (or method.model_spec) to write checkpoints")
-    method.check_source(sampler.kind)
+    method.check_kind(sampler.kind)
     device = place(method, config)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
