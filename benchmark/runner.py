@@ -153,10 +153,7 @@ def _plain(mapping: Any) -> Any:
 
 
 def _train_config(method: MethodSpec, seed: int, device: str):
-    from benchmark.train import TrainConfig
-
-    values = {f.name: getattr(method.trainer, f.name) for f in fields(method.trainer)}
-    return TrainConfig(**values, seed=seed, device=device)
+    return method.train_config(seed, device)
 
 
 def _trained_model(spec: BenchmarkSpec, method: MethodSpec, seed: int, device: str,

@@ -2,188 +2,174 @@
 
 A spec is plain data: ``BenchmarkSpec.raw`` is the mapping it was parsed from, so an ablation is
 a grid of overrides on that mapping (``with_overrides``, ``expand_sweep``), each re-validated.
-Every error is one ``BenchmarkError`` line naming the file and the key path, e.g.
-``tasks/x.yaml: methods[2].ways: expected an integer, got bool True``.
+Each spec key is one dataclass field below (its type, default, bounds and doc, via
+``benchmark.schema.setting``; the ``trainer:`` keys are ``benchmark.train.TrainConfig``'s), read
+by the one ``benchmark.schema.Reader``. Every error is one ``BenchmarkError`` line naming the
+file and the key path, e.g. ``tasks/x.yaml: methods[2].ways: expected an integer, got bool True``.
 
-Names (methods, backbones, datasets, splits, heads) are checked against the registries when the
-spec is loaded; what needs the data itself (ways ≤ classes) is checked by the runner before any
-training starts (``benchmark.runner.preflight``).
+Names (methods, backbones, samplers, datasets, splits, heads) are checked against the
+registries when the spec is loaded; what needs the data itself (ways ≤ classes) is checked by
+the runner before any training starts (``benchmark.runner.preflight``).
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
+import importlib
 import itertools
-import json
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import yaml
 
 from benchmark.errors import BenchmarkError
+from benchmark.registry import Registry
+from benchmark.frozen import FrozenDict, canonical_hash, freeze, thaw
+from benchmark.schema import Context, Invalid, Reader, SpecError, Text, distinct, plain, setting
+from benchmark.train.config import TrainConfig
 
-SOURCES = ("labels", "augment", "patches")
+__all__ = ["DEVICES", "FLOOR", "BenchmarkSpec", "EvalData", "EvalSetting", "EvalSpec", "MethodSpec",
+           "SpecError", "TrainData", "expand_sweep", "load_spec", "load_specs", "parse_spec"]
+
 #: Label (prefix) of the random-init floor rows.
 FLOOR = "random"
 DEVICES = ("auto", "cpu", "cuda")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+=,\-\[\]]*$")
 
+#: The name ``benchmark.runner`` reads spec mappings back as plain data with
+#: (``benchmark.frozen.thaw``).
+_thaw = thaw
 
-class SpecError(BenchmarkError):
-    """A spec that cannot be loaded: one line with the file and the key path."""
 
-    def __init__(self, origin: str, path: str, message: str) -> None:
-        where = f"{origin}: {path}" if path else origin
-        super().__init__(f"{where}: {message}")
-        self.origin, self.path = origin, path
+# ---------------------------------------------------------------- checks of names
+
+
+def _registry(module: str, name: str) -> Callable[[], Registry]:
+    """A registry looked up when a spec is read (importing its module registers its entries)."""
+    return lambda: getattr(importlib.import_module(module), name)
+
+
+def _known_dataset(name: str, context: Context) -> None:
+    from benchmark.data import dataset_info
+
+    dataset_info(name, context.data_root)
+
+
+def _split_of_dataset(split: str, context: Context) -> None:
+    from benchmark.data import dataset_info
+
+    dataset = context.values["dataset"]
+    known = list(dataset_info(dataset, context.data_root).splits)
+    if split not in known:
+        raise BenchmarkError(f"dataset {dataset!r} has no split {split!r} "
+                             f"(splits: {', '.join(known)})")
+
+
+def _plain_name(name: str, context: Context) -> None:
+    if not _NAME.match(name):
+        raise BenchmarkError(f"{name!r} must be a plain name (letters, digits, _ . - + =)")
+
+
+def _plain_label(label: str, context: Context) -> None:
+    if not _NAME.match(label) or label.startswith(FLOOR):
+        raise BenchmarkError(f"label {label!r} must be a plain name (letters, digits, "
+                             f"_ . - + = , [ ]) not starting with {FLOOR!r} (the floor's label)")
+
+
+def _distinct_labels(methods: tuple[MethodSpec, ...], context: Context) -> None:
+    labels = [m.label for m in methods]
+    for i, label in enumerate(labels):
+        if label in labels[:i]:
+            raise Invalid(f"label {label!r} is used twice; give each method a distinct label",
+                          f"[{i}].label")
 
 
 # ---------------------------------------------------------------- the frozen spec objects
-
-
-class FrozenDict(Mapping):
-    """A read-only, hashable, picklable mapping (spec params and sampler options)."""
-
-    def __init__(self, data: Mapping[str, Any] = ()) -> None:
-        self._data = dict(data)
-
-    def __getitem__(self, key: str) -> Any:
-        return self._data[key]
-
-    def __iter__(self):
-        return iter(self._data)
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def __hash__(self) -> int:
-        return hash(canonical_hash(self._data))
-
-    def __repr__(self) -> str:
-        return f"FrozenDict({self._data!r})"
-
-
-def _freeze(value: Any) -> Any:
-    """Plain data → read-only data (dict → FrozenDict, list → tuple), recursively."""
-    if isinstance(value, Mapping):
-        return FrozenDict({k: _freeze(v) for k, v in value.items()})
-    if isinstance(value, (list, tuple)):
-        return tuple(_freeze(v) for v in value)
-    return value
-
-
-def _thaw(value: Any) -> Any:
-    """The inverse of ``_freeze``: plain dicts and lists, JSON-ready."""
-    if isinstance(value, Mapping):
-        return {k: _thaw(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_thaw(v) for v in value]
-    return value
 
 
 @dataclass(frozen=True)
 class TrainData:
     """What every method is trained on: a registered dataset and one of its splits."""
 
-    dataset: str
-    split: str
-    val_split: str | None = None
-
-
-@dataclass(frozen=True)
-class TrainerSpec:
-    """Training budget and optimiser: the fields of ``benchmark.train.TrainConfig`` that a spec
-    sets (seed and device come from the spec's ``seeds`` and ``device``)."""
-
-    steps: int = 1000
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    momentum: float = 0.9
-    nesterov: bool = False
-    schedule: str = "constant"
-    warmup_steps: int = 0
-    val_every: int = 0
-    val_episodes: int = 100
-    checkpoint_every: int = 100
-    amp: bool = False
-    channels_last: bool = True
+    dataset: str = setting(check=_known_dataset,
+                           doc="a registered (or ImageFolder-prepared) dataset")
+    split: str = setting(check=_split_of_dataset, doc="the split the methods train on")
+    val_split: str | None = setting(None, check=_split_of_dataset,
+                                    doc="the split that picks the best checkpoint, if any")
 
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """One method of the benchmark, with its episode sampler and resolved trainer settings.
+    """One method of the benchmark, with its episode sampler and resolved trainer settings."""
 
-    Attributes:
-        label: row name in the result tables (unique in the spec; default: ``method``).
-        method: registered method name (``benchmark.methods.METHODS``).
-        backbone: registered backbone name (``benchmark.backbones.BACKBONES``).
-        sampler: the registered episode sampler (``benchmark.samplers.SAMPLERS``): ``labels``,
-            ``augment``, ``patches``, ...; the kind of the training episodes.
-        ways, shots, queries: training episode shape (SimCLR: ways = batch size, 1, 1).
-        sampler_options: extra keyword options of the sampler (e.g. augmentation knobs).
-        params: keyword parameters of the method (e.g. ``temperature``).
-        trainer: the spec's ``trainer`` defaults with this method's overrides applied.
-    """
+    label: str = setting(default_from="method", check=_plain_label,
+                         doc="row name in the result tables (unique in the spec)")
+    method: str = setting(registry=_registry("benchmark.methods", "METHODS"),
+                          doc="registered method name (benchmark.methods.METHODS)")
+    backbone: str = setting(registry=_registry("benchmark.backbones", "BACKBONES"),
+                            doc="registered backbone name (benchmark.backbones.BACKBONES)")
+    sampler: str = setting(registry=_registry("benchmark.samplers", "SAMPLERS"),
+                           renamed_from="source",
+                           mapping_hint="sampler options go under 'sampler_options'",
+                           doc="the registered episode sampler (benchmark.samplers.SAMPLERS): "
+                               "the kind of the training episodes")
+    ways: int = setting(5, minimum=1, doc="training episode shape (SimCLR: batch size)")
+    shots: int = setting(1, minimum=1, doc="support images per class")
+    queries: int = setting(15, minimum=1, doc="query images per class")
+    sampler_options: Mapping[str, Any] = setting(
+        factory=FrozenDict, doc="keyword options of the sampler (e.g. augmentation knobs)")
+    params: Mapping[str, Any] = setting(
+        factory=FrozenDict, doc="keyword parameters of the method (e.g. temperature)")
+    trainer: TrainConfig = setting(factory=TrainConfig,
+                                   doc="the spec's trainer with this method's overrides applied")
 
-    label: str
-    method: str
-    backbone: str
-    sampler: str
-    ways: int
-    shots: int
-    queries: int
-    sampler_options: Mapping[str, Any] = field(default_factory=FrozenDict)
-    params: Mapping[str, Any] = field(default_factory=FrozenDict)
-    trainer: TrainerSpec = field(default_factory=TrainerSpec)
+    def train_config(self, seed: int, device: str) -> TrainConfig:
+        """The ``TrainConfig`` of one training run: this method's trainer, ``seed`` and
+        ``device``."""
+        return replace(self.trainer, seed=seed, device=device)
 
 
 @dataclass(frozen=True)
 class EvalSetting:
     """An N-way K-shot evaluation setting."""
 
-    ways: int
-    shots: int
+    ways: int = setting(minimum=2)
+    shots: int = setting(minimum=1)
 
 
 @dataclass(frozen=True)
 class EvalData:
-    """An evaluation dataset split (unseen classes).
+    """An evaluation dataset split (unseen classes)."""
 
-    ``settings``, when given, replace ``eval.settings`` for this split (e.g. no 20-way on a
-    10-class dataset)."""
-
-    dataset: str
-    split: str
-    settings: tuple[EvalSetting, ...] = ()
+    dataset: str = setting(check=_known_dataset,
+                           doc="a registered (or ImageFolder-prepared) dataset")
+    split: str = setting(check=_split_of_dataset, doc="a split of unseen classes")
+    settings: tuple[EvalSetting, ...] = setting(
+        (), check=distinct(), doc="replace eval.settings for this split (e.g. no 20-way on a "
+                                  "10-class dataset)")
 
 
 @dataclass(frozen=True)
 class EvalSpec:
-    """The evaluation grid: datasets × settings × heads, on fixed episodes.
+    """The evaluation grid: datasets × settings × heads, on fixed episodes."""
 
-    Attributes:
-        episodes: test episodes per (dataset, setting), identical for every method.
-        queries: queries per class in each test episode.
-        seed: the seed that fixes the test episodes.
-    """
-
-    datasets: tuple[EvalData, ...]
-    settings: tuple[EvalSetting, ...]
-    heads: tuple[str, ...] = ("prototype",)
-    episodes: int = 600
-    queries: int = 15
-    seed: int = 0
+    datasets: tuple[EvalData, ...] = setting(check=distinct(key=lambda d: (d.dataset, d.split)))
+    settings: tuple[EvalSetting, ...] = setting(check=distinct())
+    heads: tuple[str, ...] = setting(("prototype",), check=distinct(),
+                                     registry=_registry("benchmark.heads", "HEADS"))
+    episodes: int = setting(600, minimum=2,
+                            doc="test episodes per (dataset, setting), identical for every method")
+    queries: int = setting(15, minimum=1, doc="queries per class in each test episode")
+    seed: int = setting(0, minimum=0, doc="the seed that fixes the test episodes")
 
     def settings_for(self, data: EvalData) -> tuple[EvalSetting, ...]:
         """The settings evaluated on ``data``: its own, or the spec-wide ones."""
         return data.settings or self.settings
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class BenchmarkSpec:
     """A whole benchmark: train data, methods, evaluation grid, seeds, device.
 
@@ -191,13 +177,17 @@ class BenchmarkSpec:
     ``origin`` is the file it came from (used in error messages).
     """
 
-    name: str
-    description: str
-    train: TrainData
-    methods: tuple[MethodSpec, ...]
-    eval: EvalSpec
-    seeds: tuple[int, ...] = (0,)
-    device: str = "auto"
+    name: str = setting(check=_plain_name, doc="the benchmark's name (results are kept by it)")
+    description: Text = setting("", doc="one paragraph for the report")
+    device: str = setting("auto", choices=DEVICES, doc="where training and evaluation run")
+    seeds: tuple[int, ...] = setting((0,), minimum=0, check=distinct("seed"),
+                                     doc="one training run per method and seed")
+    train: TrainData = setting()
+    trainer: TrainConfig = setting(factory=TrainConfig, shared=True,
+                                   doc="trainer settings of every method (each method's "
+                                       "trainer: overrides them)")
+    methods: tuple[MethodSpec, ...] = setting(check=_distinct_labels)
+    eval: EvalSpec = setting()
     raw: Mapping[str, Any] = field(default_factory=FrozenDict, repr=False, compare=False)
     origin: str = field(default="<spec>", compare=False)
 
@@ -209,16 +199,9 @@ class BenchmarkSpec:
         raise BenchmarkError(f"{self.origin}: no method labelled {label!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        """The resolved spec (defaults filled in) as plain, JSON-ready data."""
-        return {
-            "name": self.name,
-            "description": self.description,
-            "device": self.device,
-            "seeds": list(self.seeds),
-            "train": _dataclass_dict(self.train),
-            "methods": [_dataclass_dict(m) for m in self.methods],
-            "eval": _dataclass_dict(self.eval),
-        }
+        """The resolved spec (defaults filled in, the spec-wide trainer applied to each method)
+        as plain, JSON-ready data."""
+        return plain(self)
 
     @property
     def hash(self) -> str:
@@ -246,11 +229,10 @@ class BenchmarkSpec:
         out, so extending the grid or adding seeds or methods keeps stored rows comparable."""
         protocol = {k: getattr(self.eval, k) for k in ("episodes", "queries", "seed")}
         floors = self.floors
-        method = ({"floor": floors[label]} if label in floors
-                  else _dataclass_dict(self.method(label)))
+        method = {"floor": floors[label]} if label in floors else plain(self.method(label))
         return canonical_hash({
             "name": self.name,
-            "train": _dataclass_dict(self.train),
+            "train": plain(self.train),
             "method": method,
             "eval": protocol,
         })
@@ -259,286 +241,13 @@ class BenchmarkSpec:
                        data_root: Path | None = None) -> "BenchmarkSpec":
         """A new spec with ``{"methods[0].params.temperature": 0.1, ...}`` applied to ``raw``
         and validated again."""
-        raw = copy.deepcopy(_thaw(self.raw))
+        raw = copy.deepcopy(thaw(self.raw))
         for key, value in overrides.items():
             _set_path(raw, key, value, self.origin)
         return parse_spec(raw, self.origin, data_root)
 
 
-def _dataclass_dict(obj: Any) -> dict[str, Any]:
-    out = {}
-    for f in fields(obj):
-        value = getattr(obj, f.name)
-        if hasattr(value, "__dataclass_fields__"):
-            value = _dataclass_dict(value)
-        elif isinstance(value, tuple) and value and hasattr(value[0], "__dataclass_fields__"):
-            value = [_dataclass_dict(v) for v in value]
-        out[f.name] = _thaw(value)
-    return out
-
-
-def canonical_hash(data: Any) -> str:
-    """Stable sha256 (16 hex digits) of plain data: sorted keys, no whitespace."""
-    text = json.dumps(_thaw(data), sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-# ---------------------------------------------------------------- validation helpers
-
-
-class _Checker:
-    """Typed reads from a plain mapping, each failure a ``SpecError`` with the key path."""
-
-    def __init__(self, origin: str, data_root: Path | None = None) -> None:
-        self.origin = origin
-        self.data_root = data_root
-
-    def fail(self, path: str, message: str) -> SpecError:
-        return SpecError(self.origin, path, message)
-
-    def mapping(self, value: Any, path: str, allowed: tuple[str, ...] | None,
-                required: tuple[str, ...] = ()) -> dict[str, Any]:
-        if value is None and not required:
-            value = {}
-        if not isinstance(value, Mapping):
-            raise self.fail(path or "(top level)", f"expected a mapping, got {_kind(value)}")
-        for key in value:
-            if not isinstance(key, str):
-                raise self.fail(_join(path, str(key)), "keys must be strings")
-            if allowed is not None and key not in allowed:
-                raise self.fail(_join(path, key),
-                                f"unknown key (allowed: {', '.join(allowed)})")
-        for key in required:
-            if key not in value or value[key] is None:
-                raise self.fail(_join(path, key), "required key is missing")
-        return dict(value)
-
-    def list(self, value: Any, path: str, nonempty: bool = True) -> list[Any]:
-        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
-            raise self.fail(path, f"expected a list, got {_kind(value)}")
-        if nonempty and not value:
-            raise self.fail(path, "expected a non-empty list")
-        return list(value)
-
-    def string(self, value: Any, path: str, choices: tuple[str, ...] | None = None) -> str:
-        if not isinstance(value, str) or not value:
-            raise self.fail(path, f"expected a non-empty string, got {_kind(value)}")
-        if choices is not None and value not in choices:
-            raise self.fail(path, f"expected one of {', '.join(choices)}, got {value!r}")
-        return value
-
-    def integer(self, value: Any, path: str, minimum: int | None = 1) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(path, f"expected an integer, got {_kind(value)}")
-        if minimum is not None and value < minimum:
-            raise self.fail(path, f"expected an integer ≥ {minimum}, got {value}")
-        return value
-
-    def number(self, value: Any, path: str, minimum: float = 0.0) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise self.fail(path, f"expected a number, got {_kind(value)}")
-        if value < minimum or value != value:
-            raise self.fail(path, f"expected a number ≥ {minimum:g}, got {value}")
-        return float(value)
-
-    def boolean(self, value: Any, path: str) -> bool:
-        if not isinstance(value, bool):
-            raise self.fail(path, f"expected true or false, got {_kind(value)}")
-        return value
-
-    def dataset(self, value: Any, path: str) -> str:
-        """A registered (or ImageFolder-prepared) dataset name."""
-        from benchmark.data import dataset_info
-
-        value = self.string(value, path)
-        try:
-            dataset_info(value, self.data_root)
-        except BenchmarkError as err:
-            raise self.fail(path, str(err)) from None
-        return value
-
-    def registered(self, value: Any, path: str, names: Callable[[], list[str]], what: str) -> str:
-        value = self.string(value, path)
-        known = names()
-        if value not in known:
-            raise self.fail(path, f"unknown {what} {value!r} (known: {', '.join(known)})")
-        return value
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "nothing"
-    if isinstance(value, str):
-        return f"string {value!r}"
-    return f"{type(value).__name__} {value!r}" if isinstance(value, (int, float)) else \
-        type(value).__name__
-
-
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
-
-# ---------------------------------------------------------------- registry look-ups
-
-
-def _method_names() -> list[str]:
-    from benchmark.methods import METHODS
-
-    return METHODS.names()
-
-
-def _backbone_names() -> list[str]:
-    from benchmark.backbones import BACKBONES
-
-    return BACKBONES.names()
-
-
-def _head_names() -> list[str]:
-    from benchmark.heads import HEADS
-
-    return HEADS.names()
-
-
-def _optimizer_names() -> list[str]:
-    from benchmark.train import OPTIMIZERS
-
-    return OPTIMIZERS.names()
-
-
-def _schedule_names() -> list[str]:
-    from benchmark.train import SCHEDULES
-
-    return SCHEDULES.names()
-
-
-def _split_names(dataset: str, data_root: Path | None) -> list[str]:
-    from benchmark.data import dataset_info
-
-    return list(dataset_info(dataset, data_root).splits)
-
-
-# ---------------------------------------------------------------- parsing
-
-_TOP = ("name", "description", "device", "seeds", "train", "trainer", "methods", "eval")
-_TRAIN = ("dataset", "split", "val_split")
-_METHOD = ("label", "method", "backbone", "sampler", "ways", "shots", "queries",
-           "sampler_options", "params", "trainer")
-_EVAL = ("datasets", "settings", "heads", "episodes", "queries", "seed")
-
-
-def _trainer(check: _Checker, value: Any, path: str, base: TrainerSpec) -> TrainerSpec:
-    names = tuple(f.name for f in fields(TrainerSpec))
-    data = check.mapping(value, path, names)
-    readers: dict[str, Callable[[Any, str], Any]] = {
-        "steps": lambda v, p: check.integer(v, p),
-        "optimizer": lambda v, p: check.registered(v, p, _optimizer_names, "optimizer"),
-        "lr": lambda v, p: check.number(v, p, minimum=1e-12),
-        "weight_decay": lambda v, p: check.number(v, p),
-        "momentum": lambda v, p: check.number(v, p),
-        "nesterov": lambda v, p: check.boolean(v, p),
-        "schedule": lambda v, p: check.registered(v, p, _schedule_names, "schedule"),
-        "warmup_steps": lambda v, p: check.integer(v, p, minimum=0),
-        "val_every": lambda v, p: check.integer(v, p, minimum=0),
-        "val_episodes": lambda v, p: check.integer(v, p),
-        "checkpoint_every": lambda v, p: check.integer(v, p),
-        "amp": lambda v, p: check.boolean(v, p),
-        "channels_last": lambda v, p: check.boolean(v, p),
-    }
-    values = {f.name: getattr(base, f.name) for f in fields(TrainerSpec)}
-    for key, raw in data.items():
-        values[key] = readers[key](raw, _join(path, key))
-    if values["momentum"] >= 1:
-        raise check.fail(_join(path, "momentum"), f"expected a number in [0, 1), got "
-                         f"{values['momentum']}")
-    return TrainerSpec(**values)
-
-
-def _split(check: _Checker, data: dict[str, Any], path: str, key: str = "split") -> str:
-    split = check.string(data[key], _join(path, key))
-    known = _split_names(data["dataset"], check.data_root)
-    if split not in known:
-        raise check.fail(_join(path, key), f"dataset {data['dataset']!r} has no split "
-                                          f"{split!r} (splits: {', '.join(known)})")
-    return split
-
-
-def _train_data(check: _Checker, value: Any) -> TrainData:
-    data = check.mapping(value, "train", _TRAIN, required=("dataset", "split"))
-    dataset = check.dataset(data["dataset"], "train.dataset")
-    val_split = None
-    if data.get("val_split") is not None:
-        val_split = _split(check, data, "train", "val_split")
-    return TrainData(dataset, _split(check, data, "train"), val_split)
-
-
-def _free_mapping(check: _Checker, value: Any, path: str) -> Mapping[str, Any]:
-    return _freeze(check.mapping(value, path, None))
-
-
-def _method(check: _Checker, value: Any, path: str, trainer: TrainerSpec) -> MethodSpec:
-    data = check.mapping(value, path, _METHOD, required=("method", "backbone", "sampler"))
-    method = check.registered(data["method"], _join(path, "method"), _method_names, "method")
-    label = check.string(data.get("label", method), _join(path, "label"))
-    if not _NAME.match(label) or label.startswith(FLOOR):
-        raise check.fail(_join(path, "label"), f"label {label!r} must be a plain name "
-                         f"(letters, digits, _ . - + = , [ ]) not starting with {FLOOR!r} "
-                         "(the floor's label)")
-    return MethodSpec(
-        label=label,
-        method=method,
-        backbone=check.registered(data["backbone"], _join(path, "backbone"), _backbone_names,
-                                  "backbone"),
-        sampler=check.string(data["sampler"], _join(path, "sampler"), SOURCES),
-        ways=check.integer(data.get("ways", 5), _join(path, "ways")),
-        shots=check.integer(data.get("shots", 1), _join(path, "shots")),
-        queries=check.integer(data.get("queries", 15), _join(path, "queries")),
-        sampler_options=_free_mapping(check, data.get("sampler_options"),
-                                      _join(path, "sampler_options")),
-        params=_free_mapping(check, data.get("params"), _join(path, "params")),
-        trainer=_trainer(check, data.get("trainer"), _join(path, "trainer"), trainer),
-    )
-
-
-def _settings(check: _Checker, value: Any, path: str) -> tuple[EvalSetting, ...]:
-    settings = []
-    for i, item in enumerate(check.list(value, path)):
-        where = f"{path}[{i}]"
-        entry = check.mapping(item, where, ("ways", "shots"), required=("ways", "shots"))
-        ways = check.integer(entry["ways"], _join(where, "ways"), minimum=2)
-        settings.append(EvalSetting(ways, check.integer(entry["shots"], _join(where, "shots"))))
-    if len(set(settings)) != len(settings):
-        raise check.fail(path, "lists the same entry twice")
-    return tuple(settings)
-
-
-def _eval(check: _Checker, value: Any) -> EvalSpec:
-    data = check.mapping(value, "eval", _EVAL, required=("datasets", "settings"))
-    datasets = []
-    for i, item in enumerate(check.list(data["datasets"], "eval.datasets")):
-        path = f"eval.datasets[{i}]"
-        entry = check.mapping(item, path, ("dataset", "split", "settings"),
-                              required=("dataset", "split"))
-        dataset = check.dataset(entry["dataset"], _join(path, "dataset"))
-        own = _settings(check, entry["settings"], _join(path, "settings")) \
-            if "settings" in entry else ()
-        datasets.append(EvalData(dataset, _split(check, entry, path), own))
-    settings = _settings(check, data["settings"], "eval.settings")
-    heads = tuple(
-        check.registered(h, f"eval.heads[{i}]", _head_names, "head")
-        for i, h in enumerate(check.list(data.get("heads", ["prototype"]), "eval.heads"))
-    )
-    for what, items in (("datasets", [(d.dataset, d.split) for d in datasets]),
-                        ("heads", heads)):
-        if len(set(items)) != len(items):
-            raise check.fail(f"eval.{what}", "lists the same entry twice")
-    return EvalSpec(
-        datasets=tuple(datasets),
-        settings=tuple(settings),
-        heads=heads,
-        episodes=check.integer(data.get("episodes", 600), "eval.episodes", minimum=2),
-        queries=check.integer(data.get("queries", 15), "eval.queries"),
-        seed=check.integer(data.get("seed", 0), "eval.seed", minimum=0),
-    )
+# ---------------------------------------------------------------- loading
 
 
 def parse_spec(data: Any, origin: str = "<spec>",
@@ -546,41 +255,8 @@ def parse_spec(data: Any, origin: str = "<spec>",
     """Validate plain data (as loaded from YAML) into a ``BenchmarkSpec``.
 
     ``data_root`` is where ImageFolder-prepared datasets are looked up."""
-    check = _Checker(origin, data_root)
-    top = check.mapping(data, "", _TOP, required=("name", "train", "methods", "eval"))
-    name = check.string(top["name"], "name")
-    if not _NAME.match(name):
-        raise check.fail("name", f"{name!r} must be a plain name (letters, digits, _ . - + =)")
-    trainer = _trainer(check, top.get("trainer"), "trainer", TrainerSpec())
-    methods = tuple(
-        _method(check, item, f"methods[{i}]", trainer)
-        for i, item in enumerate(check.list(top["methods"], "methods"))
-    )
-    labels = [m.label for m in methods]
-    for i, label in enumerate(labels):
-        if label in labels[:i]:
-            raise check.fail(f"methods[{i}].label", f"label {label!r} is used twice; "
-                             "give each method a distinct label")
-    seeds = tuple(
-        check.integer(s, f"seeds[{i}]", minimum=0)
-        for i, s in enumerate(check.list(top.get("seeds", [0]), "seeds"))
-    )
-    if len(set(seeds)) != len(seeds):
-        raise check.fail("seeds", "lists the same seed twice")
-    description = top.get("description") or ""
-    if not isinstance(description, str):
-        raise check.fail("description", f"expected a string, got {_kind(description)}")
-    return BenchmarkSpec(
-        name=name,
-        description=" ".join(description.split()),
-        train=_train_data(check, top["train"]),
-        methods=methods,
-        eval=_eval(check, top["eval"]),
-        seeds=seeds,
-        device=check.string(top.get("device", "auto"), "device", DEVICES),
-        raw=_freeze(top),
-        origin=origin,
-    )
+    spec = Reader(origin, data_root).read(BenchmarkSpec, data, "")
+    return replace(spec, raw=freeze(data), origin=origin)
 
 
 def _read_yaml(path: Path) -> Any:
@@ -648,7 +324,17 @@ def _set_path(raw: Any, key: str, value: Any, origin: str) -> None:
                 node = node[step]
 
 
-_ABLATION = ("base", "name", "description", "methods", "sweep")
+@dataclass(frozen=True, kw_only=True)
+class Ablation:
+    """An ablation file: a base spec, the base's methods to keep, a grid of overrides."""
+
+    base: str = setting(doc="the base spec file, relative to the ablation file")
+    name: str | None = setting(None, doc="grid points are named <name>[path=value,...] "
+                                         "(default: the base's name)")
+    description: Text | None = setting(None, doc="replaces the base's description")
+    methods: tuple[str, ...] | None = setting(None, doc="labels of the base's methods to keep "
+                                                        "(default: all)")
+    sweep: Mapping[str, Any] = setting(doc="override path → the list of its values")
 
 
 def expand_sweep(base: BenchmarkSpec, sweep: Mapping[str, list[Any]], origin: str,
@@ -656,9 +342,9 @@ def expand_sweep(base: BenchmarkSpec, sweep: Mapping[str, list[Any]], origin: st
                  data_root: Path | None = None) -> list[BenchmarkSpec]:
     """The grid of overrides ``{path: [values, ...]}`` on ``base``: one spec per grid point,
     named ``<name>[path=value,...]``."""
-    check = _Checker(origin)
+    reader = Reader(origin)
     keys = list(sweep)
-    grids = [check.list(sweep[k], _join("sweep", k)) for k in keys]
+    grids = [reader.list(sweep[k], f"sweep.{k}") for k in keys]
     for key in keys:
         _parse_path(key, origin)
     specs = []
@@ -690,23 +376,17 @@ def load_specs(path: str | Path, data_root: Path | None = None) -> list[Benchmar
     data = _read_yaml(path)
     if not (isinstance(data, Mapping) and "sweep" in data):
         return [parse_spec(data, str(path), data_root)]
-    check = _Checker(str(path))
-    top = check.mapping(data, "", _ABLATION, required=("base", "sweep"))
-    base = load_spec(path.parent / check.string(top["base"], "base"), data_root)
-    base = BenchmarkSpec(**{f.name: getattr(base, f.name) for f in fields(base)
-                            if f.name != "origin"}, origin=str(path))
-    if "methods" in top:
-        keep = [check.string(v, f"methods[{i}]")
-                for i, v in enumerate(check.list(top["methods"], "methods"))]
+    reader = Reader(str(path))
+    ablation = reader.read(Ablation, data, "")
+    base = replace(load_spec(path.parent / ablation.base, data_root), origin=str(path))
+    if ablation.methods is not None:
         known = [m.label for m in base.methods]
-        for i, label in enumerate(keep):
+        for i, label in enumerate(ablation.methods):
             if label not in known:
-                raise check.fail(f"methods[{i}]", f"the base spec has no method {label!r} "
-                                 f"(labels: {', '.join(known)})")
-        methods = [m for m in _thaw(base.raw)["methods"]
-                   if m.get("label", m.get("method")) in keep]
+                raise reader.fail(f"methods[{i}]", f"the base spec has no method {label!r} "
+                                  f"(labels: {', '.join(known)})")
+        methods = [m for m in thaw(base.raw)["methods"]
+                   if m.get("label", m.get("method")) in ablation.methods]
         base = base.with_overrides({"methods": methods}, data_root)
-    sweep = check.mapping(top["sweep"], "sweep", None)
-    name = check.string(top["name"], "name") if "name" in top else None
-    description = top.get("description")
-    return expand_sweep(base, sweep, str(path), name, description, data_root)
+    return expand_sweep(base, thaw(ablation.sweep), str(path), ablation.name,
+                        ablation.description, data_root)

@@ -46,7 +46,7 @@ def views_episode(images: torch.Tensor, g: torch.Generator, step: int, noise: fl
 
 
 def some_kind(name: str) -> str:
-    return sorted(METHODS.get(name).kinds)[0]
+    return sorted(METHODS.get(name).accepted_kinds())[0]
 
 
 @pytest.mark.parametrize("name", METHODS.names())
@@ -190,15 +190,23 @@ def test_image_size_the_backbone_cannot_take_is_refused() -> None:
 
 @pytest.mark.parametrize("name", METHODS.names())
 def test_kinds_are_checked(name: str) -> None:
+    """A method trains on its ``kinds``, or on every registered sampler's episodes (``None``)."""
+    from benchmark.samplers import SAMPLERS
+
     cls = METHODS.get(name)
-    assert cls.kinds and cls.kinds <= {"labels", "augment", "patches"}
-    for kind in {"labels", "augment", "patches"} - cls.kinds:
+    registered = set(SAMPLERS.names())
+    accepted = cls.accepted_kinds()
+    assert accepted and accepted <= registered
+    assert accepted == (registered if cls.kinds is None else cls.kinds)
+    for kind in registered - accepted:
         with pytest.raises(BenchmarkError, match=f"method '{name}' cannot train on '{kind}' episodes"):
             cls.check_kind(kind)
         with pytest.raises(BenchmarkError, match=f"cannot train on '{kind}' episodes"):
             build_method(name, "conv4", SHAPE)(make_episode(kind))
-    for kind in cls.kinds:
+    for kind in accepted:
         cls.check_kind(kind)
+    with pytest.raises(BenchmarkError, match=f"method '{name}' cannot train on 'telepathy' episodes"):
+        cls.check_kind("telepathy")
 
 
 def test_protonet_refuses_patches_and_protoclr_labels() -> None:

@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from benchmark.errors import BenchmarkError
-from benchmark.specs import TrainerSpec, load_spec, load_specs, parse_spec
+from benchmark.specs import load_spec, load_specs, parse_spec
+from benchmark.train import TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "tests" / "data" / "tiny.yaml"
@@ -35,7 +36,7 @@ def test_tiny_spec_resolves_defaults() -> None:
     assert spec.name == "tiny" and spec.seeds == (0,) and spec.device == "cpu"
     protonet = spec.method("protonet")
     assert protonet.trainer.steps == 2 and protonet.trainer.checkpoint_every == 1
-    assert protonet.trainer.momentum == TrainerSpec().momentum
+    assert protonet.trainer.momentum == TrainConfig().momentum
     assert spec.eval.heads == ("prototype", "prototype_cosine")
     assert spec.floors == {"random": "conv4"}
     assert spec.labels == ("random", "protonet", "protoclr")
@@ -61,7 +62,7 @@ def test_hash_is_canonical_and_job_hash_is_local() -> None:
     spec = load_spec(TINY)
     spelled = tiny()
     spelled["eval"]["episodes"] = 4
-    spelled["trainer"]["momentum"] = TrainerSpec().momentum
+    spelled["trainer"]["momentum"] = TrainConfig().momentum
     spelled["methods"][0]["label"] = "protonet"
     assert parse_spec(spelled).hash == spec.hash
     changed = spec.with_overrides({"methods[1].params.temperature": 0.1})
@@ -106,7 +107,10 @@ BAD = [
     (["methods", 0, "ways"], True, "methods[0].ways", "expected an integer"),
     (["methods", 0, "shots"], 0, "methods[0].shots", "≥ 1"),
     (["methods", 0, "sampler"], "foo", "methods[0].sampler",
-     "expected one of labels, augment, patches, got 'foo'"),
+     "unknown sampler 'foo' (known: augment, labels, patches)"),
+    (["methods", 0, "source"], "labels", "methods[0].source", "renamed to 'sampler'"),
+    (["methods", 0, "sampler"], {"rotations": True}, "methods[0].sampler",
+     "sampler options go under 'sampler_options'"),
     (["methods", 1, "method"], "mystery", "methods[1].method", "unknown method 'mystery'"),
     (["methods", 1, "backbone"], "vit", "methods[1].backbone", "unknown backbone 'vit'"),
     (["methods", 0, "params"], [1, 2], "methods[0].params", "expected a mapping"),
@@ -120,6 +124,9 @@ BAD = [
     (["trainer", "schedule"], "linear", "trainer.schedule", "unknown schedule 'linear'"),
     (["trainer", "lr"], "fast", "trainer.lr", "expected a number"),
     (["trainer", "momentum"], 1.5, "trainer.momentum", "[0, 1)"),
+    (["trainer", "lr"], float("inf"), "trainer.lr", "expected a finite number, got inf"),
+    (["methods", 0, "trainer"], {"nesterov": True, "momentum": 0},
+     "methods[0].trainer.nesterov", "needs momentum > 0"),
     (["train", "dataset"], "imagenet21k", "train.dataset", "unknown dataset 'imagenet21k'"),
     (["train", "split"], "training", "train.split", "has no split 'training'"),
     (["train", "split"], _DELETE, "train.split", "required"),
@@ -179,14 +186,19 @@ def test_bad_overrides_are_refused() -> None:
         spec.with_overrides({"methods[0]..ways": 3})
 
 
-def test_trainer_spec_defaults_are_train_config_defaults() -> None:
-    """A spec that says nothing trains exactly as TrainConfig's defaults say (no drift)."""
-    from dataclasses import fields
+@pytest.mark.parametrize("key", ["seed", "device", "progress", "tensorboard", "log_every"])
+def test_trainer_keys_are_the_train_config_fields_a_spec_may_set(key: str) -> None:
+    """A spec's trainer: sections are read from TrainConfig's own fields, less the run's."""
+    data = tiny()
+    data["trainer"][key] = TrainConfig.__dataclass_fields__[key].default
+    with pytest.raises(BenchmarkError, match=rf"trainer.{key}: unknown key \(allowed: steps, "):
+        parse_spec(data)
 
-    from benchmark.specs import TrainerSpec
-    from benchmark.train import TrainConfig
 
-    config = {f.name: f.default for f in fields(TrainConfig)}
-    for f in fields(TrainerSpec):
-        assert f.name in config, f"TrainerSpec.{f.name} is no TrainConfig field"
-        assert f.default == config[f.name], f"default of {f.name} differs"
+def test_train_config_of_a_run_is_the_method_trainer_with_seed_and_device() -> None:
+    """What the runner trains with: the spec's trainer settings, then the run's seed and device;
+    everything the spec leaves out is TrainConfig's default."""
+    method = load_spec(TINY).method("protonet")
+    config = method.train_config(seed=3, device="cpu")
+    assert config == TrainConfig(steps=2, optimizer="adam", lr=0.001, checkpoint_every=1,
+                                 seed=3, device="cpu")

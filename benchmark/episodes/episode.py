@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from typing import Literal, Protocol, Sequence, Self
+from typing import Protocol, Sequence, Self, TypeAlias
 
 import torch
 
-EpisodeKind = Literal["labels", "augment", "patches"]
+#: The kind of an episode: the name of the registered sampler that made it
+#: (``benchmark.samplers.SAMPLERS``: ``labels``, ``augment``, ``patches``, ...).
+EpisodeKind: TypeAlias = str
 
 
 class DeviceRecord:

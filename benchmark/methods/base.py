@@ -22,13 +22,14 @@ class Method(nn.Module):
 
     Attributes:
         name: registered method name.
-        kinds: episode kinds (``Episode.kind``, a registered sampler) the method can train on.
+        kinds: episode kinds (``Episode.kind``, a registered sampler) the method can train on;
+            ``None`` (the default): every registered sampler.
         kind_hint: why other kinds are refused (ends the error message).
         backbone: the feature extractor (``out_dim`` attribute) used by ``embed``.
     """
 
     name: ClassVar[str] = "method"
-    kinds: ClassVar[frozenset[str]] = frozenset({"labels", "augment", "patches"})
+    kinds: ClassVar[frozenset[str] | None] = None
     kind_hint: ClassVar[str] = ""
 
     def __init__(self, backbone: nn.Module) -> None:
@@ -36,10 +37,20 @@ class Method(nn.Module):
         self.backbone = backbone
 
     @classmethod
+    def accepted_kinds(cls) -> frozenset[str]:
+        """The episode kinds this method trains on: ``kinds``, or every registered sampler."""
+        if cls.kinds is not None:
+            return cls.kinds
+        from benchmark.samplers import SAMPLERS
+
+        return frozenset(SAMPLERS.names())
+
+    @classmethod
     def check_kind(cls, kind: str) -> None:
         """BenchmarkError unless episodes of ``kind`` can train this method."""
-        if kind not in cls.kinds:
-            accepted = ", ".join(repr(s) for s in sorted(cls.kinds))
+        kinds = cls.accepted_kinds()
+        if kind not in kinds:
+            accepted = ", ".join(repr(s) for s in sorted(kinds))
             hint = f"; {cls.kind_hint}" if cls.kind_hint else ""
             raise BenchmarkError(
                 f"method {cls.name!r} cannot train on {kind!r} episodes: it accepts {accepted}{hint}"
