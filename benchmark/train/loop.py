@@ -4,7 +4,8 @@
 ``episode_seed(config.seed, step)``, so a resumed run sees the very episodes an uninterrupted
 one would. It logs every step to ``run_dir/metrics.csv`` (and TensorBoard when installed),
 validates every ``val_every`` steps through the ``validate`` callable, keeps ``best.pt`` and
-``last.pt`` (written atomically), and resumes from ``last.pt`` when it matches the config.
+``last.pt`` (written atomically), and resumes from ``last.pt`` when it matches the config. It
+drives the method's lifecycle (``Method.trainable_parameters``, ``Method.after_step``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from benchmark.checkpoint import (
 from benchmark.device import resolve_device
 from benchmark.episodes.episode import Episode, EpisodeSampler
 from benchmark.errors import BenchmarkError
+from benchmark.methods.base import Method
 from benchmark.train.config import TrainConfig
 from benchmark.train.metrics_log import MetricsLog
 from benchmark.train.optim import build_optimizer, build_scheduler
@@ -183,7 +185,7 @@ def _tensorboard(run_dir: Path, enabled: bool, start: int) -> Any:
 
 
 def train(
-    method: torch.nn.Module,
+    method: Method,
     sampler: EpisodeSampler,
     config: TrainConfig,
     run_dir: Path,
@@ -195,7 +197,9 @@ def train(
     """Train ``method`` on episodes from ``sampler`` for ``config.steps`` steps.
 
     Args:
-        method: a Method; trained in place (its final weights are the run's last weights).
+        method: trained in place (its final weights are the run's last weights); the optimiser
+            owns its ``trainable_parameters()``, and ``after_step(step, config.steps)`` runs
+            after every step.
         sampler: draws the training episodes; ``sampler.sample(episode_seed(seed, step))``.
         config: optimiser, schedule, budget, logging and device settings.
         run_dir: where ``metrics.csv``, ``last.pt`` and ``best.pt`` live. An existing
@@ -274,6 +278,8 @@ def train(
             except FloatingPointError as err:
                 raise DivergedError(step + 1, float(err.args[0]), last_path, saved_step) from None
             done = step + 1
+            with torch.no_grad():
+                method.after_step(done, config.steps)
             row = {k: _scalar(v) for k, v in out.items() if _is_scalar(v)}
             final_loss, final_acc = row["loss"], row.get("acc", float("nan"))
             row.update(step=done, seed=seed, lr=lr, seconds=round(time.perf_counter() - started, 4))
