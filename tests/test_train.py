@@ -11,7 +11,7 @@ from typing import Iterator, Sequence
 import pytest
 import torch
 
-from benchmark.backbones import build_backbone
+from benchmark.backbones import build_backbone, place_model
 from benchmark.checkpoint import ModelSpec, load_checkpoint, rebuild_method
 from benchmark.episodes.episode import Episode
 from benchmark.errors import BenchmarkError
@@ -327,7 +327,7 @@ def test_protonet_learns_embedded_omniglot(tmp_path: Path) -> None:
 
     train_split = load_split("omniglot", "background")
     val = fixed_episodes(load_split("omniglot", "evaluation"), 5, 1, 15, 50, seed=1)
-    spec = ModelSpec("protonet", "conv4", train_split.image_shape, {"channels_last": True})
+    spec = ModelSpec("protonet", "conv4", train_split.image_shape)
     torch.manual_seed(0)
     method = spec.build()
     sampler = build_sampler("labels", train_split, 20, 1, 4)
@@ -335,5 +335,5 @@ def test_protonet_learns_embedded_omniglot(tmp_path: Path) -> None:
                       progress=False, tensorboard=False)
     result = train(method, sampler, cfg, tmp_path, validator(val), model_spec=spec)
     assert result.best_val_acc > 0.80, result
-    best = evaluate(rebuild_method(load_checkpoint(tmp_path / "best.pt")), val)
+    best = evaluate(place_model(rebuild_method(load_checkpoint(tmp_path / "best.pt")), "cpu"), val)
     assert best.mean == result.best_val_acc

@@ -14,7 +14,7 @@ import random
 import sys
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from benchmark.backbones import place_model
 from benchmark.checkpoint import (
     ModelSpec,
     load_checkpoint,
@@ -108,11 +109,10 @@ class TrainStep:
     """One optimisation step: forward, finite-loss check, backward, optimiser and LR step.
 
     Args:
-        method: the Method (``forward(episode) -> {"loss", "acc", ...}``).
+        method: the Method (``forward(episode) -> {"loss", "acc", ...}``), placed by ``place``.
         optimizer, scheduler: as built by ``build_optimizer`` / ``build_scheduler``.
         device: where episodes are moved.
         amp: autocast float16 + GradScaler (only on CUDA).
-        channels_last: move episode images to channels-last memory format.
     """
 
     def __init__(
@@ -122,32 +122,18 @@ class TrainStep:
         scheduler: torch.optim.lr_scheduler.LRScheduler,
         device: torch.device,
         amp: bool = False,
-        channels_last: bool = False,
     ) -> None:
         self.method = method
         self.optimizer = optimizer
         self.scheduler = scheduler
         self.device = device
         self.amp = amp and device.type == "cuda"
-        self.channels_last = channels_last
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
-
-    def prepare(self, episode: Episode) -> Episode:
-        """The episode on the step's device (and memory format)."""
-        episode = episode.to(self.device)
-        if self.channels_last:
-            fmt = torch.channels_last
-            episode = replace(
-                episode,
-                support=episode.support.contiguous(memory_format=fmt),
-                query=episode.query.contiguous(memory_format=fmt),
-            )
-        return episode
 
     def __call__(self, episode: Episode) -> dict[str, torch.Tensor]:
         """Run the step; returns the method's outputs (detached). A non-finite loss raises
         ``FloatingPointError`` before any weight changes."""
-        episode = self.prepare(episode)
+        episode = episode.to(self.device)
         autocast = torch.autocast("cuda", dtype=torch.float16) if self.amp else nullcontext()
         with autocast:
             out = self.method(episode)
@@ -163,11 +149,10 @@ class TrainStep:
 
 
 def place(method: torch.nn.Module, config: TrainConfig) -> torch.device:
-    """Move ``method`` to the configured device (and memory format); returns the device."""
+    """Move ``method`` to the configured device, in channels-last unless ``config.channels_last``
+    is off (``backbones.place_model``); returns the device."""
     device = resolve_device(config.device)
-    method.to(device)
-    if config.channels_last:
-        method.to(memory_format=torch.channels_last)
+    place_model(method, device, config.channels_last)
     return device
 
 
@@ -228,7 +213,7 @@ def train(
 
     optimizer = build_optimizer(method, config)
     scheduler = build_scheduler(optimizer, config)
-    stepper = TrainStep(method, optimizer, scheduler, device, config.amp, config.channels_last)
+    stepper = TrainStep(method, optimizer, scheduler, device, config.amp)
 
     best: dict[str, Any] = {"val_acc": None, "step": None}
     start = 0
