@@ -3,11 +3,12 @@
 Every registered builder takes ``in_channels`` and returns an ``nn.Module`` mapping
 ``[B, C, H, W]`` to a feature map or vector; ``build_backbone`` wraps it in a ``Backbone`` that
 flattens to ``[B, out_dim]`` and checks, by a dry forward at build time, that the image size fits.
+``place_model`` puts a model on a device in the suite's memory format.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, TypeVar
 
 import torch
 from torch import nn
@@ -17,6 +18,7 @@ from benchmark.errors import BenchmarkError
 from benchmark.registry import Registry
 
 BACKBONES: Registry[Callable[[int], nn.Module]] = Registry("backbone")
+M = TypeVar("M", bound=nn.Module)
 
 
 def _conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
@@ -87,18 +89,13 @@ class Backbone(nn.Module):
         name: registered backbone name.
         image_shape: ``(C, H, W)`` it was built (and checked) for.
         out_dim: embedding size for ``image_shape``.
-        channels_last: whether inputs and weights use the channels-last memory format
-            (faster convolutions on CPU).
     """
 
-    def __init__(self, name: str, net: nn.Module, image_shape: tuple[int, int, int], channels_last: bool) -> None:
+    def __init__(self, name: str, net: nn.Module, image_shape: tuple[int, int, int]) -> None:
         super().__init__()
         self.name = name
         self.net = net
         self.image_shape = image_shape
-        self.channels_last = channels_last
-        if channels_last:
-            self.net.to(memory_format=torch.channels_last)
         self.out_dim = self._dry_run()
 
     def _dry_run(self) -> int:
@@ -127,12 +124,10 @@ class Backbone(nn.Module):
         Shape:
             x: ``[B, C, H, W]`` float in ``[0, 1]``. Output: ``[B, out_dim]``.
         """
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
         return self.net(x).flatten(1)
 
 
-def build_backbone(name: str, image_shape: tuple[int, int, int], channels_last: bool = False) -> Backbone:
+def build_backbone(name: str, image_shape: tuple[int, int, int]) -> Backbone:
     """Build the backbone registered as ``name`` for ``(C, H, W)`` images.
 
     Raises:
@@ -142,4 +137,23 @@ def build_backbone(name: str, image_shape: tuple[int, int, int], channels_last: 
     if len(image_shape) != 3 or min(image_shape) < 1:
         raise BenchmarkError(f"backbone {name!r}: image shape must be (C, H, W) with positive sizes, got {image_shape}")
     image_shape = tuple(int(s) for s in image_shape)  # type: ignore[assignment]
-    return Backbone(name, builder(image_shape[0]), image_shape, channels_last)
+    return Backbone(name, builder(image_shape[0]), image_shape)
+
+
+def place_model(model: M, device: torch.device | str, channels_last: bool = True) -> M:
+    """``model`` moved (in place) to ``device`` in the suite's memory format; the one place that
+    decides it, for training, the random floor and checkpoint evaluation alike.
+
+    With ``channels_last`` (the suite's format; training follows ``TrainConfig.channels_last``)
+    every 4-D weight becomes channels-last, which makes convolutions about 1.3x faster on CPU.
+    Inputs need no conversion: a convolution whose weight is channels-last computes in
+    channels-last whatever the layout of its input, and so do the layers after it. Without
+    ``channels_last`` the weights keep the layout they have (contiguous, as built).
+
+    Returns:
+        ``model`` itself.
+    """
+    model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    return model

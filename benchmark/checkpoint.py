@@ -5,7 +5,8 @@ A checkpoint is a ``torch.save``'d dict of tensors and plain Python values (so i
 
     format        "benchmark-checkpoint/1"
     model_spec    {"method", "backbone", "image_shape", "params"}: enough to rebuild the method
-    model         the method's state_dict (backbone, heads, BN statistics)
+    model         the method's state_dict (backbone, projector, BN statistics, and method state
+                  kept as buffers or frozen parameters, such as an EMA target network)
     optimizer, scheduler, scaler   their state_dicts (training checkpoints only)
     step          completed training steps
     rng           torch / numpy / python / cuda generator states

@@ -199,11 +199,11 @@ class RandomFloor(nn.Module):
 
 def random_floor(backbone: str, image_shape: tuple[int, int, int], seed: int = 0) -> RandomFloor:
     """An untrained ``backbone`` for ``(C, H, W)`` images, initialised from ``seed``."""
-    from benchmark.backbones import build_backbone
+    from benchmark.backbones import build_backbone, place_model
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return RandomFloor(build_backbone(backbone, tuple(image_shape), channels_last=True)).eval()
+        return place_model(RandomFloor(build_backbone(backbone, tuple(image_shape))), "cpu").eval()
 
 
 def evaluate_checkpoint(
@@ -225,6 +225,7 @@ def evaluate_checkpoint(
         BenchmarkError: unknown head or dataset, a truncated or corrupt checkpoint, a checkpoint
             built for other images than the dataset's, impossible N/K/Q.
     """
+    from benchmark.backbones import place_model
     from benchmark.data import dataset_info, load_split
 
     HEADS.get(head)
@@ -236,7 +237,7 @@ def evaluate_checkpoint(
     data = load_split(dataset, split or info.test_split, data_root)
     _check_shape(spec, data.image_shape, dataset, checkpoint)
     test_episodes = fixed_episodes(data, ways, shots, queries, episodes, seed)
-    method = rebuild_method(payload, checkpoint).to(target, memory_format=torch.channels_last)
+    method = place_model(rebuild_method(payload, checkpoint), target)
     return evaluate(method, test_episodes, head)
 
 

@@ -1,11 +1,12 @@
-"""Backbones: every registered one builds for 1x28x28 and 3x32x32 and gives [B, out_dim]."""
+"""Backbones: every registered one builds for 1x28x28 and 3x32x32 and gives [B, out_dim];
+``place_model`` decides the memory format."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from benchmark.backbones import BACKBONES, Backbone, build_backbone
+from benchmark.backbones import BACKBONES, Backbone, build_backbone, place_model
 from benchmark.errors import BenchmarkError
 
 
@@ -29,11 +30,30 @@ def test_builds_and_embeds(name: str, image_shape: tuple[int, int, int]) -> None
 def test_channels_last_gives_the_same_features(name: str) -> None:
     torch.manual_seed(0)
     plain = build_backbone(name, (3, 32, 32)).eval()
-    fast = build_backbone(name, (3, 32, 32), channels_last=True).eval()
+    fast = place_model(build_backbone(name, (3, 32, 32)), "cpu").eval()
     fast.load_state_dict(plain.state_dict())
     x = torch.rand(2, 3, 32, 32)
     with torch.no_grad():
         assert torch.allclose(plain(x), fast(x), atol=1e-4)
+
+
+@pytest.mark.parametrize("name", BACKBONES.names())
+def test_placed_backbone_computes_in_channels_last_whatever_its_input_layout(name: str) -> None:
+    """``place_model`` converts the weights only: a contiguous input gives the very features a
+    channels-last one does, and the feature maps are channels-last."""
+    torch.manual_seed(0)
+    backbone = place_model(build_backbone(name, (3, 32, 32)), "cpu").eval()
+    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in backbone.parameters() if p.dim() == 4)
+    x = torch.rand(4, 3, 32, 32)
+    first = next(m for m in backbone.modules() if isinstance(m, torch.nn.Conv2d))
+    with torch.no_grad():
+        assert torch.equal(backbone(x), backbone(x.contiguous(memory_format=torch.channels_last)))
+        assert first(x).is_contiguous(memory_format=torch.channels_last)
+
+
+def test_place_model_without_channels_last_keeps_the_layout() -> None:
+    backbone = place_model(build_backbone("conv4", (3, 32, 32)), "cpu", channels_last=False)
+    assert all(p.is_contiguous() for p in backbone.parameters())
 
 
 @pytest.mark.parametrize("name", ["conv4", "resnet12"])

@@ -1,14 +1,18 @@
-"""Methods: the interface, gradients, determinism, the ProtoCLR ↔ NT-Xent relation, collapse, bad input."""
+"""Methods: the interface, gradients, trainable parameters, determinism, the ProtoCLR ↔ NT-Xent
+relation, SimCLR's projector, collapse, bad input."""
 
 from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
 
+from benchmark.backbones import build_backbone
 from benchmark.episodes.episode import Episode
 from benchmark.errors import BenchmarkError
 from benchmark.losses import nt_xent
 from benchmark.methods import METHODS, Method, build_method, method_params
+from benchmark.modules import ProjectionMLP
 
 SHAPE = (1, 16, 16)
 
@@ -62,11 +66,16 @@ def test_forward_returns_loss_acc_and_spread(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", METHODS.names())
-def test_gradient_reaches_every_parameter(name: str) -> None:
+def test_gradient_reaches_every_trainable_parameter(name: str) -> None:
     torch.manual_seed(0)
     method = build_method(name, "conv4", SHAPE)
+    trainable = {id(p) for p in method.trainable_parameters()}
+    assert trainable
     method(make_episode(some_kind(name)))["loss"].backward()
-    missing = [n for n, p in method.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    missing = [
+        n for n, p in method.named_parameters()
+        if id(p) in trainable and (p.grad is None or not p.grad.abs().sum() > 0)
+    ]
     assert not missing
 
 
@@ -108,22 +117,47 @@ def test_protoclr_loss_is_query_half_of_nt_xent_without_same_side_negatives() ->
     assert not torch.allclose(loss, full, atol=1e-3)
 
 
-def test_simclr_on_two_view_episode_is_nt_xent_through_the_head() -> None:
+def test_simclr_on_two_view_episode_is_nt_xent_through_the_projector() -> None:
     torch.manual_seed(0)
     method = build_method("simclr", "conv4", SHAPE, temperature=0.2).eval()
     g = torch.Generator().manual_seed(2)
     episode = views_episode(torch.rand(5, *SHAPE, generator=g), g, 0)
     with torch.no_grad():
         loss = method(episode)["loss"]
-        expected, _ = nt_xent(method.head(method.embed(episode.support)), method.head(method.embed(episode.query)), 0.2)
+        project = method.projector
+        expected, _ = nt_xent(project(method.embed(episode.support)), project(method.embed(episode.query)), 0.2)
     assert torch.allclose(loss, expected, atol=1e-6)
 
 
-def test_simclr_embed_does_not_use_the_head() -> None:
-    method = build_method("simclr", "conv4", SHAPE, head_dim=32)
+def test_simclr_embed_does_not_use_the_projector() -> None:
+    method = build_method("simclr", "conv4", SHAPE, projector_dim=32)
     x = torch.rand(2, *SHAPE)
     assert torch.equal(method.embed(x), method.backbone(x))
     assert method.embed(x).shape[1] == method.backbone.out_dim != 32
+
+
+def test_simclr_projector_initialises_as_the_inline_mlp_did() -> None:
+    """Same seed, same weights as the ``nn.Sequential`` SimCLR built inline before the projector
+    was a module (so results stay the same to the digit)."""
+    torch.manual_seed(0)
+    method = build_method("simclr", "conv4", SHAPE, projector_dim=32)
+    assert isinstance(method.projector, ProjectionMLP)
+    torch.manual_seed(0)
+    width = build_backbone("conv4", SHAPE).out_dim
+    inline = nn.Sequential(nn.Linear(width, width), nn.ReLU(inplace=True), nn.Linear(width, 32))
+    expected, actual = inline.state_dict(), method.projector.state_dict()
+    assert expected.keys() == actual.keys()
+    assert all(torch.equal(expected[k], actual[k]) for k in expected)
+
+
+def test_trainable_parameters_default_to_those_that_require_grad() -> None:
+    method = build_method("protonet", "conv4", SHAPE)
+    assert [id(p) for p in method.trainable_parameters()] == [id(p) for p in method.parameters()]
+    method.backbone.net[0].requires_grad_(False)
+    frozen = {id(p) for p in method.backbone.net[0].parameters()}
+    trainable = [id(p) for p in method.trainable_parameters()]
+    assert frozen and not frozen & set(trainable)
+    assert len(trainable) == len(list(method.parameters())) - len(frozen)
 
 
 def _spread_after_training(name: str, steps: int) -> tuple[float, float]:

@@ -1,18 +1,22 @@
-"""The trainer: exact resume, divergence handling, determinism, config checks, acceptance run."""
+"""The trainer: exact resume, divergence handling, determinism, the method lifecycle
+(``after_step``, ``trainable_parameters``), config checks, acceptance run."""
 
 from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import pytest
 import torch
 
+from benchmark.backbones import build_backbone, place_model
 from benchmark.checkpoint import ModelSpec, load_checkpoint, rebuild_method
 from benchmark.episodes.episode import Episode
 from benchmark.errors import BenchmarkError
+from benchmark.methods.protonet import ProtoNet
+from benchmark.modules import frozen_copy, update_momentum
 from benchmark.train import (
     OPTIMIZERS,
     SCHEDULES,
@@ -174,6 +178,106 @@ def test_one_step_is_deterministic() -> None:
         assert torch.equal(weights[0][key], weights[1][key]), key
 
 
+class EMAProtoNet(ProtoNet):
+    """ProtoNet with a momentum target of its backbone, as MoCo and BYOL keep one: a frozen copy
+    updated in ``after_step``, run (no gradient) on the queries so its BatchNorm statistics move,
+    and a buffer counting its updates. Records every ``after_step`` call in ``calls``."""
+
+    name = "ema_protonet"
+
+    def __init__(self, backbone: torch.nn.Module, momentum: float = 0.9) -> None:
+        super().__init__(backbone)
+        self.momentum = momentum
+        self.target = frozen_copy(backbone)
+        self.register_buffer("updates", torch.zeros((), dtype=torch.long))
+        self.calls: list[tuple[int, int, bool, bool, bool]] = []
+        self._weights_in_forward: torch.Tensor | None = None
+
+    def forward(self, episode: Episode) -> dict[str, torch.Tensor]:
+        out = super().forward(episode)
+        with torch.no_grad():
+            out["target_std"] = self.target(episode.query).std(0).mean()
+        self._weights_in_forward = next(self.backbone.parameters()).detach().clone()
+        return out
+
+    def after_step(self, step: int, total_steps: int) -> None:
+        stepped = not torch.equal(self._weights_in_forward, next(self.backbone.parameters()))
+        self.calls.append((step, total_steps, torch.is_grad_enabled(), self.training, stepped))
+        update_momentum(self.target, self.backbone, self.momentum)
+        self.updates += 1
+
+
+EMA_SPEC = ModelSpec("ema_protonet", "conv4", SHAPE)
+
+
+def ema_method(seed: int = 0) -> EMAProtoNet:
+    torch.manual_seed(seed)
+    return EMAProtoNet(build_backbone("conv4", SHAPE))
+
+
+def test_after_step_runs_once_per_step_after_the_optimiser(tmp_path: Path) -> None:
+    cfg = config()
+    crashed = ema_method()
+    with pytest.raises(KeyboardInterrupt):
+        train(crashed, BlobSampler(crash_seed=episode_seed(cfg.seed, 9)), cfg, tmp_path, model_spec=EMA_SPEC)
+    # (step, total_steps, grad enabled, train mode, weights already stepped)
+    assert crashed.calls == [(s, 12, False, True, True) for s in range(1, 10)]
+    resumed = ema_method(seed=1)
+    train(resumed, BlobSampler(), cfg, tmp_path, accuracy_validator, model_spec=EMA_SPEC)
+    assert resumed.calls == [(s, 12, False, True, True) for s in range(9, 13)]  # resumed at step 8
+    assert int(resumed.updates) == 12
+
+
+def test_method_with_an_ema_target_resumes_exactly(tmp_path: Path) -> None:
+    cfg = config(optimizer="adamw", lr=1e-3, nesterov=False, weight_decay=0.1)
+    straight = ema_method()
+    initial_target = [p.clone() for p in straight.target.parameters()]
+    train(straight, BlobSampler(), cfg, tmp_path / "a", accuracy_validator, model_spec=EMA_SPEC)
+    assert not any(torch.equal(a, b) for a, b in zip(initial_target, straight.target.parameters()))
+
+    crashed = ema_method()
+    with pytest.raises(KeyboardInterrupt):
+        train(crashed, BlobSampler(crash_seed=episode_seed(cfg.seed, 9)), cfg, tmp_path / "b",
+              accuracy_validator, model_spec=EMA_SPEC)
+    assert load_checkpoint(tmp_path / "b" / "last.pt")["model"]["updates"] == 8
+    resumed = ema_method(seed=123)
+    assert train(resumed, BlobSampler(), cfg, tmp_path / "b", accuracy_validator,
+                 model_spec=EMA_SPEC).resumed_from == 8
+
+    expected, actual = straight.state_dict(), resumed.state_dict()
+    assert expected.keys() == actual.keys()
+    assert {k for k in expected if k.startswith("target.")} and int(actual["updates"]) == 12
+    for key in expected:  # online weights, EMA target (weights and BN statistics), counter
+        assert torch.equal(expected[key], actual[key]), key
+    a, b = metric_rows(tmp_path / "a"), metric_rows(tmp_path / "b")
+    assert [(r["loss"], r["val_acc"]) for r in a] == [(r["loss"], r["val_acc"]) for r in b]
+
+
+class PartlyFrozenProtoNet(ProtoNet):
+    """ProtoNet whose optimiser leaves the first backbone block alone (it still gets gradients)."""
+
+    def trainable_parameters(self) -> Iterator[torch.nn.Parameter]:
+        first = {id(p) for p in self.backbone.net[0].parameters()}
+        return (p for p in self.parameters() if id(p) not in first)
+
+
+def test_parameters_left_out_of_trainable_parameters_are_not_optimised(tmp_path: Path) -> None:
+    cfg = config(steps=4, optimizer="adamw", lr=1e-2, nesterov=False, weight_decay=0.5)
+    torch.manual_seed(0)
+    method = PartlyFrozenProtoNet(build_backbone("conv4", SHAPE))
+    frozen = list(method.backbone.net[0].parameters())
+    assert all(p.requires_grad for p in frozen)
+    optimizer = build_optimizer(method, cfg)
+    owned = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    assert owned == {id(p) for p in method.trainable_parameters()} and not owned & {id(p) for p in frozen}
+
+    before = {k: v.clone() for k, v in method.named_parameters()}
+    train(method, BlobSampler(), cfg, tmp_path, model_spec=SPEC)
+    for name, value in method.named_parameters():
+        unchanged = torch.equal(before[name], value)
+        assert unchanged == name.startswith("backbone.net.0."), name
+
+
 def test_resume_with_another_config_is_refused(tmp_path: Path) -> None:
     train(fresh_method(), BlobSampler(), config(steps=2), tmp_path, model_spec=SPEC)
     with pytest.raises(BenchmarkError, match="differs in lr"):
@@ -223,7 +327,7 @@ def test_protonet_learns_embedded_omniglot(tmp_path: Path) -> None:
 
     train_split = load_split("omniglot", "background")
     val = fixed_episodes(load_split("omniglot", "evaluation"), 5, 1, 15, 50, seed=1)
-    spec = ModelSpec("protonet", "conv4", train_split.image_shape, {"channels_last": True})
+    spec = ModelSpec("protonet", "conv4", train_split.image_shape)
     torch.manual_seed(0)
     method = spec.build()
     sampler = build_sampler("labels", train_split, 20, 1, 4)
@@ -231,5 +335,5 @@ def test_protonet_learns_embedded_omniglot(tmp_path: Path) -> None:
                       progress=False, tensorboard=False)
     result = train(method, sampler, cfg, tmp_path, validator(val), model_spec=spec)
     assert result.best_val_acc > 0.80, result
-    best = evaluate(rebuild_method(load_checkpoint(tmp_path / "best.pt")), val)
+    best = evaluate(place_model(rebuild_method(load_checkpoint(tmp_path / "best.pt")), "cpu"), val)
     assert best.mean == result.best_val_acc

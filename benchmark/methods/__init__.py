@@ -21,13 +21,11 @@ def method_params(name: str) -> dict[str, Any]:
     }
 
 
-def build_method(
-    name: str, backbone: str, image_shape: tuple[int, int, int], channels_last: bool = False, **params: Any
-) -> Method:
-    """A fresh method ``name`` on a new ``backbone`` for ``(C, H, W)`` images.
+def build_method(name: str, backbone: str, image_shape: tuple[int, int, int], **params: Any) -> Method:
+    """A fresh method ``name`` on a new ``backbone`` for ``(C, H, W)`` images, on the CPU in the
+    default (contiguous) memory format; ``backbones.place_model`` moves it.
 
     Args:
-        channels_last: build the backbone in channels-last memory format (faster on CPU).
         params: the method's hyper-parameters (see ``method_params``).
 
     Returns:
@@ -46,7 +44,7 @@ def build_method(
             f"method {name!r} has no parameter {', '.join(map(repr, unknown))} "
             f"(valid: {', '.join(valid) or 'none'})"
         )
-    method = cls(build_backbone(backbone, image_shape, channels_last=channels_last), **params)
+    method = cls(build_backbone(backbone, image_shape), **params)
     method.model_spec = {
         "method": name,
         "backbone": backbone,

@@ -1,8 +1,9 @@
-"""The one method interface: an ``Episode`` in, a loss and metrics out; ``embed`` for evaluation."""
+"""The one method interface: an ``Episode`` in, a loss and metrics out; ``embed`` for evaluation;
+``trainable_parameters`` and ``after_step`` for the trainer."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Iterator
 
 import torch
 from torch import nn
@@ -19,6 +20,13 @@ class Method(nn.Module):
     Every subclass declares its hyper-parameters as keyword arguments of ``__init__`` (with
     defaults); ``build_method`` refuses any other name. Support and query are embedded in one
     backbone call.
+
+    Lifecycle, as the trainer (``benchmark.train.train``) drives it: the optimiser is built over
+    ``trainable_parameters()``; every step calls ``forward(episode)``, steps the optimiser and
+    the learning-rate schedule on its loss, then calls ``after_step``. State that is not trained
+    by the optimiser (an EMA target network, a queue of keys) is kept as buffers or as parameters
+    with ``requires_grad=False``, so it is in ``state_dict``: checkpoints and exact resume cover
+    it with no trainer change.
 
     Attributes:
         name: registered method name.
@@ -61,8 +69,28 @@ class Method(nn.Module):
         """BenchmarkError unless N-way K-shot Q-query episodes of ``kind`` can train this method."""
         cls.check_kind(kind)
 
+    def trainable_parameters(self) -> Iterator[nn.Parameter]:
+        """The parameters the optimiser owns and updates: by default every parameter with
+        ``requires_grad``. Parameters left out are never touched by the optimiser (nor by its
+        weight decay); a method updates them itself, e.g. in ``after_step``. Give them
+        ``requires_grad=False`` unless gradients through them are wanted: the optimiser clears
+        only the gradients of the parameters it owns.
+        """
+        return (p for p in self.parameters() if p.requires_grad)
+
+    def after_step(self, step: int, total_steps: int) -> None:
+        """Hook run by the trainer once per training step, after the optimiser and the
+        learning-rate schedule have stepped, with ``step`` the number of completed steps
+        (``1 .. total_steps``, where ``total_steps`` is the run's budget). It runs under
+        ``torch.no_grad()`` in train mode, before that step's validation and checkpoint (so a
+        checkpoint of step ``s`` holds the state after ``after_step(s, ...)``); a resumed run
+        continues with ``step = s + 1``. A step whose loss is not finite stops training before
+        the optimiser, and the hook is not called for it (with AMP, a step whose gradients
+        overflow is skipped by the gradient scaler and the hook still runs). Default: nothing.
+        """
+
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """Evaluation features (the backbone, no projection head). Images go in as they are:
+        """Evaluation features (the backbone, no projector). Images go in as they are:
         no input normalisation anywhere (every backbone starts with conv-BN), so ``forward`` and
         ``embed`` see the same inputs.
 

@@ -15,7 +15,7 @@ from benchmark.methods.base import METHODS, DistanceMethod
 class InfoNCE(DistanceMethod):
     """Anchors are the query embeddings, candidates the support embeddings; every (query,
     same-class support) pair is one term of the N-way loss, with the support views of the other
-    classes as negatives. No projection head.
+    classes as negatives. No projector.
 
     Args:
         distance: ``"euclidean"`` (squared) or ``"cosine"`` (negative cosine similarity).

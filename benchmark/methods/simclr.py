@@ -1,4 +1,4 @@
-"""SimCLR (Chen et al. 2020): NT-Xent over two views per image through an MLP projection head."""
+"""SimCLR (Chen et al. 2020): NT-Xent over two views per image through an MLP projector."""
 
 from __future__ import annotations
 
@@ -8,22 +8,23 @@ from torch import nn
 from benchmark.episodes.episode import Episode
 from benchmark.losses import sup_con
 from benchmark.methods.base import METHODS, Method, check_positive
+from benchmark.modules.projector import ProjectionMLP
 
 
 @METHODS.register(
-    "simclr", "SimCLR: NT-Xent (cosine / τ, 2B-2 negatives) through an MLP head; supervised contrastive on labels"
+    "simclr", "SimCLR: NT-Xent (cosine / τ, 2B-2 negatives) through an MLP projector; supervised contrastive on labels"
 )
 class SimCLR(Method):
     """Every support and query view is an anchor; the other views of its class (its image, on
     augmentation episodes) are positives, all remaining views negatives. On an augmentation
     episode with one support and one query view per image this is exactly NT-Xent over the 2B
-    views; on labelled episodes it is the supervised contrastive loss. The projection head is
-    used by the loss only; ``embed`` returns backbone features.
+    views; on labelled episodes it is the supervised contrastive loss. The projector is used by
+    the loss only; ``embed`` returns backbone features.
 
     Args:
         temperature: τ of the cosine similarities.
-        head_dim: output size of the projection head.
-        head_hidden: hidden size of the head (0: the backbone's ``out_dim``).
+        projector_dim: output size of the projector (a ``ProjectionMLP``).
+        projector_hidden: hidden size of the projector (0: the backbone's ``out_dim``).
         same_side_negatives: also contrast against views of the same side (SimCLR: True;
             False contrasts support only against query, as a ProtoNet does).
         symmetric: anchors on both sides (SimCLR: True; False keeps query anchors only).
@@ -35,23 +36,21 @@ class SimCLR(Method):
         self,
         backbone: nn.Module,
         temperature: float = 0.5,
-        head_dim: int = 128,
-        head_hidden: int = 0,
+        projector_dim: int = 128,
+        projector_hidden: int = 0,
         same_side_negatives: bool = True,
         symmetric: bool = True,
     ) -> None:
         super().__init__(backbone)
-        hidden = head_hidden or backbone.out_dim
-        check_positive(self.name, temperature=temperature, head_dim=head_dim, head_hidden=hidden)
-        self.head = nn.Sequential(
-            nn.Linear(backbone.out_dim, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, head_dim)
-        )
+        hidden = projector_hidden or backbone.out_dim
+        check_positive(self.name, temperature=temperature, projector_dim=projector_dim, projector_hidden=hidden)
+        self.projector = ProjectionMLP(backbone.out_dim, hidden, projector_dim)
         self.temperature = temperature
         self.same_side_negatives = same_side_negatives
         self.symmetric = symmetric
 
     def episode_loss(self, support: torch.Tensor, query: torch.Tensor, episode: Episode) -> dict[str, torch.Tensor]:
-        views = self.head(torch.cat([support, query]))
+        views = self.projector(torch.cat([support, query]))
         labels = torch.cat([episode.support_labels, episode.query_labels])
         sides = torch.cat([torch.zeros_like(episode.support_labels), torch.ones_like(episode.query_labels)])
         loss, acc = sup_con(

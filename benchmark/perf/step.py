@@ -70,8 +70,7 @@ def our_step(method_name: str, split: Split, kind: str, ways: int, shots: int, q
                          progress=False, tensorboard=False)
     device = place(method, config)
     optimizer = build_optimizer(method, config)
-    stepper = TrainStep(method.train(), optimizer, build_scheduler(optimizer, config), device,
-                        channels_last=channels_last)
+    stepper = TrainStep(method.train(), optimizer, build_scheduler(optimizer, config), device)
     sampler = build_sampler(kind, split, ways, shots, queries)
     clock = {"sampling": 0.0, "total": 0.0}
 

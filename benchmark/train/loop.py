@@ -4,7 +4,8 @@
 ``episode_seed(config.seed, step)``, so a resumed run sees the very episodes an uninterrupted
 one would. It logs every step to ``run_dir/metrics.csv`` (and TensorBoard when installed),
 validates every ``val_every`` steps through the ``validate`` callable, keeps ``best.pt`` and
-``last.pt`` (written atomically), and resumes from ``last.pt`` when it matches the config.
+``last.pt`` (written atomically), and resumes from ``last.pt`` when it matches the config. It
+drives the method's lifecycle (``Method.trainable_parameters``, ``Method.after_step``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import random
 import sys
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -21,6 +22,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from benchmark.backbones import place_model
 from benchmark.checkpoint import (
     ModelSpec,
     load_checkpoint,
@@ -32,6 +34,7 @@ from benchmark.checkpoint import (
 from benchmark.device import resolve_device
 from benchmark.episodes.episode import Episode, EpisodeSampler
 from benchmark.errors import BenchmarkError
+from benchmark.methods.base import Method
 from benchmark.train.config import TrainConfig
 from benchmark.train.metrics_log import MetricsLog
 from benchmark.train.optim import build_optimizer, build_scheduler
@@ -106,11 +109,10 @@ class TrainStep:
     """One optimisation step: forward, finite-loss check, backward, optimiser and LR step.
 
     Args:
-        method: the Method (``forward(episode) -> {"loss", "acc", ...}``).
+        method: the Method (``forward(episode) -> {"loss", "acc", ...}``), placed by ``place``.
         optimizer, scheduler: as built by ``build_optimizer`` / ``build_scheduler``.
         device: where episodes are moved.
         amp: autocast float16 + GradScaler (only on CUDA).
-        channels_last: move episode images to channels-last memory format.
     """
 
     def __init__(
@@ -120,32 +122,18 @@ class TrainStep:
         scheduler: torch.optim.lr_scheduler.LRScheduler,
         device: torch.device,
         amp: bool = False,
-        channels_last: bool = False,
     ) -> None:
         self.method = method
         self.optimizer = optimizer
         self.scheduler = scheduler
         self.device = device
         self.amp = amp and device.type == "cuda"
-        self.channels_last = channels_last
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
-
-    def prepare(self, episode: Episode) -> Episode:
-        """The episode on the step's device (and memory format)."""
-        episode = episode.to(self.device)
-        if self.channels_last:
-            fmt = torch.channels_last
-            episode = replace(
-                episode,
-                support=episode.support.contiguous(memory_format=fmt),
-                query=episode.query.contiguous(memory_format=fmt),
-            )
-        return episode
 
     def __call__(self, episode: Episode) -> dict[str, torch.Tensor]:
         """Run the step; returns the method's outputs (detached). A non-finite loss raises
         ``FloatingPointError`` before any weight changes."""
-        episode = self.prepare(episode)
+        episode = episode.to(self.device)
         autocast = torch.autocast("cuda", dtype=torch.float16) if self.amp else nullcontext()
         with autocast:
             out = self.method(episode)
@@ -161,11 +149,10 @@ class TrainStep:
 
 
 def place(method: torch.nn.Module, config: TrainConfig) -> torch.device:
-    """Move ``method`` to the configured device (and memory format); returns the device."""
+    """Move ``method`` to the configured device, in channels-last unless ``config.channels_last``
+    is off (``backbones.place_model``); returns the device."""
     device = resolve_device(config.device)
-    method.to(device)
-    if config.channels_last:
-        method.to(memory_format=torch.channels_last)
+    place_model(method, device, config.channels_last)
     return device
 
 
@@ -183,7 +170,7 @@ def _tensorboard(run_dir: Path, enabled: bool, start: int) -> Any:
 
 
 def train(
-    method: torch.nn.Module,
+    method: Method,
     sampler: EpisodeSampler,
     config: TrainConfig,
     run_dir: Path,
@@ -195,7 +182,9 @@ def train(
     """Train ``method`` on episodes from ``sampler`` for ``config.steps`` steps.
 
     Args:
-        method: a Method; trained in place (its final weights are the run's last weights).
+        method: trained in place (its final weights are the run's last weights); the optimiser
+            owns its ``trainable_parameters()``, and ``after_step(step, config.steps)`` runs
+            after every step.
         sampler: draws the training episodes; ``sampler.sample(episode_seed(seed, step))``.
         config: optimiser, schedule, budget, logging and device settings.
         run_dir: where ``metrics.csv``, ``last.pt`` and ``best.pt`` live. An existing
@@ -224,7 +213,7 @@ def train(
 
     optimizer = build_optimizer(method, config)
     scheduler = build_scheduler(optimizer, config)
-    stepper = TrainStep(method, optimizer, scheduler, device, config.amp, config.channels_last)
+    stepper = TrainStep(method, optimizer, scheduler, device, config.amp)
 
     best: dict[str, Any] = {"val_acc": None, "step": None}
     start = 0
@@ -274,6 +263,8 @@ def train(
             except FloatingPointError as err:
                 raise DivergedError(step + 1, float(err.args[0]), last_path, saved_step) from None
             done = step + 1
+            with torch.no_grad():
+                method.after_step(done, config.steps)
             row = {k: _scalar(v) for k, v in out.items() if _is_scalar(v)}
             final_loss, final_acc = row["loss"], row.get("acc", float("nan"))
             row.update(step=done, seed=seed, lr=lr, seconds=round(time.perf_counter() - started, 4))

@@ -11,6 +11,7 @@ import torch
 from benchmark.registry import Registry
 
 if TYPE_CHECKING:
+    from benchmark.methods.base import Method
     from benchmark.train.config import TrainConfig
 
 OPTIMIZERS: Registry[Callable[..., torch.optim.Optimizer]] = Registry("optimizer")
@@ -60,11 +61,9 @@ def lr_factor(schedule: str, warmup_steps: int, total_steps: int, step: int) -> 
     return warm * SCHEDULES.get(schedule)(progress)
 
 
-
-def build_optimizer(method: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    """The configured optimiser over the method's trainable parameters."""
-    params = [p for p in method.parameters() if p.requires_grad]
-    return OPTIMIZERS.get(config.optimizer)(params, config)
+def build_optimizer(method: Method, config: TrainConfig) -> torch.optim.Optimizer:
+    """The configured optimiser over ``method.trainable_parameters()`` (and nothing else)."""
+    return OPTIMIZERS.get(config.optimizer)(list(method.trainable_parameters()), config)
 
 
 def build_scheduler(
