@@ -42,8 +42,8 @@ class TrainConfig:
                                                       "every episode (episode_seed)")
     device: str = setting("auto", spec=False, doc="auto, cpu, cuda or cuda:N")
     amp: bool = setting(False, doc="mixed precision (autocast float16 + GradScaler); CUDA only")
-    channels_last: bool = setting(True, doc="channels-last memory format for the model and the "
-                                            "episode images (≈1.3x faster convolutions on CPU)")
+    channels_last: bool = setting(True, doc="channels-last memory format for the model's "
+                                            "weights (≈1.3x faster convolutions on CPU)")
     progress: bool | None = setting(None, spec=False, doc="tqdm progress bar; None shows it "
                                                           "when stderr is a terminal")
     tensorboard: bool = setting(True, spec=False, doc="also log to run_dir/tensorboard when "
