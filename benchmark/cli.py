@@ -1,12 +1,14 @@
 """Argument parsing for ``python -m benchmark``; every command calls into the package.
 
-Only this module parses arguments. A ``BenchmarkError`` anywhere below becomes one line
-``error: <message>`` on stderr and exit code 2.
+Only this module parses arguments and configures logging: the package's log messages (the
+runner's progress lines) are printed on stdout as plain lines. A ``BenchmarkError`` anywhere
+below becomes one line ``error: <message>`` on stderr and exit code 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
@@ -15,6 +17,26 @@ from benchmark.errors import BenchmarkError
 from benchmark.memory import keep_freed_memory
 
 Handler = Callable[[argparse.Namespace], int]
+
+
+class StdoutHandler(logging.Handler):
+    """Writes each message, plain, to the ``sys.stdout`` of the moment (so a redirection made
+    after start-up, e.g. pytest's ``capsys``, sees it), flushed line by line."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stdout.write(self.format(record) + "\n")
+            sys.stdout.flush()
+        except Exception:  # noqa: BLE001 (logging's own convention)
+            self.handleError(record)
+
+
+def log_to_stdout() -> None:
+    """Print the ``benchmark`` logger's messages (INFO and up) on stdout; idempotent."""
+    logger = logging.getLogger("benchmark")
+    logger.setLevel(logging.INFO)
+    if not any(isinstance(h, StdoutHandler) for h in logger.handlers):
+        logger.addHandler(StdoutHandler())
 
 
 def _data_root_arg(parser: argparse.ArgumentParser) -> None:
@@ -74,6 +96,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         runs_dir=args.runs_dir,
         device=args.device,
         report_dir=args.report_dir,
+        executor=args.executor,
     )
     return 0
 
@@ -158,6 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--report-dir", type=Path, default=None,
                      help="render the tables here when done (default: results/<spec name>)")
     run.add_argument("--device", default=None, help="auto, cpu or cuda (overrides the spec)")
+    run.add_argument("--executor", default="local",
+                     help="where the jobs run: a registered executor (default: local)")
     _data_root_arg(run)
     run.set_defaults(handler=_cmd_run)
 
@@ -187,6 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``benchmark`` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
     keep_freed_memory()
+    log_to_stdout()
     try:
         return args.handler(args)
     except BenchmarkError as err:

@@ -38,11 +38,6 @@ FLOOR = "random"
 DEVICES = ("auto", "cpu", "cuda")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+=,\-\[\]]*$")
 
-#: The name ``benchmark.runner`` reads spec mappings back as plain data with
-#: (``benchmark.frozen.thaw``).
-_thaw = thaw
-
-
 # ---------------------------------------------------------------- checks of names
 
 

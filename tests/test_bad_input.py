@@ -183,6 +183,8 @@ def _cases() -> list[Case]:
                                            "--runs-dir", "{B}/stores/text.sqlite/runs",
                                            "--report-dir", "{B}/work/report"), ("runs",)),
         Case("run:unknown-device", (*_run("good"), "--device", "tpu"), ("tpu",)),
+        Case("run:unknown-executor", (*_run("good"), "--executor", "ray"),
+             ("unknown executor", "ray", "local")),
         Case("run:report-dir-under-a-file", (*run, "--store", "{B}/work/store.sqlite",
                                              "--runs-dir", "{B}/work/runs", "--report-dir",
                                              "{B}/stores/text.sqlite/report"), ("report",)),

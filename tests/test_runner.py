@@ -1,16 +1,23 @@
-"""The runner end to end on a tiny spec: rows, skipping, determinism, failures, refusals."""
+"""The runner end to end on a tiny spec: rows, skipping, determinism, failures, refusals,
+executors, devices and the progress lines."""
 
 from __future__ import annotations
 
+import logging
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Iterator, Sequence
 
 import pandas as pd
 import pytest
 import yaml
 
-from benchmark import runner
+from benchmark import cli, runner
+from benchmark.device import resolve_device
 from benchmark.errors import BenchmarkError
+from benchmark.executors import EXECUTORS, Job, Outcome
+from benchmark.executors.local import LocalExecutor
 from benchmark.store import Store
 
 TINY = Path(__file__).resolve().parent / "data" / "tiny.yaml"
@@ -38,6 +45,19 @@ def write_spec(tmp_path: Path, edit) -> Path:
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
+
+
+@pytest.fixture(scope="module", autouse=True)
+def progress_on_stdout() -> Iterator[None]:
+    """As ``python -m benchmark`` does: the progress lines on stdout (read through capsys);
+    the ``benchmark`` logger is restored afterwards."""
+    logger = logging.getLogger("benchmark")
+    level, handlers = logger.level, list(logger.handlers)
+    cli.log_to_stdout()
+    yield
+    for handler in [h for h in logger.handlers if h not in handlers]:
+        logger.removeHandler(handler)
+    logger.setLevel(level)
 
 
 @pytest.fixture(scope="module")
@@ -210,3 +230,105 @@ def test_local_executor_maps_jobs_and_keeps_errors() -> None:
     assert started == jobs
     assert outcomes[0].result == 3.5 and outcomes[0].error is None
     assert isinstance(outcomes[1].error, ZeroDivisionError)
+
+
+@EXECUTORS.register("test-reversed", "tests: the local executor, jobs in reverse order")
+class ReversedExecutor:
+    """Runs the jobs here, last first, each from a pickled copy (as a remote worker gets it);
+    records its options and the jobs it ran."""
+
+    made: list["ReversedExecutor"] = []
+
+    def __init__(self, tag: str) -> None:
+        self.tag = tag
+        self.jobs: list[Job] = []
+        ReversedExecutor.made.append(self)
+
+    def run(self, jobs: Sequence[Job], on_start: Callable[[Job], None]) -> Iterator[Outcome]:
+        self.jobs = [pickle.loads(pickle.dumps(job)) for job in reversed(jobs)]
+        return LocalExecutor().run(self.jobs, on_start)
+
+
+def test_registered_executor_gets_its_options_and_gives_the_local_rows(tmp_path: Path,
+                                                                       first: Run) -> None:
+    ReversedExecutor.made.clear()
+    run = run_tiny(tmp_path, executor="test-reversed", executor_options={"tag": "backwards"})
+    (executor,) = ReversedExecutor.made
+    assert executor.tag == "backwards"
+    assert {job.kwargs["device"] for job in executor.jobs} == {"cpu"}
+    assert [job.key for job in executor.jobs] == [("protoclr", 0), ("protonet", 0),
+                                                  ("random", 0)]
+    with Store(first.store) as a, Store(run.store) as b:
+        local = {r.key: r for r in a.results(with_episodes=True)}
+        reversed_ = {r.key: r for r in b.results(with_episodes=True)}
+        assert {(r.method, r.status, r.steps) for r in b.runs("tiny")} == {
+            (r.method, r.status, r.steps) for r in a.runs("tiny")}
+    assert local.keys() == reversed_.keys()
+    for key, row in local.items():
+        assert reversed_[key].accuracy == row.accuracy, key
+        assert reversed_[key].ci95 == row.ci95, key
+        assert reversed_[key].episode_accuracies == row.episode_accuracies, key
+
+
+def test_unknown_executor_is_refused_before_any_work(tmp_path: Path) -> None:
+    with pytest.raises(BenchmarkError, match=r"unknown executor 'ray' \(known: local"):
+        run_tiny(tmp_path, executor="ray")
+    _nothing_written(tmp_path, set())
+
+
+def test_unknown_device_is_refused_before_any_work(tmp_path: Path) -> None:
+    with pytest.raises(BenchmarkError, match="unknown device 'tpu'"):
+        runner.run_file(TINY, store_path=tmp_path / "store.sqlite", runs_dir=tmp_path / "runs",
+                        report_dir=tmp_path / "report", device="tpu")
+    _nothing_written(tmp_path, set())
+
+
+def test_a_job_resolves_its_device_and_records_it(tmp_path: Path) -> None:
+    """Given ``auto``, the job records the device it resolved to where it ran."""
+    from benchmark.specs import load_specs
+
+    (spec,) = load_specs(TINY)
+    cells = runner.cells_of(spec)[:1]
+    result = runner.run_job(spec, "protonet", 0, runs_dir=tmp_path, device="auto", cells=cells)
+    here = str(resolve_device("auto"))
+    assert result.run.device == here and [r.device for r in result.rows] == [here]
+    floor = runner.run_job(spec, "random", 0, runs_dir=tmp_path, device="auto", cells=cells)
+    assert floor.run is None and [r.device for r in floor.rows] == [here]
+
+
+def test_the_driver_hands_jobs_the_requested_device(tmp_path: Path) -> None:
+    """The driver passes the device *name* on; the records carry what the job made of it."""
+    spec = write_spec(tmp_path, lambda d: (d.update(device="auto"), d["methods"].pop(),
+                                           d["eval"].update(settings=[{"ways": 5, "shots": 1}],
+                                                            heads=["prototype"])))
+    ReversedExecutor.made.clear()
+    runner.run_file(spec, store_path=tmp_path / "store.sqlite", runs_dir=tmp_path / "runs",
+                    report_dir=tmp_path / "report", executor="test-reversed",
+                    executor_options={"tag": "auto"})
+    assert [job.kwargs["device"] for job in ReversedExecutor.made[0].jobs] == ["auto", "auto"]
+    here = str(resolve_device("auto"))
+    with Store(tmp_path / "store.sqlite") as store:
+        assert [r.device for r in store.results("tiny")] == [here, here]
+        assert [r.device for r in store.runs("tiny")] == [here]
+
+
+def test_cli_run_prints_the_progress_lines(tmp_path: Path, capsys) -> None:
+    store = tmp_path / "store.sqlite"
+    argv = ["run", str(TINY), "--store", str(store), "--runs-dir", str(tmp_path / "runs"),
+            "--report-dir", str(tmp_path / "report"), "--device", "cpu"]
+    assert cli.main(argv) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    lines = captured.out.splitlines()
+    assert lines[0] == f"tiny: 3 job(s) to run, 0 already done (store {store}, device cpu)"
+    for label in ("random", "protonet", "protoclr"):
+        assert f"tiny: {label} seed 0 ..." in lines
+        done = [line for line in lines if line.startswith(f"tiny: {label} seed 0 done (")]
+        assert len(done) == 1 and done[0].count("omniglot/evaluation 5w") == 4
+    assert any(line.startswith("| ") for line in lines)
+    assert lines[-1].startswith("wrote ") and str(tmp_path / "report" / "transfer.md") in lines[-1]
+    assert cli.main([*argv, "--executor", "nosuch"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines() == [
+        "error: unknown executor 'nosuch' (known: local, test-reversed)"]

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from benchmark import runner
+from benchmark.data import load_split
 from benchmark.data.split import Split, unit_float
 from benchmark.episodes.batch import EpisodeBatch
 from benchmark.errors import BenchmarkError
@@ -80,7 +81,7 @@ def test_a_registered_sampler_trains_a_method_end_to_end(first_images: str,
 
 
 def test_its_episodes_are_of_its_kind(first_images: str) -> None:
-    split = runner.load_split_cached("omniglot", "background", None)
+    split = load_split("omniglot", "background")
     episode = SAMPLERS.build(first_images, split=split, ways=3, shots=2, queries=1,
                              device="cpu").sample(7)
     assert episode.kind == first_images and episode.class_ids.tolist() == [7, 8, 9]

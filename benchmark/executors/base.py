@@ -34,14 +34,34 @@ class Outcome:
 
 
 class Executor(Protocol):
-    """Runs jobs and yields their outcomes (in any order)."""
+    """Runs the driver's jobs and yields their outcomes (in any order).
+
+    An executor is one class registered in ``EXECUTORS``; a Ray or torchrun executor is another
+    such class. What it receives:
+
+    - at construction, the options of ``build_executor(name, **options)`` (from
+      ``run_file(..., executor=name, executor_options=options)``; ``benchmark run --executor
+      NAME`` passes none);
+    - in ``run``, the jobs: each ``Job`` a module-level function with picklable keyword
+      arguments (the runner's: ``benchmark.runner.run_job`` with the spec, label, seed,
+      ``runs_dir``, ``data_root``, the *requested* device name and the cells left), so it may
+      run in another process or on another machine; and ``on_start``, the driver's callback.
+
+    What it must hand back: for every job, one ``Outcome`` carrying the job's return value
+    (``result``) or the ``Exception`` it raised (``error``, with its attributes), yielded as
+    the job finishes; and it must call ``on_start(job)`` in the driver's process when it
+    starts (or submits) the job. ``KeyboardInterrupt`` and other ``BaseException``s stop the
+    run.
+
+    What only the driver does: write the store (``running`` in ``on_start``, then each
+    outcome's rows and run record, or ``failed``), the report and the progress lines. A job
+    resolves its own device where it runs and writes only its run folder under ``runs_dir``,
+    which must therefore be storage the workers share when jobs are to resume.
+    """
 
     def run(self, jobs: Sequence[Job], on_start: Callable[[Job], None]) -> Iterator[Outcome]:
-        """Call ``on_start(job)`` when a job starts (in the caller's process), then run it.
-
-        An ``Exception`` a job raises becomes ``Outcome.error``; ``KeyboardInterrupt`` and
-        other ``BaseException``s stop the run.
-        """
+        """Call ``on_start(job)`` when a job starts (in the caller's process), run it, and
+        yield its ``Outcome``."""
         ...
 
 
@@ -49,5 +69,9 @@ EXECUTORS: Registry[Callable[..., Executor]] = Registry("executor")
 
 
 def build_executor(name: str = "local", **options: Any) -> Executor:
-    """The registered executor ``name``."""
+    """The registered executor ``name``, built with ``options`` (its keyword arguments).
+
+    Raises:
+        BenchmarkError: an unknown name, listing the known ones.
+    """
     return EXECUTORS.build(name, **options)

@@ -1,0 +1,37 @@
+"""The evaluation grid of a spec: its cells (eval split × setting × head) and their episodes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from benchmark.specs import BenchmarkSpec
+
+#: The episodes of a cell: (eval dataset, eval split, ways, shots).
+EpisodeKey = tuple[str, str, int, int]
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One evaluation cell of a label × seed: eval split × (ways, shots) × head."""
+
+    eval_dataset: str
+    eval_split: str
+    ways: int
+    shots: int
+    head: str
+
+
+def cells_of(spec: BenchmarkSpec) -> list[Cell]:
+    """Every evaluation cell of the spec, in spec order."""
+    return [Cell(d.dataset, d.split, s.ways, s.shots, h)
+            for d in spec.eval.datasets for s in spec.eval.settings_for(d)
+            for h in spec.eval.heads]
+
+
+def by_episodes(cells: Sequence[Cell]) -> dict[EpisodeKey, list[str]]:
+    """Cells grouped by their episodes (split × setting), so heads share one episode set."""
+    groups: dict[EpisodeKey, list[str]] = {}
+    for c in cells:
+        groups.setdefault((c.eval_dataset, c.eval_split, c.ways, c.shots), []).append(c.head)
+    return groups

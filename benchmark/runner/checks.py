@@ -1,0 +1,98 @@
+"""Checks before any work: what a spec's names cannot tell (``preflight``), the device, and the
+folders the run will write. Each refuses with one line and writes nothing."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from benchmark.data import load_split
+from benchmark.device import resolve_device
+from benchmark.errors import BenchmarkError
+from benchmark.methods import METHODS
+from benchmark.runner.job import build_model, build_train_sampler
+from benchmark.samplers import build_sampler
+from benchmark.specs import BenchmarkSpec, SpecError
+
+
+def _prefixed(spec: BenchmarkSpec, path: str, err: BenchmarkError) -> SpecError:
+    return SpecError(spec.origin, path, str(err))
+
+
+def preflight(spec: BenchmarkSpec, data_root: Path | None) -> None:
+    """Check what the spec's names cannot tell: the data loads, every eval setting fits its
+    split (ways ≤ classes, shots + queries ≤ images per class), eval images match the train
+    images, every method accepts its episode kind and parameters. Cheap: no training.
+
+    Raises:
+        SpecError: naming the spec file and key path.
+    """
+    try:
+        train = load_split(spec.train.dataset, spec.train.split, data_root)
+    except BenchmarkError as err:
+        raise _prefixed(spec, "train", err) from None
+    for i, data in enumerate(spec.eval.datasets):
+        try:
+            split = load_split(data.dataset, data.split, data_root)
+        except BenchmarkError as err:
+            raise _prefixed(spec, f"eval.datasets[{i}]", err) from None
+        if split.image_shape != train.image_shape:
+            raise SpecError(spec.origin, f"eval.datasets[{i}]",
+                            f"{data.dataset}/{data.split} has images of shape {split.image_shape}"
+                            f" but the models are trained on {train.image_shape}")
+        where = f"eval.datasets[{i}].settings" if data.settings else "eval.settings"
+        for j, setting in enumerate(spec.eval.settings_for(data)):
+            try:
+                build_sampler("labels", split, setting.ways, setting.shots, spec.eval.queries)
+            except BenchmarkError as err:
+                raise SpecError(spec.origin, f"{where}[{j}]",
+                                f"{setting.ways}-way {setting.shots}-shot "
+                                f"{spec.eval.queries}-query on {data.dataset}/{data.split}: "
+                                f"{err}") from None
+    if spec.train.val_split is not None:
+        try:
+            val = load_split(spec.train.dataset, spec.train.val_split, data_root)
+            setting = spec.eval.settings[0]
+            build_sampler("labels", val, setting.ways, setting.shots, spec.eval.queries)
+        except BenchmarkError as err:
+            raise _prefixed(spec, "train.val_split", err) from None
+    for i, method in enumerate(spec.methods):
+        path = f"methods[{i}]"
+        try:
+            METHODS.get(method.method).check_task(method.sampler, method.ways, method.shots,
+                                                  method.queries)
+            build_train_sampler(method, train)
+        except BenchmarkError as err:
+            raise _prefixed(spec, path, err) from None
+        try:
+            build_model(method, train.image_shape, seed=0)
+        except BenchmarkError as err:
+            raise _prefixed(spec, f"{path}.params", err) from None
+        except (TypeError, ValueError) as err:
+            raise SpecError(spec.origin, f"{path}.params", f"method {method.method!r}: {err}") \
+                from None
+
+
+def check_device(name: str) -> str:
+    """The device ``name`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``) resolves to here.
+
+    Raises:
+        BenchmarkError: an unknown name, or CUDA asked for where there is none.
+    """
+    return str(resolve_device(name))
+
+
+def check_writable_dir(path: Path, what: str) -> None:
+    """Refuse, before any work and without creating anything, a folder that cannot be made or
+    written: its nearest existing ancestor must be a writable directory.
+
+    Raises:
+        BenchmarkError: naming the option and the path.
+    """
+    probe = path.absolute()
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise BenchmarkError(f"{what} {path} cannot be created: {probe} is not a directory")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise BenchmarkError(f"{what} {path} is not writable: {probe} is read-only")

@@ -1,0 +1,154 @@
+"""One job: train one method for one seed (or build the random-init floor) and evaluate it.
+
+``run_job`` is a plain function of its arguments, so any executor can run it anywhere: it
+resolves the device it is given where it runs, writes only its run folder
+(``runs_dir/<benchmark>/<label>/seed<k>``) and hands back its rows and run record; the driver
+writes them to the store.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from benchmark import provenance
+from benchmark import train as training
+from benchmark.checkpoint import ModelSpec, load_checkpoint
+from benchmark.data import Split, load_split
+from benchmark.device import resolve_device
+from benchmark.frozen import thaw
+from benchmark.evaluate import evaluate, fixed_episodes, random_floor, validator
+from benchmark.methods import build_method
+from benchmark.runner.cells import Cell, by_episodes, cells_of
+from benchmark.samplers import Sampler, build_sampler
+from benchmark.specs import BenchmarkSpec, MethodSpec
+from benchmark.store import ResultRow, RunRecord
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """What ``run_job`` hands back: the result rows and the training run's record."""
+
+    rows: tuple[ResultRow, ...]
+    run: RunRecord | None
+
+
+def run_dir(runs_dir: Path, spec: BenchmarkSpec, label: str, seed: int) -> Path:
+    """Where one training run keeps its checkpoints and metrics."""
+    return Path(runs_dir) / spec.name / label / f"seed{seed}"
+
+
+def build_train_sampler(method: MethodSpec, split: Split,
+                        device: str = "cpu") -> Sampler:
+    """The sampler of ``method``'s training episodes over ``split``."""
+    return build_sampler(method.sampler, split, method.ways, method.shots, method.queries,
+                         device=device, **thaw(method.sampler_options))
+
+
+def build_model(method: MethodSpec, image_shape: tuple[int, int, int],
+                seed: int) -> torch.nn.Module:
+    """``method``'s model, initialised from ``seed`` (the global RNG is left as it was)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build_method(method.method, method.backbone, image_shape,
+                            **thaw(method.params))
+
+
+def _trained_model(spec: BenchmarkSpec, method: MethodSpec, seed: int, device: str,
+                   runs_dir: Path, data_root: Path | None) -> tuple[torch.nn.Module, RunRecord]:
+    """Train (or resume, or reload a finished run of) one method for one seed on ``device``
+    (resolved)."""
+    split = load_split(spec.train.dataset, spec.train.split, data_root)
+    sampler = build_train_sampler(method, split, device)
+    model = build_model(method, split.image_shape, seed)
+    validate = None
+    if spec.train.val_split is not None:
+        val = load_split(spec.train.dataset, spec.train.val_split, data_root)
+        setting = spec.eval.settings[0]
+        episodes = fixed_episodes(val, setting.ways, setting.shots, spec.eval.queries,
+                                  method.trainer.val_episodes, spec.eval.seed, device)
+        validate = validator(episodes, spec.eval.heads[0])
+    folder = run_dir(runs_dir, spec, method.label, seed)
+    model_spec = ModelSpec(method.method, method.backbone, split.image_shape,
+                           thaw(method.params))
+    result = training.train(
+        model, sampler, method.train_config(seed, device), folder, validate,
+        model_spec=model_spec,
+        spec={"benchmark": spec.name, "spec_hash": spec.job_hash(method.label),
+              "method": spec.to_dict()["methods"][spec.methods.index(method)]})
+    if result.best_checkpoint is not None and Path(result.best_checkpoint).exists():
+        model.load_state_dict(load_checkpoint(Path(result.best_checkpoint),
+                                              map_location=device)["model"])
+    run = RunRecord(
+        benchmark=spec.name, method=method.label, seed=seed, status="done",
+        spec_hash=spec.job_hash(method.label), steps=result.steps,
+        wall_seconds=result.seconds, checkpoint=str(result.best_checkpoint or
+                                                    result.last_checkpoint),
+        device=device, commit=provenance.commit(),
+    )
+    return model, run
+
+
+def run_job(spec: BenchmarkSpec, label: str, seed: int, *, runs_dir: Path,
+            data_root: Path | None = None, device: str = "cpu",
+            cells: Sequence[Cell] | None = None) -> JobResult:
+    """Train ``label`` (or build the floor) for ``seed`` and evaluate it on ``cells``
+    (default: every cell of the spec), on ``device`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``)
+    as resolved where the job runs; its rows and run record carry that device.
+
+    Raises:
+        BenchmarkError: bad data or settings; ``benchmark.train.DivergedError`` (a
+            BenchmarkError with ``.step``) when the loss becomes NaN or infinite. Any
+            exception raised once the device is resolved carries it as ``.device``.
+    """
+    used = str(resolve_device(device))
+    try:
+        return _evaluated(spec, label, seed, runs_dir, data_root, used,
+                          list(cells_of(spec) if cells is None else cells))
+    except Exception as err:
+        err.device = used  # type: ignore[attr-defined]  (for the driver's failure record)
+        raise
+
+
+def _evaluated(spec: BenchmarkSpec, label: str, seed: int, runs_dir: Path,
+               data_root: Path | None, device: str, cells: list[Cell]) -> JobResult:
+    """``run_job`` on a resolved ``device``."""
+    train_split = load_split(spec.train.dataset, spec.train.split, data_root)
+    started = time.perf_counter()
+    floors = spec.floors
+    if label in floors:
+        model, run = random_floor(floors[label], train_split.image_shape, seed), None
+        method_name, backbone, steps, train_seconds = "random", floors[label], 0, 0.0
+    else:
+        method = spec.method(label)
+        model, run = _trained_model(spec, method, seed, device, runs_dir, data_root)
+        method_name, backbone, steps = method.method, method.backbone, run.steps
+        train_seconds = time.perf_counter() - started
+    model = model.to(device)
+    common = dict(
+        benchmark=spec.name, method=label, train_dataset=spec.train.dataset,
+        train_split=spec.train.split, queries=spec.eval.queries, seed=seed,
+        episodes=spec.eval.episodes, eval_seed=spec.eval.seed, steps=steps,
+        train_seconds=train_seconds, device=device, commit=provenance.commit(),
+        versions=provenance.library_versions(), spec_hash=spec.job_hash(label),
+        train_fingerprint=train_split.fingerprint, method_name=method_name, backbone=backbone,
+    )
+    rows = []
+    for (dataset, split_name, ways, shots), heads in by_episodes(cells).items():
+        split = load_split(dataset, split_name, data_root)
+        episodes = fixed_episodes(split, ways, shots, spec.eval.queries, spec.eval.episodes,
+                                  spec.eval.seed, device)
+        for head in heads:
+            began = time.perf_counter()
+            result = evaluate(model, episodes, head)
+            rows.append(ResultRow(
+                **common, eval_dataset=dataset, eval_split=split_name, ways=ways, shots=shots,
+                head=head, accuracy=float(result.mean), ci95=float(result.ci95),
+                eval_seconds=time.perf_counter() - began, eval_fingerprint=split.fingerprint,
+                episode_accuracies=tuple(float(a) for a in result.accuracies),
+            ))
+    return JobResult(tuple(rows), run)

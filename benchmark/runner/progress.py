@@ -1,0 +1,56 @@
+"""The runner's progress lines, on the ``benchmark.runner.progress`` logger.
+
+``python -m benchmark`` shows them on stdout as plain messages (``benchmark.cli``); a library
+user sees nothing unless they configure logging (e.g. ``logging.basicConfig(level="INFO")``).
+A failed job is a WARNING, every other line INFO.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from benchmark.specs import BenchmarkSpec
+from benchmark.store import ResultRow
+
+log = logging.getLogger(__name__)
+log.addHandler(logging.NullHandler())  # no "last resort" stderr output without a configuration
+
+
+def configuration_changed(spec: BenchmarkSpec, label: str, seed: int, old_hash: str,
+                          moved: Path | None) -> None:
+    """A stored run came from another configuration: it is retrained (the old one kept)."""
+    log.info("%s: %s seed %s: configuration changed (spec hash %s -> %s); retraining%s",
+             spec.name, label, seed, old_hash, spec.job_hash(label),
+             f", previous run kept in {moved}" if moved else "")
+
+
+def planned(spec: BenchmarkSpec, jobs: int, store_path: Path, device: str) -> None:
+    """The work left for ``spec`` and where it goes."""
+    log.info("%s: %d job(s) to run, %d already done (store %s, device %s)", spec.name, jobs,
+             len(spec.labels) * len(spec.seeds) - jobs, store_path, device)
+
+
+def started(spec: BenchmarkSpec, label: str, seed: int) -> None:
+    """A job starts."""
+    log.info("%s: %s seed %s ...", spec.name, label, seed)
+
+
+def finished(spec: BenchmarkSpec, label: str, seed: int, rows: Sequence[ResultRow]) -> None:
+    """A job's rows are stored: every cell's accuracy."""
+    best = ", ".join(f"{r.eval_dataset}/{r.eval_split} {r.ways}w{r.shots}s {r.head}: "
+                     f"{100 * r.accuracy:.2f}" for r in rows)
+    log.info("%s: %s seed %s done (%s)", spec.name, label, seed,
+             best or "nothing left to evaluate")
+
+
+def failed(spec: BenchmarkSpec, label: str, seed: int, message: str) -> None:
+    """A job failed (recorded in the store; the other jobs go on)."""
+    log.warning("%s: %s seed %s FAILED: %s", spec.name, label, seed, message)
+
+
+def reported(markdown: str, files: Iterable[Path]) -> None:
+    """A benchmark's report: its Markdown table and the files written."""
+    log.info("%s", markdown)
+    log.info("wrote %s", ", ".join(str(p) for p in files))
