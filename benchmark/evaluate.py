@@ -7,14 +7,12 @@ query embedded in one call per batch of episodes.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
-from scipy import stats
 from torch import nn
 
 from benchmark.checkpoint import ModelSpec, load_checkpoint, rebuild_method
@@ -24,6 +22,7 @@ from benchmark.episodes.episode import Episode, EpisodeSampler
 from benchmark.samplers.labels import LabelSampler
 from benchmark.errors import BenchmarkError
 from benchmark.heads import HEADS, EmbedFn, Embedder, EmbeddingHead, Head, embed_fn, model_device
+from benchmark.stats import mean_ci95
 
 #: Images embedded per ``embed`` call (several small episodes share one call).
 BATCH_IMAGES = 1024
@@ -68,8 +67,8 @@ class EvalResult:
 
     Attributes:
         mean: mean accuracy in ``[0, 1]``.
-        ci95: half-width of the 95% confidence interval (Student t), in ``[0, 1]`` units
-            (nan for a single episode).
+        ci95: half-width of the 95% confidence interval (Student t, ``benchmark.stats.mean_ci95``),
+            in ``[0, 1]`` units (nan for a single episode).
         accuracies: per-episode accuracies, ``float64 [episodes]``.
         episodes, ways, shots, queries: the setting.
         head: the head's registered name.
@@ -90,15 +89,6 @@ class EvalResult:
             f"{100 * self.mean:.2f} ± {100 * self.ci95:.2f} % ({self.episodes} episodes, "
             f"{self.ways}-way {self.shots}-shot, head {self.head})"
         )
-
-
-def confidence_interval(accuracies: np.ndarray, level: float = 0.95) -> float:
-    """Half-width of the Student-t confidence interval of the mean (nan for fewer than 2)."""
-    n = len(accuracies)
-    if n < 2:
-        return float("nan")
-    sem = float(np.std(accuracies, ddof=1)) / math.sqrt(n)
-    return float(stats.t.ppf(0.5 + level / 2, n - 1) * sem)
 
 
 def episode_seeds(seed: int, count: int) -> tuple[int, ...]:
@@ -164,9 +154,10 @@ def evaluate(
         if was_training:
             model.train()  # type: ignore[union-attr]
     setting = episodes if isinstance(episodes, EpisodeSet) else episodes[0]
+    mean, ci95 = mean_ci95(acc)
     return EvalResult(
-        mean=float(acc.mean()),
-        ci95=confidence_interval(acc),
+        mean=mean,
+        ci95=ci95,
         accuracies=acc,
         episodes=len(acc),
         ways=setting.ways,

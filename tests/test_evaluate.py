@@ -15,7 +15,6 @@ from benchmark.data.split import Split
 from benchmark.errors import BenchmarkError
 from benchmark.evaluate import (
     EvalResult,
-    confidence_interval,
     evaluate,
     evaluate_checkpoint,
     fixed_episodes,
@@ -23,6 +22,7 @@ from benchmark.evaluate import (
     validator,
 )
 from benchmark.heads import HEADS
+from benchmark.stats import mean_ci95
 
 SHAPE = (1, 16, 16)
 
@@ -44,8 +44,15 @@ def split() -> Split:
 def test_confidence_interval_matches_scipy(n: int) -> None:
     acc = np.random.default_rng(n).uniform(0.3, 1.0, n)
     low, high = stats.t.interval(0.95, n - 1, loc=acc.mean(), scale=stats.sem(acc))
-    assert confidence_interval(acc) == pytest.approx((high - low) / 2, rel=1e-12)
-    assert np.isnan(confidence_interval(acc[:1]))
+    mean, ci = mean_ci95(acc)
+    assert mean == acc.mean() and ci == pytest.approx((high - low) / 2, rel=1e-12)
+
+
+def test_one_episode_has_an_undefined_interval(split: Split) -> None:
+    """The evaluator's CI is ``benchmark.stats.mean_ci95``: nan for a single episode."""
+    result = evaluate(random_floor("conv4", SHAPE), fixed_episodes(split, 5, 1, 1, 1, seed=0))
+    assert result.episodes == 1 and np.isnan(result.ci95)
+    assert np.isnan(mean_ci95([0.5])[1]) and result.summary().startswith(f"{100 * result.mean:.2f} ± nan %")
 
 
 def test_fixed_episodes_are_identical_every_time(split: Split) -> None:
