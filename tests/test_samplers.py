@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmark.data.split import Split, unit_float
+from benchmark.device import resolve_device
 from benchmark.episodes import EpisodeBatch, stack_episodes
 from benchmark.samplers import SAMPLERS, LabelSampler, build_sampler
 from benchmark.errors import BenchmarkError
@@ -193,6 +194,19 @@ def test_bad_input_refused_at_construction(kind, args, options, message):
 def test_unavailable_device_refused():
     with pytest.raises(BenchmarkError, match="device"):
         build_sampler("labels", SPLIT, 2, 1, 1, device="cuda:7" if not torch.cuda.is_available() else "bogus")
+
+
+@pytest.mark.parametrize("device", ["cpu", "auto", torch.device("cpu"), None])
+def test_samplers_resolve_devices_like_the_rest_of_the_suite(device):
+    """One rule (``benchmark.device.resolve_device``): names and ``torch.device`` both work."""
+    sampler = build_sampler("labels", SPLIT, 2, 1, 1, device=device)
+    assert sampler.device == resolve_device(device)
+
+
+@pytest.mark.parametrize("device", ["mps", "meta", "cpu:0", "gpu"])
+def test_devices_other_than_cpu_and_cuda_are_unknown(device):
+    with pytest.raises(BenchmarkError, match=r"unknown device .*expected auto, cpu, cuda or cuda:N"):
+        build_sampler("labels", SPLIT, 2, 1, 1, device=device)
 
 
 @pytest.mark.parametrize("kind", SAMPLERS.names())

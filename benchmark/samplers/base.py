@@ -11,6 +11,7 @@ from typing import Any, ClassVar, Sequence
 import torch
 
 from benchmark.data.split import Split
+from benchmark.device import resolve_device
 from benchmark.episodes.batch import EpisodeBatch
 from benchmark.episodes.episode import Episode, EpisodeKind, EpisodeSampler
 from benchmark.errors import BenchmarkError, refuse_unknown
@@ -47,19 +48,6 @@ def check_seed(seed: Any) -> int:
     if not 0 <= value <= MAX_SEED:
         raise BenchmarkError(f"episode seed must be in 0..2**63-1, got {value}")
     return value
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``device`` as a ``torch.device``; a BenchmarkError when it is unknown or unavailable."""
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise BenchmarkError(f"unknown device {device!r}") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise BenchmarkError(f"device {device!r} requested but CUDA is not available")
-    if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise BenchmarkError(f"device {device!r} requested but MPS is not available")
-    return dev
 
 
 class Sampler(ABC):
