@@ -60,7 +60,7 @@ def read_subset(source: Path, subset: str) -> Split:
             image = images.decode(data, f"{path}:{name}")
             if image.size != ORIGINAL_SIZE:
                 raise BenchmarkError(f"{path}:{name} is {image.size[0]}x{image.size[1]}, Omniglot is 105x105")
-            arrays.append(255 - images.to_array(image, 1, SIZE))
+            arrays.append(255 - images.to_uint8(image, 1, SIZE))
             labels.append(label)
     split = make_split("omniglot", subset, np.stack(arrays), np.array(labels), class_names)
     return check_nonempty(split, str(path))
