@@ -112,6 +112,20 @@ class Omniglot(DatasetBuilder):
             splits[name] = select_by_name(everything, ordered, name, str(source))
         return splits
 
+    def verify(self, splits: dict[str, Split]) -> tuple[str, ...]:
+        """Whether the background/evaluation character counts are the official ones."""
+        found = {s: splits[s].num_classes for s in OFFICIAL_CHARACTERS}
+        if found == OFFICIAL_CHARACTERS:
+            return ("official counts verified: 964 background + 659 evaluation characters, 20 drawings each",)
+        return (f"counts differ from the official Omniglot ({found} vs {OFFICIAL_CHARACTERS})",)
+
+    def embedded_copy(self) -> Path:
+        """All of Omniglot at 28x28 ships in the package (``benchmark.data.embedded``)."""
+        return embedded.EMBEDDED_PATH
+
+    def read_embedded(self, split: str) -> Split:
+        return embedded.load_embedded(split)
+
 
 def concat(first: Split, second: Split, name: str) -> Split:
     """Both splits' classes in one split (``second``'s labels shifted after ``first``'s)."""
