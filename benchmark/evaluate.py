@@ -18,8 +18,8 @@ from torch import nn
 from benchmark.checkpoint import ModelSpec, load_checkpoint, rebuild_method
 from benchmark.data.split import Split, unit_float
 from benchmark.device import resolve_device
-from benchmark.episodes.episode import Episode, EpisodeSampler
-from benchmark.samplers.labels import LabelSampler
+from benchmark.episodes.episode import Episode
+from benchmark.samplers.base import Sampler
 from benchmark.errors import BenchmarkError
 from benchmark.heads import HEADS, EmbedFn, Embedder, EmbeddingHead, Head, embed_fn, model_device
 from benchmark.stats import mean_ci95
@@ -33,13 +33,13 @@ class EpisodeSet:
     """A fixed, lazily drawn list of test episodes: ``sampler.sample(seeds[i])``.
 
     Attributes:
-        sampler: a labels sampler over the test split.
+        sampler: the sampler of the episodes (a labels sampler over the test split).
         seeds: one seed per episode.
         ways, shots, queries: N, K, Q of every episode.
         dataset, split, fingerprint: where the episodes come from.
     """
 
-    sampler: EpisodeSampler
+    sampler: Sampler
     seeds: tuple[int, ...]
     ways: int
     shots: int
@@ -146,8 +146,9 @@ def evaluate(
         model.eval()
     try:
         with torch.no_grad():
-            if _embeds_split_once(head_obj, episodes, batch_images):
-                acc = _split_embedding_accuracies(model, episodes, head_obj, batch_images)  # type: ignore[arg-type]
+            rows = _split_rows(head_obj, episodes)
+            if rows is not None:
+                acc = _split_embedding_accuracies(model, episodes, head_obj, rows, batch_images)  # type: ignore[arg-type]
             else:
                 acc = _episode_accuracies(model, episodes, head_obj, batch_images)
     finally:
@@ -253,30 +254,39 @@ def _episode_accuracies(
     return torch.cat(accuracies).numpy()
 
 
-def _embeds_split_once(head: Head, episodes: EpisodeSet | Sequence[Episode], batch_images: int) -> bool:
-    """Whether embedding the whole split once costs less than embedding every episode.
+#: Episodes whose rows are gathered and classified together on the split-embedding path.
+_ROW_CHUNK = 256
 
-    Only for frozen-embedding heads over a labels ``EpisodeSet``: in eval mode an image's
-    embedding does not depend on what else is in its batch, so gathering rows of the embedded
-    split gives the episodes' embeddings.
+
+def _split_rows(head: Head, episodes: EpisodeSet | Sequence[Episode]) -> list[np.ndarray] | None:
+    """The rows of ``sampler.images`` the episodes hold (chunks of ``_ROW_CHUNK`` episodes),
+    when embedding every stored image once costs less than embedding every episode; else None.
+
+    Only for frozen-embedding heads over an ``EpisodeSet`` whose sampler says which stored
+    images an episode holds (``Sampler.image_rows``): in eval mode an image's embedding does
+    not depend on what else is in its batch, so gathering rows of the embedded images gives
+    the episodes' embeddings.
     """
     if not (isinstance(head, EmbeddingHead) and isinstance(episodes, EpisodeSet)):
-        return False
-    if not isinstance(episodes.sampler, LabelSampler):
-        return False
+        return None
     per_episode = episodes.ways * (episodes.shots + episodes.queries)
-    return len(episodes.sampler.images) < len(episodes) * per_episode
+    if len(episodes.sampler.images) >= len(episodes) * per_episode:
+        return None
+    rows = [episodes.sampler.image_rows(episodes.seeds[start : start + _ROW_CHUNK])
+            for start in range(0, len(episodes), _ROW_CHUNK)]
+    return None if any(r is None for r in rows) else rows  # type: ignore[return-value]
 
 
 def _split_embedding_accuracies(
-    model: Embedder | EmbedFn, episodes: EpisodeSet, head: EmbeddingHead, batch_images: int
+    model: Embedder | EmbedFn, episodes: EpisodeSet, head: EmbeddingHead, rows: list[np.ndarray],
+    batch_images: int,
 ) -> np.ndarray:
-    """Per-episode accuracies from one embedding of every image of the split.
+    """Per-episode accuracies from one embedding of every stored image of the sampler.
 
-    The episodes are the same as ``episodes``' own (``LabelSampler.indices`` of the same seeds);
-    their support and query embeddings are rows of the embedded split.
+    ``rows`` (from ``_split_rows``) index the episodes' support and query images in
+    ``sampler.images``; their embeddings are rows of the embedded images.
     """
-    sampler: LabelSampler = episodes.sampler  # type: ignore[assignment]
+    sampler = episodes.sampler
     device = model_device(model)
     embed = embed_fn(model)
     features = torch.cat(
@@ -284,13 +294,12 @@ def _split_embedding_accuracies(
     )
     n, k = episodes.ways, episodes.shots
     accuracies: list[torch.Tensor] = []
-    for start in range(0, len(episodes), 256):
-        seeds = list(episodes.seeds[start : start + 256])
-        index, _ = sampler.indices(seeds)
-        rows = features[torch.from_numpy(index).to(device)]  # [E, N*(K+Q), D]
-        support_labels = sampler.labels(len(seeds), k).to(device)
-        predictions = head.classify(rows[:, : n * k], support_labels, rows[:, n * k :], n).cpu()
-        accuracies.append((predictions == sampler.labels(len(seeds), episodes.queries).cpu()).double().mean(1))
+    for index in rows:
+        count = len(index)
+        chunk = features[torch.from_numpy(index).to(device)]  # [E, N*(K+Q), D]
+        support_labels = sampler.labels(count, k).to(device)
+        predictions = head.classify(chunk[:, : n * k], support_labels, chunk[:, n * k :], n).cpu()
+        accuracies.append((predictions == sampler.labels(count, episodes.queries).cpu()).double().mean(1))
     return torch.cat(accuracies).numpy()
 
 

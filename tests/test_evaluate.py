@@ -14,7 +14,9 @@ from benchmark.checkpoint import ModelSpec, save_checkpoint
 from benchmark.data.split import Split
 from benchmark.errors import BenchmarkError
 from benchmark.evaluate import (
+    EpisodeSet,
     EvalResult,
+    episode_seeds,
     evaluate,
     evaluate_checkpoint,
     fixed_episodes,
@@ -22,6 +24,7 @@ from benchmark.evaluate import (
     validator,
 )
 from benchmark.heads import HEADS
+from benchmark.samplers import LabelSampler, Sampler, build_sampler
 from benchmark.stats import mean_ci95
 
 SHAPE = (1, 16, 16)
@@ -170,3 +173,41 @@ def test_embedding_the_split_once_gives_the_per_episode_accuracies(split: Split,
     slow = evaluate(floor, list(episodes), head)  # a plain list: every episode embedded
     np.testing.assert_allclose(fast.accuracies, slow.accuracies)
     assert fast.mean == pytest.approx(slow.mean)
+
+
+class RowsOfAnotherSampler(Sampler):
+    """Not a LabelSampler, but its episodes are rows of its stored images (it says which)."""
+
+    kind = "labels"
+
+    def __init__(self, split: Split, ways: int, shots: int, queries: int) -> None:
+        super().__init__(ways, shots, queries, "cpu")
+        self.inner = LabelSampler(split, ways, shots, queries)
+        self.images = self.inner.images
+
+    def image_rows(self, seeds):
+        return self.inner.image_rows(seeds)
+
+    def _draw(self, seeds):
+        return self.inner.sample_stacked(seeds)
+
+
+def counting(model: torch.nn.Module, seen: list[int]):
+    def embed(x: torch.Tensor) -> torch.Tensor:
+        seen.append(len(x))
+        return model.embed(x)
+    return embed
+
+
+@pytest.mark.parametrize("kind", ["rows", "augment"])
+def test_any_sampler_saying_its_image_rows_is_embedded_once(split: Split, kind: str) -> None:
+    """The split path depends only on ``Sampler.images``/``image_rows``, not on a sampler class."""
+    floor = random_floor("conv4", SHAPE, seed=2)
+    sampler = (RowsOfAnotherSampler(split, 5, 2, 3) if kind == "rows"
+               else build_sampler("augment", split, 5, 2, 3))
+    episodes = EpisodeSet(sampler, episode_seeds(0, 40), 5, 2, 3, "blobs", "test", split.fingerprint)
+    seen: list[int] = []
+    fast = evaluate(counting(floor, seen), episodes, "prototype")
+    slow = evaluate(floor, list(episodes), "prototype")
+    np.testing.assert_array_equal(fast.accuracies, slow.accuracies)
+    assert sum(seen) == (len(split) if kind == "rows" else 40 * 25)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -284,3 +285,26 @@ def test_unit_float_is_x_over_255_on_every_path():
     assert on_cpu.dtype == torch.float32 and on_cpu.min() == 0 and on_cpu.max() == 1
     assert torch.equal(on_cpu, pixels.to(torch.float32).mul_(1 / 255))  # the non-CPU route's ops
     assert torch.allclose(on_cpu.double(), pixels.double() / 255, atol=1e-7, rtol=0)
+
+
+# --------------------------------------------------------------------------- image_rows
+
+
+@pytest.mark.parametrize("rotations", [False, True])
+def test_label_episodes_are_the_rows_image_rows_names(rotations):
+    sampler = build_sampler("labels", SPLIT, 4, 2, 3, rotations=rotations)
+    seeds = [3, 11, 2**40]
+    rows = sampler.image_rows(seeds)
+    assert rows.shape == (3, 4 * (2 + 3)) and rows.dtype == np.int64
+    for episode, row in zip(sampler.sample_batch(seeds), rows):
+        images = unit_float(sampler.images[torch.from_numpy(row)])
+        assert torch.equal(torch.cat([episode.support, episode.query]), images)
+    with pytest.raises(BenchmarkError, match="seed"):
+        sampler.image_rows([-1])
+
+
+@pytest.mark.parametrize("kind", ["augment", "patches"])
+def test_view_episodes_are_not_rows_of_stored_images(kind):
+    sampler = build_sampler(kind, SPLIT, 4, 1, 1)
+    assert sampler.image_rows([0, 1]) is None
+    assert sampler.images.dtype == torch.uint8 and len(sampler.images) == len(SPLIT)
