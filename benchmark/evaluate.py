@@ -272,9 +272,13 @@ def _split_rows(head: Head, episodes: EpisodeSet | Sequence[Episode]) -> list[np
     per_episode = episodes.ways * (episodes.shots + episodes.queries)
     if len(episodes.sampler.images) >= len(episodes) * per_episode:
         return None
-    rows = [episodes.sampler.image_rows(episodes.seeds[start : start + _ROW_CHUNK])
-            for start in range(0, len(episodes), _ROW_CHUNK)]
-    return None if any(r is None for r in rows) else rows  # type: ignore[return-value]
+    rows = []
+    for start in range(0, len(episodes), _ROW_CHUNK):
+        chunk = episodes.sampler.image_rows(episodes.seeds[start : start + _ROW_CHUNK])
+        if chunk is None:  # its episodes are not rows of stored images
+            return None
+        rows.append(chunk)
+    return rows
 
 
 def _split_embedding_accuracies(
