@@ -294,6 +294,12 @@ class Store:
         """Names of the benchmarks with results in the store."""
         return [r[0] for r in self._read("SELECT DISTINCT benchmark FROM results ORDER BY 1")]
 
+    def count(self, table: str) -> int:
+        """Rows in ``runs``, ``results`` or ``episode_accuracies``."""
+        if table not in ("runs", "results", "episode_accuracies"):
+            raise ValueError(f"no table {table!r}")
+        return self._read(f"SELECT COUNT(*) FROM {table}")[0][0]
+
 
 def _run_of(row: sqlite3.Row) -> RunRecord:
     return RunRecord(**{c: row[_sql_name(c)] for c in _RUN_COLUMNS})

@@ -13,15 +13,6 @@ from benchmark.errors import BenchmarkError
 from benchmark.store import ResultRow, RunRecord, Store
 
 
-def count(store: Store, table: str) -> int:
-    """Rows in one table of the store, read over a connection of its own."""
-    conn = sqlite3.connect(store.path)
-    try:
-        return conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
-    finally:
-        conn.close()
-
-
 def make_row(**overrides) -> ResultRow:
     values = dict(
         benchmark="bench", method="protonet", train_dataset="omniglot", train_split="background",
@@ -39,8 +30,8 @@ def test_upsert_never_duplicates(tmp_path: Path) -> None:
     with Store(tmp_path / "r.sqlite") as store:
         store.put_results([make_row(), make_row(shots=5)])
         store.put_results([make_row(accuracy=0.5, episode_accuracies=(0.5, 0.5))])
-        assert count(store, "results") == 2
-        assert count(store, "episode_accuracies") == 4 + 2
+        assert store.count("results") == 2
+        assert store.count("episode_accuracies") == 4 + 2
         rows = {r.shots: r for r in store.results("bench", with_episodes=True)}
         assert rows[1].accuracy == 0.5 and rows[1].episode_accuracies == (0.5, 0.5)
         assert rows[5].episode_accuracies == (1.0, 0.8, 0.9, 0.9)
@@ -59,7 +50,7 @@ def test_runs_table(tmp_path: Path) -> None:
         store.set_run(RunRecord("bench", "simclr", 0, "running"))
         store.set_run(RunRecord("bench", "simclr", 0, "failed", failed_step=7,
                                 error="loss is nan at step 7"))
-        assert count(store, "runs") == 1
+        assert store.count("runs") == 1
         run = store.get_run("bench", "simclr", 0)
         assert run.status == "failed" and run.failed_step == 7
         assert store.get_run("bench", "simclr", 1) is None
@@ -106,7 +97,7 @@ def test_locked_store_is_one_clear_error(tmp_path: Path) -> None:
         holder.execute("ROLLBACK")
         holder.close()
     with Store(path) as store:
-        assert count(store, "results") == 0
+        assert store.count("results") == 0
 
 
 def test_failed_transaction_leaves_store_unchanged(tmp_path: Path) -> None:
@@ -116,7 +107,7 @@ def test_failed_transaction_leaves_store_unchanged(tmp_path: Path) -> None:
             with store.transaction() as conn:
                 conn.execute("DELETE FROM results")
                 raise RuntimeError("boom")
-        assert count(store, "results") == 1
+        assert store.count("results") == 1
 
 
 def _writer(path: str, method: str, count: int) -> None:
@@ -137,9 +128,9 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
         w.join(timeout=120)
         assert w.exitcode == 0
     with Store(path) as store:
-        assert count(store, "results") == 120
-        assert count(store, "runs") == 120
-        assert count(store, "episode_accuracies") == 120 * 4
+        assert store.count("results") == 120
+        assert store.count("runs") == 120
+        assert store.count("episode_accuracies") == 120 * 4
         assert {r.method for r in store.results()} == {"simclr", "protonet"}
 
 
