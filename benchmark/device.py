@@ -1,4 +1,9 @@
-"""Device resolution: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` → a ``torch.device``."""
+"""Device resolution: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` → a ``torch.device``.
+
+The one rule for every part of the suite (specs, trainer, evaluator, samplers). Only CPU and
+CUDA are supported: the suite's results are checked on those two; ``mps`` (and any other
+torch device type) is refused as an unknown device.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,8 @@ from benchmark.errors import BenchmarkError
 
 
 def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
-    """The device named by ``name``; ``auto`` (or ``None``) picks CUDA when available.
+    """The device named by ``name`` (a string or a ``torch.device``); ``auto`` (or ``None``)
+    picks CUDA when available.
 
     Raises:
         BenchmarkError: an unknown name, or CUDA asked for where there is none.

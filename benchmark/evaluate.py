@@ -7,23 +7,22 @@ query embedded in one call per batch of episodes.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
-from scipy import stats
 from torch import nn
 
 from benchmark.checkpoint import ModelSpec, load_checkpoint, rebuild_method
 from benchmark.data.split import Split, unit_float
 from benchmark.device import resolve_device
-from benchmark.episodes.episode import Episode, EpisodeSampler
-from benchmark.samplers.labels import LabelSampler
+from benchmark.episodes.episode import Episode
+from benchmark.samplers.base import Sampler
 from benchmark.errors import BenchmarkError
 from benchmark.heads import HEADS, EmbedFn, Embedder, EmbeddingHead, Head, embed_fn, model_device
+from benchmark.stats import mean_ci95
 
 #: Images embedded per ``embed`` call (several small episodes share one call).
 BATCH_IMAGES = 1024
@@ -34,13 +33,13 @@ class EpisodeSet:
     """A fixed, lazily drawn list of test episodes: ``sampler.sample(seeds[i])``.
 
     Attributes:
-        sampler: a labels sampler over the test split.
+        sampler: the sampler of the episodes (a labels sampler over the test split).
         seeds: one seed per episode.
         ways, shots, queries: N, K, Q of every episode.
         dataset, split, fingerprint: where the episodes come from.
     """
 
-    sampler: EpisodeSampler
+    sampler: Sampler
     seeds: tuple[int, ...]
     ways: int
     shots: int
@@ -68,8 +67,8 @@ class EvalResult:
 
     Attributes:
         mean: mean accuracy in ``[0, 1]``.
-        ci95: half-width of the 95% confidence interval (Student t), in ``[0, 1]`` units
-            (nan for a single episode).
+        ci95: half-width of the 95% confidence interval (Student t, ``benchmark.stats.mean_ci95``),
+            in ``[0, 1]`` units (nan for a single episode).
         accuracies: per-episode accuracies, ``float64 [episodes]``.
         episodes, ways, shots, queries: the setting.
         head: the head's registered name.
@@ -90,15 +89,6 @@ class EvalResult:
             f"{100 * self.mean:.2f} ± {100 * self.ci95:.2f} % ({self.episodes} episodes, "
             f"{self.ways}-way {self.shots}-shot, head {self.head})"
         )
-
-
-def confidence_interval(accuracies: np.ndarray, level: float = 0.95) -> float:
-    """Half-width of the Student-t confidence interval of the mean (nan for fewer than 2)."""
-    n = len(accuracies)
-    if n < 2:
-        return float("nan")
-    sem = float(np.std(accuracies, ddof=1)) / math.sqrt(n)
-    return float(stats.t.ppf(0.5 + level / 2, n - 1) * sem)
 
 
 def episode_seeds(seed: int, count: int) -> tuple[int, ...]:
@@ -156,17 +146,19 @@ def evaluate(
         model.eval()
     try:
         with torch.no_grad():
-            if _embeds_split_once(head_obj, episodes, batch_images):
-                acc = _split_embedding_accuracies(model, episodes, head_obj, batch_images)  # type: ignore[arg-type]
+            rows = _split_rows(head_obj, episodes)
+            if rows is not None:
+                acc = _split_embedding_accuracies(model, episodes, head_obj, rows, batch_images)  # type: ignore[arg-type]
             else:
                 acc = _episode_accuracies(model, episodes, head_obj, batch_images)
     finally:
         if was_training:
             model.train()  # type: ignore[union-attr]
     setting = episodes if isinstance(episodes, EpisodeSet) else episodes[0]
+    mean, ci95 = mean_ci95(acc)
     return EvalResult(
-        mean=float(acc.mean()),
-        ci95=confidence_interval(acc),
+        mean=mean,
+        ci95=ci95,
         accuracies=acc,
         episodes=len(acc),
         ways=setting.ways,
@@ -263,30 +255,43 @@ def _episode_accuracies(
     return torch.cat(accuracies).numpy()
 
 
-def _embeds_split_once(head: Head, episodes: EpisodeSet | Sequence[Episode], batch_images: int) -> bool:
-    """Whether embedding the whole split once costs less than embedding every episode.
+#: Episodes whose rows are gathered and classified together on the split-embedding path.
+_ROW_CHUNK = 256
 
-    Only for frozen-embedding heads over a labels ``EpisodeSet``: in eval mode an image's
-    embedding does not depend on what else is in its batch, so gathering rows of the embedded
-    split gives the episodes' embeddings.
+
+def _split_rows(head: Head, episodes: EpisodeSet | Sequence[Episode]) -> list[np.ndarray] | None:
+    """The rows of ``sampler.images`` the episodes hold (chunks of ``_ROW_CHUNK`` episodes),
+    when embedding every stored image once costs less than embedding every episode; else None.
+
+    Only for frozen-embedding heads over an ``EpisodeSet`` whose sampler says which stored
+    images an episode holds (``Sampler.image_rows``): in eval mode an image's embedding does
+    not depend on what else is in its batch, so gathering rows of the embedded images gives
+    the episodes' embeddings.
     """
     if not (isinstance(head, EmbeddingHead) and isinstance(episodes, EpisodeSet)):
-        return False
-    if not isinstance(episodes.sampler, LabelSampler):
-        return False
+        return None
     per_episode = episodes.ways * (episodes.shots + episodes.queries)
-    return len(episodes.sampler.images) < len(episodes) * per_episode
+    if len(episodes.sampler.images) >= len(episodes) * per_episode:
+        return None
+    rows = []
+    for start in range(0, len(episodes), _ROW_CHUNK):
+        chunk = episodes.sampler.image_rows(episodes.seeds[start : start + _ROW_CHUNK])
+        if chunk is None:  # its episodes are not rows of stored images
+            return None
+        rows.append(chunk)
+    return rows
 
 
 def _split_embedding_accuracies(
-    model: Embedder | EmbedFn, episodes: EpisodeSet, head: EmbeddingHead, batch_images: int
+    model: Embedder | EmbedFn, episodes: EpisodeSet, head: EmbeddingHead, rows: list[np.ndarray],
+    batch_images: int,
 ) -> np.ndarray:
-    """Per-episode accuracies from one embedding of every image of the split.
+    """Per-episode accuracies from one embedding of every stored image of the sampler.
 
-    The episodes are the same as ``episodes``' own (``LabelSampler.indices`` of the same seeds);
-    their support and query embeddings are rows of the embedded split.
+    ``rows`` (from ``_split_rows``) index the episodes' support and query images in
+    ``sampler.images``; their embeddings are rows of the embedded images.
     """
-    sampler: LabelSampler = episodes.sampler  # type: ignore[assignment]
+    sampler = episodes.sampler
     device = model_device(model)
     embed = embed_fn(model)
     features = torch.cat(
@@ -294,13 +299,12 @@ def _split_embedding_accuracies(
     )
     n, k = episodes.ways, episodes.shots
     accuracies: list[torch.Tensor] = []
-    for start in range(0, len(episodes), 256):
-        seeds = list(episodes.seeds[start : start + 256])
-        index, _ = sampler.indices(seeds)
-        rows = features[torch.from_numpy(index).to(device)]  # [E, N*(K+Q), D]
-        support_labels = sampler.labels(len(seeds), k).to(device)
-        predictions = head.classify(rows[:, : n * k], support_labels, rows[:, n * k :], n).cpu()
-        accuracies.append((predictions == sampler.labels(len(seeds), episodes.queries).cpu()).double().mean(1))
+    for index in rows:
+        count = len(index)
+        chunk = features[torch.from_numpy(index).to(device)]  # [E, N*(K+Q), D]
+        support_labels = sampler.labels(count, k).to(device)
+        predictions = head.classify(chunk[:, : n * k], support_labels, chunk[:, n * k :], n).cpu()
+        accuracies.append((predictions == sampler.labels(count, episodes.queries).cpu()).double().mean(1))
     return torch.cat(accuracies).numpy()
 
 

@@ -17,6 +17,7 @@ from torch import nn
 
 from benchmark.episodes.episode import Episode
 from benchmark.errors import BenchmarkError
+from benchmark.losses import class_means
 from benchmark.registry import Registry
 
 EmbedFn = Callable[[torch.Tensor], torch.Tensor]
@@ -68,16 +69,6 @@ def embed_episodes(
     return features[:, :n_support], features[:, n_support:]
 
 
-def prototypes(support: torch.Tensor, labels: torch.Tensor, ways: int) -> torch.Tensor:
-    """Class means of support embeddings.
-
-    Shape:
-        support: ``[E, S, D]``; labels: ``[E, S]`` in ``0..ways-1``. Output: ``[E, ways, D]``.
-    """
-    onehot = F.one_hot(labels, ways).to(support.dtype)  # [E, S, N]
-    return onehot.transpose(1, 2) @ support / onehot.sum(1).unsqueeze(-1)
-
-
 def _labels(episodes: Sequence[Episode], device: torch.device) -> torch.Tensor:
     return torch.stack([e.support_labels for e in episodes]).to(device)
 
@@ -104,7 +95,7 @@ class PrototypeHead(EmbeddingHead):
 
     def classify(self, support, labels, query, ways):  # type: ignore[override]
         with torch.no_grad():
-            return torch.cdist(query, prototypes(support, labels, ways)).argmin(-1)
+            return torch.cdist(query, class_means(support, labels, ways)).argmin(-1)
 
 
 @HEADS.register("prototype_cosine", "nearest class prototype, cosine similarity")
@@ -113,7 +104,7 @@ class CosinePrototypeHead(EmbeddingHead):
 
     def classify(self, support, labels, query, ways):  # type: ignore[override]
         with torch.no_grad():
-            protos = F.normalize(prototypes(support, labels, ways), dim=-1)
+            protos = F.normalize(class_means(support, labels, ways), dim=-1)
             return (F.normalize(query, dim=-1) @ protos.transpose(1, 2)).argmax(-1)
 
 
@@ -190,7 +181,7 @@ class FinetuneHead:
         with torch.enable_grad():
             for _ in range(self.steps):
                 features = tuned.embed(support)
-                protos = prototypes(features[None], labels[None], episode.ways)[0]
+                protos = class_means(features[None], labels[None], episode.ways)[0]
                 distances = (features[:, None] - protos[None]).pow(2).sum(-1)  # [S, N]
                 loss = F.cross_entropy(-distances, labels)
                 optimizer.zero_grad(set_to_none=True)
@@ -198,7 +189,3 @@ class FinetuneHead:
                 optimizer.step()
         return self._prototype.predict(tuned, [episode])
 
-
-def build_head(name: str, **params: object) -> Head:
-    """The head registered as ``name`` with its parameters."""
-    return HEADS.build(name, **params)

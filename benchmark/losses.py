@@ -48,13 +48,16 @@ def _accuracy(correct: torch.Tensor) -> torch.Tensor:
 
 
 def class_means(emb: torch.Tensor, labels: torch.Tensor, ways: int) -> torch.Tensor:
-    """Mean embedding of each class (the ProtoNet prototypes).
+    """Mean embedding of each class (the ProtoNet prototypes), batched over leading dims.
+
+    A 2-D input is one plain matrix product, a 3-D one a batched product (``torch.matmul``);
+    a class without examples has a zero mean.
 
     Shape:
-        emb: ``[M, D]``, labels: ``[M]`` in ``0..ways-1``. Output: ``[ways, D]``.
+        emb: ``[..., M, D]``, labels: ``[..., M]`` in ``0..ways-1``. Output: ``[..., ways, D]``.
     """
-    onehot = F.one_hot(labels, ways).to(emb.dtype)  # [M, ways]
-    return (onehot.T @ emb) / onehot.sum(0).clamp_min(1.0).unsqueeze(1)
+    onehot = F.one_hot(labels, ways).to(emb.dtype)  # [..., M, ways]
+    return (onehot.transpose(-2, -1) @ emb) / onehot.sum(-2).clamp_min(1.0).unsqueeze(-1)
 
 
 def prototypical_loss(

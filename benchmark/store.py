@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 from benchmark.errors import BenchmarkError
 
@@ -235,10 +235,6 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @property
-    def journal_mode(self) -> str:
-        return self._conn.execute("PRAGMA journal_mode").fetchone()[0]
-
     # ------------------------------------------------------------ runs
 
     def set_run(self, run: RunRecord) -> None:
@@ -299,6 +295,7 @@ class Store:
         return [r[0] for r in self._read("SELECT DISTINCT benchmark FROM results ORDER BY 1")]
 
     def count(self, table: str) -> int:
+        """Rows in ``runs``, ``results`` or ``episode_accuracies``."""
         if table not in ("runs", "results", "episode_accuracies"):
             raise ValueError(f"no table {table!r}")
         return self._read(f"SELECT COUNT(*) FROM {table}")[0][0]
@@ -321,19 +318,6 @@ def _check_is_sqlite(path: Path) -> None:
         raise BenchmarkError(f"store {path}: cannot read ({err})") from None
     if head and head != _SQLITE_MAGIC:
         raise BenchmarkError(f"store {path} is not an SQLite database")
-
-
-def open_store(path: str | Path, timeout: float = DEFAULT_TIMEOUT_S) -> Store:
-    """Open (creating when missing) the store at ``path``."""
-    return Store(path, timeout)
-
-
-def iter_rows_as_dicts(rows: Sequence[ResultRow]) -> Iterator[dict]:
-    """Result rows as plain dicts (without the per-episode accuracies), for pandas."""
-    for row in rows:
-        data = asdict(row)
-        data.pop("episode_accuracies")
-        yield data
 
 
 def _write_run(conn: sqlite3.Connection, run: RunRecord) -> None:

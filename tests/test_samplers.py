@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmark.data.split import Split, unit_float
-from benchmark.episodes import EpisodeBatch, stack_episodes
+from benchmark.device import resolve_device
+from benchmark.episodes import Episode, EpisodeBatch
 from benchmark.samplers import SAMPLERS, LabelSampler, build_sampler
 from benchmark.errors import BenchmarkError
 
@@ -134,6 +136,15 @@ def test_rotations_are_new_classes():
         assert torch.equal(upright, unit_float(split.images[index]))
 
 
+def stack_episodes(episodes: list[Episode]) -> EpisodeBatch:
+    """Episodes of one shape stacked field by field."""
+    first = episodes[0]
+    return EpisodeBatch(*(torch.stack([getattr(e, f) for e in episodes]) for f in
+                          ("support", "support_labels", "query", "query_labels", "class_ids")),
+                        first.ways, first.shots, first.queries, first.kind,
+                        tuple(e.seed for e in episodes))
+
+
 def test_stack_and_unbind_round_trip():
     sampler = LabelSampler(SPLIT, 3, 2, 1)
     episodes = sampler.sample_batch([1, 2, 3])
@@ -146,15 +157,6 @@ def test_stack_and_unbind_round_trip():
     for a, b in zip(batch.unbind(), episodes):
         assert torch.equal(a.query, b.query) and a.seed == b.seed
     assert batch.to("cpu").episode(2).seed == 3
-
-
-def test_stacking_refuses_mixed_shapes_and_empty_lists():
-    a = LabelSampler(SPLIT, 3, 2, 1).sample(0)
-    b = LabelSampler(SPLIT, 4, 2, 1).sample(0)
-    with pytest.raises(BenchmarkError, match="different shapes"):
-        stack_episodes([a, b])
-    with pytest.raises(BenchmarkError, match="empty"):
-        stack_episodes([])
 
 
 EMPTY = Split("toy", "empty", torch.zeros(0, 1, 8, 8, dtype=torch.uint8), torch.zeros(0, dtype=torch.int64), ())
@@ -193,6 +195,19 @@ def test_bad_input_refused_at_construction(kind, args, options, message):
 def test_unavailable_device_refused():
     with pytest.raises(BenchmarkError, match="device"):
         build_sampler("labels", SPLIT, 2, 1, 1, device="cuda:7" if not torch.cuda.is_available() else "bogus")
+
+
+@pytest.mark.parametrize("device", ["cpu", "auto", torch.device("cpu"), None])
+def test_samplers_resolve_devices_like_the_rest_of_the_suite(device):
+    """One rule (``benchmark.device.resolve_device``): names and ``torch.device`` both work."""
+    sampler = build_sampler("labels", SPLIT, 2, 1, 1, device=device)
+    assert sampler.device == resolve_device(device)
+
+
+@pytest.mark.parametrize("device", ["mps", "meta", "cpu:0", "gpu"])
+def test_devices_other_than_cpu_and_cuda_are_unknown(device):
+    with pytest.raises(BenchmarkError, match=r"unknown device .*expected auto, cpu, cuda or cuda:N"):
+        build_sampler("labels", SPLIT, 2, 1, 1, device=device)
 
 
 @pytest.mark.parametrize("kind", SAMPLERS.names())
@@ -270,3 +285,26 @@ def test_unit_float_is_x_over_255_on_every_path():
     assert on_cpu.dtype == torch.float32 and on_cpu.min() == 0 and on_cpu.max() == 1
     assert torch.equal(on_cpu, pixels.to(torch.float32).mul_(1 / 255))  # the non-CPU route's ops
     assert torch.allclose(on_cpu.double(), pixels.double() / 255, atol=1e-7, rtol=0)
+
+
+# --------------------------------------------------------------------------- image_rows
+
+
+@pytest.mark.parametrize("rotations", [False, True])
+def test_label_episodes_are_the_rows_image_rows_names(rotations):
+    sampler = build_sampler("labels", SPLIT, 4, 2, 3, rotations=rotations)
+    seeds = [3, 11, 2**40]
+    rows = sampler.image_rows(seeds)
+    assert rows.shape == (3, 4 * (2 + 3)) and rows.dtype == np.int64
+    for episode, row in zip(sampler.sample_batch(seeds), rows):
+        images = unit_float(sampler.images[torch.from_numpy(row)])
+        assert torch.equal(torch.cat([episode.support, episode.query]), images)
+    with pytest.raises(BenchmarkError, match="seed"):
+        sampler.image_rows([-1])
+
+
+@pytest.mark.parametrize("kind", ["augment", "patches"])
+def test_view_episodes_are_not_rows_of_stored_images(kind):
+    sampler = build_sampler(kind, SPLIT, 4, 1, 1)
+    assert sampler.image_rows([0, 1]) is None
+    assert sampler.images.dtype == torch.uint8 and len(sampler.images) == len(SPLIT)

@@ -20,12 +20,6 @@ Entry = tuple[str, "bytes | None"]
 _TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
 
 
-def is_archive(path: Path) -> bool:
-    """Whether ``path`` names a zip or tar file (by its suffix)."""
-    name = path.name.lower()
-    return name.endswith(".zip") or name.endswith(_TAR_SUFFIXES)
-
-
 def require_exists(path: Path, what: str) -> Path:
     """``path`` if it exists; a BenchmarkError naming ``what`` otherwise."""
     if not path.exists():

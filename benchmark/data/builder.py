@@ -69,6 +69,20 @@ class DatasetBuilder(ABC):
     def read(self, source: Path) -> dict[str, Split]:
         """Every split, read from ``source`` in the official layout (BenchmarkError if it is not)."""
 
+    def verify(self, splits: dict[str, Split]) -> tuple[str, ...]:
+        """Notes on the splits ``prepare`` has just read (e.g. counts checked against the
+        official ones), stored and printed with its report; none by default."""
+        return ()
+
+    def embedded_copy(self) -> Path | None:
+        """The file of a copy shipped in the package, which serves every split while the
+        dataset is not prepared; None (the default) when there is none."""
+        return None
+
+    def read_embedded(self, split: str) -> Split:
+        """One split from ``embedded_copy()``, read from the file (only for a builder that ships one)."""
+        raise BenchmarkError(f"{self.name} has no embedded copy")
+
 
 DATASETS: Registry[type[DatasetBuilder]] = Registry("dataset")
 

@@ -67,22 +67,13 @@ def write_prepared(root: Path, dataset: str, splits: dict[str, Split], meta: dic
     atomic_write(folder / META, lambda handle: handle.write(json.dumps(record, indent=2).encode()))
 
 
-_LOADED: dict[str, tuple[tuple[int, int], Split]] = {}
-
-
-def load_cached(root: Path, dataset: str, split: str) -> Split:
-    """One prepared split (kept in memory for this process while the file is unchanged)."""
+def read_split(root: Path, dataset: str, split: str) -> Split:
+    """One prepared split, read from its file (``benchmark.data.load_split`` keeps it in memory)."""
     path = split_path(root, dataset, split)
+    if not path.exists():
+        raise BenchmarkError(f"prepared split file {path} is missing; prepare {dataset} again with --force")
     try:
-        stat = path.stat()
-    except OSError:
-        raise BenchmarkError(f"prepared split file {path} is missing; prepare {dataset} again with --force") from None
-    key = (stat.st_mtime_ns, stat.st_size)
-    if _LOADED.get(str(path), (None,))[0] != key:
-        try:
-            payload = torch.load(path, weights_only=True)
-        except Exception as err:  # torch raises many types for a damaged file
-            raise BenchmarkError(f"corrupt prepared split {path}: {err}; prepare {dataset} again with --force") from None
-        split_obj = Split(dataset, split, payload["images"], payload["labels"], tuple(payload["class_names"]))
-        _LOADED[str(path)] = (key, split_obj)
-    return _LOADED[str(path)][1]
+        payload = torch.load(path, weights_only=True)
+    except Exception as err:  # torch raises many types for a damaged file
+        raise BenchmarkError(f"corrupt prepared split {path}: {err}; prepare {dataset} again with --force") from None
+    return Split(dataset, split, payload["images"], payload["labels"], tuple(payload["class_names"]))

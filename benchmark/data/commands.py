@@ -15,7 +15,7 @@ import torchvision
 from benchmark.data import cache, embedded
 from benchmark.data.builder import DATASETS, DatasetBuilder, builder
 from benchmark.data.imagefolder import ImageFolderDataset
-from benchmark.data.loading import IMAGEFOLDER, check_name, dataset_info, prepared_imagefolders
+from benchmark.data.loading import IMAGEFOLDER, check_name, dataset_info, load_split, prepared_imagefolders
 from benchmark.data.root import resolve_data_root
 from benchmark.data.split import Split
 from benchmark.errors import BenchmarkError
@@ -92,15 +92,6 @@ def totals(splits: dict[str, Split], partition: tuple[str, ...]) -> dict[str, An
             "disjoint_classes": len(names) == len(counts), "partition": list(partition)}
 
 
-def _omniglot_notes(splits: dict[str, Split]) -> tuple[str, ...]:
-    from benchmark.data.omniglot import OFFICIAL_CHARACTERS
-
-    found = {s: splits[s].num_classes for s in OFFICIAL_CHARACTERS}
-    if found == OFFICIAL_CHARACTERS:
-        return ("official counts verified: 964 background + 659 evaluation characters, 20 drawings each",)
-    return (f"counts differ from the official Omniglot ({found} vs {OFFICIAL_CHARACTERS})",)
-
-
 def prepare(name: str, source: Path | None, data_root: Path | None, force: bool = False,
             image_size: tuple[int, int] | None = None) -> PrepareResult:
     """Prepare dataset ``name`` (or ``imagefolder:NAME``) from ``source`` (None: download) into
@@ -120,7 +111,7 @@ def prepare(name: str, source: Path | None, data_root: Path | None, force: bool 
         return PrepareResult(prepared_name, meta.get("source", "?"), cache.dataset_dir(root, prepared_name),
                              _counts(meta), meta.get("total", {}), skipped=True)
     splits, where = _read(dataset, prepared_name, source, root)
-    notes = _omniglot_notes(splits) if prepared_name == "omniglot" else ()
+    notes = dataset.verify(splits)
     record = {
         "kind": IMAGEFOLDER if isinstance(dataset, ImageFolderDataset) else "registered",
         "source": where,
@@ -160,14 +151,15 @@ def format_prepare_report(result: PrepareResult) -> str:
 
 
 def _row(name: str, info_splits: tuple[str, ...], shape: tuple[int, ...], meta: dict | None,
-         partition: tuple[str, ...], fallback: str, embedded_ok: bool) -> dict[str, Any]:
+         partition: tuple[str, ...], fallback: str, embedded_ok: bool,
+         root: Path) -> dict[str, Any]:
     row = {"name": name, "splits": " ".join(info_splits), "image_size": _shape(shape)}
     if meta:
         total = meta.get("total", {})
         row.update(classes=total.get("classes", "?"), images=total.get("images", "?"),
                    prepared="yes", source=meta.get("source", "?"))
     elif embedded_ok:
-        parts = [embedded.load_embedded(s) for s in partition]
+        parts = [load_split(name, s, root) for s in partition]  # not prepared: the embedded copy
         row.update(classes=sum(p.num_classes for p in parts), images=sum(len(p) for p in parts),
                    prepared="embedded", source="embedded copy (package)")
     else:
@@ -186,12 +178,14 @@ def dataset_rows(data_root: Path | None) -> list[dict[str, Any]]:
             rows.append({"name": "imagefolder:NAME", "splits": "from the tree", "classes": "-", "images": "-",
                          "image_size": "-", "prepared": "-", "source": "--source DIR ([split/]class/image)"})
             continue
+        copy = dataset.embedded_copy()
         rows.append(_row(entry.name, dataset.splits, dataset.image_shape, cache.read_meta(root, entry.name),
                          dataset.partition, f"download or --source {dataset.source_hint}",
-                         embedded_ok=entry.name == "omniglot" and embedded.EMBEDDED_PATH.is_file()))
+                         copy is not None and copy.is_file(), root))
     for name in prepared_imagefolders(root):
         info = dataset_info(name, root)
-        rows.append(_row(name, info.splits, info.image_shape, cache.read_meta(root, name), info.splits, "", False))
+        rows.append(_row(name, info.splits, info.image_shape, cache.read_meta(root, name), info.splits, "",
+                         False, root))
     return rows
 
 
@@ -210,13 +204,5 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
 def embed(data_root: Path | None, out: Path | None = None) -> tuple[Path, int]:
     """Write the embedded Omniglot file from the prepared Omniglot; returns ``(path, bytes)``."""
-    from benchmark.data.loading import load_split
-
-    root = resolve_data_root(data_root)
-    if cache.read_meta(root, "omniglot") is None:
-        raise BenchmarkError(f"omniglot is not prepared in {root}: run `python -m benchmark datasets "
-                             "prepare omniglot --source DIR` first")
-    names = ("background", "evaluation", "vinyals_train", "vinyals_val", "vinyals_test")
-    path = embedded.export_embedded({n: load_split("omniglot", n, root) for n in names},
-                                    out or embedded.EMBEDDED_PATH)
+    path = embedded.export_prepared(resolve_data_root(data_root), out)
     return path, path.stat().st_size

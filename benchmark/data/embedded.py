@@ -14,7 +14,6 @@ prepared from the official archives), so the splits it gives equal the prepared 
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +27,6 @@ SUBSET_CODES = {"background": 0, "evaluation": 1}
 VINYALS_CODES = {"train": (0,), "val": (1,), "test": (2,), "trainval": (0, 1)}
 
 
-@functools.lru_cache(maxsize=2)
 def _arrays(path: Path = EMBEDDED_PATH) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise BenchmarkError(f"embedded Omniglot {path} is missing: run `python -m benchmark datasets "
@@ -42,9 +40,9 @@ def embedded_splits() -> tuple[str, ...]:
     return tuple(SUBSET_CODES) + tuple(f"vinyals_{s}" for s in VINYALS_CODES)
 
 
-@functools.lru_cache(maxsize=16)
 def load_embedded(split: str, path: Path = EMBEDDED_PATH) -> Split:
-    """One Omniglot split from the embedded file: images ``uint8 [N, 1, 28, 28]``. Cached."""
+    """One Omniglot split from the embedded file: images ``uint8 [N, 1, 28, 28]``, read from the
+    file on each call (``benchmark.data.load_split`` keeps what it loads in memory)."""
     import torch
 
     data = _arrays(path)
@@ -70,6 +68,19 @@ def vinyals_lists(path: Path = EMBEDDED_PATH) -> dict[str, list[str]]:
             for name, codes in VINYALS_CODES.items()}
 
 
+def export_prepared(root: Path, out: Path | None = None) -> Path:
+    """Write the embedded file (``out``, default ``EMBEDDED_PATH``) from the Omniglot prepared
+    under ``root``; returns its path."""
+    from benchmark.data import cache
+    from benchmark.data.loading import load_split
+
+    if cache.read_meta(root, "omniglot") is None:
+        raise BenchmarkError(f"omniglot is not prepared in {root}: run `python -m benchmark datasets "
+                             "prepare omniglot --source DIR` first")
+    names = ("background", "evaluation", "vinyals_train", "vinyals_val", "vinyals_test")
+    return export_embedded({n: load_split("omniglot", n, root) for n in names}, out or EMBEDDED_PATH)
+
+
 def export_embedded(splits: dict[str, Split], path: Path = EMBEDDED_PATH) -> Path:
     """Write the embedded file from prepared Omniglot splits (``background``, ``evaluation`` and
     ``vinyals_{train,val,test}``); atomic. Returns ``path``."""
@@ -92,6 +103,4 @@ def export_embedded(splits: dict[str, Split], path: Path = EMBEDDED_PATH) -> Pat
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda handle: np.savez_compressed(handle, **arrays))
-    _arrays.cache_clear()
-    load_embedded.cache_clear()
     return path

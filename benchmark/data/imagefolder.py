@@ -62,7 +62,7 @@ def read_imagefolder(source: Path, dataset: str, size: tuple[int, int] | None = 
         arrays, labels = [], []
         for label, cls in enumerate(names):
             for n in classes[cls]:
-                arrays.append(images.to_array(decoded[n], channels, target))
+                arrays.append(images.to_uint8(decoded[n], channels, target))
                 labels.append(label)
         splits[split] = check_nonempty(
             make_split(dataset, split, np.stack(arrays), np.array(labels), names), str(source))

@@ -27,14 +27,11 @@ SIZE = (84, 84)
 
 
 def _to_array(item: Any) -> np.ndarray:
-    """``uint8 [3, 84, 84]`` from a PIL image or a ``[3, H, W]`` tensor/array in 0..255."""
+    """``uint8 [3, 84, 84]`` from what learn2learn's datasets return: a PIL image, or a
+    ``[3, H, W]`` tensor of floats in 0..255."""
     if isinstance(item, Image.Image):
-        return images.to_array(item, 3, SIZE)
-    array = torch.as_tensor(item).float()
-    if array.shape[-2:] != SIZE:
-        array = torch.nn.functional.interpolate(array[None], size=SIZE, mode="bilinear",
-                                                antialias=True, align_corners=False)[0]
-    return array.round().clamp(0, 255).to(torch.uint8).numpy()
+        return images.to_uint8(item, 3, SIZE)
+    return images.to_uint8(torch.as_tensor(item).float(), size=SIZE, float_max=255.0)
 
 
 def _class_names(dataset: Any, labels: list[int]) -> list[str]:

@@ -1,11 +1,12 @@
-"""Reading prepared splits: ``load_split`` and ``dataset_info``."""
+"""Reading splits: ``load_split`` (the process's one cache of loaded splits) and ``dataset_info``."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Callable
 
-from benchmark.data import cache, embedded
+from benchmark.data import cache
 from benchmark.data.builder import DATASETS, DatasetInfo, builder
 from benchmark.data.imagefolder import default_splits
 from benchmark.data.root import resolve_data_root
@@ -64,11 +65,30 @@ def dataset_info(name: str, data_root: Path | None = None) -> DatasetInfo:
                          f"`python -m benchmark datasets prepare imagefolder:{name} --source DIR`)")
 
 
+#: The one cache of loaded splits: ``(file, split)`` → ``((mtime_ns, size) of the file, Split)``.
+_LOADED: dict[tuple[str, str], tuple[tuple[int, int], Split]] = {}
+
+
+def _remember(path: Path, split: str, read: Callable[[], Split]) -> Split:
+    """``read()``, kept in memory for this process while ``path`` keeps its mtime and size."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return read()  # the reader names what is missing
+    key, stamp = (str(path), split), (stat.st_mtime_ns, stat.st_size)
+    hit = _LOADED.get(key)
+    if hit is None or hit[0] != stamp:
+        hit = _LOADED[key] = (stamp, read())
+    return hit[1]
+
+
 def load_split(dataset: str, split: str, data_root: Path | None = None) -> Split:
     """A prepared split: images ``uint8 [N, C, H, W]``, labels ``int64 [N]``, class names.
 
-    Omniglot falls back to the embedded copy when it is not prepared. Unknown dataset or split,
-    or a dataset that is not prepared: BenchmarkError naming the command to run.
+    Loaded once per process and kept while its file is unchanged (a split prepared again is
+    read again). A dataset that ships an embedded copy (``DatasetBuilder.embedded_copy``) is
+    served from it when it is not prepared. Unknown dataset or split, or a dataset that is
+    not prepared: BenchmarkError naming the command to run.
     """
     dataset = canonical_name(dataset)
     info = dataset_info(dataset, data_root)
@@ -77,9 +97,11 @@ def load_split(dataset: str, split: str, data_root: Path | None = None) -> Split
     root = resolve_data_root(data_root)
     meta = cache.read_meta(root, dataset)
     if meta and split in meta.get("splits", {}):
-        return cache.load_cached(root, dataset, split)
-    if dataset == "omniglot":
-        return embedded.load_embedded(split)
-    hint = builder(dataset).source_hint
+        return _remember(cache.split_path(root, dataset, split), split,
+                         lambda: cache.read_split(root, dataset, split))
+    source = builder(dataset)
+    copy = source.embedded_copy()
+    if copy is not None:
+        return _remember(copy, split, lambda: source.read_embedded(split))
     raise BenchmarkError(f"{dataset} is not prepared in {root}: run `python -m benchmark datasets prepare "
-                         f"{dataset}` (needs network) or add `--source PATH` ({hint})")
+                         f"{dataset}` (needs network) or add `--source PATH` ({source.source_hint})")

@@ -60,7 +60,7 @@ def read_subset(source: Path, subset: str) -> Split:
             image = images.decode(data, f"{path}:{name}")
             if image.size != ORIGINAL_SIZE:
                 raise BenchmarkError(f"{path}:{name} is {image.size[0]}x{image.size[1]}, Omniglot is 105x105")
-            arrays.append(255 - images.to_array(image, 1, SIZE))
+            arrays.append(255 - images.to_uint8(image, 1, SIZE))
             labels.append(label)
     split = make_split("omniglot", subset, np.stack(arrays), np.array(labels), class_names)
     return check_nonempty(split, str(path))
@@ -111,6 +111,20 @@ class Omniglot(DatasetBuilder):
             ordered = sorted(characters, key=lambda c: order.get(c, -1))
             splits[name] = select_by_name(everything, ordered, name, str(source))
         return splits
+
+    def verify(self, splits: dict[str, Split]) -> tuple[str, ...]:
+        """Whether the background/evaluation character counts are the official ones."""
+        found = {s: splits[s].num_classes for s in OFFICIAL_CHARACTERS}
+        if found == OFFICIAL_CHARACTERS:
+            return ("official counts verified: 964 background + 659 evaluation characters, 20 drawings each",)
+        return (f"counts differ from the official Omniglot ({found} vs {OFFICIAL_CHARACTERS})",)
+
+    def embedded_copy(self) -> Path:
+        """All of Omniglot at 28x28 ships in the package (``benchmark.data.embedded``)."""
+        return embedded.EMBEDDED_PATH
+
+    def read_embedded(self, split: str) -> Split:
+        return embedded.load_embedded(split)
 
 
 def concat(first: Split, second: Split, name: str) -> Split:

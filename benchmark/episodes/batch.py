@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 
 from benchmark.episodes.episode import Episode, EpisodeKind, DeviceRecord
-from benchmark.errors import BenchmarkError
 
 
 @dataclass(frozen=True)
@@ -64,38 +62,3 @@ class EpisodeBatch(DeviceRecord):
                     self.ways, self.shots, self.queries, self.kind, seed)
             for i, seed in enumerate(self.seeds)
         ]
-
-
-def stack_episodes(episodes: Sequence[Episode]) -> EpisodeBatch:
-    """Stack episodes of one shape into an ``EpisodeBatch`` (one copy per field).
-
-    Raises BenchmarkError when the list is empty or the episodes differ in N, K, Q,
-    kind, image shape, dtype or device.
-    """
-    if not episodes:
-        raise BenchmarkError("cannot stack an empty list of episodes")
-    first = episodes[0]
-
-    def signature(ep: Episode) -> tuple:
-        return (ep.ways, ep.shots, ep.queries, ep.kind, tuple(ep.support.shape),
-                tuple(ep.query.shape), ep.support.dtype, ep.device)
-
-    expected = signature(first)
-    for i, ep in enumerate(episodes):
-        if signature(ep) != expected:
-            raise BenchmarkError(
-                f"cannot stack episodes of different shapes: episode 0 is {expected[:6]}, "
-                f"episode {i} is {signature(ep)[:6]}"
-            )
-    return EpisodeBatch(
-        support=torch.stack([ep.support for ep in episodes]),
-        support_labels=torch.stack([ep.support_labels for ep in episodes]),
-        query=torch.stack([ep.query for ep in episodes]),
-        query_labels=torch.stack([ep.query_labels for ep in episodes]),
-        class_ids=torch.stack([ep.class_ids for ep in episodes]),
-        ways=first.ways,
-        shots=first.shots,
-        queries=first.queries,
-        kind=first.kind,
-        seeds=tuple(ep.seed for ep in episodes),
-    )

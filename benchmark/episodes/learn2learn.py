@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from benchmark.data.images import to_uint8
 from benchmark.data.split import Split
 from benchmark.episodes.episode import Episode
 from benchmark.samplers.labels import LabelSampler
@@ -41,25 +42,6 @@ def import_learn2learn() -> ModuleType:
     return learn2learn
 
 
-def _to_uint8(image: Any) -> torch.Tensor:
-    """One dataset item's image (PIL, numpy or tensor; float in [0, 1] or uint8) → ``[C, H, W]`` uint8."""
-    if isinstance(image, torch.Tensor):
-        tensor = image
-    else:
-        array = np.asarray(image)
-        tensor = torch.from_numpy(array.copy())
-        tensor = tensor[None] if tensor.dim() == 2 else tensor.permute(2, 0, 1)
-    if tensor.dim() == 2:
-        tensor = tensor[None]
-    if tensor.dtype == torch.uint8:
-        return tensor
-    if tensor.is_floating_point():
-        return (tensor.clamp(0, 1) * 255).round().to(torch.uint8)
-    if tensor.dtype == torch.bool:
-        return tensor.to(torch.uint8) * 255
-    return tensor.clamp(0, 255).to(torch.uint8)
-
-
 def split_from_meta_dataset(dataset: Any, name: str = "learn2learn") -> Split:
     """A ``Split`` holding every item of a learn2learn ``MetaDataset``.
 
@@ -71,7 +53,7 @@ def split_from_meta_dataset(dataset: Any, name: str = "learn2learn") -> Split:
         raise BenchmarkError(f"learn2learn dataset {name!r} is empty")
     original = sorted(dataset.labels_to_indices)
     class_of = {label: i for i, label in enumerate(original)}
-    images = torch.stack([_to_uint8(dataset[i][0]) for i in range(count)])
+    images = torch.from_numpy(np.stack([to_uint8(dataset[i][0]) for i in range(count)]))
     labels = torch.tensor([class_of[dataset.indices_to_labels[i]] for i in range(count)])
     return Split(dataset=name, name="all", images=images, labels=labels,
                  class_names=tuple(str(label) for label in original))

@@ -30,7 +30,7 @@ from benchmark.data.split import Split, unit_float
 from benchmark.samplers import AugmentSampler, LabelSampler
 from benchmark.episodes.learn2learn import import_learn2learn
 from benchmark.errors import BenchmarkError
-from benchmark.perf import PERF_SCRIPTS
+from benchmark.perf import PERF_SCRIPTS, require_extra
 from benchmark.perf.report import finish, verdict
 
 BUDGET_S = 3.0
@@ -314,6 +314,7 @@ def run(out: Path | None = None, data_root: Path | None = None) -> int:
     Runs with one torch thread (restored after), like the per-image baselines and the
     DataLoader workers, so a busy machine does not penalise the batched code's thread pool.
     """
+    require_extra()
     if out is not None and out.exists() and out.is_dir():
         raise BenchmarkError(f"--out {out} is a directory; give a file name")
     threads = torch.get_num_threads()

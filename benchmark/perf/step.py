@@ -26,7 +26,7 @@ from benchmark.episodes.episode import Episode
 from benchmark.episodes.learn2learn import import_learn2learn
 from benchmark.errors import BenchmarkError
 from benchmark.methods import build_method
-from benchmark.perf import PERF_SCRIPTS
+from benchmark.perf import PERF_SCRIPTS, require_extra
 from benchmark.perf.report import finish, verdict
 from benchmark.train import TrainConfig, TrainStep, build_optimizer, build_scheduler, place
 
@@ -132,6 +132,7 @@ def l2l_step(l2l: Any, episodes: list[Episode]) -> Callable[[int], Any]:
 @PERF_SCRIPTS.register("step", "training steps/s: our ProtoNet and SimCLR vs a learn2learn-style ProtoNet step")
 def run(out: Path | None = None, data_root: Path | None = None) -> int:
     """Measure, print the tables and ratios, write ``out`` (Markdown) if given."""
+    require_extra()
     if out is not None and out.is_dir():
         raise BenchmarkError(f"--out {out} is a directory; give a file name")
     started = time.perf_counter()

@@ -1,28 +1,16 @@
-"""Statistics of the report: confidence intervals, paired tests and average ranks."""
+"""Statistics of the report: confidence intervals (``benchmark.stats``), paired tests and
+average ranks."""
 
 from __future__ import annotations
 
-import math
 from typing import Mapping, Sequence
 
 import numpy as np
 from scipy import stats
 
+from benchmark.stats import mean_ci95
 
-def mean_ci95(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and half-width of the Student-t 95% confidence interval.
-
-    Args:
-        values: one accuracy per episode, shape ``[E]``.
-    """
-    data = np.asarray(values, dtype=np.float64)
-    if data.size == 0:
-        raise ValueError("no values")
-    mean = float(data.mean())
-    if data.size < 2:
-        return mean, 0.0
-    sem = float(data.std(ddof=1)) / math.sqrt(data.size)
-    return mean, float(stats.t.ppf(0.975, data.size - 1) * sem)
+__all__ = ["average_ranks", "intervals_overlap", "mean_ci95", "wilcoxon_p"]
 
 
 def wilcoxon_p(first: Sequence[float], second: Sequence[float]) -> float:

@@ -8,11 +8,13 @@ import operator
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Sequence
 
+import numpy as np
 import torch
 
 from benchmark.data.split import Split
+from benchmark.device import resolve_device
 from benchmark.episodes.batch import EpisodeBatch
-from benchmark.episodes.episode import Episode, EpisodeKind, EpisodeSampler
+from benchmark.episodes.episode import Episode, EpisodeKind
 from benchmark.errors import BenchmarkError, refuse_unknown
 from benchmark.registry import Registry
 
@@ -49,26 +51,18 @@ def check_seed(seed: Any) -> int:
     return value
 
 
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``device`` as a ``torch.device``; a BenchmarkError when it is unknown or unavailable."""
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise BenchmarkError(f"unknown device {device!r}") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise BenchmarkError(f"device {device!r} requested but CUDA is not available")
-    if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise BenchmarkError(f"device {device!r} requested but MPS is not available")
-    return dev
-
-
 class Sampler(ABC):
-    """Base of the episode samplers: validates N/K/Q and seeds; subclasses implement ``_draw``.
+    """Base of the episode samplers: validates N/K/Q and seeds; subclasses implement ``_draw``
+    and set ``images``.
 
     ``sample(s) == sample_batch([s])[0] == sample_stacked([s]).episode(0)``.
+
+    Attributes:
+        images: the stored ``uint8`` images ``[M, C, H, W]`` (on ``device``) episodes are made from.
     """
 
     kind: ClassVar[EpisodeKind]
+    images: torch.Tensor
 
     def __init__(self, ways: int, shots: int, queries: int, device: str | torch.device) -> None:
         check_counts(ways, shots, queries)
@@ -97,6 +91,16 @@ class Sampler(ABC):
     def _draw(self, seeds: list[int]) -> EpisodeBatch:
         """The batch for already-checked seeds."""
 
+    def image_rows(self, seeds: Sequence[int]) -> np.ndarray | None:
+        """Which rows of ``images`` the episodes of ``seeds`` hold, without drawing them.
+
+        Returns:
+            ``[len(seeds), N*K + N*Q]`` int64, support then query in episode order (episode
+            ``i``'s support is ``unit_float(images[rows[i, :N*K]])``), or None when examples are
+            not stored images as they are (augmented views, patches): the default.
+        """
+        return None
+
     def labels(self, count: int, per_class: int) -> torch.Tensor:
         """``[count, N*per_class]`` labels ``0..N-1`` repeated class-major, on the device."""
         if per_class not in self._label_rows:
@@ -116,7 +120,7 @@ def build_sampler(
     queries: int,
     device: str | torch.device = "cpu",
     **options: Any,
-) -> EpisodeSampler:
+) -> Sampler:
     """The registered episode sampler ``kind`` over ``split``.
 
     Options are those of the sampler's class (``labels``: ``rotations``; ``augment``:

@@ -10,13 +10,15 @@ one conversion to float on the device.
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 import torch
 
 from benchmark.data.split import Split, unit_float
 from benchmark.episodes.batch import EpisodeBatch
 from benchmark.errors import BenchmarkError
-from benchmark.samplers.base import SAMPLERS, Sampler, check_split
+from benchmark.samplers.base import SAMPLERS, Sampler, check_seed, check_split
 from benchmark.samplers.draws import DISTINCT_UNIFORMS, choose_distinct, uniforms
 
 ROTATIONS = 4  # rotations by 0°, 90°, 180°, 270°: class c becomes classes 4c..4c+3
@@ -116,7 +118,7 @@ class LabelSampler(Sampler):
         padding = (torch.arange(width)[None, :] >= counts[:, None]).to(torch.float64) * 2.0
         self.padding = padding.numpy() if self.sort_images and bool(padding.any()) else None
 
-    def indices(self, seeds: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    def _indices(self, seeds: list[int]) -> tuple[np.ndarray, np.ndarray]:
         """Which rows of ``self.images`` the episodes of ``seeds`` hold, without gathering them.
 
         Returns:
@@ -141,10 +143,14 @@ class LabelSampler(Sampler):
         index = self.table[flat[:, None], slots].reshape(b, n * m)  # class-major, K+Q per class
         return index[:, self.layout], classes
 
+    def image_rows(self, seeds: Sequence[int]) -> np.ndarray:
+        """Rows of ``self.images`` (the rotated copies included) of the episodes of ``seeds``."""
+        return self._indices([check_seed(s) for s in seeds])[0]
+
     def _draw(self, seeds: list[int]) -> EpisodeBatch:
         n, k, q = self.ways, self.shots, self.queries
         b = len(seeds)
-        index, classes = self.indices(seeds)
+        index, classes = self._indices(seeds)
         images = self.images.index_select(0, torch.from_numpy(index).flatten().to(self.device))
         images = unit_float(images.view(b, n * (k + q), *self.images.shape[1:]))
         return EpisodeBatch(

@@ -5,9 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import os
-import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
+
+from benchmark.atomic import atomic_write_text
 
 METRIC_COLUMNS = ("step", "seed", "loss", "acc", "lr", "val_acc", "seconds")
 
@@ -15,12 +16,11 @@ METRIC_COLUMNS = ("step", "seed", "loss", "acc", "lr", "val_acc", "seconds")
 class MetricsLog:
     """Per-step rows in ``metrics.csv``; on resume, rows past the checkpoint are dropped first."""
 
-    def __init__(self, path: Path, resume_step: int, extra: Iterable[str] = ()) -> None:
+    def __init__(self, path: Path, resume_step: int) -> None:
         self.path = path
         self.columns: list[str] | None = None
         if path.exists():
             self._truncate(resume_step)
-        self._extra = sorted(set(extra) - set(METRIC_COLUMNS))
         self._handle: io.TextIOWrapper | None = None
         self._writer: csv.DictWriter | None = None
 
@@ -38,14 +38,11 @@ class MetricsLog:
         if not columns:
             return
         self.columns = columns
-        fd, tmp = tempfile.mkstemp(prefix=".metrics.", suffix=".tmp", dir=self.path.parent)
-        with os.fdopen(fd, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows(rows)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.path)
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write_text(self.path, text.getvalue())
 
     def write(self, row: Mapping[str, Any]) -> None:
         if self._writer is None:
