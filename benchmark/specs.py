@@ -25,16 +25,15 @@ from typing import Any, Callable, Mapping
 import yaml
 
 from benchmark.errors import BenchmarkError
-from benchmark.registry import Registry
 from benchmark.frozen import FrozenDict, canonical_hash, freeze, thaw
+from benchmark.registry import Registry
 from benchmark.schema import Context, Invalid, Reader, SpecError, Text, distinct, plain, setting
+from benchmark.store import FLOOR
 from benchmark.train.config import TrainConfig
 
 __all__ = ["DEVICES", "FLOOR", "BenchmarkSpec", "EvalData", "EvalSetting", "EvalSpec", "MethodSpec",
            "SpecError", "TrainData", "expand_sweep", "load_spec", "load_specs", "parse_spec"]
 
-#: Label (prefix) of the random-init floor rows.
-FLOOR = "random"
 DEVICES = ("auto", "cpu", "cuda")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+=,\-\[\]]*$")
 

@@ -30,6 +30,8 @@ SCHEMA_VERSION = 1
 DEFAULT_TIMEOUT_S = 60.0
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 RUN_STATUSES = ("running", "done", "failed")
+#: Method label (prefix) of the random-init floor's rows: ``random``, or ``random-<backbone>``.
+FLOOR = "random"
 
 #: The columns that identify one result; ``results`` is unique on them.
 RESULT_KEY = ("benchmark", "method", "train_dataset", "train_split", "eval_dataset",

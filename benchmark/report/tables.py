@@ -17,8 +17,7 @@ import pandas as pd
 
 from benchmark.errors import BenchmarkError
 from benchmark.report import stats
-from benchmark.specs import FLOOR
-from benchmark.store import ResultRow
+from benchmark.store import FLOOR, ResultRow
 
 #: The fixed columns of the CSV file, in order.
 CSV_COLUMNS = ("benchmark", "method", "train_dataset", "train_split", "eval_dataset",
