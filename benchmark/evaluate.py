@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from benchmark import limits
 from benchmark.checkpoint import ModelSpec, load_checkpoint, rebuild_method
 from benchmark.data.split import Split, unit_float
 from benchmark.device import resolve_device
@@ -104,12 +105,16 @@ def fixed_episodes(
     ``device`` (``auto``, ``cpu``, ``cuda``); episode ``i`` is ``sampler.sample(seeds[i])``.
 
     Raises:
-        BenchmarkError: impossible N/K/Q for the split, or ``count < 1``.
+        BenchmarkError: impossible N/K/Q for the split, ``count`` outside
+            ``1..limits.MAX_EPISODES`` or ``seed`` outside ``0..limits.MAX_SEED``.
     """
     from benchmark.samplers import build_sampler
 
     if count < 1:
         raise BenchmarkError(f"evaluation needs at least 1 episode, got {count}")
+    limits.check_at_most("evaluation episodes", count, limits.MAX_EPISODES)
+    if not 0 <= seed <= limits.MAX_SEED:
+        raise BenchmarkError(f"evaluation seed must be in 0..{limits.MAX_SEED}, got {seed}")
     sampler = build_sampler("labels", split, ways, shots, queries, device=resolve_device(device))
     return EpisodeSet(
         sampler=sampler,

@@ -22,12 +22,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-import yaml
-
 from benchmark.errors import BenchmarkError
 from benchmark.frozen import FrozenDict, canonical_hash, freeze, thaw
 from benchmark.registry import Registry
 from benchmark.schema import Context, Invalid, Reader, SpecError, Text, distinct, plain, setting
+from benchmark.spec_yaml import read_yaml
 from benchmark.store import FLOOR
 from benchmark.train.config import TrainConfig
 
@@ -253,26 +252,10 @@ def parse_spec(data: Any, origin: str = "<spec>",
     return replace(spec, raw=freeze(data), origin=origin)
 
 
-def _read_yaml(path: Path) -> Any:
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise BenchmarkError(f"{path}: spec file not found") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise BenchmarkError(f"{path}: cannot read spec ({err})") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or str(err).split("\n")[0]
-        raise BenchmarkError(f"{path}: malformed YAML{where}: {problem}") from None
-
-
 def load_spec(path: str | Path, data_root: Path | None = None) -> BenchmarkSpec:
     """Load and validate one benchmark spec file."""
     path = Path(path)
-    return parse_spec(_read_yaml(path), str(path), data_root)
+    return parse_spec(read_yaml(path), str(path), data_root)
 
 
 # ---------------------------------------------------------------- overrides and sweeps
@@ -367,7 +350,7 @@ def load_specs(path: str | Path, data_root: Path | None = None) -> list[Benchmar
           methods[0].params.temperature: [0.1, 0.5]
     """
     path = Path(path)
-    data = _read_yaml(path)
+    data = read_yaml(path)
     if not (isinstance(data, Mapping) and "sweep" in data):
         return [parse_spec(data, str(path), data_root)]
     reader = Reader(str(path))

@@ -9,6 +9,9 @@ Tables (schema version in ``PRAGMA user_version``):
   accuracy, its 95% CI and the provenance of the number (spec hash, commit, library versions,
   data fingerprints, device).
 - ``episode_accuracies``: the per-episode accuracies behind each result, for paired tests.
+- ``leases``: which process (host, pid, token) is running a (benchmark, method label, seed)
+  job now, with its heartbeat time; a job is claimed before it runs, so however many
+  processes or workers share the store, no job runs twice at once (``claim``).
 
 The store runs in WAL mode with a busy timeout so several ``run`` processes can share it; every
 write is one ``BEGIN IMMEDIATE`` transaction. A file that is not SQLite, a store written by a
@@ -26,7 +29,7 @@ from typing import Sequence
 
 from benchmark.errors import BenchmarkError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the leases table (a version-1 store gains it when opened)
 DEFAULT_TIMEOUT_S = 60.0
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 RUN_STATUSES = ("running", "done", "failed")
@@ -98,6 +101,31 @@ class RunRecord:
     commit: str = ""
 
 
+@dataclass(frozen=True)
+class Lease:
+    """One process's claim on one job: (benchmark, method label, seed).
+
+    ``token`` identifies the claiming process (one per runner invocation); ``heartbeat_at``
+    (seconds since the epoch) is refreshed while the job runs, so a lease whose heartbeat is
+    old belongs to a process that died and may be taken over.
+    """
+
+    benchmark: str
+    method: str
+    seed: int
+    spec_hash: str
+    host: str
+    pid: int
+    token: str
+    acquired_at: float = 0.0
+    heartbeat_at: float = 0.0
+
+    @property
+    def holder(self) -> str:
+        """``pid 4242 on host x``."""
+        return f"pid {self.pid} on host {self.host}"
+
+
 _ROW_COLUMNS = [f.name for f in fields(ResultRow) if f.name != "episode_accuracies"]
 _RUN_COLUMNS = [f.name for f in fields(RunRecord)]
 
@@ -124,6 +152,12 @@ CREATE TABLE IF NOT EXISTS results (
     spec_hash TEXT NOT NULL, train_fingerprint TEXT NOT NULL, eval_fingerprint TEXT NOT NULL,
     method_name TEXT NOT NULL, backbone TEXT NOT NULL, updated_at REAL NOT NULL,
     UNIQUE ({", ".join(RESULT_KEY)})
+);
+CREATE TABLE IF NOT EXISTS leases (
+    benchmark TEXT NOT NULL, method TEXT NOT NULL, seed INTEGER NOT NULL,
+    spec_hash TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL, token TEXT NOT NULL,
+    acquired_at REAL NOT NULL, heartbeat_at REAL NOT NULL,
+    PRIMARY KEY (benchmark, method, seed)
 );
 CREATE TABLE IF NOT EXISTS episode_accuracies (
     result_id INTEGER NOT NULL REFERENCES results(id) ON DELETE CASCADE,
@@ -257,15 +291,64 @@ class Store:
                 self._read(f"SELECT * FROM runs {where} ORDER BY benchmark, method, seed",
                            params)]
 
+    # ------------------------------------------------------------ leases
+
+    def claim(self, lease: Lease, stale_after: float) -> tuple[bool, Lease | None]:
+        """Claim a job for ``lease.token``, in one transaction.
+
+        The claim succeeds when no lease holds the job, when ``lease.token`` holds it already,
+        or when the holder's heartbeat is older than ``stale_after`` seconds (its process died:
+        the job is taken over). Returns ``(claimed, other)``: ``other`` is the live holder
+        when not claimed, the stale lease taken over when claimed from one, else None.
+        """
+        now = time.time()
+        key = (lease.benchmark, lease.method, lease.seed)
+        with self.transaction() as conn:
+            conn.row_factory = sqlite3.Row
+            row = conn.execute("SELECT * FROM leases WHERE benchmark = ? AND method = ? AND "
+                               "seed = ?", key).fetchone()
+            other = _lease_of(row) if row is not None else None
+            if other is not None and other.token != lease.token \
+                    and now - other.heartbeat_at <= stale_after:
+                return False, other
+            columns = [f.name for f in fields(Lease)]
+            values = {**{c: getattr(lease, c) for c in columns},
+                      "acquired_at": now, "heartbeat_at": now}
+            conn.execute(f"INSERT OR REPLACE INTO leases ({', '.join(columns)}) "
+                         f"VALUES ({', '.join('?' * len(columns))})", [values[c] for c in columns])
+        taken_over = other if other is not None and other.token != lease.token else None
+        return True, taken_over
+
+    def heartbeat(self, token: str) -> int:
+        """Refresh the heartbeat of every lease ``token`` holds; returns how many it holds."""
+        with self.transaction() as conn:
+            return conn.execute("UPDATE leases SET heartbeat_at = ? WHERE token = ?",
+                                (time.time(), token)).rowcount
+
+    def release(self, lease: Lease) -> None:
+        """Give a job's lease back (only if ``lease.token`` still holds it)."""
+        with self.transaction() as conn:
+            _release(conn, lease)
+
+    def lease(self, benchmark: str, method: str, seed: int) -> Lease | None:
+        """The lease on one job, live or stale, or None."""
+        rows = self._read("SELECT * FROM leases WHERE benchmark = ? AND method = ? AND seed = ?",
+                          (benchmark, method, seed))
+        return _lease_of(rows[0]) if rows else None
+
     # ------------------------------------------------------------ results
 
-    def put_results(self, rows: Sequence[ResultRow], run: RunRecord | None = None) -> None:
-        """Upsert result rows and their episode accuracies, and the record of the run that made
-        them if given, in one transaction: a kill leaves all of it or none of it."""
+    def put_results(self, rows: Sequence[ResultRow], run: RunRecord | None = None,
+                    release: Lease | None = None) -> None:
+        """Upsert result rows and their episode accuracies, the record of the run that made
+        them if given, and give back the job's lease if given, in one transaction: a kill
+        leaves all of it or none of it."""
         with self.transaction() as conn:
             _write_results(conn, rows)
             if run is not None:
                 _write_run(conn, run)
+            if release is not None:
+                _release(conn, release)
 
     def result_hashes(self, benchmark: str, method: str, seed: int) -> dict[tuple, str]:
         """``{result key: spec hash}`` of the rows stored for one method × seed."""
@@ -297,10 +380,19 @@ class Store:
         return [r[0] for r in self._read("SELECT DISTINCT benchmark FROM results ORDER BY 1")]
 
     def count(self, table: str) -> int:
-        """Rows in ``runs``, ``results`` or ``episode_accuracies``."""
-        if table not in ("runs", "results", "episode_accuracies"):
+        """Rows in ``runs``, ``results``, ``episode_accuracies`` or ``leases``."""
+        if table not in ("runs", "results", "episode_accuracies", "leases"):
             raise ValueError(f"no table {table!r}")
         return self._read(f"SELECT COUNT(*) FROM {table}")[0][0]
+
+
+def _lease_of(row: sqlite3.Row) -> Lease:
+    return Lease(**{f.name: row[f.name] for f in fields(Lease)})
+
+
+def _release(conn: sqlite3.Connection, lease: Lease) -> None:
+    conn.execute("DELETE FROM leases WHERE benchmark = ? AND method = ? AND seed = ? AND token = ?",
+                 (lease.benchmark, lease.method, lease.seed, lease.token))
 
 
 def _run_of(row: sqlite3.Row) -> RunRecord:

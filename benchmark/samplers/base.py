@@ -11,6 +11,7 @@ from typing import Any, ClassVar, Sequence
 import numpy as np
 import torch
 
+from benchmark import limits
 from benchmark.data.split import Split
 from benchmark.device import resolve_device
 from benchmark.episodes.batch import EpisodeBatch
@@ -22,20 +23,21 @@ from benchmark.registry import Registry
 #: called as ``cls(split, ways, shots, queries, device, **options)``.
 SAMPLERS: Registry[type] = Registry("sampler")
 
-MAX_SEED = 2**63 - 1
-
-
 def check_counts(ways: int, shots: int, queries: int) -> None:
-    """Refuse N, K or Q that are not integers ≥ 1."""
-    for name, value in (("ways (N)", ways), ("shots (K)", shots), ("queries (Q)", queries)):
+    """Refuse N, K or Q that are not integers in ``1..limits.MAX_*``."""
+    for name, value, limit in (("ways (N)", ways, limits.MAX_WAYS),
+                               ("shots (K)", shots, limits.MAX_SHOTS),
+                               ("queries (Q)", queries, limits.MAX_QUERIES)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise BenchmarkError(f"{name} must be an integer >= 1, got {value!r}")
+        limits.check_at_most(name, value, limit)
 
 
-def check_split(split: Split) -> None:
-    """Refuse an empty split."""
+def check_split(split: Split, ways: int, shots: int, queries: int) -> None:
+    """Refuse an empty split, and episodes of its images too large for memory."""
     if len(split) == 0 or split.num_classes == 0:
         raise BenchmarkError(f"split {split.dataset}/{split.name} is empty")
+    limits.check_episode_bytes(ways, shots, queries, split.image_shape)
 
 
 def check_seed(seed: Any) -> int:
@@ -46,7 +48,7 @@ def check_seed(seed: Any) -> int:
         value = operator.index(seed)
     except TypeError:
         raise BenchmarkError(f"episode seed must be an integer, got {seed!r}") from None
-    if not 0 <= value <= MAX_SEED:
+    if not 0 <= value <= limits.MAX_SEED:
         raise BenchmarkError(f"episode seed must be in 0..2**63-1, got {value}")
     return value
 

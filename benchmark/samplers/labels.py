@@ -71,7 +71,7 @@ class LabelSampler(Sampler):
     def __init__(self, split: Split, ways: int, shots: int, queries: int,
                  device: str | torch.device = "cpu", rotations: bool = False) -> None:
         super().__init__(ways, shots, queries, device)
-        check_split(split)
+        check_split(split, ways, shots, queries)
         if not isinstance(rotations, bool):
             raise BenchmarkError(f"labels sampler: rotations must be true or false, got {rotations!r}")
         _, height, width = split.image_shape

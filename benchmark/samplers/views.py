@@ -33,7 +33,7 @@ class ViewSampler(Sampler):
     def __init__(self, split: Split, ways: int, shots: int, queries: int,
                  device: str | torch.device) -> None:
         super().__init__(ways, shots, queries, device)
-        check_split(split)
+        check_split(split, ways, shots, queries)
         if ways > len(split):
             raise BenchmarkError(
                 f"ways N={ways} exceeds the {len(split)} images of {split.dataset}/{split.name}"
