@@ -97,6 +97,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         device=args.device,
         report_dir=args.report_dir,
         executor=args.executor,
+        lease_timeout=args.lease_timeout,
     )
     return 0
 
@@ -183,6 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", default=None, help="auto, cpu or cuda (overrides the spec)")
     run.add_argument("--executor", default="local",
                      help="where the jobs run: a registered executor (default: local)")
+    run.add_argument("--lease-timeout", type=float, default=None, metavar="SECONDS",
+                     help="seconds without a heartbeat after which another process takes over "
+                     "a job this one runs (default: 120; a dead process on this host: at once)")
     _data_root_arg(run)
     run.set_defaults(handler=_cmd_run)
 

@@ -77,6 +77,7 @@ class Rule:
     Attributes:
         doc: what the field means.
         minimum: the least number (for a tuple field: of each item).
+        maximum: the greatest integer (counts that size memory or time: ``benchmark.limits``).
         below: numbers must be less than this.
         choices: the strings allowed.
         registry: the registry (or a function returning it) whose names are allowed.
@@ -92,6 +93,7 @@ class Rule:
 
     doc: str = ""
     minimum: float | None = None
+    maximum: int | None = None
     below: float | None = None
     choices: tuple[str, ...] = ()
     registry: Registry | Callable[[], Registry] | None = None
@@ -133,6 +135,8 @@ def _integer(value: Any, rule: Rule) -> int:
         raise Invalid(f"expected an integer, got {_kind(value)}")
     if rule.minimum is not None and value < rule.minimum:
         raise Invalid(f"expected an integer ≥ {rule.minimum}, got {value}")
+    if rule.maximum is not None and value > rule.maximum:
+        raise Invalid(f"expected an integer ≤ {rule.maximum}, got {value}")
     return value
 
 

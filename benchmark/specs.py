@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from benchmark import limits
 from benchmark.errors import BenchmarkError
 from benchmark.frozen import FrozenDict, canonical_hash, freeze, thaw
 from benchmark.registry import Registry
@@ -108,9 +109,11 @@ class MethodSpec:
                            mapping_hint="sampler options go under 'sampler_options'",
                            doc="the registered episode sampler (benchmark.samplers.SAMPLERS): "
                                "the kind of the training episodes")
-    ways: int = setting(5, minimum=1, doc="training episode shape (SimCLR: batch size)")
-    shots: int = setting(1, minimum=1, doc="support images per class")
-    queries: int = setting(15, minimum=1, doc="query images per class")
+    ways: int = setting(5, minimum=1, maximum=limits.MAX_WAYS,
+                        doc="training episode shape (SimCLR: batch size)")
+    shots: int = setting(1, minimum=1, maximum=limits.MAX_SHOTS, doc="support images per class")
+    queries: int = setting(15, minimum=1, maximum=limits.MAX_QUERIES,
+                           doc="query images per class")
     sampler_options: Mapping[str, Any] = setting(
         factory=FrozenDict, doc="keyword options of the sampler (e.g. augmentation knobs)")
     params: Mapping[str, Any] = setting(
@@ -128,8 +131,8 @@ class MethodSpec:
 class EvalSetting:
     """An N-way K-shot evaluation setting."""
 
-    ways: int = setting(minimum=2)
-    shots: int = setting(minimum=1)
+    ways: int = setting(minimum=2, maximum=limits.MAX_WAYS)
+    shots: int = setting(minimum=1, maximum=limits.MAX_SHOTS)
 
 
 @dataclass(frozen=True)
@@ -152,10 +155,12 @@ class EvalSpec:
     settings: tuple[EvalSetting, ...] = setting(check=distinct())
     heads: tuple[str, ...] = setting(("prototype",), check=distinct(),
                                      registry=_registry("benchmark.heads", "HEADS"))
-    episodes: int = setting(600, minimum=2,
+    episodes: int = setting(600, minimum=2, maximum=limits.MAX_EPISODES,
                             doc="test episodes per (dataset, setting), identical for every method")
-    queries: int = setting(15, minimum=1, doc="queries per class in each test episode")
-    seed: int = setting(0, minimum=0, doc="the seed that fixes the test episodes")
+    queries: int = setting(15, minimum=1, maximum=limits.MAX_QUERIES,
+                           doc="queries per class in each test episode")
+    seed: int = setting(0, minimum=0, maximum=limits.MAX_SEED,
+                        doc="the seed that fixes the test episodes")
 
     def settings_for(self, data: EvalData) -> tuple[EvalSetting, ...]:
         """The settings evaluated on ``data``: its own, or the spec-wide ones."""
@@ -173,7 +178,7 @@ class BenchmarkSpec:
     name: str = setting(check=_plain_name, doc="the benchmark's name (results are kept by it)")
     description: Text = setting("", doc="one paragraph for the report")
     device: str = setting("auto", choices=DEVICES, doc="where training and evaluation run")
-    seeds: tuple[int, ...] = setting((0,), minimum=0, check=distinct("seed"),
+    seeds: tuple[int, ...] = setting((0,), minimum=0, maximum=limits.MAX_SEED, check=distinct("seed"),
                                      doc="one training run per method and seed")
     train: TrainData = setting()
     trainer: TrainConfig = setting(factory=TrainConfig, shared=True,

@@ -25,7 +25,7 @@ import sqlite3
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from benchmark.errors import BenchmarkError
 
@@ -273,10 +273,13 @@ class Store:
 
     # ------------------------------------------------------------ runs
 
-    def set_run(self, run: RunRecord) -> None:
-        """Insert or replace the record of one training run."""
+    def set_run(self, run: RunRecord, release: Lease | None = None) -> None:
+        """Insert or replace the record of one training run (and give back the job's lease if
+        given, in the same transaction)."""
         with self.transaction() as conn:
             _write_run(conn, run)
+            if release is not None:
+                _release(conn, release)
 
     def get_run(self, benchmark: str, method: str, seed: int) -> RunRecord | None:
         """The record of one training run, or None."""
@@ -293,13 +296,15 @@ class Store:
 
     # ------------------------------------------------------------ leases
 
-    def claim(self, lease: Lease, stale_after: float) -> tuple[bool, Lease | None]:
+    def claim(self, lease: Lease, stale_after: float,
+              gone: Callable[[Lease], bool] | None = None) -> tuple[bool, Lease | None]:
         """Claim a job for ``lease.token``, in one transaction.
 
         The claim succeeds when no lease holds the job, when ``lease.token`` holds it already,
-        or when the holder's heartbeat is older than ``stale_after`` seconds (its process died:
-        the job is taken over). Returns ``(claimed, other)``: ``other`` is the live holder
-        when not claimed, the stale lease taken over when claimed from one, else None.
+        or when the holder is dead: its heartbeat is older than ``stale_after`` seconds, or
+        ``gone(holder)`` says its process no longer exists. Returns ``(claimed, other)``:
+        ``other`` is the live holder when not claimed, the dead lease taken over when claimed
+        from one, else None.
         """
         now = time.time()
         key = (lease.benchmark, lease.method, lease.seed)
@@ -308,16 +313,17 @@ class Store:
             row = conn.execute("SELECT * FROM leases WHERE benchmark = ? AND method = ? AND "
                                "seed = ?", key).fetchone()
             other = _lease_of(row) if row is not None else None
-            if other is not None and other.token != lease.token \
-                    and now - other.heartbeat_at <= stale_after:
+            if other is not None and other.token == lease.token:
+                other = None
+            if other is not None and now - other.heartbeat_at <= stale_after \
+                    and not (gone is not None and gone(other)):
                 return False, other
             columns = [f.name for f in fields(Lease)]
             values = {**{c: getattr(lease, c) for c in columns},
                       "acquired_at": now, "heartbeat_at": now}
             conn.execute(f"INSERT OR REPLACE INTO leases ({', '.join(columns)}) "
                          f"VALUES ({', '.join('?' * len(columns))})", [values[c] for c in columns])
-        taken_over = other if other is not None and other.token != lease.token else None
-        return True, taken_over
+        return True, other
 
     def heartbeat(self, token: str) -> int:
         """Refresh the heartbeat of every lease ``token`` holds; returns how many it holds."""
@@ -329,6 +335,11 @@ class Store:
         """Give a job's lease back (only if ``lease.token`` still holds it)."""
         with self.transaction() as conn:
             _release(conn, lease)
+
+    def release_all(self, token: str) -> None:
+        """Give back every lease ``token`` holds (a run that stops, however it stops)."""
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM leases WHERE token = ?", (token,))
 
     def lease(self, benchmark: str, method: str, seed: int) -> Lease | None:
         """The lease on one job, live or stale, or None."""

@@ -155,6 +155,26 @@ SPEC_CASES: list[tuple[str, Any, tuple[str, ...]]] = [
     ("duplicate-label", lambda d: d["methods"].append(dict(d["methods"][0])), ("protonet",)),
     ("eval-shape-mismatch", lambda d: d["eval"].update(
         datasets=[{"dataset": "rgb", "split": "all"}]), ("rgb", "shape")),
+    # a spec that says a thing twice, and counts that would exhaust memory or overflow
+    ("duplicate-top-key", "name: a\ndevice: cpu\nname: b\n", ("'name'", "lines 1 and 3")),
+    ("duplicate-trainer-key", yaml.safe_dump(BASE_SPEC, sort_keys=False).replace(
+        "  steps: 2\n", "  steps: 2\n  steps: 3\n"), ("'steps'", "twice")),
+    ("huge-eval-episodes", _set("eval.episodes", 100_000_000_000), ("eval.episodes", "≤")),
+    ("huge-eval-ways", _set("eval.settings.0.ways", 10**12), ("ways", "≤")),
+    ("huge-eval-shots", _set("eval.settings.0.shots", 2**63), ("shots", "≤")),
+    ("huge-eval-queries", _set("eval.queries", 10**30), ("queries", "≤")),
+    ("huge-train-ways", _set("methods.0.ways", 10**9), ("methods[0].ways", "≤")),
+    ("huge-train-queries", _set("methods.0.queries", 10**9), ("methods[0].queries", "≤")),
+    ("huge-steps", _set("trainer.steps", 10**18), ("trainer.steps", "≤")),
+    ("huge-val-episodes", _set("trainer.val_episodes", 10**12), ("val_episodes", "≤")),
+    ("huge-seed", _set("seeds", [10**30]), ("seeds", "≤")),
+    ("huge-eval-seed", _set("eval.seed", 2**64), ("eval.seed", "≤")),
+    ("huge-projector", lambda d: d["methods"][0].update(sampler="augment", method="simclr",
+                                                        params={"projector_dim": 10**9}),
+     ("methods[0].params", "parameters")),
+    ("huge-episode-bytes", lambda d: d["methods"][0].update(sampler="augment", method="protoclr",
+                                                            ways=900, queries=9000),
+     ("GiB",)),
 ]
 #: Raw-text specs (an empty word tuple) must name their file, whatever the parser says.
 
@@ -163,7 +183,7 @@ def _cases() -> list[Case]:
     cases = []
     for name, edit, words in SPEC_CASES:
         if isinstance(edit, str):
-            words = (f"{name}.yaml",)
+            words = (f"{name}.yaml", *words)
         cases.append(Case(f"run:{name}", _run(name), words))
     run = "run", "{B}/specs/good.yaml"
     cases += [
@@ -259,6 +279,19 @@ def _cases() -> list[Case]:
                                                   "--data-root", "{B}/stores/text.sqlite/d",
                                                   dataset="tiny"), ("tiny",)),
         Case("eval:unknown-device", _eval("{B}/ckpt/good.pt", "--device", "tpu"), ("tpu",)),
+        Case("eval:huge-episodes", _eval("{B}/ckpt/good.pt", "--episodes", "100000000000"),
+             ("episodes", "at most")),
+        Case("eval:huge-ways", _eval("{B}/ckpt/good.pt", "--ways", str(10**12)), ("ways",)),
+        Case("eval:huge-queries", _eval("{B}/ckpt/good.pt", "--queries", str(2**63)),
+             ("queries",)),
+        Case("eval:huge-seed", _eval("{B}/ckpt/good.pt", "--seed", str(10**30)), ("seed",)),
+        Case("datasets:prepare-huge-image-size", ("datasets", "prepare", "imagefolder:huge",
+                                                  "--source", "{B}/src/imagefolder",
+                                                  "--image-size", "1000000", "1000000",
+                                                  "--data-root", "{B}/work/data"),
+             ("image-size", "4096")),
+        Case("run:lease-timeout-zero", (*_run("good"), "--lease-timeout", "0"),
+             ("lease-timeout",)),
     ]
     return cases
 

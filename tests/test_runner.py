@@ -225,9 +225,16 @@ def test_local_executor_maps_jobs_and_keeps_errors() -> None:
     from benchmark.executors import Job, build_executor
 
     started = []
-    jobs = [Job(("a",), _divide, {"a": 7, "b": 2}), Job(("b",), _divide, {"a": 1, "b": 0})]
-    outcomes = list(build_executor("local").run(jobs, started.append))
+
+    def start(job: Job) -> bool:
+        started.append(job)
+        return job.key != ("skipped",)
+
+    jobs = [Job(("a",), _divide, {"a": 7, "b": 2}), Job(("skipped",), _divide, {"a": 1, "b": 0}),
+            Job(("b",), _divide, {"a": 1, "b": 0})]
+    outcomes = list(build_executor("local").run(jobs, start))
     assert started == jobs
+    assert [o.job.key for o in outcomes] == [("a",), ("b",)]  # a refused start runs nothing
     assert outcomes[0].result == 3.5 and outcomes[0].error is None
     assert isinstance(outcomes[1].error, ZeroDivisionError)
 
@@ -244,7 +251,7 @@ class ReversedExecutor:
         self.jobs: list[Job] = []
         ReversedExecutor.made.append(self)
 
-    def run(self, jobs: Sequence[Job], on_start: Callable[[Job], None]) -> Iterator[Outcome]:
+    def run(self, jobs: Sequence[Job], on_start: Callable[[Job], bool]) -> Iterator[Outcome]:
         self.jobs = [pickle.loads(pickle.dumps(job)) for job in reversed(jobs)]
         return LocalExecutor().run(self.jobs, on_start)
 

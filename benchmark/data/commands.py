@@ -12,6 +12,7 @@ from typing import Any
 import torch
 import torchvision
 
+from benchmark import limits
 from benchmark.data import cache, embedded
 from benchmark.data.builder import DATASETS, DatasetBuilder, builder
 from benchmark.data.imagefolder import ImageFolderDataset
@@ -100,6 +101,9 @@ def prepare(name: str, source: Path | None, data_root: Path | None, force: bool 
     Args:
         image_size: ``(H, W)`` to resize ImageFolder images to (ImageFolder only).
     """
+    if image_size is not None and not all(1 <= side <= limits.MAX_IMAGE_SIDE for side in image_size):
+        raise BenchmarkError(f"--image-size must be two sides of 1..{limits.MAX_IMAGE_SIDE} pixels, "
+                             f"got {' '.join(map(str, image_size))}")
     prepared_name, dataset = _resolve_builder(name, image_size)
     if image_size is not None and not isinstance(dataset, ImageFolderDataset):
         raise BenchmarkError(f"--image-size applies to imagefolder:NAME only; {name} has fixed size")

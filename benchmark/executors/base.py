@@ -47,21 +47,23 @@ class Executor(Protocol):
       ``runs_dir``, ``data_root``, the *requested* device name and the cells left), so it may
       run in another process or on another machine; and ``on_start``, the driver's callback.
 
-    What it must hand back: for every job, one ``Outcome`` carrying the job's return value
-    (``result``) or the ``Exception`` it raised (``error``, with its attributes), yielded as
-    the job finishes; and it must call ``on_start(job)`` in the driver's process when it
-    starts (or submits) the job. ``KeyboardInterrupt`` and other ``BaseException``s stop the
-    run.
+    What it must hand back: it must call ``on_start(job)`` in the driver's process before it
+    starts (or submits) a job, and run the job only when that returns True (False: another
+    process holds the job's lease, or has done it meanwhile; the job is dropped, no outcome);
+    then, for every job it ran, one ``Outcome`` carrying the job's return value (``result``)
+    or the ``Exception`` it raised (``error``, with its attributes), yielded as the job
+    finishes. ``KeyboardInterrupt`` and other ``BaseException``s stop the run.
 
-    What only the driver does: write the store (``running`` in ``on_start``, then each
-    outcome's rows and run record, or ``failed``), the report and the progress lines. A job
+    What only the driver does: claim the job's lease and write the store (``running`` in
+    ``on_start``, then each outcome's rows and run record, or ``failed``), the report and the
+    progress lines. A job
     resolves its own device where it runs and writes only its run folder under ``runs_dir``,
     which must therefore be storage the workers share when jobs are to resume.
     """
 
-    def run(self, jobs: Sequence[Job], on_start: Callable[[Job], None]) -> Iterator[Outcome]:
-        """Call ``on_start(job)`` when a job starts (in the caller's process), run it, and
-        yield its ``Outcome``."""
+    def run(self, jobs: Sequence[Job], on_start: Callable[[Job], bool]) -> Iterator[Outcome]:
+        """For each job: call ``on_start(job)`` (in the caller's process); when it returns
+        True, run the job and yield its ``Outcome``."""
         ...
 
 

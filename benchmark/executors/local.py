@@ -11,9 +11,10 @@ from benchmark.executors.base import EXECUTORS, Job, Outcome
 class LocalExecutor:
     """Runs each job in the calling process, in order."""
 
-    def run(self, jobs: Sequence[Job], on_start: Callable[[Job], None]) -> Iterator[Outcome]:
+    def run(self, jobs: Sequence[Job], on_start: Callable[[Job], bool]) -> Iterator[Outcome]:
         for job in jobs:
-            on_start(job)
+            if not on_start(job):
+                continue
             try:
                 result = job()
             except Exception as err:  # noqa: BLE001 (the runner decides what an error means)

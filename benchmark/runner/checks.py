@@ -6,6 +6,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import torch
+
+from benchmark import limits
 from benchmark.data import load_split
 from benchmark.device import resolve_device
 from benchmark.errors import BenchmarkError
@@ -22,7 +25,9 @@ def _prefixed(spec: BenchmarkSpec, path: str, err: BenchmarkError) -> SpecError:
 def preflight(spec: BenchmarkSpec, data_root: Path | None) -> None:
     """Check what the spec's names cannot tell: the data loads, every eval setting fits its
     split (ways ≤ classes, shots + queries ≤ images per class), eval images match the train
-    images, every method accepts its episode kind and parameters. Cheap: no training.
+    images, every method accepts its episode kind and parameters, and every model (built on
+    torch's meta device: shapes, no memory) has at most ``limits.MAX_PARAMETERS`` parameters.
+    Cheap: no training.
 
     Raises:
         SpecError: naming the spec file and key path.
@@ -65,12 +70,18 @@ def preflight(spec: BenchmarkSpec, data_root: Path | None) -> None:
         except BenchmarkError as err:
             raise _prefixed(spec, path, err) from None
         try:
-            build_model(method, train.image_shape, seed=0)
+            with torch.device("meta"):  # shapes only: no memory, however large the model
+                model = build_model(method, train.image_shape, seed=0)
+            size = sum(p.numel() for p in model.parameters())
+            if size > limits.MAX_PARAMETERS:
+                raise BenchmarkError(f"method {method.method!r} would have {size} parameters, "
+                                     f"more than the {limits.MAX_PARAMETERS} a model may have")
         except BenchmarkError as err:
             raise _prefixed(spec, f"{path}.params", err) from None
-        except (TypeError, ValueError) as err:
-            raise SpecError(spec.origin, f"{path}.params", f"method {method.method!r}: {err}") \
-                from None
+        except (TypeError, ValueError, RuntimeError) as err:
+            message = " ".join(str(err).split())
+            raise SpecError(spec.origin, f"{path}.params",
+                            f"method {method.method!r}: {message}") from None
 
 
 def check_device(name: str) -> str:

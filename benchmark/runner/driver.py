@@ -1,12 +1,15 @@
 """The driver: ``run_file`` checks, plans, hands the jobs to an executor and writes the store.
 
-Only the driver writes the store and the report: it marks a job ``running`` when the executor
-starts it, writes each finished job's rows and run record (or a ``failed`` record) as its
-outcome arrives, and renders each benchmark's tables at the end.
+Only the driver writes the store and the report: it claims a job's lease when the executor
+starts it (a job another live process holds is skipped, and waited for at the end), marks it
+``running``, writes each finished job's rows and run record (or a ``failed`` record) as its
+outcome arrives, giving the lease back in the same transaction, and renders each benchmark's
+tables at the end.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -16,56 +19,92 @@ from benchmark.executors import Executor, Job, Outcome, build_executor
 from benchmark.runner import progress
 from benchmark.runner.checks import check_device, check_writable_dir, preflight
 from benchmark.runner.job import JobResult, run_dir, run_job
-from benchmark.runner.planning import plan, retire
+from benchmark.runner.leases import DEFAULT_TIMEOUT_S, LeaseKeeper, check_timeout
+from benchmark.runner.planning import Work, plan, retire, work_left
 from benchmark.specs import BenchmarkSpec, load_specs
-from benchmark.store import RunRecord, Store
+from benchmark.store import Lease, RunRecord, Store
 
 
 def _run_spec(spec: BenchmarkSpec, store_path: Path, runs_dir: Path, data_root: Path | None,
-              device: str, resolved: str, executor: Executor) -> list[RunRecord]:
+              device: str, resolved: str, executor: Executor,
+              leases: LeaseKeeper) -> list[RunRecord]:
     """Run one preflighted spec into the store; returns the records of the runs that failed.
 
     ``device`` is the requested name each job resolves where it runs; ``resolved`` is what it
-    names here (the progress line, and the records written before a job reports back).
+    names here (the progress line, and the records written before a job reports back). A job
+    runs only once this process holds its lease; jobs other processes hold are left to them,
+    and looked at again when this process has nothing else to do: run here if their holder
+    died or gave them back unfinished, waited for while it lives.
     """
     with Store(store_path) as store:
-        work = plan(spec, store)
-        for item in work:
-            if item.stale_hash is not None:
-                moved = retire(run_dir(runs_dir, spec, item.label, item.seed), item.stale_hash)
-                progress.configuration_changed(spec, item.label, item.seed, item.stale_hash,
-                                               moved)
-        jobs = [Job((w.label, w.seed), run_job,
-                    dict(spec=spec, label=w.label, seed=w.seed, runs_dir=runs_dir,
-                         data_root=data_root, device=device, cells=w.cells))
-                for w in work]
-        progress.planned(spec, len(jobs), store_path, resolved)
+        planned = plan(spec, store)
+        progress.planned(spec, len(planned), store_path, resolved)
+        attempted: set[tuple[str, int]] = set()
+        failed: list[RunRecord] = []
 
-        def started(job: Job) -> None:
+        def started(job: Job) -> bool:
             label, seed = job.key
+            lease = leases.lease(spec, label, seed)
+            claimed, other = leases.claim(store, lease)
+            if not claimed:
+                progress.skipped(spec, label, seed, other)
+                return False
+            if other is not None:
+                progress.taken_over(spec, label, seed, other, leases.gone(other))
+            work = work_left(spec, store, label, seed)  # the store may have moved on meanwhile
+            if work is None:
+                store.release(lease)
+                progress.done_elsewhere(spec, label, seed)
+                return False
+            attempted.add(job.key)
+            if work.stale_hash is not None:
+                moved = retire(run_dir(runs_dir, spec, label, seed), work.stale_hash)
+                progress.configuration_changed(spec, label, seed, work.stale_hash, moved)
             progress.started(spec, label, seed)
             if label not in spec.floors:
                 store.set_run(RunRecord(spec.name, label, seed, "running",
                                         spec_hash=spec.job_hash(label), device=resolved,
                                         commit=provenance.commit(),
                                         checkpoint=str(run_dir(runs_dir, spec, label, seed))))
+            return True
 
-        failed = []
-        for outcome in executor.run(jobs, started):
-            failure = _record(spec, store, outcome, resolved)
-            if failure is not None:
-                failed.append(failure)
-        return failed
+        def run(work: list[Work]) -> None:
+            jobs = [Job((w.label, w.seed), run_job,
+                        dict(spec=spec, label=w.label, seed=w.seed, runs_dir=runs_dir,
+                             data_root=data_root, device=device, cells=w.cells))
+                    for w in work]
+            for outcome in executor.run(jobs, started):
+                failure = _record(spec, store, outcome, resolved,
+                                  leases.lease(spec, *outcome.job.key))
+                if failure is not None:
+                    failed.append(failure)
+
+        run(planned)
+        waited = False
+        while True:
+            left = [w for w in plan(spec, store) if (w.label, w.seed) not in attempted
+                    and any((w.label, w.seed) == (p.label, p.seed) for p in planned)]
+            if not left:
+                return failed
+            free = [w for w in left if leases.held_elsewhere(store, spec, w.label, w.seed) is None]
+            if free:
+                run(free)
+                continue
+            if not waited:
+                progress.waiting(spec, len(left))
+                waited = True
+            time.sleep(leases.interval)
 
 
-def _record(spec: BenchmarkSpec, store: Store, outcome: Outcome,
-            resolved: str) -> RunRecord | None:
-    """Write a finished job's rows and run record; a failure is recorded as ``failed`` with
-    the device the job ran on (``resolved`` when it failed before knowing it)."""
+def _record(spec: BenchmarkSpec, store: Store, outcome: Outcome, resolved: str,
+            lease: Lease) -> RunRecord | None:
+    """Write a finished job's rows and run record, or its ``failed`` record (with the device
+    the job ran on; ``resolved`` when it failed before knowing it), giving its lease back in
+    the same transaction."""
     label, seed = outcome.job.key
     if outcome.error is None:
         result: JobResult = outcome.result
-        store.put_results(result.rows, result.run)
+        store.put_results(result.rows, result.run, release=lease)
         progress.finished(spec, label, seed, result.rows)
         return None
     err = outcome.error
@@ -74,7 +113,7 @@ def _record(spec: BenchmarkSpec, store: Store, outcome: Outcome,
                        failed_step=getattr(err, "step", None), error=message,
                        device=getattr(err, "device", resolved), commit=provenance.commit(),
                        checkpoint=str(getattr(err, "checkpoint", None) or ""))
-    store.set_run(record)
+    store.set_run(record, release=lease)
     progress.failed(spec, label, seed, message)
     if not isinstance(err, BenchmarkError):
         raise err
@@ -92,14 +131,16 @@ def _report_dir(spec: BenchmarkSpec, report_dir: str | Path | None, several: boo
 def run_file(spec_path: str | Path, store_path: str | Path = Path("results/results.sqlite"),
              data_root: Path | None = None, runs_dir: str | Path = Path("results/runs"),
              device: str | None = None, report_dir: str | Path | None = None,
-             executor: str = "local", executor_options: Mapping[str, Any] | None = None) -> None:
+             executor: str = "local", executor_options: Mapping[str, Any] | None = None,
+             lease_timeout: float | None = None) -> None:
     """What ``python -m benchmark run SPEC`` does: run the spec (or every spec of an ablation
     file) with the registered ``executor`` (built with ``executor_options``), render each
     benchmark's report into ``report_dir`` (default ``results/<spec name>/``) and log its
     Markdown table (``benchmark.runner.progress``).
 
     ``device`` (default: the spec's) is the name each job resolves where it runs; it must
-    resolve here too.
+    resolve here too. ``lease_timeout``: seconds without a heartbeat after which another
+    process may take over a job this one holds (default ``leases.DEFAULT_TIMEOUT_S``).
 
     Raises:
         BenchmarkError: a bad spec, data, setting, device, executor or store (before any
@@ -117,16 +158,18 @@ def run_file(spec_path: str | Path, store_path: str | Path = Path("results/resul
     for folder, what in [(Path(runs_dir), "--runs-dir")] + [(out, "--report-dir") for out in outs]:
         check_writable_dir(folder, what)
     runner = build_executor(executor, **(executor_options or {}))
+    lease_timeout = check_timeout(DEFAULT_TIMEOUT_S if lease_timeout is None else lease_timeout)
     Store(store_path).close()  # a store that is not SQLite or is locked fails here, untouched
     failed: list[RunRecord] = []
-    for spec, name, here, out in zip(specs, requested, resolved, outs):
-        failed += _run_spec(spec, Path(store_path), Path(runs_dir), data_root, name, here,
-                            runner)
-        with Store(store_path) as store:
-            if spec.name not in store.benchmarks():
-                continue
-            report = render_benchmark(store, spec.name, out)
-        progress.reported(report.markdown, report.files.values())
+    with LeaseKeeper(Path(store_path), lease_timeout) as leases:
+        for spec, name, here, out in zip(specs, requested, resolved, outs):
+            failed += _run_spec(spec, Path(store_path), Path(runs_dir), data_root, name, here,
+                                runner, leases)
+            with Store(store_path) as store:
+                if spec.name not in store.benchmarks():
+                    continue
+                report = render_benchmark(store, spec.name, out)
+            progress.reported(report.markdown, report.files.values())
     if failed:
         detail = "; ".join(f"{r.method} seed {r.seed}"
                            + (f" at step {r.failed_step}" if r.failed_step is not None else "")

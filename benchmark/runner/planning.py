@@ -30,20 +30,22 @@ def _row_key(spec: BenchmarkSpec, label: str, seed: int, cell: Cell) -> tuple:
 def plan(spec: BenchmarkSpec, store: Store) -> list[Work]:
     """Every label × seed with work left: a training run not done or made from another
     configuration, or cells whose rows are missing or from another configuration."""
-    work = []
-    for label in spec.labels:
-        expected = spec.job_hash(label)
-        for seed in spec.seeds:
-            run = store.get_run(spec.name, label, seed)
-            stale = run.spec_hash if run is not None and run.spec_hash != expected else None
-            stored = store.result_hashes(spec.name, label, seed)
-            missing = tuple(c for c in cells_of(spec)
-                            if stored.get(_row_key(spec, label, seed, c)) != expected)
-            trained = label in spec.floors or (run is not None and run.status == "done")
-            if missing or not trained or stale:
-                work.append(Work(label, seed, tuple(cells_of(spec)) if stale else missing,
-                                 stale))
-    return work
+    found = (work_left(spec, store, label, seed) for label in spec.labels for seed in spec.seeds)
+    return [work for work in found if work is not None]
+
+
+def work_left(spec: BenchmarkSpec, store: Store, label: str, seed: int) -> Work | None:
+    """The work left for one label × seed as the store stands now, or None when it is done."""
+    expected = spec.job_hash(label)
+    run = store.get_run(spec.name, label, seed)
+    stale = run.spec_hash if run is not None and run.spec_hash != expected else None
+    stored = store.result_hashes(spec.name, label, seed)
+    missing = tuple(c for c in cells_of(spec)
+                    if stored.get(_row_key(spec, label, seed, c)) != expected)
+    trained = label in spec.floors or (run is not None and run.status == "done")
+    if missing or not trained or stale:
+        return Work(label, seed, tuple(cells_of(spec)) if stale else missing, stale)
+    return None
 
 
 def retire(folder: Path, old_hash: str) -> Path | None:

@@ -8,11 +8,12 @@ A failed job is a WARNING, every other line INFO.
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Iterable, Sequence
 
 from benchmark.specs import BenchmarkSpec
-from benchmark.store import ResultRow
+from benchmark.store import Lease, ResultRow
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())  # no "last resort" stderr output without a configuration
@@ -30,6 +31,29 @@ def planned(spec: BenchmarkSpec, jobs: int, store_path: Path, device: str) -> No
     """The work left for ``spec`` and where it goes."""
     log.info("%s: %d job(s) to run, %d already done (store %s, device %s)", spec.name, jobs,
              len(spec.labels) * len(spec.seeds) - jobs, store_path, device)
+
+
+def skipped(spec: BenchmarkSpec, label: str, seed: int, holder: Lease) -> None:
+    """Another live process holds the job's lease: it is left to that process for now."""
+    log.info("%s: %s seed %s: running in %s, skipped", spec.name, label, seed, holder.holder)
+
+
+def taken_over(spec: BenchmarkSpec, label: str, seed: int, holder: Lease, gone: bool) -> None:
+    """The job's lease belonged to a dead process: this one takes the job over."""
+    reason = ("its process is gone" if gone
+              else f"no heartbeat for {time.time() - holder.heartbeat_at:.0f} s")
+    log.info("%s: %s seed %s: taking over from %s (%s)", spec.name, label, seed,
+             holder.holder, reason)
+
+
+def done_elsewhere(spec: BenchmarkSpec, label: str, seed: int) -> None:
+    """Another process finished the job while this one was busy."""
+    log.info("%s: %s seed %s: done by another process", spec.name, label, seed)
+
+
+def waiting(spec: BenchmarkSpec, jobs: int) -> None:
+    """What is left is being run by other processes: this one waits for them."""
+    log.info("%s: waiting for %d job(s) running in other processes", spec.name, jobs)
 
 
 def started(spec: BenchmarkSpec, label: str, seed: int) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
 
+from benchmark import limits
 from benchmark.errors import refuse_unknown
 from benchmark.schema import Invalid, check_fields, setting
 from benchmark.train.optim import OPTIMIZERS, SCHEDULES
@@ -19,7 +20,8 @@ class TrainConfig:
     ``spec=False`` are set by the code that runs the training, never by a spec.
     """
 
-    steps: int = setting(1000, minimum=1, doc="optimisation steps (one episode each)")
+    steps: int = setting(1000, minimum=1, maximum=limits.MAX_STEPS,
+                         doc="optimisation steps (one episode each)")
     optimizer: str = setting("adam", registry=OPTIMIZERS,
                              doc="a registered optimiser (OPTIMIZERS): adam, adamw, sgd")
     lr: float = setting(1e-3, minimum=1e-12, doc="learning rate")
@@ -29,17 +31,21 @@ class TrainConfig:
     schedule: str = setting("constant", registry=SCHEDULES,
                             doc="a registered learning-rate schedule (SCHEDULES): constant, "
                                 "cosine, step")
-    warmup_steps: int = setting(0, minimum=0, doc="linear warm-up steps before the schedule")
-    val_every: int = setting(0, minimum=0, doc="validate every this many steps (and at the end); "
-                                               "0 validates only at the end")
-    val_episodes: int = setting(100, minimum=1, doc="episodes the caller's validator uses "
-                                                    "(see evaluate.validator)")
-    log_every: int = setting(10, minimum=1, spec=False,
+    warmup_steps: int = setting(0, minimum=0, maximum=limits.MAX_STEPS,
+                                doc="linear warm-up steps before the schedule")
+    val_every: int = setting(0, minimum=0, maximum=limits.MAX_STEPS,
+                             doc="validate every this many steps (and at the end); "
+                                 "0 validates only at the end")
+    val_episodes: int = setting(100, minimum=1, maximum=limits.MAX_EPISODES,
+                                doc="episodes the caller's validator uses "
+                                    "(see evaluate.validator)")
+    log_every: int = setting(10, minimum=1, maximum=limits.MAX_STEPS, spec=False,
                              doc="progress-bar refresh and CSV flush interval")
-    checkpoint_every: int = setting(100, minimum=1,
+    checkpoint_every: int = setting(100, minimum=1, maximum=limits.MAX_STEPS,
                                     doc="write last.pt every this many steps (and at the end)")
-    seed: int = setting(0, minimum=0, spec=False, doc="seeds the generators at the start and "
-                                                      "every episode (episode_seed)")
+    seed: int = setting(0, minimum=0, maximum=limits.MAX_SEED, spec=False,
+                        doc="seeds the generators at the start and every episode "
+                            "(episode_seed)")
     device: str = setting("auto", spec=False, doc="auto, cpu, cuda or cuda:N")
     amp: bool = setting(False, doc="mixed precision (autocast float16 + GradScaler); CUDA only")
     channels_last: bool = setting(True, doc="channels-last memory format for the model's "
