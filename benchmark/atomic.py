@@ -7,10 +7,14 @@ then the folder fsynced so the rename itself survives a crash.
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable
+
+from benchmark.errors import BenchmarkError
 
 
 def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> Path:
@@ -18,22 +22,50 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> Path:
 
     The file gets mode 0644 (not mkstemp's 0600). On any error the temporary file is removed
     and ``path`` is left as it was.
+
+    Raises:
+        BenchmarkError: the file cannot be written (a full disk, a read-only folder, ...): one
+            line naming the path; ``torch.save``'s RuntimeError for a failed write included.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp: str | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as err:
+        _discard(tmp)
+        raise BenchmarkError(f"cannot write {path} ({write_failure(err, path.parent)})") from None
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        _discard(tmp)
         raise
     _fsync_dir(path.parent)
     return path
+
+
+def _discard(tmp: str | None) -> None:
+    if tmp is not None:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def write_failure(err: BaseException, folder: Path) -> str:
+    """Why a write into ``folder`` failed, in a few words; a full disk is named as such."""
+    full = getattr(err, "errno", None) == errno.ENOSPC
+    try:
+        full = full or shutil.disk_usage(folder).free == 0
+    except OSError:
+        pass
+    if full:
+        return "no space left on the device"
+    if getattr(err, "strerror", None):
+        return str(err.strerror)  # type: ignore[attr-defined]
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 def atomic_write_text(path: Path, text: str) -> Path:

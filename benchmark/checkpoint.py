@@ -17,6 +17,7 @@ A checkpoint is a ``torch.save``'d dict of tensors and plain Python values (so i
 
 from __future__ import annotations
 
+import io
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,8 +127,12 @@ def save_checkpoint(path: Path, payload: Mapping[str, Any]) -> Path:
     """Write ``payload`` to ``path`` atomically: temporary file, fsync, ``os.replace``.
 
     A reader sees either the previous file or the complete new one, never a partial write.
+    The checkpoint is serialised in memory first, so a failing disk reports its own error
+    (``no space left on the device``) rather than torch's zip writer's.
     """
-    return atomic_write(Path(path), lambda handle: torch.save({"format": FORMAT, **payload}, handle))
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT, **payload}, buffer)
+    return atomic_write(Path(path), lambda handle: handle.write(buffer.getbuffer()))
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -244,12 +244,21 @@ class Store:
                     conn.execute("COMMIT")
                     return False
                 except sqlite3.Error as err:
-                    conn.execute("ROLLBACK")
+                    self._rollback()
                     raise self.store._error(err) from None
-            conn.execute("ROLLBACK")
+            self._rollback()
             if isinstance(value, sqlite3.Error):
                 raise self.store._error(value) from None
             return False
+
+        def _rollback(self) -> None:
+            """Roll back what is left: SQLite may have rolled back already (a full disk)."""
+            conn = self.store._conn
+            if conn.in_transaction:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass  # the error being raised says what went wrong
 
     def transaction(self) -> "Store._Transaction":
         """``with store.transaction() as conn:`` one write transaction (all or nothing)."""

@@ -7,6 +7,7 @@ import stat
 import pytest
 
 from benchmark.atomic import atomic_write, atomic_write_text
+from benchmark.errors import BenchmarkError
 
 
 def test_writes_whole_file_with_readable_mode_and_creates_folders(tmp_path):
@@ -25,7 +26,7 @@ def test_failed_write_leaves_old_file_and_no_temporary(tmp_path):
         handle.write(b"new, half")
         raise OSError("disk full")
 
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(BenchmarkError, match=r"cannot write .*table.csv \(disk full\)"):
         atomic_write(target, half_then_fail)
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["table.csv"]

@@ -156,7 +156,7 @@ def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(cache.torch, "save", broken)
-    with pytest.raises(OSError):
+    with pytest.raises(BenchmarkError, match="cannot write .*train.pt"):
         commands.prepare("mnist", source, root)
     assert cache.read_meta(root, "mnist") is None
     assert [p for p in _leftovers(root) if p.name.endswith(".tmp")] == []

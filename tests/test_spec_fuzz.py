@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import os
 import resource
 from pathlib import Path
 from typing import Any
@@ -125,7 +126,12 @@ def _apply(spec: dict, path: tuple, action: str, value: Any, key: str) -> None:
         node[last] = value
 
 
-@settings(max_examples=300, deadline=None, derandomize=True,
+#: Examples per run: the same 300 in every CI run (derandomised); ``BENCHMARK_FUZZ_EXAMPLES``
+#: asks for a longer, random hunt (``BENCHMARK_FUZZ_EXAMPLES=5000 pytest tests/test_spec_fuzz.py``).
+HUNT = int(os.environ.get("BENCHMARK_FUZZ_EXAMPLES", "0"))
+
+
+@settings(max_examples=HUNT or 300, deadline=None, derandomize=not HUNT,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(edits=st.lists(st.sampled_from(PATHS).flatmap(_edit), min_size=1, max_size=3))
 def test_any_spec_is_accepted_or_refused_in_one_line(tmp_path_factory, edits) -> None:

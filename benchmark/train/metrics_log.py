@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
-from benchmark.atomic import atomic_write_text
+from benchmark.atomic import atomic_write_text, write_failure
+from benchmark.errors import BenchmarkError
 
 METRIC_COLUMNS = ("step", "seed", "loss", "acc", "lr", "val_acc", "seconds")
 
@@ -45,6 +47,11 @@ class MetricsLog:
         atomic_write_text(self.path, text.getvalue())
 
     def write(self, row: Mapping[str, Any]) -> None:
+        """Append one step's row (buffered until ``flush``)."""
+        with self._failing_writes():
+            self._write(row)
+
+    def _write(self, row: Mapping[str, Any]) -> None:
         if self._writer is None:
             if self.columns is None:
                 extra = sorted(k for k in row if k not in METRIC_COLUMNS)
@@ -57,12 +64,26 @@ class MetricsLog:
         self._writer.writerow(row)
 
     def flush(self) -> None:
+        """Write the buffered rows through to the disk."""
         if self._handle is not None:
-            self._handle.flush()
-            os.fsync(self._handle.fileno())
+            with self._failing_writes():
+                self._handle.flush()
+                os.fsync(self._handle.fileno())
 
     def close(self) -> None:
         if self._handle is not None:
-            self.flush()
-            self._handle.close()
-            self._handle = self._writer = None
+            try:
+                self.flush()
+            finally:
+                handle, self._handle, self._writer = self._handle, None, None
+                with contextlib.suppress(OSError):  # the flush above reported the failure
+                    handle.close()
+
+    @contextlib.contextmanager
+    def _failing_writes(self) -> Iterator[None]:
+        """An OSError (a full disk, ...) as one BenchmarkError line naming the file."""
+        try:
+            yield
+        except OSError as err:
+            raise BenchmarkError(f"cannot write {self.path} "
+                                 f"({write_failure(err, self.path.parent)})") from None
