@@ -13,7 +13,7 @@ from benchmark.data.split import Split, unit_float
 from benchmark.episodes.batch import EpisodeBatch
 from benchmark.errors import BenchmarkError
 from benchmark.methods import METHODS
-from benchmark.samplers import SAMPLERS, Sampler
+from benchmark.samplers import SAMPLERS, Sampler, register_sampler
 from benchmark.samplers.labels import class_index_table
 from benchmark.specs import parse_spec
 
@@ -23,8 +23,6 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 class FirstImagesSampler(Sampler):
     """Labels-like episodes made another way: N consecutive classes from ``seed`` modulo the
     class count, and the first K+Q images of each (no random draw at all)."""
-
-    kind = "first_images"
 
     def __init__(self, split: Split, ways: int, shots: int, queries: int,
                  device: str | torch.device = "cpu") -> None:
@@ -52,7 +50,7 @@ class FirstImagesSampler(Sampler):
 def first_images(monkeypatch: pytest.MonkeyPatch) -> str:
     """``first_images`` registered for one test (the registry's table is restored after it)."""
     monkeypatch.setattr(SAMPLERS, "_entries", dict(SAMPLERS._entries))
-    SAMPLERS.register("first_images")(FirstImagesSampler)
+    register_sampler("first_images")(FirstImagesSampler)
     return "first_images"
 
 

@@ -2,12 +2,14 @@
 
 Importing this package registers every sampler in ``SAMPLERS``: ``labels`` (labelled classes),
 ``augment`` (augmented views of unlabelled images) and ``patches`` (neighbouring patches of
-unlabelled images). A new sampler is one class registered with ``@SAMPLERS.register(name)``.
+unlabelled images). A new sampler is one ``Sampler`` subclass decorated with
+``@register_sampler(name)``.
 """
 
 from benchmark.samplers.augment import AugmentSampler
-from benchmark.samplers.base import SAMPLERS, Sampler, build_sampler
+from benchmark.samplers.base import SAMPLERS, Sampler, build_sampler, register_sampler
 from benchmark.samplers.labels import LabelSampler
 from benchmark.samplers.patches import PatchSampler
 
-__all__ = ["SAMPLERS", "AugmentSampler", "LabelSampler", "PatchSampler", "Sampler", "build_sampler"]
+__all__ = ["SAMPLERS", "AugmentSampler", "LabelSampler", "PatchSampler", "Sampler", "build_sampler",
+           "register_sampler"]

@@ -8,12 +8,12 @@ import torch
 
 from benchmark.data.split import Split
 from benchmark.transforms.view_augment import NUM_UNIFORMS, ViewAugment
-from benchmark.samplers.base import SAMPLERS
+from benchmark.samplers.base import register_sampler
 from benchmark.samplers.views import ViewSampler
 from benchmark.errors import BenchmarkError
 
 
-@SAMPLERS.register("augment", "N unlabelled images as classes, K+Q augmented views each (SimCLR)")
+@register_sampler("augment", "N unlabelled images as classes, K+Q augmented views each (SimCLR)")
 class AugmentSampler(ViewSampler):
     """SimCLR is ``ways=batch size, shots=1, queries=1``.
 
@@ -25,7 +25,6 @@ class AugmentSampler(ViewSampler):
             ``ViewAugment.simclr(image size, channels)`` (the default).
     """
 
-    kind = "augment"
     per_view = NUM_UNIFORMS
 
     def __init__(self, split: Split, ways: int, shots: int, queries: int,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import inspect
 import operator
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 import torch
@@ -53,6 +53,18 @@ def check_seed(seed: Any) -> int:
     return value
 
 
+def register_sampler(name: str, description: str | None = None) -> Callable[[type], type]:
+    """Class decorator: register a ``Sampler`` subclass in ``SAMPLERS`` as ``name``, which
+    becomes its ``kind`` (so a subclass registered under a new name makes episodes of its own
+    kind, never its parent's)."""
+
+    def decorator(cls: type) -> type:
+        cls.kind = name
+        return SAMPLERS.register(name, description)(cls)
+
+    return decorator
+
+
 class Sampler(ABC):
     """Base of the episode samplers: validates N/K/Q and seeds; subclasses implement ``_draw``
     and set ``images``.
@@ -60,6 +72,8 @@ class Sampler(ABC):
     ``sample(s) == sample_batch([s])[0] == sample_stacked([s]).episode(0)``.
 
     Attributes:
+        kind: the name the class is registered under (``register_sampler`` sets it); the
+            ``kind`` of every episode it makes.
         images: the stored ``uint8`` images ``[M, C, H, W]`` (on ``device``) episodes are made from.
     """
 

@@ -18,7 +18,7 @@ import torch
 from benchmark.data.split import Split, unit_float
 from benchmark.episodes.batch import EpisodeBatch
 from benchmark.errors import BenchmarkError
-from benchmark.samplers.base import SAMPLERS, Sampler, check_seed, check_split
+from benchmark.samplers.base import Sampler, check_seed, check_split, register_sampler
 from benchmark.samplers.draws import DISTINCT_UNIFORMS, choose_distinct, uniforms
 
 ROTATIONS = 4  # rotations by 0°, 90°, 180°, 270°: class c becomes classes 4c..4c+3
@@ -54,7 +54,7 @@ def _describe_small_classes(split: Split, small: torch.Tensor, counts: torch.Ten
     return ", ".join(shown) + more
 
 
-@SAMPLERS.register("labels", "N labelled classes x (K+Q) distinct images; optional rotations as classes")
+@register_sampler("labels", "N labelled classes x (K+Q) distinct images; optional rotations as classes")
 class LabelSampler(Sampler):
     """N-way K-shot Q-query episodes from the labelled classes of a split.
 
@@ -66,7 +66,6 @@ class LabelSampler(Sampler):
             ``c * 4 + k`` (the Omniglot convention); classes are then the 4x set.
     """
 
-    kind = "labels"
 
     def __init__(self, split: Split, ways: int, shots: int, queries: int,
                  device: str | torch.device = "cpu", rotations: bool = False) -> None:

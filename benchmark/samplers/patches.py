@@ -6,12 +6,12 @@ import torch
 
 from benchmark.data.split import Split
 from benchmark.transforms.ops import box_theta, crop_resize
-from benchmark.samplers.base import SAMPLERS
+from benchmark.samplers.base import register_sampler
 from benchmark.samplers.views import ViewSampler
 from benchmark.errors import BenchmarkError
 
 
-@SAMPLERS.register("patches", "N unlabelled images as classes, K+Q neighbouring patches each")
+@register_sampler("patches", "N unlabelled images as classes, K+Q neighbouring patches each")
 class PatchSampler(ViewSampler):
     """Each class is one image; its K+Q views are square patches whose centres lie within
     ``jitter`` of one random anchor of that image (neighbouring crops are positives),
@@ -26,7 +26,6 @@ class PatchSampler(ViewSampler):
         size: output side in pixels (default: the image's height).
     """
 
-    kind = "patches"
     per_image = 2  # anchor x, y
     per_view = 2  # offset x, y
 
