@@ -56,10 +56,10 @@ class ViewSampler(Sampler):
         u = torch.from_numpy(u[:, head:]).to(self.device)
         image_u = u[:, : n * self.per_image].view(b, n, 1, self.per_image)
         view_u = u[:, n * self.per_image:].view(b, n, v, self.per_view)
-        source = _support_first(chosen[:, :, None].expand(b, n, v), k).flatten()
+        rows = _support_first(chosen[:, :, None].expand(b, n, v), k).flatten()
         image_u = _support_first(image_u.expand(b, n, v, self.per_image), k).flatten(0, 1)
         view_u = _support_first(view_u, k).flatten(0, 1)
-        images = unit_float(self.images.index_select(0, source))
+        images = unit_float(self.images.index_select(0, rows))
         views = self.make_views(images, image_u.to(torch.float32), view_u.to(torch.float32))
         views = views.view(b, n * v, *views.shape[1:])
         return EpisodeBatch(
