@@ -31,7 +31,6 @@ from benchmark.errors import BenchmarkError
 
 SCHEMA_VERSION = 2  # 2: the leases table (a version-1 store gains it when opened)
 DEFAULT_TIMEOUT_S = 60.0
-_SQLITE_MAGIC = b"SQLite format 3\x00"
 RUN_STATUSES = ("running", "done", "failed")
 #: Method label (prefix) of the random-init floor's rows: ``random``, or ``random-<backbone>``.
 FLOOR = "random"
@@ -420,18 +419,15 @@ def _run_of(row: sqlite3.Row) -> RunRecord:
 
 
 def _check_is_sqlite(path: Path) -> None:
-    """Refuse (without touching it) a file that exists, is not empty and is not SQLite."""
+    """Refuse a store path that is a directory.
+
+    Whether an existing file is SQLite is left to SQLite (its first read says "file is not a
+    database", and nothing is written before it): opening and closing the file ourselves would
+    drop every POSIX lock this process's connections hold on it, letting another process delete
+    the write-ahead log under them (a ``disk I/O error``; sqlite.org/howtocorrupt.html, 2.2).
+    """
     if path.is_dir():
         raise BenchmarkError(f"store {path} is a directory, not an SQLite file")
-    try:
-        with path.open("rb") as handle:
-            head = handle.read(len(_SQLITE_MAGIC))
-    except FileNotFoundError:
-        return
-    except OSError as err:
-        raise BenchmarkError(f"store {path}: cannot read ({err})") from None
-    if head and head != _SQLITE_MAGIC:
-        raise BenchmarkError(f"store {path} is not an SQLite database")
 
 
 def _write_run(conn: sqlite3.Connection, run: RunRecord) -> None:

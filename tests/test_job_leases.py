@@ -68,9 +68,9 @@ def _accuracies(store: Path) -> dict[tuple, tuple]:
 
 @pytest.mark.slow
 def test_the_same_spec_run_twice_at_once_trains_every_job_once(tmp_path: Path) -> None:
-    steps = 30
+    steps = 120  # long enough that the second process starts while the first trains
     spec = tmp_path / "spec.yaml"
-    spec.write_text(yaml.safe_dump(_spec("twice", steps)))
+    spec.write_text(yaml.safe_dump(_spec("twice", steps, checkpoint_every=20)))
     procs = [_start(tmp_path, spec), _start(tmp_path, spec)]
     outputs = []
     for proc in procs:
@@ -82,6 +82,9 @@ def test_the_same_spec_run_twice_at_once_trains_every_job_once(tmp_path: Path) -
     trained = [sum(f"twice: {label} seed 0 ..." in out for out in outputs)
                for label in ("random", "protonet", "protoclr")]
     assert trained == [1, 1, 1], outputs  # each job started by exactly one process
+    # the two ran at once: one of them met a job the other held or had just done
+    assert any(word in out for out in outputs
+               for word in ("skipped", "done by another process")), outputs
     with sqlite3.connect(tmp_path / "store.sqlite") as db:
         runs = db.execute("SELECT method, status, steps FROM runs").fetchall()
         results = db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
