@@ -9,6 +9,9 @@ Tables (schema version in ``PRAGMA user_version``):
   accuracy, its 95% CI and the provenance of the number (spec hash, commit, library versions,
   data fingerprints, device).
 - ``episode_accuracies``: the per-episode accuracies behind each result, for paired tests.
+- ``ablation_points``: the grid points of an ablation: each point's name (``temperature-0.1``),
+  its place in the grid, the benchmark its rows are stored under, the swept values (JSON) and
+  the ablation's question, so an ablation's report is rendered from the store alone.
 - ``leases``: which process (host, pid, token) is running a (benchmark, method label, seed)
   job now, with its heartbeat time; a job is claimed before it runs, so however many
   processes or workers share the store, no job runs twice at once (``claim``).
@@ -29,7 +32,8 @@ from typing import Callable, Sequence
 
 from benchmark.errors import BenchmarkError
 
-SCHEMA_VERSION = 2  # 2: the leases table (a version-1 store gains it when opened)
+#: 2: the leases table; 3: the ablation_points table (an older store gains them when opened)
+SCHEMA_VERSION = 3
 DEFAULT_TIMEOUT_S = 60.0
 RUN_STATUSES = ("running", "done", "failed")
 #: Method label (prefix) of the random-init floor's rows: ``random``, or ``random-<backbone>``.
@@ -101,6 +105,27 @@ class RunRecord:
 
 
 @dataclass(frozen=True)
+class AblationPoint:
+    """One grid point of an ablation, as stored.
+
+    Attributes:
+        ablation: the ablation's name.
+        point: the point's plain name, e.g. ``temperature-0.1`` (its folder name too).
+        position: its place in the grid (0, 1, ...), the order of the report's rows.
+        benchmark: the benchmark name its result rows are stored under.
+        swept: swept path → value at this point, JSON text (e.g. ``{"methods[0].params.temperature": 0.1}``).
+        question: the question the ablation file asks.
+    """
+
+    ablation: str
+    point: str
+    position: int
+    benchmark: str
+    swept: str
+    question: str = ""
+
+
+@dataclass(frozen=True)
 class Lease:
     """One process's claim on one job: (benchmark, method label, seed).
 
@@ -151,6 +176,12 @@ CREATE TABLE IF NOT EXISTS results (
     spec_hash TEXT NOT NULL, train_fingerprint TEXT NOT NULL, eval_fingerprint TEXT NOT NULL,
     method_name TEXT NOT NULL, backbone TEXT NOT NULL, updated_at REAL NOT NULL,
     UNIQUE ({", ".join(RESULT_KEY)})
+);
+CREATE TABLE IF NOT EXISTS ablation_points (
+    ablation TEXT NOT NULL, point TEXT NOT NULL, position INTEGER NOT NULL,
+    benchmark TEXT NOT NULL, swept TEXT NOT NULL, question TEXT NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (ablation, point)
 );
 CREATE TABLE IF NOT EXISTS leases (
     benchmark TEXT NOT NULL, method TEXT NOT NULL, seed INTEGER NOT NULL,
@@ -394,13 +425,33 @@ class Store:
             for r in rows
         ]
 
+    def put_ablation_points(self, points: Sequence[AblationPoint]) -> None:
+        """Record (or replace) the grid points of an ablation, in one transaction."""
+        columns = [f.name for f in fields(AblationPoint)] + ["updated_at"]
+        now = time.time()
+        with self.transaction() as conn:
+            conn.executemany(
+                f"INSERT OR REPLACE INTO ablation_points ({', '.join(columns)}) "
+                f"VALUES ({', '.join('?' * len(columns))})",
+                [[getattr(p, c) for c in columns[:-1]] + [now] for p in points])
+
+    def ablation_points(self, ablation: str) -> list[AblationPoint]:
+        """The grid points of ``ablation``, in grid order (empty when it is not stored)."""
+        rows = self._read("SELECT * FROM ablation_points WHERE ablation = ? ORDER BY position",
+                          (ablation,))
+        return [AblationPoint(**{f.name: r[f.name] for f in fields(AblationPoint)}) for r in rows]
+
+    def ablations(self) -> list[str]:
+        """Names of the ablations whose grid points are stored."""
+        return [r[0] for r in self._read("SELECT DISTINCT ablation FROM ablation_points ORDER BY 1")]
+
     def benchmarks(self) -> list[str]:
         """Names of the benchmarks with results in the store."""
         return [r[0] for r in self._read("SELECT DISTINCT benchmark FROM results ORDER BY 1")]
 
     def count(self, table: str) -> int:
-        """Rows in ``runs``, ``results``, ``episode_accuracies`` or ``leases``."""
-        if table not in ("runs", "results", "episode_accuracies", "leases"):
+        """Rows in one of the store's tables."""
+        if table not in ("runs", "results", "episode_accuracies", "leases", "ablation_points"):
             raise ValueError(f"no table {table!r}")
         return self._read(f"SELECT COUNT(*) FROM {table}")[0][0]
 

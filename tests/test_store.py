@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import sqlite3
 from dataclasses import replace
@@ -136,3 +137,17 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
 
 def test_rows_differing_only_in_payload_share_a_key() -> None:
     assert make_row().key == replace(make_row(), accuracy=0.1, spec_hash="other").key
+
+
+def test_ablation_points_round_trip_in_grid_order(tmp_path: Path) -> None:
+    from benchmark.store import AblationPoint
+
+    points = [AblationPoint("temp", f"temperature-{t}", i, f"temp/temperature-{t}",
+                            json.dumps({"methods[0].params.temperature": t}), "which τ?")
+              for i, t in enumerate([1.0, 0.1, 0.5])]
+    with Store(tmp_path / "s.sqlite") as store:
+        store.put_ablation_points(points[::-1])
+        assert store.ablation_points("temp") == points
+        assert store.ablations() == ["temp"] and store.ablation_points("other") == []
+        store.put_ablation_points([points[0]])  # re-running replaces, never duplicates
+        assert store.count("ablation_points") == 3
