@@ -192,3 +192,30 @@ def test_cli_report_ablation(tmp_path: Path, capsys) -> None:
     assert (folder / "temp" / "index.md").is_file() and (folder / "temp" / "report.html").is_file()
     assert "[temp](temp/index.md)" in (folder / "index.md").read_text()
     assert "temperature 0.5 is best" in capsys.readouterr().out
+
+
+def test_several_methods_one_block_each_and_variants(tmp_path: Path) -> None:
+    store = Store(tmp_path / "r.sqlite")
+    points, rows = [], []
+    for i, (value, simclr, protoclr) in enumerate([(0.1, 0.8, 0.6), (0.5, 0.6, 0.8)]):
+        bench = f"temp/temperature-{value}"
+        points.append(AblationPoint("temp", f"temperature-{value}", i, bench,
+                                    json.dumps({PATH: value}), "q"))
+        rows += [row(bench, "simclr", draw(simclr)), row(bench, "protoclr", draw(protoclr))]
+    for i, (name, method, mean) in enumerate([("pairwise", "pairwise", 0.3),
+                                               ("ntxent", "ntxent", 0.7)]):
+        bench = f"loss/{name}"
+        points.append(AblationPoint("loss", name, i, bench, json.dumps({"methods[0].method": method,
+                                    "methods[0].label": method}), "which loss?"))
+        rows.append(row(bench, method, draw(mean)))
+    store.put_results(rows)
+    store.put_ablation_points(points)
+    report = render_ablation(store, "temp", tmp_path / "temp", command="t")
+    assert sorted(report.ablation.series) == ["protoclr", "simclr"]
+    assert "for simclr, temperature 0.1 is best" in report.markdown
+    assert "for protoclr, temperature 0.5 is best" in report.markdown
+    loss = render_ablation(store, "loss", tmp_path / "loss", command="t")
+    store.close()
+    assert loss.ablation.kind == "variants" and list(loss.ablation.series) == ["method"]
+    assert "ntxent is best" in loss.markdown and "it beats pairwise by" in loss.markdown
+    assert "| variant |" in loss.markdown
