@@ -15,7 +15,7 @@ within each point's rows (``floor_points``: one entry per point and cell, never 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
 import numpy as np
@@ -151,10 +151,10 @@ def _tested(entries: Sequence[Entry | None]) -> tuple[Entry | None, ...]:
     out: list[Entry | None] = []
     for e in entries:
         if e is None or e is best:
-            out.append(e if e is None else Entry(**{**e.__dict__, "best": True}))
+            out.append(e if e is None else replace(e, best=True))
             continue
         p = adjusted.get(e.point)
-        out.append(Entry(**{**e.__dict__, "p_adj": p, "tie": p is not None and p >= ALPHA}))
+        out.append(replace(e, p_adj=p, tie=p is not None and p >= ALPHA))
     return tuple(out)
 
 
