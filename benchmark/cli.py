@@ -105,6 +105,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from benchmark.report import render
 
+    if args.ablation is not None:
+        render.render_ablation_store(args.store, args.ablation, out_dir=args.out)
+        return 0
     render.render_store(args.store, out_dir=args.out, benchmark_name=args.name)
     return 0
 
@@ -194,6 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--store", type=Path, default=Path("results/results.sqlite"))
     report.add_argument("--name", default=None, help="benchmark (spec name) to report; default all")
     report.add_argument("--out", type=Path, default=Path("results"), help="output directory")
+    report.add_argument("--ablation", default=None, metavar="NAME",
+                        help="render this stored ablation into OUT/ablations/NAME/ (and the "
+                        "index OUT/ablations/index.md) instead of the benchmarks")
     report.set_defaults(handler=_cmd_report)
 
     ev = commands.add_parser("eval", help="episodic evaluation of a checkpoint")

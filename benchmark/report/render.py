@@ -1,4 +1,5 @@
-"""Render a benchmark's tables and plot from the store into a folder, atomically.
+"""Render a benchmark's tables and plot from the store into a folder, atomically (and, with
+``render_ablation_store``, one stored ablation's report).
 
 Files (in ``out_dir``): ``transfer.md``, ``transfer.tex``, ``transfer.csv``,
 ``accuracy_vs_shots.png`` and ``.svg``. Each states the command that made it, the commit, the
@@ -16,6 +17,7 @@ from benchmark import provenance as prov
 from benchmark.atomic import atomic_write, atomic_write_text
 from benchmark.errors import BenchmarkError
 from benchmark.report import plots, tables
+from benchmark.report.ablation import AblationReport, render_ablation, render_ablation_index
 from benchmark.store import Store
 
 
@@ -88,3 +90,19 @@ def render_store(store_path: str | Path, out_dir: str | Path = Path("results"),
         print(report.markdown)
         print("wrote " + ", ".join(str(p) for p in report.files.values()))
     return reports
+
+
+def render_ablation_store(store_path: str | Path, ablation: str,
+                          out_dir: str | Path = Path("results")) -> AblationReport:
+    """Render one stored ablation into ``out_dir/ablations/<ablation>/``, refresh the index
+    ``out_dir/ablations/index.md``, and print the page and the files written."""
+    store_path = Path(store_path)
+    if not store_path.is_file():
+        raise BenchmarkError(f"store {store_path} does not exist (run an ablation first)")
+    folder = Path(out_dir) / "ablations"
+    with Store(store_path) as store:
+        report = render_ablation(store, ablation, folder / ablation)
+        index = render_ablation_index(store, folder)
+    print(report.markdown)
+    print("wrote " + ", ".join(str(p) for p in [*report.files.values(), index]))
+    return report

@@ -10,7 +10,7 @@ from scipy import stats
 
 from benchmark.stats import mean_ci95
 
-__all__ = ["average_ranks", "intervals_overlap", "mean_ci95", "wilcoxon_p"]
+__all__ = ["average_ranks", "holm", "intervals_overlap", "mean_ci95", "wilcoxon_p"]
 
 
 def wilcoxon_p(first: Sequence[float], second: Sequence[float]) -> float:
@@ -27,6 +27,22 @@ def wilcoxon_p(first: Sequence[float], second: Sequence[float]) -> float:
     if np.allclose(a, b, rtol=0.0, atol=1e-12):
         return 1.0
     return float(stats.wilcoxon(a, b, zero_method="wilcox").pvalue)
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values, in the input order.
+
+    The ``i``-th smallest p (``i`` from 0) is multiplied by ``m - i``, capped at 1, and made
+    non-decreasing along that order (Holm 1979); rejecting adjusted p < alpha controls the
+    family-wise error rate at alpha.
+    """
+    p = np.asarray(p_values, dtype=np.float64)
+    adjusted = np.empty_like(p)
+    running = 0.0
+    for rank, index in enumerate(np.argsort(p, kind="stable")):
+        running = max(running, min(1.0, (p.size - rank) * float(p[index])))
+        adjusted[index] = running
+    return adjusted.tolist()
 
 
 def intervals_overlap(mean_a: float, ci_a: float, mean_b: float, ci_b: float) -> bool:
