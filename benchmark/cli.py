@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
@@ -98,6 +99,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         report_dir=args.report_dir,
         executor=args.executor,
         lease_timeout=args.lease_timeout,
+        yes=args.yes,
+        command=args.command_line,
     )
     return 0
 
@@ -183,7 +186,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--runs-dir", type=Path, default=Path("results/runs"),
                      help="checkpoints and training logs")
     run.add_argument("--report-dir", type=Path, default=None,
-                     help="render the tables here when done (default: results/<spec name>)")
+                     help="render the tables here when done (default: results/<spec name>, "
+                     "or results/ablations/<name> for an ablation file)")
+    run.add_argument("--yes", action="store_true",
+                     help="run an ablation grid of more than 64 points "
+                     "(benchmark.ablations.MAX_POINTS)")
     run.add_argument("--device", default=None, help="auto, cpu or cuda (overrides the spec)")
     run.add_argument("--executor", default="local",
                      help="where the jobs run: a registered executor (default: local)")
@@ -220,7 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``benchmark`` console script; returns the exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.command_line = shlex.join(["python", "-m", "benchmark", *argv])
     keep_freed_memory()
     log_to_stdout()
     try:

@@ -204,6 +204,12 @@ def _rules(cls: type, spec_only: bool = True) -> dict[str, tuple[Field, Rule]]:
     return out
 
 
+def spec_fields(cls: type) -> dict[str, Any]:
+    """The fields of ``cls`` a spec may set: name → type hint (``X | None`` read as ``X``)."""
+    hints = _hints(cls)
+    return {name: _optional(hints[name]) or hints[name] for name in _rules(cls)}
+
+
 def check_fields(obj: Any, owner: str) -> None:
     """Apply the rules of a dataclass's scalar fields to an object built in Python.
 

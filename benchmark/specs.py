@@ -1,7 +1,8 @@
 """Benchmark specs: a flat YAML file in ``tasks/`` → a frozen, validated ``BenchmarkSpec``.
 
 A spec is plain data: ``BenchmarkSpec.raw`` is the mapping it was parsed from, so an ablation is
-a grid of overrides on that mapping (``with_overrides``, ``expand_sweep``), each re-validated.
+a grid of overrides on that mapping (``with_overrides``; ``benchmark.ablations``), each
+re-validated.
 Each spec key is one dataclass field below (its type, default, bounds and doc, via
 ``benchmark.schema.setting``; the ``trainer:`` keys are ``benchmark.train.TrainConfig``'s), read
 by the one ``benchmark.schema.Reader``. Every error is one ``BenchmarkError`` line naming the
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import copy
 import importlib
-import itertools
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -31,10 +31,13 @@ from benchmark.spec_yaml import read_yaml
 from benchmark.store import FLOOR
 from benchmark.train.config import TrainConfig
 
-__all__ = ["DEVICES", "FLOOR", "BenchmarkSpec", "EvalData", "EvalSetting", "EvalSpec", "MethodSpec",
-           "SpecError", "TrainData", "expand_sweep", "load_spec", "load_specs", "parse_spec"]
+__all__ = ["DEVICES", "FLOORS", "FLOOR", "BenchmarkSpec", "EvalData", "EvalSetting", "EvalSpec",
+           "MethodSpec", "SpecError", "TrainData", "load_spec", "load_specs", "parse_spec"]
 
 DEVICES = ("auto", "cpu", "cuda")
+#: ``BenchmarkSpec.floor``: the floor rows with the methods' (a spec file), without them (a grid
+#: point of an ablation whose floor is computed once), or only them (that floor's own spec).
+FLOORS = ("with", "without", "only")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+=,\-\[\]]*$")
 
 # ---------------------------------------------------------------- checks of names
@@ -188,6 +191,7 @@ class BenchmarkSpec:
     eval: EvalSpec = setting()
     raw: Mapping[str, Any] = field(default_factory=FrozenDict, repr=False, compare=False)
     origin: str = field(default="<spec>", compare=False)
+    floor: str = "with"  # one of FLOORS; set by an ablation's plan, never by a spec file
 
     def method(self, label: str) -> MethodSpec:
         """The method whose label is ``label``."""
@@ -209,7 +213,9 @@ class BenchmarkSpec:
     @property
     def floors(self) -> dict[str, str]:
         """The random-init floors, label → backbone: ``random``, or ``random-<backbone>`` per
-        backbone when the methods use several."""
+        backbone when the methods use several (none when ``floor`` is ``"without"``)."""
+        if self.floor == "without":
+            return {}
         backbones = list(dict.fromkeys(m.backbone for m in self.methods))
         if len(backbones) == 1:
             return {FLOOR: backbones[0]}
@@ -217,8 +223,10 @@ class BenchmarkSpec:
 
     @property
     def labels(self) -> tuple[str, ...]:
-        """Every row label of the benchmark: the floors, then the methods."""
-        return (*self.floors, *(m.label for m in self.methods))
+        """Every row label of the benchmark: the floors, then the methods (only the floors when
+        ``floor`` is ``"only"``)."""
+        methods = () if self.floor == "only" else tuple(m.label for m in self.methods)
+        return (*self.floors, *methods)
 
     def job_hash(self, label: str) -> str:
         """Hash of what determines one label's rows: benchmark name, train data, the resolved
@@ -268,7 +276,7 @@ def load_spec(path: str | Path, data_root: Path | None = None) -> BenchmarkSpec:
 _STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 
-def _parse_path(key: str, origin: str) -> list[str | int]:
+def parse_path(key: str, origin: str) -> list[str | int]:
     steps: list[str | int] = []
     position = 0
     for match in _STEP.finditer(key):
@@ -284,7 +292,7 @@ def _parse_path(key: str, origin: str) -> list[str | int]:
 def _set_path(raw: Any, key: str, value: Any, origin: str) -> None:
     """Set ``raw[...]`` at a path like ``methods[0].params.temperature`` (mappings are created
     on the way; list indices must exist)."""
-    steps = _parse_path(key, origin)
+    steps = parse_path(key, origin)
     node = raw
     for i, step in enumerate(steps):
         last = i == len(steps) - 1
@@ -306,69 +314,13 @@ def _set_path(raw: Any, key: str, value: Any, origin: str) -> None:
                 node = node[step]
 
 
-@dataclass(frozen=True, kw_only=True)
-class Ablation:
-    """An ablation file: a base spec, the base's methods to keep, a grid of overrides."""
-
-    base: str = setting(doc="the base spec file, relative to the ablation file")
-    name: str | None = setting(None, doc="grid points are named <name>[path=value,...] "
-                                         "(default: the base's name)")
-    description: Text | None = setting(None, doc="replaces the base's description")
-    methods: tuple[str, ...] | None = setting(None, doc="labels of the base's methods to keep "
-                                                        "(default: all)")
-    sweep: Mapping[str, Any] = setting(doc="override path → the list of its values")
-
-
-def expand_sweep(base: BenchmarkSpec, sweep: Mapping[str, list[Any]], origin: str,
-                 name: str | None = None, description: str | None = None,
-                 data_root: Path | None = None) -> list[BenchmarkSpec]:
-    """The grid of overrides ``{path: [values, ...]}`` on ``base``: one spec per grid point,
-    named ``<name>[path=value,...]``."""
-    reader = Reader(origin)
-    keys = list(sweep)
-    grids = [reader.list(sweep[k], f"sweep.{k}") for k in keys]
-    for key in keys:
-        _parse_path(key, origin)
-    specs = []
-    for values in itertools.product(*grids):
-        overrides: dict[str, Any] = dict(zip(keys, values))
-        point = ",".join(f"{k.split('.')[-1]}={v}" for k, v in overrides.items())
-        overrides["name"] = f"{name or base.name}[{point}]"
-        if description is not None:
-            overrides["description"] = description
-        spec = base.with_overrides(overrides, data_root)
-        specs.append(spec)
-    return specs
-
-
 def load_specs(path: str | Path, data_root: Path | None = None) -> list[BenchmarkSpec]:
-    """A benchmark spec (one spec) or an ablation file (``base:`` + ``sweep:``, many specs).
+    """Every spec a file runs: a benchmark spec (one spec), or an ablation file's (its floor
+    spec when the floor is computed once, then one spec per grid point; ``benchmark.ablations``)."""
+    from benchmark.ablations import is_ablation, plan_ablation
 
-    An ablation file names a base spec relative to itself, optionally the labels of the base's
-    methods to keep (indices in ``sweep`` paths count among the kept ones), and a grid of
-    overrides; it expands into one spec per grid point::
-
-        base: ../quick.yaml
-        name: quick_temperature
-        methods: [simclr]
-        sweep:
-          methods[0].params.temperature: [0.1, 0.5]
-    """
     path = Path(path)
     data = read_yaml(path)
-    if not (isinstance(data, Mapping) and "sweep" in data):
-        return [parse_spec(data, str(path), data_root)]
-    reader = Reader(str(path))
-    ablation = reader.read(Ablation, data, "")
-    base = replace(load_spec(path.parent / ablation.base, data_root), origin=str(path))
-    if ablation.methods is not None:
-        known = [m.label for m in base.methods]
-        for i, label in enumerate(ablation.methods):
-            if label not in known:
-                raise reader.fail(f"methods[{i}]", f"the base spec has no method {label!r} "
-                                  f"(labels: {', '.join(known)})")
-        methods = [m for m in thaw(base.raw)["methods"]
-                   if m.get("label", m.get("method")) in ablation.methods]
-        base = base.with_overrides({"methods": methods}, data_root)
-    return expand_sweep(base, thaw(ablation.sweep), str(path), ablation.name,
-                        ablation.description, data_root)
+    if is_ablation(data):
+        return list(plan_ablation(data, path, data_root).specs)
+    return [parse_spec(data, str(path), data_root)]

@@ -175,6 +175,21 @@ SPEC_CASES: list[tuple[str, Any, tuple[str, ...]]] = [
     ("huge-episode-bytes", lambda d: d["methods"][0].update(sampler="augment", method="protoclr",
                                                             ways=900, queries=9000),
      ("GiB",)),
+    # ablation files (base: the good spec beside them)
+    ("ablation-unknown-path", "base: good.yaml\nsweep:\n  methods[0].paramz.x: [1, 2]\n",
+     ("sweep", "paramz")),
+    ("ablation-index-out-of-range", "base: good.yaml\nsweep:\n  methods[4].ways: [5]\n",
+     ("methods[4].ways", "no [4]")),
+    ("ablation-wrong-type", "base: good.yaml\nsweep:\n  methods[0].ways: [5, many]\n",
+     ("point ways-many", "expected an integer")),
+    ("ablation-empty-list", "base: good.yaml\nsweep:\n  methods[0].ways: []\n",
+     ("non-empty list",)),
+    ("ablation-duplicate-variant", "base: good.yaml\nvariants:\n  - {name: a, set: {}}\n"
+     "  - {name: a, set: {}}\n", ("variants[1].name", "twice")),
+    ("ablation-sweep-and-variants", "base: good.yaml\nsweep:\n  seeds: [[0]]\nvariants:\n"
+     "  - {name: a, set: {}}\n", ("either 'sweep' or 'variants'",)),
+    ("ablation-too-large", "base: good.yaml\nsweep:\n  eval.seed: [" + ", ".join(
+        map(str, range(65))) + "]\n", ("65 grid points", "--yes")),
 ]
 #: Raw-text specs (an empty word tuple) must name their file, whatever the parser says.
 

@@ -80,7 +80,7 @@ def test_sweep_expands_a_grid(tmp_path: Path) -> None:
         "sweep:\n  methods[1].params.temperature: [0.1, 0.5]\n  eval.queries: [2, 3]\n")
     specs = load_specs(tmp_path / "sweep.yaml")
     assert len(specs) == 4
-    assert len({s.name for s in specs}) == 4 and all(s.name.startswith("tinysweep[") for s in specs)
+    assert len({s.name for s in specs}) == 4 and all(s.name.startswith("tinysweep.") for s in specs)
     assert {(s.method("protoclr").params["temperature"], s.eval.queries) for s in specs} == {
         (0.1, 2), (0.1, 3), (0.5, 2), (0.5, 3)}
 

@@ -4,7 +4,8 @@ Only the driver writes the store and the report: it claims a job's lease when th
 starts it (a job another live process holds is skipped, and waited for at the end), marks it
 ``running``, writes each finished job's rows and run record (or a ``failed`` record) as its
 outcome arrives, giving the lease back in the same transaction, and renders each benchmark's
-tables at the end.
+tables at the end — or, for an ablation file, its grid points before the runs and its one
+report at the end.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from benchmark import provenance
+from benchmark.ablations import MAX_POINTS, AblationPlan, load_ablation
 from benchmark.errors import BenchmarkError
 from benchmark.executors import Executor, Job, Outcome, build_executor
 from benchmark.runner import progress
@@ -120,56 +122,87 @@ def _record(spec: BenchmarkSpec, store: Store, outcome: Outcome, resolved: str,
     return record
 
 
-def _report_dir(spec: BenchmarkSpec, report_dir: str | Path | None, several: bool) -> Path:
-    """Where a benchmark's tables go: ``report_dir`` (one folder per spec of an ablation file),
-    or ``results/<spec name>/``."""
-    if report_dir is None:
-        return Path("results") / spec.name
-    return Path(report_dir) / spec.name if several else Path(report_dir)
+def _report_dir(specs: list[BenchmarkSpec], ablation: AblationPlan | None,
+                report_dir: str | Path | None) -> Path:
+    """Where the report goes: ``report_dir``, or ``results/ablations/<ablation>/`` for an
+    ablation file, ``results/<spec name>/`` for a spec."""
+    if report_dir is not None:
+        return Path(report_dir)
+    if ablation is not None:
+        return Path("results") / "ablations" / ablation.name
+    return Path("results") / specs[0].name
+
+
+def report_ablation(store: Store, ablation: str, out: Path, command: str | None) -> Any:
+    """The ablation's one report (``benchmark.report.ablation``, imported only when reporting:
+    matplotlib, scipy)."""
+    from benchmark.report.ablation import render_ablation
+
+    return render_ablation(store, ablation, out, command=command)
+
+
+def _report(store_path: Path, specs: list[BenchmarkSpec], ablation: AblationPlan | None,
+            out: Path, command: str | None) -> None:
+    """Render the spec's tables, or the ablation's report, when the store holds rows of it;
+    log its Markdown and the files written."""
+    from benchmark.report.render import render_benchmark  # matplotlib: only when reporting
+
+    with Store(store_path) as store:
+        stored = set(store.benchmarks())
+        if not stored & {spec.name for spec in specs}:
+            return
+        report = (report_ablation(store, ablation.name, out, command) if ablation is not None
+                  else render_benchmark(store, specs[0].name, out))
+    progress.reported(report.markdown, report.files.values())
 
 
 def run_file(spec_path: str | Path, store_path: str | Path = Path("results/results.sqlite"),
              data_root: Path | None = None, runs_dir: str | Path = Path("results/runs"),
              device: str | None = None, report_dir: str | Path | None = None,
              executor: str = "local", executor_options: Mapping[str, Any] | None = None,
-             lease_timeout: float | None = None) -> None:
-    """What ``python -m benchmark run SPEC`` does: run the spec (or every spec of an ablation
-    file) with the registered ``executor`` (built with ``executor_options``), render each
-    benchmark's report into ``report_dir`` (default ``results/<spec name>/``) and log its
-    Markdown table (``benchmark.runner.progress``).
+             lease_timeout: float | None = None, yes: bool = False,
+             command: str | None = None) -> None:
+    """What ``python -m benchmark run FILE`` does: run the spec (or every grid point of an
+    ablation file, ``benchmark.ablations``) with the registered ``executor`` (built with
+    ``executor_options``), render the report into ``report_dir`` (default
+    ``results/<spec name>/``, or ``results/ablations/<ablation>/``) and log its Markdown
+    (``benchmark.runner.progress``).
+
+    An ablation's grid points are written to the store before any run starts, so a killed
+    ablation's report can be rendered for what exists; run again, it skips finished runs.
+    ``yes`` allows a grid of more than ``MAX_POINTS`` points; ``command`` is the command line
+    the ablation report names.
 
     ``device`` (default: the spec's) is the name each job resolves where it runs; it must
     resolve here too. ``lease_timeout``: seconds without a heartbeat after which another
     process may take over a job this one holds (default ``leases.DEFAULT_TIMEOUT_S``).
 
     Raises:
-        BenchmarkError: a bad spec, data, setting, device, executor or store (before any
-            work), or — after all the work that could be done — one line summarising the runs
-            that failed.
+        BenchmarkError: a bad spec, ablation, data, setting, device, executor or store (before
+            any work), or — after all the work that could be done — one line summarising the
+            runs that failed.
     """
-    from benchmark.report.render import render_benchmark  # matplotlib: only when reporting
-
-    specs = load_specs(spec_path, data_root)
+    ablation = load_ablation(spec_path, data_root, max_points=None if yes else MAX_POINTS)
+    specs = list(ablation.specs) if ablation is not None else load_specs(spec_path, data_root)
     for spec in specs:
         preflight(spec, data_root)
     requested = [device or spec.device for spec in specs]
     resolved = [check_device(name) for name in requested]
-    outs = [_report_dir(spec, report_dir, several=len(specs) > 1) for spec in specs]
-    for folder, what in [(Path(runs_dir), "--runs-dir")] + [(out, "--report-dir") for out in outs]:
+    out = _report_dir(specs, ablation, report_dir)
+    for folder, what in [(Path(runs_dir), "--runs-dir"), (out, "--report-dir")]:
         check_writable_dir(folder, what)
     runner = build_executor(executor, **(executor_options or {}))
     lease_timeout = check_timeout(DEFAULT_TIMEOUT_S if lease_timeout is None else lease_timeout)
     Store(store_path).close()  # a store that is not SQLite or is locked fails here, untouched
+    if ablation is not None:
+        with Store(store_path) as store:
+            store.put_ablation_points(ablation.points)
     failed: list[RunRecord] = []
     with LeaseKeeper(Path(store_path), lease_timeout) as leases:
-        for spec, name, here, out in zip(specs, requested, resolved, outs):
+        for spec, name, here in zip(specs, requested, resolved):
             failed += _run_spec(spec, Path(store_path), Path(runs_dir), data_root, name, here,
                                 runner, leases)
-            with Store(store_path) as store:
-                if spec.name not in store.benchmarks():
-                    continue
-                report = render_benchmark(store, spec.name, out)
-            progress.reported(report.markdown, report.files.values())
+    _report(Path(store_path), specs, ablation, out, command)
     if failed:
         detail = "; ".join(f"{r.method} seed {r.seed}"
                            + (f" at step {r.failed_step}" if r.failed_step is not None else "")
