@@ -134,17 +134,6 @@ def test_shipped_ablations_load_and_preflight(path: Path) -> None:
 
 # ---------------------------------------------------------------- running
 
-class Reports:
-    """Stands in for ``driver.report_ablation`` until ``benchmark.report.ablation`` exists."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, Path]] = []
-
-    def __call__(self, store: Store, ablation: str, out: Path, command: str | None) -> Any:
-        self.calls.append((ablation, out))
-        return type("Report", (), {"markdown": f"# {ablation}", "files": {}})()
-
-
 def _run(path: Path, root: Path, **kwargs: Any) -> None:
     run_file(path, store_path=root / "store.sqlite", runs_dir=root / "runs",
              report_dir=root / "report", **kwargs)
@@ -164,15 +153,13 @@ def jobs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
     return ran
 
 
-def test_ablation_runs_floor_once_then_resumes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                               jobs: list) -> None:
-    reports = Reports()
-    monkeypatch.setattr(driver, "report_ablation", reports)  # un-patch once HB's renderer exists
+def test_ablation_runs_floor_once_then_resumes(tmp_path: Path, jobs: list) -> None:
     path = _ablation(tmp_path, TEMPERATURES)
     _run(path, tmp_path)
     assert jobs == [("abl", "random"), ("abl.temperature-0.1", "protoclr"),
                     ("abl.temperature-0.5", "protoclr")]
-    assert reports.calls == [("abl", tmp_path / "report")]
+    page = (tmp_path / "report" / "index.md").read_text()
+    assert "temperature" in page and (tmp_path / "report" / "report.html").is_file()
     with Store(tmp_path / "store.sqlite") as store:
         assert [p.point for p in store.ablation_points("abl")] == ["temperature-0.1",
                                                                   "temperature-0.5"]
@@ -181,7 +168,7 @@ def test_ablation_runs_floor_once_then_resumes(tmp_path: Path, monkeypatch: pyte
             assert {r.method for r in store.results(point)} == {"protoclr"}
     jobs.clear()
     _run(path, tmp_path)
-    assert jobs == [] and len(reports.calls) == 2
+    assert jobs == [] and (tmp_path / "report" / "index.md").read_text() == page
 
 
 def _kill_after(monkeypatch: pytest.MonkeyPatch, outcomes: int) -> None:
@@ -201,8 +188,6 @@ def _kill_after(monkeypatch: pytest.MonkeyPatch, outcomes: int) -> None:
 
 def test_killed_ablation_finishes_without_redoing_runs(tmp_path: Path, jobs: list,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    reports = Reports()
-    monkeypatch.setattr(driver, "report_ablation", reports)  # un-patch once HB's renderer exists
     path = _ablation(tmp_path, TEMPERATURES)
     with monkeypatch.context() as killed:
         _kill_after(killed, 2)  # the floor and the first point are stored
@@ -214,13 +199,11 @@ def test_killed_ablation_finishes_without_redoing_runs(tmp_path: Path, jobs: lis
     jobs.clear()
     _run(path, tmp_path)
     assert jobs == [("abl.temperature-0.5", "protoclr")]
-    assert reports.calls == [("abl", tmp_path / "report")]
+    assert (tmp_path / "report" / "index.md").is_file()
 
 
 def test_killed_ablation_report_equals_an_uninterrupted_one(tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    """Needs HB's renderer (``benchmark.report.ablation``); skipped until it is merged."""
-    pytest.importorskip("benchmark.report.ablation")
     path = _ablation(tmp_path, TEMPERATURES)
     (tmp_path / "whole").mkdir()
     (tmp_path / "killed").mkdir()
