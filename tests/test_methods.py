@@ -136,6 +136,29 @@ def test_simclr_embed_does_not_use_the_projector() -> None:
     assert method.embed(x).shape[1] == method.backbone.out_dim != 32
 
 
+@pytest.mark.parametrize("projector, size", [("mlp", 32), ("linear", 32), ("none", None)])
+def test_simclr_projector_choices_and_embedding_after_it(projector: str, size: int | None) -> None:
+    before = build_method("simclr", "conv4", SHAPE, projector=projector, projector_dim=32)
+    after = build_method("simclr", "conv4", SHAPE, projector=projector, projector_dim=32,
+                         embed_from="projector")
+    after.load_state_dict(before.state_dict())
+    x = torch.rand(3, *SHAPE)
+    features = before.backbone(x)
+    assert torch.equal(before.embed(x), features)
+    assert torch.equal(after.embed(x), before.projector(features))
+    assert after.embed(x).shape[1] == (size or before.backbone.out_dim)
+    # training sees the projector whatever evaluation embeds: same loss for both
+    episode = make_episode("augment")
+    assert torch.equal(before(episode)["loss"], after(episode)["loss"])
+
+
+def test_simclr_refuses_an_unknown_projector_or_embedding() -> None:
+    with pytest.raises(BenchmarkError, match="unknown projector 'deep'"):
+        build_method("simclr", "conv4", SHAPE, projector="deep")
+    with pytest.raises(BenchmarkError, match="embed_from"):
+        build_method("simclr", "conv4", SHAPE, embed_from="head")
+
+
 def test_simclr_projector_initialises_as_the_inline_mlp_did() -> None:
     """Same seed, same weights as the ``nn.Sequential`` SimCLR built inline before the projector
     was a module (so results stay the same to the digit)."""

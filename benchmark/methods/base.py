@@ -90,9 +90,9 @@ class Method(nn.Module):
         """
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """Evaluation features (the backbone, no projector). Images go in as they are:
-        no input normalisation anywhere (every backbone starts with conv-BN), so ``forward`` and
-        ``embed`` see the same inputs.
+        """Evaluation features: the backbone's (no projector), unless a method says otherwise.
+        Images go in as they are: no input normalisation anywhere (every backbone starts with
+        conv-BN), so ``forward`` and ``embed`` see the same inputs.
 
         Shape:
             x: ``[B, C, H, W]`` float in ``[0, 1]``. Output: ``[B, D]``.
@@ -109,7 +109,7 @@ class Method(nn.Module):
         """
         self.check_task(episode.kind, episode.ways, episode.shots, episode.queries)
         n_support = len(episode.support)
-        features = self.embed(torch.cat([episode.support, episode.query]))
+        features = self.backbone(torch.cat([episode.support, episode.query]))
         out = self.episode_loss(features[:n_support], features[n_support:], episode)
         out["embedding_std"] = features.detach().float().std(0).mean()
         return out
