@@ -221,6 +221,16 @@ def test_killed_ablation_report_equals_an_uninterrupted_one(tmp_path: Path,
     assert markdown["killed"] == markdown["whole"]
 
 
+def test_an_ablation_reported_to_its_default_place_refreshes_the_index(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _ablation(tmp_path, TEMPERATURES)
+    monkeypatch.chdir(tmp_path)
+    run_file(path, store_path=tmp_path / "store.sqlite", runs_dir=tmp_path / "runs")
+    assert (tmp_path / "results" / "ablations" / "abl" / "report.html").is_file()
+    index = (tmp_path / "results" / "ablations" / "index.md").read_text()
+    assert "[abl](abl/index.md)" in index and "Which temperature?" in index
+
+
 def test_plain_spec_still_runs_as_before(tmp_path: Path, jobs: list) -> None:
     _run(TINY, tmp_path)
     assert [label for _, label in jobs] == ["random", "protonet", "protoclr"]

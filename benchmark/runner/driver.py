@@ -133,25 +133,30 @@ def _report_dir(specs: list[BenchmarkSpec], ablation: AblationPlan | None,
     return Path("results") / specs[0].name
 
 
-def report_ablation(store: Store, ablation: str, out: Path, command: str | None) -> Any:
+def report_ablation(store: Store, ablation: str, out: Path, command: str | None,
+                    index: Path | None = None) -> Any:
     """The ablation's one report (``benchmark.report.ablation``, imported only when reporting:
-    matplotlib, scipy)."""
-    from benchmark.report.ablation import render_ablation
+    matplotlib, scipy), and the index of every stored ablation's report in ``index`` if given."""
+    from benchmark.report.ablation import render_ablation, render_ablation_index
 
-    return render_ablation(store, ablation, out, command=command)
+    report = render_ablation(store, ablation, out, command=command)
+    if index is not None:
+        render_ablation_index(store, index)
+    return report
 
 
 def _report(store_path: Path, specs: list[BenchmarkSpec], ablation: AblationPlan | None,
-            out: Path, command: str | None) -> None:
-    """Render the spec's tables, or the ablation's report, when the store holds rows of it;
-    log its Markdown and the files written."""
+            out: Path, command: str | None, index: Path | None) -> None:
+    """Render the spec's tables, or the ablation's report (and the ablations' ``index``, when
+    the report goes to its default place), when the store holds rows of it; log its Markdown
+    and the files written."""
     from benchmark.report.render import render_benchmark  # matplotlib: only when reporting
 
     with Store(store_path) as store:
         stored = set(store.benchmarks())
         if not stored & {spec.name for spec in specs}:
             return
-        report = (report_ablation(store, ablation.name, out, command) if ablation is not None
+        report = (report_ablation(store, ablation.name, out, command, index) if ablation is not None
                   else render_benchmark(store, specs[0].name, out))
     progress.reported(report.markdown, report.files.values())
 
@@ -202,7 +207,8 @@ def run_file(spec_path: str | Path, store_path: str | Path = Path("results/resul
         for spec, name, here in zip(specs, requested, resolved):
             failed += _run_spec(spec, Path(store_path), Path(runs_dir), data_root, name, here,
                                 runner, leases)
-    _report(Path(store_path), specs, ablation, out, command)
+    _report(Path(store_path), specs, ablation, out, command,
+            out.parent if ablation is not None and report_dir is None else None)
     if failed:
         detail = "; ".join(f"{r.method} seed {r.seed}"
                            + (f" at step {r.failed_step}" if r.failed_step is not None else "")
