@@ -426,10 +426,13 @@ class Store:
         ]
 
     def put_ablation_points(self, points: Sequence[AblationPoint]) -> None:
-        """Record (or replace) the grid points of an ablation, in one transaction."""
+        """Record the grid points of an ablation, replacing what was stored for it (a point
+        dropped from the file leaves the report), in one transaction."""
         columns = [f.name for f in fields(AblationPoint)] + ["updated_at"]
         now = time.time()
         with self.transaction() as conn:
+            conn.executemany("DELETE FROM ablation_points WHERE ablation = ?",
+                             [(name,) for name in {p.ablation for p in points}])
             conn.executemany(
                 f"INSERT OR REPLACE INTO ablation_points ({', '.join(columns)}) "
                 f"VALUES ({', '.join('?' * len(columns))})",

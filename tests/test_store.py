@@ -149,5 +149,7 @@ def test_ablation_points_round_trip_in_grid_order(tmp_path: Path) -> None:
         store.put_ablation_points(points[::-1])
         assert store.ablation_points("temp") == points
         assert store.ablations() == ["temp"] and store.ablation_points("other") == []
-        store.put_ablation_points([points[0]])  # re-running replaces, never duplicates
+        store.put_ablation_points(points)  # re-running replaces, never duplicates
         assert store.count("ablation_points") == 3
+        store.put_ablation_points([points[0]])  # a point dropped from the file is gone
+        assert store.ablation_points("temp") == [points[0]]
