@@ -36,7 +36,8 @@ from typing import Any, get_args, get_origin
 
 from benchmark.errors import BenchmarkError
 from benchmark.frozen import FrozenDict, canonical_hash, thaw
-from benchmark.schema import Context, Invalid, Reader, SpecError, Text, plain, setting, spec_fields
+from benchmark.schema import (Context, Reader, SpecError, Text, plain, setting, spec_fields,
+                              unique)
 from benchmark.spec_yaml import read_yaml
 from benchmark.specs import BenchmarkSpec, load_spec, parse_path
 from benchmark.store import AblationPoint
@@ -55,14 +56,6 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_.+=,\-]")
 def _folder_name(name: str, context: Context) -> None:
     if not _FOLDER.match(name):
         raise BenchmarkError(f"{name!r} must be a plain folder name (letters, digits, _ . - + = ,)")
-
-
-def _distinct_names(variants: tuple["Variant", ...], context: Context) -> None:
-    names = [v.name for v in variants]
-    for i, name in enumerate(names):
-        if name in names[:i]:
-            raise Invalid(f"variant name {name!r} is used twice; give each variant its own name",
-                          f"[{i}].name")
 
 
 @dataclass(frozen=True)
@@ -88,8 +81,10 @@ class Ablation:
                                      doc="override path → value, applied at every point")
     sweep: Mapping[str, Any] | None = setting(None, doc="one or two override paths → the list "
                                                         "of their values (crossed)")
-    variants: tuple[Variant, ...] | None = setting(None, check=_distinct_names,
-                                                   doc="named points, each a set of overrides")
+    variants: tuple[Variant, ...] | None = setting(
+        None, check=unique("name", "variant name {value!r} is used twice; give each variant its "
+                                   "own name"),
+        doc="named points, each a set of overrides")
 
 
 @dataclass(frozen=True)

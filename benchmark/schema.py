@@ -354,6 +354,19 @@ def distinct(noun: str = "entry", key: Callable[[Any], Any] = lambda item: item)
     return check
 
 
+def unique(attribute: str, message: str) -> Check:
+    """A check refusing a tuple in which two items have the same ``attribute``: ``message``
+    (formatted with ``value``) at the second one's key, e.g. ``[2].label``."""
+
+    def check(items: tuple, context: Context) -> None:
+        values = [getattr(item, attribute) for item in items]
+        for i, value in enumerate(values):
+            if value in values[:i]:
+                raise Invalid(message.format(value=value), f"[{i}].{attribute}")
+
+    return check
+
+
 # ---------------------------------------------------------------- plain data
 
 

@@ -26,7 +26,8 @@ from benchmark import limits
 from benchmark.errors import BenchmarkError
 from benchmark.frozen import FrozenDict, canonical_hash, freeze, thaw
 from benchmark.registry import Registry
-from benchmark.schema import Context, Invalid, Reader, SpecError, Text, distinct, plain, setting
+from benchmark.schema import (Context, Reader, SpecError, Text, distinct, plain, setting,
+                              unique)
 from benchmark.spec_yaml import read_yaml
 from benchmark.store import FLOOR
 from benchmark.train.config import TrainConfig
@@ -73,14 +74,6 @@ def _plain_label(label: str, context: Context) -> None:
     if not _NAME.match(label) or label.startswith(FLOOR):
         raise BenchmarkError(f"label {label!r} must be a plain name (letters, digits, "
                              f"_ . - + = , [ ]) not starting with {FLOOR!r} (the floor's label)")
-
-
-def _distinct_labels(methods: tuple[MethodSpec, ...], context: Context) -> None:
-    labels = [m.label for m in methods]
-    for i, label in enumerate(labels):
-        if label in labels[:i]:
-            raise Invalid(f"label {label!r} is used twice; give each method a distinct label",
-                          f"[{i}].label")
 
 
 # ---------------------------------------------------------------- the frozen spec objects
@@ -187,7 +180,8 @@ class BenchmarkSpec:
     trainer: TrainConfig = setting(factory=TrainConfig, shared=True,
                                    doc="trainer settings of every method (each method's "
                                        "trainer: overrides them)")
-    methods: tuple[MethodSpec, ...] = setting(check=_distinct_labels)
+    methods: tuple[MethodSpec, ...] = setting(check=unique(
+        "label", "label {value!r} is used twice; give each method a distinct label"))
     eval: EvalSpec = setting()
     raw: Mapping[str, Any] = field(default_factory=FrozenDict, repr=False, compare=False)
     origin: str = field(default="<spec>", compare=False)
