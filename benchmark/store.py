@@ -149,6 +149,12 @@ class Lease:
         """``pid 4242 on host x``."""
         return f"pid {self.pid} on host {self.host}"
 
+    def alive(self, now: float, stale_after: float,
+              gone: Callable[["Lease"], bool] | None = None) -> bool:
+        """Whether the lease still holds its job at time ``now``: its heartbeat is at most
+        ``stale_after`` seconds old and ``gone(self)`` does not say its process has died."""
+        return now - self.heartbeat_at <= stale_after and not (gone is not None and gone(self))
+
 
 _ROW_COLUMNS = [f.name for f in fields(ResultRow) if f.name != "episode_accuracies"]
 _RUN_COLUMNS = [f.name for f in fields(RunRecord)]
@@ -354,8 +360,7 @@ class Store:
             other = _lease_of(row) if row is not None else None
             if other is not None and other.token == lease.token:
                 other = None
-            if other is not None and now - other.heartbeat_at <= stale_after \
-                    and not (gone is not None and gone(other)):
+            if other is not None and other.alive(now, stale_after, gone):
                 return False, other
             columns = [f.name for f in fields(Lease)]
             values = {**{c: getattr(lease, c) for c in columns},

@@ -83,9 +83,10 @@ def _run_spec(spec: BenchmarkSpec, store_path: Path, runs_dir: Path, data_root: 
 
         run(planned)
         waited = False
+        mine = {(w.label, w.seed) for w in planned}
         while True:
-            left = [w for w in plan(spec, store) if (w.label, w.seed) not in attempted
-                    and any((w.label, w.seed) == (p.label, p.seed) for p in planned)]
+            left = [w for w in plan(spec, store)
+                    if (w.label, w.seed) in mine - attempted]
             if not left:
                 return failed
             free = [w for w in left if leases.held_elsewhere(store, spec, w.label, w.seed) is None]

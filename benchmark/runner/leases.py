@@ -88,9 +88,9 @@ class LeaseKeeper:
                        seed: int) -> Lease | None:
         """The live lease another process holds on a job, or None."""
         other = store.lease(spec.name, label, seed)
-        if other is None or other.token == self.token or self.gone(other):
+        if other is None or other.token == self.token:
             return None
-        return other if time.time() - other.heartbeat_at <= self.timeout else None
+        return other if other.alive(time.time(), self.timeout, self.gone) else None
 
     def _beat(self) -> None:
         with Store(self.store_path) as store:
