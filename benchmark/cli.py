@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
+from benchmark import listing
 from benchmark.errors import BenchmarkError
 from benchmark.memory import keep_freed_memory
 
@@ -74,8 +75,6 @@ def _cmd_datasets_embed(args: argparse.Namespace) -> int:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from benchmark import listing
-
     for name, description in listing.registry_entries(args.what):
         print(f"{name:<20} {description}")
     return 0
@@ -170,8 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     _data_root_arg(ds_embed)
     ds_embed.set_defaults(handler=_cmd_datasets_embed)
 
-    lister = commands.add_parser("list", help="registered methods, backbones, datasets or heads")
-    lister.add_argument("what", choices=["methods", "backbones", "datasets", "heads", "samplers"])
+    lister = commands.add_parser("list", help="registered methods, backbones, datasets, heads, samplers or presets")
+    lister.add_argument("what", choices=sorted(listing.REGISTRIES))
     lister.set_defaults(handler=_cmd_list)
 
     perf = commands.add_parser("perf", help="speed benchmarks (not tests)")

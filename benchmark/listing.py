@@ -13,6 +13,7 @@ REGISTRIES: dict[str, tuple[str, str]] = {
     "datasets": ("benchmark.data", "DATASETS"),
     "heads": ("benchmark.heads", "HEADS"),
     "samplers": ("benchmark.samplers", "SAMPLERS"),
+    "presets": ("benchmark.transforms.presets", "AUGMENT_PRESETS"),
 }
 
 

@@ -102,6 +102,13 @@ def _drop(path: str) -> Callable[[dict], None]:
     return edit
 
 
+def _augment(options: dict) -> Callable[[dict], None]:
+    """Make methods[0] a ProtoCLR on augment episodes with these sampler options."""
+    def edit(data: dict) -> None:
+        data["methods"][0].update(method="protoclr", sampler="augment", sampler_options=options)
+    return edit
+
+
 #: (case id, spec edit or raw text, words the error line must contain)
 SPEC_CASES: list[tuple[str, Any, tuple[str, ...]]] = [
     ("yaml-malformed", "name: x\nmethods: [\n", ()),
@@ -152,6 +159,9 @@ SPEC_CASES: list[tuple[str, Any, tuple[str, ...]]] = [
     ("train-shots-over-class-size", _set("methods.0.shots", 20), ("methods[0]",)),
     ("unknown-method-param", _set("methods.0.params", {"bogus": 1}), ("bogus",)),
     ("unknown-sampler-option", _set("methods.0.sampler_options", {"colour": True}), ("colour",)),
+    ("unknown-augment-preset", _augment({"preset": "imagenet"}), ("methods[0]", "imagenet")),
+    ("augment-support-not-bool", _augment({"augment_support": "no"}), ("augment_support",)),
+    ("unknown-augment-knob", _augment({"augment": {"vflip_p": 0.5}}), ("vflip_p",)),
     ("duplicate-label", lambda d: d["methods"].append(dict(d["methods"][0])), ("protonet",)),
     ("eval-shape-mismatch", lambda d: d["eval"].update(
         datasets=[{"dataset": "rgb", "split": "all"}]), ("rgb", "shape")),

@@ -7,7 +7,7 @@ import torch
 
 from benchmark.data.split import Split
 from benchmark.samplers import build_sampler
-from benchmark.transforms import ViewAugment
+from benchmark.transforms import ViewAugment, build_preset, preset_for_kind
 from benchmark.transforms.ops import affine_grid, gaussian_blur
 from benchmark.transforms.view_augment import NUM_UNIFORMS
 from benchmark.errors import BenchmarkError
@@ -38,7 +38,7 @@ def test_two_views_of_one_image_differ_and_seed_reproduces_them(channels):
 
 
 def test_views_of_one_batch_have_independent_parameters():
-    augment = ViewAugment.simclr(12, 3)
+    augment = build_preset("simclr", (12, 12), 3)
     same = images(1).expand(32, -1, -1, -1).contiguous()
     views = augment.sample(same, torch.Generator().manual_seed(0)).flatten(1)
     distances = torch.cdist(views, views) + torch.eye(32) * 1e3
@@ -70,13 +70,69 @@ def test_affine_grid_matches_torch():
 
 
 def test_simclr_recipe_scales_with_image_size_and_takes_knobs():
-    assert ViewAugment.simclr(28, 1).blur_kernel == 3
-    assert ViewAugment.simclr(96, 3).blur_kernel == 9
-    gray = ViewAugment.simclr(28, 1)
+    assert build_preset("simclr", (28, 28), 1).blur_kernel == 3
+    assert build_preset("simclr", (96, 96), 3).blur_kernel == 9
+    gray = build_preset("simclr", (28, 28), 1)
     assert gray.saturation == gray.hue == gray.grayscale_p == 0
-    assert ViewAugment.simclr(32, 3, blur_p=0.0, crop_scale=[0.2, 1.0]).crop_scale == (0.2, 1.0)
+    tuned = build_preset("simclr", (32, 32), 3).with_knobs({"blur_p": 0.0, "crop_scale": [0.2, 1.0]})
+    assert tuned.crop_scale == (0.2, 1.0) and tuned.blur_p == 0.0
     with pytest.raises(BenchmarkError, match="crop_scale"):
-        ViewAugment.simclr(32, 3, crop_scale=(0.5, 0.1))
+        build_preset("simclr", (32, 32), 3).with_knobs({"crop_scale": (0.5, 0.1)})
+    with pytest.raises(BenchmarkError, match="unknown"):
+        build_preset("simclr", (32, 32), 3).with_knobs({"crop_size": 3})
+
+
+def test_each_dataset_kind_has_its_preset_and_glyphs_are_never_flipped():
+    assert preset_for_kind("natural") == "simclr" and preset_for_kind("glyphs") == "glyphs"
+    glyphs = build_preset("glyphs", (28, 28), 1)
+    assert glyphs.flip_p == 0 and glyphs.crop_scale[0] >= 0.5 and glyphs.jitter_p == 0
+    with pytest.raises(BenchmarkError, match="kind"):
+        preset_for_kind("sounds")
+
+
+def test_erasing_zeroes_one_rectangle_of_the_asked_area_and_nothing_else():
+    x = torch.full((4, 1, 20, 20), 0.5)
+    u = torch.rand(4, NUM_UNIFORMS, generator=torch.Generator().manual_seed(1))
+    u[:, 17] = 0.0  # apply
+    u[:, 18] = 1.0  # the largest area of erase_scale
+    u[:, 19] = 0.5  # ratio 1
+    out = ViewAugment(size=(20, 20), **OFF, erase_p=1.0, erase_scale=(0.01, 0.25))(x, u)
+    zeros = (out == 0).flatten(1).sum(1)
+    assert torch.equal(zeros, torch.full((4,), 100))  # a 10 x 10 square of 400 pixels
+    rows, cols = torch.nonzero(out[0, 0] == 0, as_tuple=True)
+    assert int(rows.max() - rows.min()) == 9 and int(cols.max() - cols.min()) == 9
+    assert bool((out[out != 0] == 0.5).all())
+    u[:, 17] = 0.99  # not applied
+    assert torch.equal(ViewAugment(size=(20, 20), **OFF, erase_p=0.5)(x, u), x)
+
+
+def test_identity_is_the_image_resized():
+    x = images(3, 1, 12)
+    augment = build_preset("glyphs", (12, 12), 1)
+    assert torch.equal(augment.identity(x), x)
+    assert augment.with_knobs({"size": (6, 6)}).identity(x).shape == (3, 1, 6, 6)
+
+
+def test_unaugmented_support_is_the_image_and_queries_stay_augmented():
+    data = split(1, 16)
+    sampler = build_sampler("augment", data, 5, 1, 3, augment_support=False)
+    ep = sampler.sample(2)
+    originals = data.images[ep.class_ids].float() / 255
+    assert torch.allclose(ep.support, originals)
+    queries = ep.query.view(3, 5, 1, 16, 16)  # query views are ordered view-major
+    assert bool(((queries - originals[None]).flatten(2).abs().amax(2) > 1e-3).all())
+    assert not torch.allclose(build_sampler("augment", data, 5, 1, 3).sample(2).support, originals)
+
+
+def test_the_preset_follows_the_dataset_kind_unless_the_spec_names_one():
+    grey = split(1, 28)
+    glyph_split = Split("omniglot", "background", grey.images, grey.labels, grey.class_names)
+    assert build_sampler("augment", glyph_split, 4, 1, 1).augment == build_preset("glyphs", (28, 28), 1)
+    assert build_sampler("augment", grey, 4, 1, 1).augment == build_preset("simclr", (28, 28), 1)
+    named = build_sampler("augment", glyph_split, 4, 1, 1, preset="simclr", augment={"flip_p": 0.0})
+    assert named.augment == build_preset("simclr", (28, 28), 1).with_knobs({"flip_p": 0.0})
+    with pytest.raises(BenchmarkError, match="preset"):
+        build_sampler("augment", grey, 4, 1, 1, preset="nope")
 
 
 def test_patches_of_one_class_are_neighbours():

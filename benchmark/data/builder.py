@@ -30,6 +30,8 @@ class DatasetInfo:
         splits: split names, e.g. ``("background", "evaluation", "vinyals_train", ...)``.
         train_split / test_split: the default splits to train on and to evaluate on.
         image_shape: ``(C, H, W)`` of every image.
+        kind: what the images show, which decides their default view augmentation
+            (``benchmark.transforms.presets``): ``"glyphs"`` or ``"natural"``.
     """
 
     name: str
@@ -38,6 +40,7 @@ class DatasetInfo:
     train_split: str
     test_split: str
     image_shape: tuple[int, int, int]
+    kind: str = "natural"
 
 
 class DatasetBuilder(ABC):
@@ -54,12 +57,14 @@ class DatasetBuilder(ABC):
     train_split: ClassVar[str]
     test_split: ClassVar[str]
     image_shape: ClassVar[tuple[int, int, int]]
+    #: what the images show (``DatasetInfo.kind``): "glyphs" (characters, digits) or "natural"
+    kind: ClassVar[str] = "natural"
     #: what ``--source`` should point at, for error messages and ``datasets list``.
     source_hint: ClassVar[str]
 
     def info(self) -> DatasetInfo:
         return DatasetInfo(self.name, self.description, self.splits, self.train_split,
-                           self.test_split, self.image_shape)
+                           self.test_split, self.image_shape, self.kind)
 
     @abstractmethod
     def download(self, workdir: Path) -> Path:
@@ -95,6 +100,12 @@ def register(cls: type[DatasetBuilder]) -> type[DatasetBuilder]:
 def builder(name: str) -> DatasetBuilder:
     """An instance of the builder registered as ``name`` (BenchmarkError if unknown)."""
     return DATASETS.get(name)()
+
+
+def dataset_kind(name: str) -> str:
+    """The ``kind`` of a registered dataset; ``"natural"`` for any other name (a prepared
+    ImageFolder tree, a split made in Python)."""
+    return DATASETS.get(name).kind if name in DATASETS else "natural"
 
 
 def make_split(dataset: str, name: str, images: np.ndarray | torch.Tensor,

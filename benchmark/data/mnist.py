@@ -78,6 +78,7 @@ class IdxDataset(DatasetBuilder):
 @register
 class MNIST(IdxDataset):
     name = "mnist"
+    kind = "glyphs"
     description = "MNIST handwritten digits, 10 classes, 60k train / 10k test, 28x28 grey"
     class_names = tuple(str(d) for d in range(10))
     torchvision_class = "MNIST"
@@ -95,6 +96,7 @@ class FashionMNIST(IdxDataset):
 @register
 class KMNIST(IdxDataset):
     name = "kmnist"
+    kind = "glyphs"
     description = "Kuzushiji-MNIST cursive Japanese, 10 classes, 60k train / 10k test, 28x28 grey"
     class_names = ("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo")
     torchvision_class = "KMNIST"

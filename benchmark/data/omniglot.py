@@ -90,6 +90,7 @@ class Omniglot(DatasetBuilder):
     train_split = "vinyals_trainval"
     test_split = "vinyals_test"
     image_shape = (1, 28, 28)
+    kind = "glyphs"
     source_hint = "folder with images_background.zip and images_evaluation.zip [+ splits/vinyals/*.txt]"
 
     def download(self, workdir: Path) -> Path:

@@ -2,9 +2,9 @@
 
 ``ViewAugment`` turns images ``[M, C, H, W]`` (float in ``[0, 1]``) and one row of
 uniforms per view ``[M, NUM_UNIFORMS]`` into views ``[M, C, h, w]``. Every view gets its
-own crop, flip, affine warp, colour jitter, grayscale and blur, all applied as a few
-batched tensor ops (one ``grid_sample`` for the whole geometry, one grouped convolution per
-blur pass) on the images' device. The uniforms are an argument, so the caller decides
+own crop, flip, affine warp, colour jitter, grayscale, blur and erased rectangle, all
+applied as a few batched tensor ops (one ``grid_sample`` for the whole geometry, one grouped
+convolution per blur pass, one mask for the erasing) on the images' device. The uniforms are an argument, so the caller decides
 where randomness comes from (the samplers draw them per seed; ``sample`` uses a generator).
 
 Unlike ``torchvision.transforms.v2``, which draws one parameter set for a whole batch,
@@ -24,8 +24,9 @@ from benchmark.transforms.ops import GRAY_WEIGHTS, box_theta, crop_resize, gauss
 
 #: Uniforms used per view, whatever knobs are on (so a seed maps to the same draws):
 #: crop 4 (scale, log-ratio, x, y), flip 1, affine 4 (angle, tx, ty, shear),
-#: jitter 5 (apply, brightness, contrast, saturation, hue), grayscale 1, blur 2 (apply, sigma).
-NUM_UNIFORMS = 17
+#: jitter 5 (apply, brightness, contrast, saturation, hue), grayscale 1, blur 2 (apply, sigma),
+#: erase 5 (apply, area, log-ratio, x, y).
+NUM_UNIFORMS = 22
 
 
 def _between(u: torch.Tensor, low: float, high: float) -> torch.Tensor:
@@ -38,7 +39,7 @@ class ViewAugment:
 
     Order per view: random resized crop + horizontal flip + affine (one warp), colour
     jitter (brightness, contrast, saturation, hue; fixed order), random grayscale,
-    Gaussian blur. Colour knobs beyond brightness and contrast apply to RGB only; the
+    Gaussian blur, random erasing (a rectangle set to 0, as torchvision's RandomErasing). Colour knobs beyond brightness and contrast apply to RGB only; the
     colour steps are composed into one matrix per view (see ``colour``). Hue is shifted by rotating the chroma plane in YIQ space (a close, cheap stand-in for
     torchvision's HSV shift). Crops whose sides would exceed the image are clamped to it.
 
@@ -58,6 +59,9 @@ class ViewAugment:
         blur_kernel: odd kernel side.
         blur_sigma: range of the blur's sigma (pixels).
         padding_mode: ``grid_sample`` padding outside the image: zeros, border, reflection.
+        erase_p: probability of erasing a rectangle.
+        erase_scale: range of the rectangle's area as a fraction of the view.
+        erase_ratio: range of its aspect ratio (w/h), sampled log-uniformly.
     """
 
     size: tuple[int, int]
@@ -77,6 +81,9 @@ class ViewAugment:
     blur_kernel: int = 3
     blur_sigma: tuple[float, float] = (0.1, 2.0)
     padding_mode: str = "zeros"
+    erase_p: float = 0.0
+    erase_scale: tuple[float, float] = (0.02, 0.33)
+    erase_ratio: tuple[float, float] = (0.3, 3.3)
 
     def __post_init__(self) -> None:
         problems = []
@@ -87,7 +94,11 @@ class ViewAugment:
             problems.append(f"crop_scale must satisfy 0 < low <= high <= 1, got {self.crop_scale}")
         if not 0 < self.crop_ratio[0] <= self.crop_ratio[1]:
             problems.append(f"crop_ratio must satisfy 0 < low <= high, got {self.crop_ratio}")
-        for name in ("flip_p", "jitter_p", "grayscale_p", "blur_p"):
+        if not 0 < self.erase_scale[0] <= self.erase_scale[1] <= 1:
+            problems.append(f"erase_scale must satisfy 0 < low <= high <= 1, got {self.erase_scale}")
+        if not 0 < self.erase_ratio[0] <= self.erase_ratio[1]:
+            problems.append(f"erase_ratio must satisfy 0 < low <= high, got {self.erase_ratio}")
+        for name in ("flip_p", "jitter_p", "grayscale_p", "blur_p", "erase_p"):
             if not 0 <= getattr(self, name) <= 1:
                 problems.append(f"{name} must be a probability, got {getattr(self, name)}")
         for name in ("degrees", "translate", "shear", "brightness", "contrast", "saturation"):
@@ -103,28 +114,6 @@ class ViewAugment:
             problems.append(f"padding_mode must be zeros, border or reflection, got {self.padding_mode!r}")
         if problems:
             raise BenchmarkError("view augmentation: " + "; ".join(problems))
-
-    @classmethod
-    def simclr(cls, image_size: int | tuple[int, int], channels: int = 3,
-               strength: float = 1.0, **knobs: Any) -> "ViewAugment":
-        """SimCLR's recipe (Chen et al. 2020, appendix A) scaled to the image size.
-
-        Crop 8-100% area, ratio 3/4-4/3, flip 0.5; colour jitter with probability 0.8 and
-        strengths ``0.8 s, 0.8 s, 0.8 s, 0.2 s``; grayscale 0.2 (RGB); blur with probability
-        0.5, kernel 10% of the side (odd, at least 3), sigma 0.1-2.0. ``knobs`` override fields.
-        """
-        size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
-        kernel = max(3, int(0.1 * min(size)) // 2 * 2 + 1)
-        recipe = cls(
-            size=size,  # type: ignore[arg-type]
-            brightness=0.8 * strength,
-            contrast=0.8 * strength,
-            saturation=0.8 * strength if channels == 3 else 0.0,
-            hue=min(0.2 * strength, 0.5) if channels == 3 else 0.0,
-            grayscale_p=0.2 if channels == 3 else 0.0,
-            blur_kernel=kernel,
-        )
-        return recipe.with_knobs(knobs)
 
     def with_knobs(self, knobs: Mapping[str, Any]) -> "ViewAugment":
         """A copy with some fields changed; BenchmarkError on an unknown knob."""
@@ -155,7 +144,34 @@ class ViewAugment:
             sigma = _between(u[blurred, 16], *self.blur_sigma)
             smooth = gaussian_blur(views[blurred], sigma, self.blur_kernel).clamp_(0, 1)
             views = views.index_copy(0, blurred, smooth)
+        if self.erase_p > 0:
+            views = self.erase(views, u[:, 17:22])
         return views
+
+    def erase(self, views: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """Random erasing from ``u [M, 5]`` (apply, area, log-ratio, x, y): a rectangle of
+        each chosen view (inside it, every channel) is set to 0."""
+        m, _, height, width = views.shape
+        area = _between(u[:, 1], *self.erase_scale) * height * width
+        ratio = torch.exp(_between(u[:, 2], math.log(self.erase_ratio[0]), math.log(self.erase_ratio[1])))
+        box_h = torch.sqrt(area / ratio).round().clamp(1, height)  # whole pixels, as torchvision
+        box_w = torch.sqrt(area * ratio).round().clamp(1, width)
+        top = torch.floor(u[:, 4] * (height - box_h + 1)).clamp(max=height - box_h)
+        left = torch.floor(u[:, 3] * (width - box_w + 1)).clamp(max=width - box_w)
+        ys = torch.arange(height, device=views.device, dtype=views.dtype).view(1, height, 1)
+        xs = torch.arange(width, device=views.device, dtype=views.dtype).view(1, 1, width)
+        inside = ((ys >= top.view(m, 1, 1)) & (ys < (top + box_h).view(m, 1, 1))
+                  & (xs >= left.view(m, 1, 1)) & (xs < (left + box_w).view(m, 1, 1)))
+        erased = inside & (u[:, 0] < self.erase_p).view(m, 1, 1)
+        return views.masked_fill(erased[:, None], 0.0)
+
+    def identity(self, images: torch.Tensor) -> torch.Tensor:
+        """The un-augmented views: each whole image resampled to ``size`` (bilinear)."""
+        if tuple(images.shape[-2:]) == tuple(self.size):
+            return images
+        m = images.shape[0]
+        theta = torch.eye(2, 3, dtype=images.dtype, device=images.device).expand(m, 2, 3)
+        return crop_resize(images, theta, self.size, self.padding_mode)
 
     def geometry(self, u: torch.Tensor, image_size: torch.Size | tuple[int, int]) -> torch.Tensor:
         """``[M, 2, 3]`` maps (output → input) for crop, flip and affine, from ``u[:, :9]``."""
