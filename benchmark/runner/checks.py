@@ -94,9 +94,10 @@ def _check_shape(spec: BenchmarkSpec, i: int, data: EvalData, shape: Shape,
             raise _prefixed(spec, f"eval.datasets[{i}].convert", err) from None
     elif tuple(shape) != tuple(model_shape):
         raise SpecError(spec.origin, f"eval.datasets[{i}]",
-                        f"{data.dataset}/{data.split} has {shape_text(shape)} images but the "
-                        f"models are trained on {shape_text(model_shape)} images; add "
-                        f"'convert: {AUTO}' to this entry to evaluate on converted images")
+                        f"{data.dataset}/{data.split} has images of shape {shape_text(shape)} "
+                        f"but the models are trained on {shape_text(model_shape)}; add "
+                        f"'convert: {AUTO}' to this entry to evaluate on its images converted "
+                        "to that shape")
 
 
 def check_device(name: str) -> str:
