@@ -242,24 +242,23 @@ def evaluate_checkpoint(
     payload = load_checkpoint(Path(checkpoint))
     spec = ModelSpec.from_dict(payload["model_spec"])
     info = dataset_info(dataset, data_root)
-    model_shape = tuple(spec.image_shape)
-    done = ""
-    if convert is None:
-        _check_shape(spec, tuple(info.image_shape), dataset, checkpoint)
-    else:
-        describe(tuple(info.image_shape), convert.target(model_shape))
+    _check_shape(spec, tuple(info.image_shape), convert, dataset, checkpoint)  # before loading
     data = load_split(dataset, split or info.test_split, data_root)
-    if convert is None:
-        _check_shape(spec, data.image_shape, dataset, checkpoint)
-    else:
-        data, done = convert_for(data, convert, model_shape)
+    _check_shape(spec, data.image_shape, convert, dataset, checkpoint)
+    done = ""
+    if convert is not None:
+        data, done = convert_for(data, convert, tuple(spec.image_shape))
     test_episodes = fixed_episodes(data, ways, shots, queries, episodes, seed)
     method = place_model(rebuild_method(payload, checkpoint), target)
     return replace(evaluate(method, test_episodes, head), input_conversion=done)
 
 
-def _check_shape(spec: ModelSpec, shape: tuple[int, ...], dataset: str, checkpoint: Path) -> None:
-    if tuple(shape) != tuple(spec.image_shape):
+def _check_shape(spec: ModelSpec, shape: tuple[int, ...], convert: InputConversion | None,
+                 dataset: str, checkpoint: Path) -> None:
+    """Images of ``shape`` that the checkpoint takes: of its shape, or converted to it."""
+    if convert is not None:
+        describe(tuple(shape), convert.target(tuple(spec.image_shape)))  # refuses what it cannot do
+    elif tuple(shape) != tuple(spec.image_shape):
         have = "x".join(map(str, spec.image_shape))
         want = "x".join(map(str, shape))
         raise BenchmarkError(

@@ -128,8 +128,8 @@ def tiny_with(entry: dict) -> dict:
     return data
 
 
-@pytest.mark.parametrize("convert, expected", [("auto", InputConversion()),
-                                               ({"channels": 1, "size": 28}, InputConversion(1, 28))])
+@pytest.mark.parametrize("convert, expected", [
+    ("auto", InputConversion()), ({"channels": 1, "size": 28}, InputConversion(1, 28))])
 def test_spec_reads_convert(convert, expected) -> None:
     spec = parse_spec(tiny_with({"dataset": "omniglot", "split": "evaluation",
                                  "convert": convert}))

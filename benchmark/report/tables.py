@@ -265,8 +265,9 @@ def table_grid(table: TransferTable, style: _Style = _MARKDOWN) -> list[list[str
 
 
 def conversion_note(table: TransferTable) -> str:
-    """The footnote of the converted columns: ``Input conversion: cifar10/fewshot_test→auto:
-    RGB→grey (ITU-R 601 luma), 32x32→28x28 bilinear (antialiased).`` (empty when none)."""
+    """The footnote of the converted columns, e.g. ``Input conversion (to the models' image
+    shape): cifar10/fewshot_test→auto: RGB→grey (ITU-R 601 luma), 32x32→28x28 bilinear
+    (antialiased).``; empty when no column was converted."""
     if not table.conversions:
         return ""
     return "Input conversion (to the models' image shape): " + "; ".join(
@@ -281,8 +282,9 @@ def to_markdown(table: TransferTable, provenance: Sequence[str]) -> str:
     lines.append("|" + "|".join(["---"] + [":-:"] * (len(grid[0]) - 1)) + "|")
     lines += ["| " + " | ".join(row) + " |" for row in grid[1:]]
     lines += ["", LEGEND, ""]
-    if table.conversions:
-        lines += [_MARKDOWN.escape(conversion_note(table)), ""]
+    note = conversion_note(table)
+    if note:
+        lines += [_MARKDOWN.escape(note), ""]
     lines += [f"<sub>{line}</sub>  " for line in provenance]
     return "\n".join(lines).rstrip() + "\n"
 
@@ -298,8 +300,9 @@ def to_latex(table: TransferTable, provenance: Sequence[str]) -> str:
     lines += ["\\midrule", " & ".join(grid[-1]) + " \\\\", "\\bottomrule", "\\end{tabular}"]
     legend = (LEGEND.replace("%", "\\%").replace("**Bold**", "\\textbf{Bold}")
               .replace("†", "$^\\dagger$").replace("±", "$\\pm$"))
-    if table.conversions:
-        legend += " " + _latex_escape(conversion_note(table))
+    note = conversion_note(table)
+    if note:
+        legend += " " + _latex_escape(note)
     lines += [f"\\caption{{{_latex_escape(table.benchmark)}: transfer accuracy. {legend} "
               f"Spec hash {', '.join(table.spec_hashes)}; "
               f"commit {_latex_escape(', '.join(table.commits))}.}}",
