@@ -116,7 +116,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     from benchmark import evaluate
+    from benchmark.data.convert import parse_conversion
 
+    convert = parse_conversion(args.convert) if args.convert is not None else None
     result = evaluate.evaluate_checkpoint(
         checkpoint=args.checkpoint,
         dataset=args.dataset,
@@ -129,6 +131,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         seed=args.seed,
         device=args.device,
         data_root=args.data_root,
+        convert=convert,
     )
     print(result.summary())
     return 0
@@ -219,6 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--head", default="prototype")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--device", default="auto")
+    ev.add_argument("--convert", default=None, metavar="auto|channels=C,size=S",
+                    help="convert the dataset's images to the checkpoint's image shape first "
+                         "(RGB/grey, antialiased bilinear resize); auto: to whatever it is")
     _data_root_arg(ev)
     ev.set_defaults(handler=_cmd_eval)
     return parser

@@ -7,7 +7,7 @@ query embedded in one call per batch of episodes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
@@ -17,6 +17,7 @@ from torch import nn
 
 from benchmark import limits
 from benchmark.checkpoint import ModelSpec, load_checkpoint, rebuild_method
+from benchmark.data.convert import InputConversion, convert_for, describe
 from benchmark.data.split import Split, unit_float
 from benchmark.device import resolve_device
 from benchmark.episodes.episode import Episode
@@ -73,6 +74,8 @@ class EvalResult:
         accuracies: per-episode accuracies, ``float64 [episodes]``.
         episodes, ways, shots, queries: the setting.
         head: the head's registered name.
+        input_conversion: what was done to bring the images to the model's shape (empty:
+            nothing).
     """
 
     mean: float
@@ -83,12 +86,15 @@ class EvalResult:
     shots: int
     queries: int
     head: str
+    input_conversion: str = ""
 
     def summary(self) -> str:
-        """E.g. ``62.31 ± 0.84 % (600 episodes, 5-way 1-shot, head prototype)``."""
+        """E.g. ``62.31 ± 0.84 % (600 episodes, 5-way 1-shot, head prototype)``, with the input
+        conversion when there was one (``; input: RGB→grey (ITU-R 601 luma), ...``)."""
+        converted = f"; input: {self.input_conversion}" if self.input_conversion else ""
         return (
             f"{100 * self.mean:.2f} ± {100 * self.ci95:.2f} % ({self.episodes} episodes, "
-            f"{self.ways}-way {self.shots}-shot, head {self.head})"
+            f"{self.ways}-way {self.shots}-shot, head {self.head}{converted})"
         )
 
 
@@ -215,12 +221,18 @@ def evaluate_checkpoint(
     seed: int = 0,
     device: str = "auto",
     data_root: Path | None = None,
+    convert: InputConversion | None = None,
 ) -> EvalResult:
     """Episodic evaluation of a checkpoint (what ``python -m benchmark eval`` runs).
 
+    ``convert`` brings the dataset's images to the checkpoint's image shape first
+    (``benchmark.data.convert``; ``EvalResult.input_conversion`` says what it did); without it
+    the images must have that shape.
+
     Raises:
         BenchmarkError: unknown head or dataset, a truncated or corrupt checkpoint, a checkpoint
-            built for other images than the dataset's, impossible N/K/Q.
+            built for other images than the dataset's (and no ``convert``), a conversion to
+            another shape than the checkpoint's, impossible N/K/Q.
     """
     from benchmark.backbones import place_model
     from benchmark.data import dataset_info, load_split
@@ -230,21 +242,29 @@ def evaluate_checkpoint(
     payload = load_checkpoint(Path(checkpoint))
     spec = ModelSpec.from_dict(payload["model_spec"])
     info = dataset_info(dataset, data_root)
-    _check_shape(spec, tuple(info.image_shape), dataset, checkpoint)
+    _check_shape(spec, tuple(info.image_shape), convert, dataset, checkpoint)  # before loading
     data = load_split(dataset, split or info.test_split, data_root)
-    _check_shape(spec, data.image_shape, dataset, checkpoint)
+    _check_shape(spec, data.image_shape, convert, dataset, checkpoint)
+    done = ""
+    if convert is not None:
+        data, done = convert_for(data, convert, tuple(spec.image_shape))
     test_episodes = fixed_episodes(data, ways, shots, queries, episodes, seed)
     method = place_model(rebuild_method(payload, checkpoint), target)
-    return evaluate(method, test_episodes, head)
+    return replace(evaluate(method, test_episodes, head), input_conversion=done)
 
 
-def _check_shape(spec: ModelSpec, shape: tuple[int, ...], dataset: str, checkpoint: Path) -> None:
-    if tuple(shape) != tuple(spec.image_shape):
+def _check_shape(spec: ModelSpec, shape: tuple[int, ...], convert: InputConversion | None,
+                 dataset: str, checkpoint: Path) -> None:
+    """Images of ``shape`` that the checkpoint takes: of its shape, or converted to it."""
+    if convert is not None:
+        describe(tuple(shape), convert.target(tuple(spec.image_shape)))  # refuses what it cannot do
+    elif tuple(shape) != tuple(spec.image_shape):
         have = "x".join(map(str, spec.image_shape))
         want = "x".join(map(str, shape))
         raise BenchmarkError(
             f"checkpoint {checkpoint} holds a {spec.method}/{spec.backbone} built for {have} images "
-            f"(C x H x W), but dataset {dataset!r} has {want} images"
+            f"(C x H x W), but dataset {dataset!r} has {want} images; add --convert auto to "
+            f"evaluate on its images converted to {have}"
         )
 
 

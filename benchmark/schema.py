@@ -89,6 +89,8 @@ class Rule:
         default_from: when not given, the value of this other field.
         renamed_from: the field's former key, refused with a line naming the new one.
         mapping_hint: added when a mapping is given where a string is expected.
+        words: for a dataclass field, strings that stand for a mapping of its keys (e.g.
+            ``{"auto": {}}``: ``convert: auto`` reads as ``convert: {}``).
     """
 
     doc: str = ""
@@ -103,6 +105,7 @@ class Rule:
     default_from: str | None = None
     renamed_from: str | None = None
     mapping_hint: str = ""
+    words: Mapping[str, Mapping[str, Any]] | None = None
 
 
 def setting(default: Any = MISSING, *, factory: Callable[[], Any] | Any = MISSING, **rule: Any) -> Any:
@@ -336,6 +339,11 @@ class Reader:
 
     def _one(self, hint: Any, rule: Rule, value: Any, path: str) -> Any:
         if is_dataclass(hint):
+            if isinstance(value, str) and rule.words:
+                if value not in rule.words:
+                    raise self.fail(path, f"expected a mapping or {' or '.join(rule.words)}, "
+                                          f"got {_kind(value)}")
+                value = rule.words[value]
             return self.read(hint, value, path)
         try:
             return _SCALARS[hint](value, rule)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from benchmark import limits
+from benchmark.data.convert import AUTO, InputConversion
 from benchmark.errors import BenchmarkError
 from benchmark.frozen import FrozenDict, canonical_hash, freeze, thaw
 from benchmark.registry import Registry
@@ -141,13 +142,24 @@ class EvalData:
     settings: tuple[EvalSetting, ...] = setting(
         (), check=distinct(), doc="replace eval.settings for this split (e.g. no 20-way on a "
                                   "10-class dataset)")
+    convert: InputConversion | None = setting(
+        None, words={AUTO: {}},
+        doc="convert the split's images to the models' shape (auto, or {channels, size} "
+            "saying which it is) before evaluating; the rows record what was done")
+
+    @property
+    def split_name(self) -> str:
+        """The evaluated split's name, as result rows store it: ``split``, or
+        ``split→<conversion>`` when converted (``fewshot_test→auto``)."""
+        return self.split if self.convert is None else self.convert.split_name(self.split)
 
 
 @dataclass(frozen=True)
 class EvalSpec:
     """The evaluation grid: datasets × settings × heads, on fixed episodes."""
 
-    datasets: tuple[EvalData, ...] = setting(check=distinct(key=lambda d: (d.dataset, d.split)))
+    datasets: tuple[EvalData, ...] = setting(
+        check=distinct(key=lambda d: (d.dataset, d.split_name)))
     settings: tuple[EvalSetting, ...] = setting(check=distinct())
     heads: tuple[str, ...] = setting(("prototype",), check=distinct(),
                                      registry=_registry("benchmark.heads", "HEADS"))

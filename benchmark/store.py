@@ -7,7 +7,8 @@ Tables (schema version in ``PRAGMA user_version``):
 - ``results``: one row per (benchmark, method, train dataset/split, eval dataset/split, ways,
   shots, queries, head, seed), unique on that key (re-runs replace, never duplicate), with the
   accuracy, its 95% CI and the provenance of the number (spec hash, commit, library versions,
-  data fingerprints, device).
+  data fingerprints, device, and what was done to bring the eval images to the model's shape:
+  ``input_conversion``, empty when nothing was).
 - ``episode_accuracies``: the per-episode accuracies behind each result, for paired tests.
 - ``ablation_points``: the grid points of an ablation: each point's name (``temperature-0.1``),
   its place in the grid, the benchmark its rows are stored under, the swept values (JSON) and
@@ -32,8 +33,9 @@ from typing import Callable, Sequence
 
 from benchmark.errors import BenchmarkError
 
-#: 2: the leases table; 3: the ablation_points table (an older store gains them when opened)
-SCHEMA_VERSION = 3
+#: 2: the leases table; 3: the ablation_points table; 4: results.input_conversion (an older
+#: store gains them when opened)
+SCHEMA_VERSION = 4
 DEFAULT_TIMEOUT_S = 60.0
 RUN_STATUSES = ("running", "done", "failed")
 #: Method label (prefix) of the random-init floor's rows: ``random``, or ``random-<backbone>``.
@@ -50,7 +52,9 @@ class ResultRow:
 
     Accuracies are fractions in ``[0, 1]``; ``ci95`` is the half-width of the 95% interval.
     ``episode_accuracies`` holds one accuracy per fixed test episode (episode ``i`` is the same
-    for every method of a benchmark).
+    for every method of a benchmark). ``input_conversion`` says how the eval images were
+    converted to the model's shape (``benchmark.data.convert``; the converted split's name,
+    ``eval_split``, says so too), empty when they were not.
     """
 
     benchmark: str
@@ -79,6 +83,7 @@ class ResultRow:
     eval_fingerprint: str
     method_name: str = ""
     backbone: str = ""
+    input_conversion: str = ""
     episode_accuracies: tuple[float, ...] = field(default=(), repr=False)
 
     @property
@@ -180,7 +185,8 @@ CREATE TABLE IF NOT EXISTS results (
     train_seconds REAL NOT NULL, eval_seconds REAL NOT NULL,
     device TEXT NOT NULL, commit_id TEXT NOT NULL, versions TEXT NOT NULL,
     spec_hash TEXT NOT NULL, train_fingerprint TEXT NOT NULL, eval_fingerprint TEXT NOT NULL,
-    method_name TEXT NOT NULL, backbone TEXT NOT NULL, updated_at REAL NOT NULL,
+    method_name TEXT NOT NULL, backbone TEXT NOT NULL,
+    input_conversion TEXT NOT NULL DEFAULT '', updated_at REAL NOT NULL,
     UNIQUE ({", ".join(RESULT_KEY)})
 );
 CREATE TABLE IF NOT EXISTS ablation_points (
@@ -260,6 +266,7 @@ class Store:
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         conn.execute(statement)
+                _add_missing_columns(conn)
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     class _Transaction:
@@ -462,6 +469,19 @@ class Store:
         if table not in ("runs", "results", "episode_accuracies", "leases", "ablation_points"):
             raise ValueError(f"no table {table!r}")
         return self._read(f"SELECT COUNT(*) FROM {table}")[0][0]
+
+
+#: Columns added to a table after it was first made: (table, column, definition).
+_ADDED_COLUMNS = (("results", "input_conversion", "TEXT NOT NULL DEFAULT ''"),)
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    """Give the tables of an older store the columns added since (inside the caller's
+    transaction); rows already there get the column's default."""
+    for table, column, definition in _ADDED_COLUMNS:
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in have:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
 
 def _lease_of(row: sqlite3.Row) -> Lease:

@@ -104,9 +104,9 @@ def _batch(labels: np.ndarray, key: str = "labels", **extra) -> bytes:
     return pickle.dumps({"data": data, key: labels.tolist(), **extra})
 
 
-def cifar10(tmp: Path) -> Path:
+def cifar10(tmp: Path, test_per_class: int = 1) -> Path:
     members = {f"cifar-10-batches-py/data_batch_{i}": _batch(np.arange(10)) for i in range(1, 6)}
-    members["cifar-10-batches-py/test_batch"] = _batch(np.arange(10))
+    members["cifar-10-batches-py/test_batch"] = _batch(np.repeat(np.arange(10), test_per_class))
     members["cifar-10-batches-py/batches.meta"] = pickle.dumps({"label_names": CIFAR10_CLASSES})
     return _tar(tmp / "cifar-10-python.tar.gz", members)
 

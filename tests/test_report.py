@@ -70,6 +70,34 @@ def test_best_ties_ranks_and_wilcoxon() -> None:
     assert table.methods[-1] == "random"
 
 
+def test_converted_columns_are_footnoted_with_what_was_done() -> None:
+    done = "RGB→grey (ITU-R 601 luma), 32x32→28x28 bilinear (antialiased)"
+    converted = [replace(r, eval_dataset="cifar10", eval_split="fewshot_test→auto",
+                         eval_fingerprint="fcifar", input_conversion=done)
+                 for r in synthetic_rows()]
+    table = tables.build_table(synthetic_rows() + converted, "synth")
+    assert table.conversions == {"cifar10/fewshot_test→auto": done}
+    assert len(table.columns) == 4
+    markdown = tables.to_markdown(table, ["made by: test"])
+    assert "cifar10/fewshot_test→auto 5w1s" in markdown.splitlines()[2]
+    assert f"Input conversion (to the models' image shape): cifar10/fewshot_test→auto: {done}." \
+        in markdown
+    latex = tables.to_latex(table, [])
+    assert "fewshot\\_test$\\to$auto" in latex and "RGB$\\to$grey" in latex
+    assert "→" not in latex
+    assert set(table.cells.input_conversion) == {"", done}
+    unconverted = tables.build_table(synthetic_rows(), "synth")
+    assert unconverted.conversions == {}
+    assert "Input conversion" not in tables.to_markdown(unconverted, [])
+
+
+def test_a_column_never_mixes_conversions() -> None:
+    rows = synthetic_rows()
+    rows[0] = replace(rows[0], input_conversion="grey→RGB (replicated)")
+    with pytest.raises(tables.ProvenanceError, match="input conversions"):
+        tables.build_table(rows, "synth")
+
+
 def test_markdown_bolds_best_and_marks_ties() -> None:
     table = tables.build_table(synthetic_rows(), "synth")
     text = tables.to_markdown(table, ["made by: test"])

@@ -14,11 +14,13 @@ import pytest
 import yaml
 
 from benchmark import cli, runner
+from benchmark.data import commands, load_split
 from benchmark.device import resolve_device
 from benchmark.errors import BenchmarkError
 from benchmark.executors import EXECUTORS, Job, Outcome
 from benchmark.executors.local import LocalExecutor
 from benchmark.store import Store
+from test_data_fakes import cifar10 as fake_cifar10
 
 TINY = Path(__file__).resolve().parent / "data" / "tiny.yaml"
 #: 3 labels (random floor, protonet, protoclr) × 1 seed × 1 dataset × 2 settings × 2 heads.
@@ -124,6 +126,41 @@ def test_missing_rows_are_evaluated_again_without_training(first: Run, capsys) -
     assert again.keys() == reference.keys()
     for key, row in reference.items():
         assert again[key].episode_accuracies == row.episode_accuracies, key
+
+
+def test_cross_domain_cells_evaluate_converted_images_and_say_so(tmp_path: Path,
+                                                                 capsys) -> None:
+    """Glyph models (1x28x28) on a CIFAR-10 (3x32x32) split with ``convert: auto``: grey,
+    resized, the same converted episodes for every method, recorded in each row and the
+    report; a rerun finds the converted cells done."""
+    data_root = tmp_path / "data"
+    commands.prepare("cifar10", fake_cifar10(tmp_path, test_per_class=4), data_root)
+
+    def edit(data: dict) -> None:
+        data["methods"] = data["methods"][:1]
+        data["eval"]["heads"] = ["prototype"]
+        data["eval"]["datasets"].append({"dataset": "cifar10", "split": "fewshot_test",
+                                         "convert": "auto", "settings": [{"ways": 4, "shots": 1}]})
+
+    spec = write_spec(tmp_path, edit)
+    run = run_tiny(tmp_path, spec, data_root=data_root)
+    with Store(run.store) as store:
+        rows = store.results("tiny", with_episodes=True)
+    converted = [r for r in rows if r.eval_dataset == "cifar10"]
+    assert {(r.method, r.eval_split, r.ways, r.shots) for r in converted} == {
+        ("random", "fewshot_test→auto", 4, 1), ("protonet", "fewshot_test→auto", 4, 1)}
+    done = "RGB→grey (ITU-R 601 luma), 32x32→28x28 bilinear (antialiased)"
+    assert all(r.input_conversion == done and len(r.episode_accuracies) == 4 for r in converted)
+    assert all(r.input_conversion == "" for r in rows if r.eval_dataset == "omniglot")
+    source = load_split("cifar10", "fewshot_test", data_root).fingerprint
+    assert len({r.eval_fingerprint for r in converted} | {source}) == 2  # one converted split
+    markdown = (run.report / "transfer.md").read_text()
+    assert "cifar10/fewshot_test→auto 4w1s" in markdown and done in markdown
+    csv = pd.read_csv(run.report / "transfer.csv", comment="#", keep_default_na=False)
+    assert set(csv[csv.eval_dataset == "cifar10"].input_conversion) == {done}
+    capsys.readouterr()
+    run_tiny(tmp_path, spec, data_root=data_root)
+    assert "0 job(s) to run, 2 already done" in capsys.readouterr().out
 
 
 @pytest.mark.slow

@@ -4,7 +4,9 @@ A cell aggregates the rows of one method over its seeds. With one seed the cell 
 row (mean ± its CI); with several seeds the per-episode accuracies (the same episodes for every
 seed) are averaged over seeds and the CI is taken over episodes. A cell never mixes rows with
 different spec hashes or data fingerprints (``ProvenanceError`` says which differ), and a column
-never mixes evaluation data with different fingerprints.
+never mixes evaluation data with different fingerprints or input conversions. A column of
+converted images (``benchmark.data.convert``; its split is named ``split→<conversion>``) gets a
+footnote saying what the conversion did.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from benchmark.store import FLOOR, ResultRow
 CSV_COLUMNS = ("benchmark", "method", "train_dataset", "train_split", "eval_dataset",
                "eval_split", "ways", "shots", "queries", "head", "seeds", "episodes", "mean",
                "ci95", "best", "tie", "rank", "spec_hash", "train_fingerprint",
-               "eval_fingerprint")
+               "eval_fingerprint", "input_conversion")
 
 LEGEND = ("Accuracy (%) over fixed test episodes, mean ± 95% CI (Student t). **Bold**: best "
           "mean in the column; †: 95% CI overlaps the best's CI (a tie). p: two-sided paired "
@@ -70,6 +72,8 @@ class TransferTable:
         comparisons: paired test per column (absent where fewer than two methods).
         ranks: average rank per method.
         spec_hashes, commits: the distinct values among the rows.
+        conversions: ``dataset/split`` → what was done to its images, for the evaluation
+            splits whose images were converted to the models' shape.
     """
 
     benchmark: str
@@ -80,6 +84,7 @@ class TransferTable:
     ranks: dict[str, float]
     spec_hashes: tuple[str, ...]
     commits: tuple[str, ...]
+    conversions: dict[str, str]
 
     @property
     def show_head(self) -> bool:
@@ -155,10 +160,11 @@ def build_table(rows: Sequence[ResultRow], benchmark: str) -> TransferTable:
             "rank": np.nan, "spec_hash": first.spec_hash,
             "train_fingerprint": first.train_fingerprint,
             "eval_fingerprint": first.eval_fingerprint,
+            "input_conversion": first.input_conversion,
         })
     for column in by_column:
         _guard([g for (m, c), rs in groups.items() if c == column for g in rs],
-               f"column {column.title(True)}", ("eval_fingerprint",))
+               f"column {column.title(True)}", ("eval_fingerprint", "input_conversion"))
     cells = pd.DataFrame.from_records(records, columns=list(CSV_COLUMNS))
     comparisons: dict[Column, Comparison] = {}
     for column, entries in by_column.items():
@@ -192,6 +198,9 @@ def build_table(rows: Sequence[ResultRow], benchmark: str) -> TransferTable:
         comparisons=comparisons, ranks=ranks,
         spec_hashes=tuple(sorted({r.spec_hash for r in rows})),
         commits=tuple(sorted({r.commit for r in rows})),
+        conversions={f"{r.eval_dataset}/{r.eval_split}": r.input_conversion
+                     for r in sorted(rows, key=lambda r: (r.eval_dataset, r.eval_split))
+                     if r.input_conversion},
     )
 
 
@@ -217,7 +226,7 @@ class _Style:
 def _latex_escape(text: str) -> str:
     for char in "&%_#$":
         text = text.replace(char, "\\" + char)
-    return text
+    return text.replace("→", "$\\to$")
 
 
 _MARKDOWN = _Style(lambda t: t.replace("|", "\\|"), ("**", "**"), "†", "±")
@@ -255,6 +264,16 @@ def table_grid(table: TransferTable, style: _Style = _MARKDOWN) -> list[list[str
     return grid
 
 
+def conversion_note(table: TransferTable) -> str:
+    """The footnote of the converted columns, e.g. ``Input conversion (to the models' image
+    shape): cifar10/fewshot_test→auto: RGB→grey (ITU-R 601 luma), 32x32→28x28 bilinear
+    (antialiased).``; empty when no column was converted."""
+    if not table.conversions:
+        return ""
+    return "Input conversion (to the models' image shape): " + "; ".join(
+        f"{split}: {done}" for split, done in table.conversions.items()) + "."
+
+
 def to_markdown(table: TransferTable, provenance: Sequence[str]) -> str:
     """GitHub Markdown: a title, the table, the legend and the provenance lines."""
     grid = table_grid(table, _MARKDOWN)
@@ -263,6 +282,9 @@ def to_markdown(table: TransferTable, provenance: Sequence[str]) -> str:
     lines.append("|" + "|".join(["---"] + [":-:"] * (len(grid[0]) - 1)) + "|")
     lines += ["| " + " | ".join(row) + " |" for row in grid[1:]]
     lines += ["", LEGEND, ""]
+    note = conversion_note(table)
+    if note:
+        lines += [_MARKDOWN.escape(note), ""]
     lines += [f"<sub>{line}</sub>  " for line in provenance]
     return "\n".join(lines).rstrip() + "\n"
 
@@ -278,6 +300,9 @@ def to_latex(table: TransferTable, provenance: Sequence[str]) -> str:
     lines += ["\\midrule", " & ".join(grid[-1]) + " \\\\", "\\bottomrule", "\\end{tabular}"]
     legend = (LEGEND.replace("%", "\\%").replace("**Bold**", "\\textbf{Bold}")
               .replace("†", "$^\\dagger$").replace("±", "$\\pm$"))
+    note = conversion_note(table)
+    if note:
+        legend += " " + _latex_escape(note)
     lines += [f"\\caption{{{_latex_escape(table.benchmark)}: transfer accuracy. {legend} "
               f"Spec hash {', '.join(table.spec_hashes)}; "
               f"commit {_latex_escape(', '.join(table.commits))}.}}",

@@ -10,12 +10,13 @@ import torch
 
 from benchmark import limits
 from benchmark.data import load_split
+from benchmark.data.convert import AUTO, Shape, describe, shape_text
 from benchmark.device import resolve_device
 from benchmark.errors import BenchmarkError
 from benchmark.methods import METHODS
 from benchmark.runner.job import build_model, build_train_sampler
 from benchmark.samplers import build_sampler
-from benchmark.specs import BenchmarkSpec, SpecError
+from benchmark.specs import BenchmarkSpec, EvalData, SpecError
 
 
 def _prefixed(spec: BenchmarkSpec, path: str, err: BenchmarkError) -> SpecError:
@@ -25,8 +26,9 @@ def _prefixed(spec: BenchmarkSpec, path: str, err: BenchmarkError) -> SpecError:
 def preflight(spec: BenchmarkSpec, data_root: Path | None) -> None:
     """Check what the spec's names cannot tell: the data loads, every eval setting fits its
     split (ways ≤ classes, shots + queries ≤ images per class), eval images match the train
-    images, every method accepts its episode kind and parameters, and every model (built on
-    torch's meta device: shapes, no memory) has at most ``limits.MAX_PARAMETERS`` parameters.
+    images (or are converted to their shape), every method accepts its episode kind and
+    parameters, and every model (built on torch's meta device: shapes, no memory) has at most
+    ``limits.MAX_PARAMETERS`` parameters.
     Cheap: no training.
 
     Raises:
@@ -41,10 +43,7 @@ def preflight(spec: BenchmarkSpec, data_root: Path | None) -> None:
             split = load_split(data.dataset, data.split, data_root)
         except BenchmarkError as err:
             raise _prefixed(spec, f"eval.datasets[{i}]", err) from None
-        if split.image_shape != train.image_shape:
-            raise SpecError(spec.origin, f"eval.datasets[{i}]",
-                            f"{data.dataset}/{data.split} has images of shape {split.image_shape}"
-                            f" but the models are trained on {train.image_shape}")
+        _check_shape(spec, i, data, split.image_shape, train.image_shape)
         where = f"eval.datasets[{i}].settings" if data.settings else "eval.settings"
         for j, setting in enumerate(spec.eval.settings_for(data)):
             try:
@@ -82,6 +81,23 @@ def preflight(spec: BenchmarkSpec, data_root: Path | None) -> None:
             message = " ".join(str(err).split())
             raise SpecError(spec.origin, f"{path}.params",
                             f"method {method.method!r}: {message}") from None
+
+
+def _check_shape(spec: BenchmarkSpec, i: int, data: EvalData, shape: Shape,
+                 model_shape: Shape) -> None:
+    """Eval images the models take: of their shape, or converted to it by the entry's
+    ``convert``."""
+    if data.convert is not None:
+        try:
+            describe(shape, data.convert.target(model_shape))  # refuses what it cannot do
+        except BenchmarkError as err:
+            raise _prefixed(spec, f"eval.datasets[{i}].convert", err) from None
+    elif tuple(shape) != tuple(model_shape):
+        raise SpecError(spec.origin, f"eval.datasets[{i}]",
+                        f"{data.dataset}/{data.split} has images of shape {shape_text(shape)} "
+                        f"but the models are trained on {shape_text(model_shape)}; add "
+                        f"'convert: {AUTO}' to this entry to evaluate on its images converted "
+                        "to that shape")
 
 
 def check_device(name: str) -> str:

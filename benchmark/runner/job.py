@@ -19,6 +19,7 @@ from benchmark import provenance
 from benchmark import train as training
 from benchmark.checkpoint import ModelSpec, load_checkpoint
 from benchmark.data import Split, load_split
+from benchmark.data.convert import InputConversion, convert_for
 from benchmark.device import resolve_device
 from benchmark.frozen import thaw
 from benchmark.evaluate import evaluate, fixed_episodes, random_floor, validator
@@ -138,17 +139,24 @@ def _evaluated(spec: BenchmarkSpec, label: str, seed: int, runs_dir: Path,
         train_fingerprint=train_split.fingerprint, method_name=method_name, backbone=backbone,
     )
     rows = []
-    for (dataset, split_name, ways, shots), heads in by_episodes(cells).items():
-        split = load_split(dataset, split_name, data_root)
+    converted: dict[tuple[str, str, InputConversion], tuple[Split, str]] = {}
+    for (dataset, split_name, convert, ways, shots), heads in by_episodes(cells).items():
+        split, done = load_split(dataset, split_name, data_root), ""
+        if convert is not None:
+            key = (dataset, split_name, convert)
+            if key not in converted:  # once per split, for all its settings
+                converted[key] = convert_for(split, convert, train_split.image_shape)
+            split, done = converted[key]
         episodes = fixed_episodes(split, ways, shots, spec.eval.queries, spec.eval.episodes,
                                   spec.eval.seed, device)
         for head in heads:
             began = time.perf_counter()
             result = evaluate(model, episodes, head)
             rows.append(ResultRow(
-                **common, eval_dataset=dataset, eval_split=split_name, ways=ways, shots=shots,
+                **common, eval_dataset=dataset, eval_split=split.name, ways=ways, shots=shots,
                 head=head, accuracy=float(result.mean), ci95=float(result.ci95),
                 eval_seconds=time.perf_counter() - began, eval_fingerprint=split.fingerprint,
+                input_conversion=done,
                 episode_accuracies=tuple(float(a) for a in result.accuracies),
             ))
     return JobResult(tuple(rows), run)

@@ -24,7 +24,7 @@ class Work:
 
 def _row_key(spec: BenchmarkSpec, label: str, seed: int, cell: Cell) -> tuple:
     return (spec.name, label, spec.train.dataset, spec.train.split, cell.eval_dataset,
-            cell.eval_split, cell.ways, cell.shots, spec.eval.queries, cell.head, seed)
+            cell.split_name, cell.ways, cell.shots, spec.eval.queries, cell.head, seed)
 
 
 def plan(spec: BenchmarkSpec, store: Store) -> list[Work]:
