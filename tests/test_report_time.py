@@ -119,7 +119,7 @@ def test_markdown_says_per_method_whether_rising_and_the_budget() -> None:
     assert "synth/t.png" in text and time_to_accuracy.RULE in text
     methods = [line.split("**")[1] for line in lines if line.startswith("- **")]
     assert methods == ["simclr", "protonet", "protoclr"]
-    assert "seed 0: rising, last third +10.0 points" in text and "seed 0: flat" in text
+    assert "seed 0: rising, last third +10.00 points" in text and "seed 0: flat" in text
     assert "no curve (no validation)" in text and "3 steps, 3.0 training min per run, 1 seed" in text
 
 

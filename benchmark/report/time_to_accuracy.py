@@ -49,7 +49,7 @@ def _seed_text(curve: Curve) -> str:
     if curve.missing:
         return f"seed {curve.seed}: no curve ({curve.missing})"
     state, gain = trend(curve.val_acc)
-    gained = "" if gain is None else f", last third {gain:+.1f} points"
+    gained = "" if gain is None else f", last third {gain:+.2f} points"
     return (f"seed {curve.seed}: {state}{gained}, last {100 * curve.val_acc[-1]:.1f}% "
             f"at step {curve.steps[-1]}, best {100 * max(curve.val_acc):.1f}%")
 
