@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,8 @@ def store(tmp_path: Path) -> Path:
         opened.set_run(record(fast, steps=4))
         opened.set_run(record(slow, method="simclr", steps=2))
         opened.set_run(record(tmp_path / "runs" / "protoclr", method="protoclr", steps=2))
+        opened.set_run(replace(record(slow, method="simclr", seed=1), status="running",
+                               checkpoint=str(slow)))  # a run under way: its folder
     return path
 
 
@@ -29,14 +32,15 @@ def test_minutes_to_each_threshold_or_not_reached(store: Path, tmp_path: Path, c
     assert main(["perf", "accuracy", "--benchmark", "synth", "--store", str(store),
                  "--out", str(out)]) == 0
     text = out.read_text()
-    rows = {line.split(" | ")[0][2:]: line.split(" | ") for line in text.splitlines()
+    rows = {tuple(line.split(" | ")[:2]): line.split(" | ") for line in text.splitlines()
             if line.startswith("| ") and not line.startswith("| method")}
-    assert rows["protonet"][3:6] == ["1.0", "2.5", "not reached"]  # 150 s: the clock continued
-    assert rows["protonet"][6:10] == ["97.0% (4)", "4", "3.5", f"{4 / 210:.2f}"]
-    assert rows["simclr"][3:6] == ["not reached"] * 3
-    assert rows["protoclr"][3:6] == ["–"] * 3 and "protoclr seed 0: no metrics.csv" in text
+    assert rows["| protonet", "0"][4:7] == ["1.0", "2.5", "not reached"]  # the clock continued
+    assert rows["| protonet", "0"][7:11] == ["97.0% (4)", "4", "3.5", f"{4 / 210:.2f}"]
+    assert rows["| simclr", "0"][4:7] == ["not reached"] * 3
+    assert rows["| simclr", "1"][2] == "running" and rows["| simclr", "1"][7] == "85.0% (2)"
+    assert rows["| protoclr", "0"][4:7] == ["–"] * 3 and "protoclr seed 0: no metrics.csv" in text
     assert "torch threads" in text and "cores" in text and "--benchmark synth" in text
-    assert "| protonet | 0 | cpu | 1.0 |" in capsys.readouterr().out
+    assert "| protonet | 0 | done | cpu | 1.0 |" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("argv, message", [

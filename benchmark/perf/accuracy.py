@@ -1,6 +1,6 @@
-"""``perf accuracy``: training minutes each run of a benchmark took to first reach 90, 95 and 98%
-validation accuracy, read from a results store and the runs' ``metrics.csv`` (nothing is
-trained). Validation is the trainer's: the spec's first evaluation setting and head on
+"""``perf accuracy``: training minutes each run of a benchmark (finished, or under way) took to
+first reach 90, 95 and 98% validation accuracy, read from a results store and the runs'
+``metrics.csv`` (nothing is trained). Validation is the trainer's: the spec's first evaluation setting and head on
 ``train.val_split``, every ``trainer.val_every`` steps; minutes are the run's training
 wall-clock (validation included) over all its sittings.
 """
@@ -33,16 +33,16 @@ def _minutes(curve: Curve, target: float) -> str:
 
 def table_lines(curves: list[Curve]) -> list[str]:
     """The Markdown table: one row per run (method × seed)."""
-    header = ["method", "seed", "device", *(f"min to {100 * t:.0f}%" for t in THRESHOLDS),
+    header = ["method", "seed", "status", "device", *(f"min to {100 * t:.0f}%" for t in THRESHOLDS),
               "best val (step)", "steps", "training min", "steps/s", "day"]
-    lines = ["| " + " | ".join(header) + " |", "|---|---:|---|" + "---:|" * (len(header) - 4)
+    lines = ["| " + " | ".join(header) + " |", "|---|---:|---|---|" + "---:|" * (len(header) - 5)
              + "---|"]
     for c in curves:
         best = "–" if c.missing else (
             f"{100 * max(c.val_acc):.1f}% ({c.steps[c.val_acc.index(max(c.val_acc))]})")
         rate = c.steps_per_second
         lines.append("| " + " | ".join([
-            c.method, str(c.seed), c.device or "–", *(_minutes(c, t) for t in THRESHOLDS), best,
+            c.method, str(c.seed), c.status, c.device or "–", *(_minutes(c, t) for t in THRESHOLDS), best,
             str(c.total_steps), f"{c.total_minutes:.1f}", "–" if rate is None else f"{rate:.2f}",
             c.day or "–"]) + " |")
     return lines
@@ -66,7 +66,7 @@ def run(out: Path | None = None, benchmark: str | None = None,
         if benchmark not in known:
             raise BenchmarkError(f"no runs of benchmark {benchmark!r} in {store} "
                                  f"(benchmarks: {', '.join(known) or 'none'})")
-        curves = benchmark_curves(opened, benchmark)
+        curves = benchmark_curves(opened, benchmark, ("done", "running"))
     rows = table_lines(curves)
     missing = [f"{c.method} seed {c.seed}: {c.missing}" for c in curves if c.missing]
     command = (f"python -m benchmark perf accuracy --benchmark {benchmark} --store {store}"
@@ -83,7 +83,7 @@ def run(out: Path | None = None, benchmark: str | None = None,
         "(validation included) at the first validation at or above the target; steps/s: "
         "steps / training second over the whole run; day: when its metrics.csv was last written",
         "",
-        *(rows if curves else ["No finished training runs (the floor only)."]),
+        *(rows if curves else ["No training runs (the floor only)."]),
         *([""] + [f"- {m}" for m in missing] if missing else []),
     ]
     return finish(out, lines, rows, started)

@@ -30,7 +30,7 @@ class Curve:
         total_steps: steps trained (the run record's, else the log's last step).
         total_minutes: training wall-clock of the whole run (the log's last row, else the run
             record's ``wall_seconds``: its last sitting only).
-        device: the run record's device.
+        device, status: the run record's (``done``, or ``running`` for a run under way).
         day: the date the log was last written (``YYYY-MM-DD``), or ``""``.
         missing: why there is no curve (``""`` when there is one).
     """
@@ -43,6 +43,7 @@ class Curve:
     total_steps: int
     total_minutes: float
     device: str = ""
+    status: str = "done"
     day: str = ""
     missing: str = ""
 
@@ -76,7 +77,8 @@ def read_curve(run: RunRecord) -> Curve:
     reason in ``missing``, when the log is absent or holds no validation)."""
     path = run_folder(run) / METRICS_FILE
     empty = dict(method=run.method, seed=run.seed, steps=(), minutes=(), val_acc=(),
-                 total_steps=run.steps, total_minutes=run.wall_seconds / 60, device=run.device)
+                 total_steps=run.steps, total_minutes=run.wall_seconds / 60, device=run.device,
+                 status=run.status)
     if not run.checkpoint or not path.is_file():
         return Curve(**empty, missing=f"no {METRICS_FILE} at {path}")
     with path.open(newline="") as handle:
@@ -96,7 +98,9 @@ def read_curve(run: RunRecord) -> Curve:
     return Curve(**{**empty, "steps": steps, "minutes": minutes, "val_acc": accs}, day=day)
 
 
-def benchmark_curves(store: Store, benchmark: str) -> list[Curve]:
-    """The curves of every finished training run of ``benchmark``, by method then seed."""
-    runs = [r for r in store.runs(benchmark) if r.status == "done"]
+def benchmark_curves(store: Store, benchmark: str,
+                     statuses: Sequence[str] = ("done",)) -> list[Curve]:
+    """The curves of the training runs of ``benchmark`` whose status is one of ``statuses``
+    (default: the finished ones), by method then seed."""
+    runs = [r for r in store.runs(benchmark) if r.status in statuses]
     return [read_curve(r) for r in sorted(runs, key=lambda r: (r.method, r.seed))]

@@ -27,6 +27,7 @@ from benchmark.report.ablation import AblationReport, render_ablation, render_ab
 from benchmark.report.header import budget_lines
 from benchmark.store import Store
 
+
 @dataclass(frozen=True)
 class Report:
     """What ``render_benchmark`` wrote: the Markdown text and the paths by kind."""
