@@ -92,8 +92,8 @@ def read_curve(run: RunRecord) -> Curve:
               for r, s in zip(rows, seconds) if (r.get("val_acc") or "") != ""]
     empty.update(total_steps=run.steps or int(rows[-1]["step"]), total_minutes=seconds[-1] / 60)
     if not points:
-        return Curve(**empty, day=day, missing="no validation (the spec has no train.val_split "
-                                                "or trainer.val_every)")
+        return Curve(**empty, day=day, missing="no validation yet (none reached, or the spec "
+                                                "has no train.val_split or trainer.val_every)")
     steps, minutes, accs = zip(*points)
     return Curve(**{**empty, "steps": steps, "minutes": minutes, "val_acc": accs}, day=day)
 
