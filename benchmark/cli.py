@@ -81,9 +81,10 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_perf(args: argparse.Namespace) -> int:
-    from benchmark.perf import PERF_SCRIPTS
+    from benchmark.perf import run_script
 
-    return PERF_SCRIPTS.get(args.what)(out=args.out, data_root=args.data_root)
+    return run_script(args.what, args.out, data_root=args.data_root, benchmark=args.benchmark,
+                      store=args.store)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -177,8 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
     lister.set_defaults(handler=_cmd_list)
 
     perf = commands.add_parser("perf", help="speed benchmarks (not tests)")
-    perf.add_argument("what", help="which benchmark: sampler or step")
+    perf.add_argument("what", help="which benchmark: sampler, step or accuracy")
     perf.add_argument("--out", type=Path, default=None, help="Markdown report to write")
+    perf.add_argument("--benchmark", default=None, metavar="NAME",
+                      help="accuracy: the stored benchmark to read")
+    perf.add_argument("--store", type=Path, default=None,
+                      help="accuracy: the results store (default results/results.sqlite)")
     _data_root_arg(perf)
     perf.set_defaults(handler=_cmd_perf)
 

@@ -179,9 +179,8 @@ def test_sigkill_during_training_and_between_jobs_then_resume(tmp_path: Path) ->
     rows = _metrics(proto)
     steps = [int(r["step"]) for r in rows]
     assert steps == list(range(1, STEPS["protonet"] + 1))
-    seconds = [float(r["seconds"]) for r in rows]
-    restarts = [steps[i] for i in range(1, len(steps)) if seconds[i] < seconds[i - 1]]
-    assert restarts == [resume_step + 1]
+    seconds = [float(r["seconds"]) for r in rows]  # one training clock over both sittings
+    assert seconds == sorted(seconds) and seconds[resume_step] > 0
     assert _metric_steps(clr) == list(range(1, STEPS["protoclr"] + 1))
 
     # the uninterrupted reference: same spec and seed, same final weights and results. On one

@@ -145,23 +145,23 @@ def test_render_store_files_agree_with_store(tmp_path: Path, capsys) -> None:
     with Store(store_path) as store:
         store.put_results(rows)
     (report,) = render_store(store_path, out_dir=tmp_path / "out", benchmark_name="synth")
-    folder = tmp_path / "out" / "synth"
-    for name in ("transfer.md", "transfer.tex", "transfer.csv", "accuracy_vs_shots.png",
-                 "accuracy_vs_shots.svg"):
-        assert (folder / name).stat().st_size > 0
-    assert not list(folder.glob(".*.tmp"))
-    csv = pd.read_csv(folder / "transfer.csv", comment="#")
+    out = tmp_path / "out"
+    for name in ("synth.md", "synth.tex", "synth.csv", "synth/accuracy_vs_shots.png",
+                 "synth/accuracy_vs_shots.svg"):
+        assert (out / name).stat().st_size > 0
+    assert not list(out.rglob(".*.tmp"))
+    csv = pd.read_csv(out / "synth.csv", comment="#")
     assert list(csv.columns) == list(tables.CSV_COLUMNS)
     for r in rows:
         hit = csv[(csv.method == r.method) & (csv.shots == r.shots)]
         assert hit["mean"].item() == pytest.approx(r.accuracy, abs=1e-6)
         assert hit["ci95"].item() == pytest.approx(r.ci95, abs=1e-6)
-    md = (folder / "transfer.md").read_text()
+    md = (out / "synth.md").read_text()
     assert f"{100 * rows[0].accuracy:.2f}" in md
-    for path in ("transfer.md", "transfer.tex", "transfer.csv"):
-        text = (folder / path).read_text()
+    for path in ("synth.md", "synth.tex", "synth.csv"):
+        text = (out / path).read_text()
         assert str(store_path) in text and "hash-protonet" in text and "made by:" in text
-    assert "hash-protonet" in (folder / "accuracy_vs_shots.svg").read_text()
+    assert "hash-protonet" in (out / "synth" / "accuracy_vs_shots.svg").read_text()
     assert "protonet" in capsys.readouterr().out
 
 

@@ -80,13 +80,14 @@ def test_run_writes_every_row_and_the_report(first: Run) -> None:
         assert r.commit and r.versions.startswith("{") and len(r.spec_hash) == 16
         assert r.train_fingerprint and r.eval_fingerprint and r.device == "cpu"
     assert (first.runs / "tiny" / "protonet" / "seed0" / "last.pt").is_file()
-    csv = pd.read_csv(first.report / "transfer.csv", comment="#")
+    csv = pd.read_csv(first.report.with_suffix(".csv"), comment="#")
     assert len(csv) == TINY_ROWS
     for r in rows:
         cell = csv[(csv.method == r.method) & (csv.shots == r.shots) & (csv["head"] == r.head)]
         assert cell["mean"].item() == pytest.approx(r.accuracy, abs=1e-6)
-    for name in ("transfer.md", "transfer.tex", "accuracy_vs_shots.png", "accuracy_vs_shots.svg"):
-        assert (first.report / name).stat().st_size > 0
+    for path in (first.report.with_suffix(".md"), first.report.with_suffix(".tex"),
+                 first.report / "accuracy_vs_shots.png", first.report / "time_to_accuracy.svg"):
+        assert path.stat().st_size > 0
 
 
 def test_episodes_are_identical_for_every_method(first: Run) -> None:
@@ -200,7 +201,7 @@ def test_diverged_run_is_recorded_as_failed_and_others_go_on(tmp_path: Path, mon
         assert run.status == "failed" and run.failed_step == 1 and "diverged" in run.error
         assert store.get_run("tiny", "protonet", 0).status == "done"
         assert {r.method for r in store.results()} == {"random", "protonet"}
-    assert (tmp_path / "report" / "transfer.md").is_file()
+    assert (tmp_path / "report.md").is_file()
     assert "protonet" in capsys.readouterr().out
 
 
@@ -370,7 +371,7 @@ def test_cli_run_prints_the_progress_lines(tmp_path: Path, capsys) -> None:
         done = [line for line in lines if line.startswith(f"tiny: {label} seed 0 done (")]
         assert len(done) == 1 and done[0].count("omniglot/evaluation 5w") == 4
     assert any(line.startswith("| ") for line in lines)
-    assert lines[-1].startswith("wrote ") and str(tmp_path / "report" / "transfer.md") in lines[-1]
+    assert lines[-1].startswith("wrote ") and str(tmp_path / "report.md") in lines[-1]
     assert cli.main([*argv, "--executor", "nosuch"]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""

@@ -139,6 +139,17 @@ def test_resume_after_a_kill_mid_write_keeps_one_row_per_step(tmp_path: Path) ->
     assert not list(tmp_path.glob(".*.tmp"))
 
 
+def test_the_seconds_column_continues_over_a_resume(tmp_path: Path) -> None:
+    cfg = config(val_every=0)
+    with pytest.raises(KeyboardInterrupt):
+        train(fresh_method(), BlobSampler(crash_seed=episode_seed(cfg.seed, 9)), cfg, tmp_path,
+              model_spec=SPEC)
+    saved = load_checkpoint(tmp_path / "last.pt")["seconds"]
+    train(fresh_method(), BlobSampler(), cfg, tmp_path, model_spec=SPEC)
+    seconds = [float(r["seconds"]) for r in metric_rows(tmp_path)]
+    assert seconds == sorted(seconds) and seconds[8] >= saved >= seconds[7] > 0
+
+
 def test_finished_run_is_not_retrained(tmp_path: Path) -> None:
     cfg = config(steps=4)
     method = fresh_method()

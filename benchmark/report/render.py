@@ -1,23 +1,30 @@
-"""Render a benchmark's tables and plot from the store into a folder, atomically (and, with
+"""Render a benchmark's tables and plots from the store, atomically (and, with
 ``render_ablation_store``, one stored ablation's report).
 
-Files (in ``out_dir``): ``transfer.md``, ``transfer.tex``, ``transfer.csv``,
-``accuracy_vs_shots.png`` and ``.svg``. Each states the command that made it, the commit, the
-store path and the spec hash(es) of its rows.
+``render_benchmark(store, name, folder)`` writes the plots into ``folder``
+(``accuracy_vs_shots`` and ``time_to_accuracy``, ``.png`` and ``.svg``) and the tables beside
+it, named after it: ``<folder>.md``, ``<folder>.tex``, ``<folder>.csv`` (so the default folder
+``results/<benchmark>/`` gives ``results/<benchmark>.md``). Each file is headed by the command
+that made it, the commits, the store, the spec hashes, the devices, the wall time and the budget;
+the Markdown adds the published numbers of matching cells and the time-to-accuracy section.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Sequence
 
 import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 
 from benchmark import provenance as prov
 from benchmark.atomic import atomic_write, atomic_write_text
 from benchmark.errors import BenchmarkError
-from benchmark.report import plots, tables
+from benchmark.report import curves as run_curves
+from benchmark.report import plots, published, tables, time_plot, time_to_accuracy
 from benchmark.report.ablation import AblationReport, render_ablation, render_ablation_index
+from benchmark.report.header import budget_lines
 from benchmark.store import Store
 
 
@@ -32,7 +39,7 @@ class Report:
 
 
 def provenance_lines(table: tables.TransferTable, store_path: Path, command: str) -> list[str]:
-    """The lines every rendered file carries."""
+    """The lines every rendered file carries (before its budget lines)."""
     return [
         f"made by: {command}",
         f"report commit: {prov.commit()}; result commits: {', '.join(table.commits)}",
@@ -41,30 +48,60 @@ def provenance_lines(table: tables.TransferTable, store_path: Path, command: str
     ]
 
 
+def table_paths(folder: Path) -> dict[str, Path]:
+    """Where the tables of the benchmark whose plots are in ``folder`` go: beside it."""
+    return {kind: folder.parent / f"{folder.name}.{suffix}"
+            for kind, suffix in (("markdown", "md"), ("latex", "tex"), ("csv", "csv"))}
+
+
+def _save(figure: Figure, stem: Path, title: str, lines: Sequence[str]) -> list[Path]:
+    """``stem.png`` and ``stem.svg`` of ``figure`` (closed after), with provenance metadata."""
+    paths = []
+    try:
+        for kind in ("png", "svg"):
+            metadata = {"Title": title, "Description": " | ".join(lines)}
+            path = stem.with_name(f"{stem.name}.{kind}")
+            atomic_write(path, lambda tmp, k=kind, m=metadata: figure.savefig(
+                tmp, format=k, dpi=150, metadata=m))
+            paths.append(path)
+    finally:
+        plt.close(figure)
+    return paths
+
+
 def render_benchmark(store: Store, benchmark: str, out_dir: Path,
                      command: str | None = None) -> Report:
-    """Write the tables and the plot of one benchmark of ``store`` into ``out_dir``."""
-    table = tables.build_table(store.results(benchmark, with_episodes=True), benchmark)
-    lines = provenance_lines(table, store.path, command or prov.command_line())
+    """Write the plots of one benchmark of ``store`` into ``out_dir`` and its tables beside it
+    (``table_paths``)."""
+    rows = store.results(benchmark, with_episodes=True)
+    table = tables.build_table(rows, benchmark)
+    curves = run_curves.benchmark_curves(store, benchmark)
+    lines = [*provenance_lines(table, store.path, command or prov.command_line()),
+             *budget_lines(rows, curves)]
     out_dir = Path(out_dir)
-    markdown = tables.to_markdown(table, lines)
-    files = {kind: out_dir / name for kind, name in (
-        ("markdown", "transfer.md"), ("latex", "transfer.tex"), ("csv", "transfer.csv"),
-        ("png", "accuracy_vs_shots.png"), ("svg", "accuracy_vs_shots.svg"))}
+    methods = {r.method: (r.method_name, r.backbone) for r in rows}
+    markdown = "\n".join([
+        f"# {benchmark}", "", *(f"- {line}" for line in lines), "",
+        tables.to_markdown(table, []),
+        *published.markdown_lines(published.compare(table, methods)),
+        *time_to_accuracy.markdown_lines(curves, f"{out_dir.name}/time_to_accuracy.png",
+                                         table.methods),
+    ])
+    draw: dict[str, Callable[[], Figure]] = {
+        "accuracy_vs_shots": lambda: plots.accuracy_vs_shots(table, lines),
+        "time_to_accuracy": lambda: time_plot.time_to_accuracy(curves, benchmark, lines,
+                                                               table.methods),
+    }
+    files = table_paths(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(files["markdown"], markdown)
         atomic_write_text(files["latex"], tables.to_latex(table, lines))
         atomic_write_text(files["csv"], tables.to_csv(table, lines))
-        figure = plots.accuracy_vs_shots(table, lines)
-        try:
-            for kind in ("png", "svg"):
-                metadata = {"Title": f"{benchmark}: accuracy vs shots",
-                            "Description": " | ".join(lines)}
-                atomic_write(files[kind], lambda tmp, k=kind, m=metadata: figure.savefig(
-                    tmp, format=k, dpi=150, metadata=m))
-        finally:
-            plt.close(figure)
+        for stem, figure in draw.items():
+            title = f"{benchmark}: {stem.replace('_', ' ')}"
+            png, svg = _save(figure(), out_dir / stem, title, lines)
+            files.update({f"{stem}.png": png, f"{stem}.svg": svg})
     except OSError as err:
         raise BenchmarkError(f"cannot write the report into {out_dir} ({err})") from None
     return Report(benchmark, markdown, files, table)
@@ -72,8 +109,9 @@ def render_benchmark(store: Store, benchmark: str, out_dir: Path,
 
 def render_store(store_path: str | Path, out_dir: str | Path = Path("results"),
                  benchmark_name: str | None = None) -> list[Report]:
-    """Render every benchmark in the store (or only ``benchmark_name``) into
-    ``out_dir/<benchmark>/``, and print each Markdown table and the files written."""
+    """Render every benchmark in the store (or only ``benchmark_name``): tables to
+    ``out_dir/<benchmark>.{md,tex,csv}``, plots to ``out_dir/<benchmark>/``; print each
+    Markdown text and the files written."""
     store_path = Path(store_path)
     if not store_path.is_file():
         raise BenchmarkError(f"store {store_path} does not exist (run a spec first)")

@@ -6,6 +6,10 @@ one would. It logs every step to ``run_dir/metrics.csv`` (and TensorBoard when i
 validates every ``val_every`` steps through the ``validate`` callable, keeps ``best.pt`` and
 ``last.pt`` (written atomically), and resumes from ``last.pt`` when it matches the config. It
 drives the method's lifecycle (``Method.trainable_parameters``, ``Method.after_step``).
+
+The ``seconds`` column is the run's training wall-clock (validation and checkpoints included)
+since its first step, over all sittings: each checkpoint stores the clock, and a resumed run
+continues it from there (a checkpoint written before the clock was stored resumes it from 0).
 """
 
 from __future__ import annotations
@@ -216,7 +220,7 @@ def train(
     stepper = TrainStep(method, optimizer, scheduler, device, config.amp)
 
     best: dict[str, Any] = {"val_acc": None, "step": None}
-    start = 0
+    start, clock_offset = 0, 0.0
     if last_path.exists():
         payload = load_checkpoint(last_path, map_location=device)
         _check_resumable(payload, config, model_spec, last_path)
@@ -227,8 +231,13 @@ def train(
             stepper.scaler.load_state_dict(payload["scaler"])
         set_rng_state(payload["rng"])
         start, best = int(payload["step"]), dict(payload["best"])
+        clock_offset = float(payload.get("seconds", 0.0))
     else:
         seed_everything(config.seed)
+
+    def clock() -> float:
+        """The run's training seconds so far, over all its sittings."""
+        return clock_offset + time.perf_counter() - started
 
     def checkpoint(path: Path, step: int) -> None:
         save_checkpoint(path, {
@@ -242,6 +251,7 @@ def train(
             "config": config.to_dict(),
             "spec": dict(spec or {}),
             "best": dict(best),
+            "seconds": clock(),
         })
 
     if start == 0 and not last_path.exists():
@@ -267,7 +277,7 @@ def train(
                 method.after_step(done, config.steps)
             row = {k: _scalar(v) for k, v in out.items() if _is_scalar(v)}
             final_loss, final_acc = row["loss"], row.get("acc", float("nan"))
-            row.update(step=done, seed=seed, lr=lr, seconds=round(time.perf_counter() - started, 4))
+            row.update(step=done, seed=seed, lr=lr, seconds=round(clock(), 4))
             if validate is not None and (done == config.steps or (config.val_every and done % config.val_every == 0)):
                 row["val_acc"] = _validate(validate, method, device)
                 if best["val_acc"] is None or row["val_acc"] > best["val_acc"]:

@@ -1,0 +1,106 @@
+"""Validation curves of a benchmark's training runs, read from each run's ``metrics.csv``.
+
+A run's folder is found from its run record (``RunRecord.checkpoint``: a checkpoint in the
+folder, or the folder itself while the run is running). The time axis is the run's training
+wall-clock: the ``seconds`` column, continued over sittings by the trainer. A log written before
+the trainer stored its clock in checkpoints restarts at each sitting; where ``seconds`` drops,
+the sitting before it is added back (``continuous_seconds``), so the axis never goes back.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from benchmark.store import RunRecord, Store
+
+METRICS_FILE = "metrics.csv"
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One run's validation curve and budget.
+
+    Attributes:
+        method, seed: the run (method label × seed).
+        steps, minutes, val_acc: one entry per validation (accuracy as a fraction).
+        total_steps: steps trained (the run record's, else the log's last step).
+        total_minutes: training wall-clock of the whole run (the log's last row, else the run
+            record's ``wall_seconds``: its last sitting only).
+        device, status: the run record's (``done``, or ``running`` for a run under way).
+        day: the date the log was last written (``YYYY-MM-DD``), or ``""``.
+        missing: why there is no curve (``""`` when there is one).
+    """
+
+    method: str
+    seed: int
+    steps: tuple[int, ...]
+    minutes: tuple[float, ...]
+    val_acc: tuple[float, ...]
+    total_steps: int
+    total_minutes: float
+    device: str = ""
+    status: str = "done"
+    day: str = ""
+    missing: str = ""
+
+    @property
+    def steps_per_second(self) -> float | None:
+        """Training steps per training second over the whole run, if its time is known."""
+        return self.total_steps / (60 * self.total_minutes) if self.total_minutes > 0 else None
+
+
+def continuous_seconds(seconds: Sequence[float]) -> list[float]:
+    """``seconds`` with every restart of the clock (a value below the one before) continued
+    from the value before it."""
+    out: list[float] = []
+    offset = previous = 0.0
+    for value in seconds:
+        if value < previous:
+            offset += previous
+        previous = value
+        out.append(offset + value)
+    return out
+
+
+def run_folder(run: RunRecord) -> Path:
+    """The folder of ``run``'s checkpoints and metrics."""
+    path = Path(run.checkpoint)
+    return path.parent if path.suffix == ".pt" else path
+
+
+def read_curve(run: RunRecord) -> Curve:
+    """The validation curve of ``run`` from its ``metrics.csv`` (an empty curve, with the
+    reason in ``missing``, when the log is absent or holds no validation)."""
+    path = run_folder(run) / METRICS_FILE
+    empty = dict(method=run.method, seed=run.seed, steps=(), minutes=(), val_acc=(),
+                 total_steps=run.steps, total_minutes=run.wall_seconds / 60, device=run.device,
+                 status=run.status)
+    if not run.checkpoint or not path.is_file():
+        return Curve(**empty, missing=f"no {METRICS_FILE} at {path}")
+    with path.open(newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if (r.get("step") or "").isdigit()
+                and (r.get("seconds") or "") != ""]
+    day = time.strftime("%Y-%m-%d", time.localtime(path.stat().st_mtime))
+    if not rows:
+        return Curve(**empty, day=day, missing=f"{path} holds no steps")
+    seconds = continuous_seconds([float(r["seconds"]) for r in rows])
+    points = [(int(r["step"]), s / 60, float(r["val_acc"]))
+              for r, s in zip(rows, seconds) if (r.get("val_acc") or "") != ""]
+    empty.update(total_steps=run.steps or int(rows[-1]["step"]), total_minutes=seconds[-1] / 60)
+    if not points:
+        return Curve(**empty, day=day, missing="no validation yet (none reached, or the spec "
+                                                "has no train.val_split or trainer.val_every)")
+    steps, minutes, accs = zip(*points)
+    return Curve(**{**empty, "steps": steps, "minutes": minutes, "val_acc": accs}, day=day)
+
+
+def benchmark_curves(store: Store, benchmark: str,
+                     statuses: Sequence[str] = ("done",)) -> list[Curve]:
+    """The curves of the training runs of ``benchmark`` whose status is one of ``statuses``
+    (default: the finished ones), by method then seed."""
+    runs = [r for r in store.runs(benchmark) if r.status in statuses]
+    return [read_curve(r) for r in sorted(runs, key=lambda r: (r.method, r.seed))]

@@ -1,0 +1,40 @@
+"""The budget lines every rendered results file carries: devices, wall time and steps."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from benchmark.report.curves import Curve
+from benchmark.store import ResultRow
+
+
+def duration(seconds: float) -> str:
+    """``1 h 02 min``, ``3 min 07 s`` or ``42 s``."""
+    seconds = round(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+
+
+def budget_lines(rows: Sequence[ResultRow], curves: Sequence[Curve]) -> list[str]:
+    """``device(s): ...``, ``wall time: ...`` and ``budget: ...`` of a benchmark's rows and
+    training runs (training time: each run's training clock, over all its sittings)."""
+    devices = sorted({r.device for r in rows} | {c.device for c in curves if c.device})
+    training = sum(60 * c.total_minutes for c in curves)
+    evaluation = sum(r.eval_seconds for r in rows)
+    steps: dict[str, set[int]] = {}
+    seeds: dict[str, set[int]] = {}
+    for row in rows:
+        steps.setdefault(row.method, set()).add(row.steps)
+        seeds.setdefault(row.method, set()).add(row.seed)
+    budget = "; ".join(
+        f"{m} {'/'.join(map(str, sorted(s)))} steps × {len(seeds[m])} seed"
+        f"{'s' if len(seeds[m]) != 1 else ''}" for m, s in sorted(steps.items()))
+    return [
+        f"device(s): {', '.join(devices) or 'unknown'}",
+        f"wall time: training {duration(training)} ({len(curves)} run(s)), evaluation "
+        f"{duration(evaluation)} ({len(rows)} row(s)), total {duration(training + evaluation)}",
+        f"budget: {budget}",
+    ]

@@ -1,0 +1,126 @@
+"""Published accuracies, and the "published vs ours" table of a benchmark's cells.
+
+The matching rule, all data: a published number ``P`` is set against our cell ``C`` (of a
+method registered as ``M``, on backbone ``B``) when
+
+- ``(P.backbone, P.train_dataset, P.eval_dataset, P.eval_split, P.ways, P.shots, P.head)``
+  equals ``(B, C.train_dataset, C.eval_dataset, C.eval_split, C.ways, C.shots, C.head)``, and
+- ``P.supervision`` is ``SUPERVISION[M]`` (labels, or none).
+
+Among those, ``P`` is the **same method** when ``P.family`` is ``FAMILY[M]``, otherwise a
+**reference** (another method trained the same way, e.g. UMTRA beside our SimCLR). A method
+missing from ``SUPERVISION`` is compared with nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+from benchmark.report.tables import TransferTable
+
+#: Our registered method → the published family it reimplements.
+FAMILY = {"protonet": "protonet", "protoclr": "protoclr"}
+#: Our registered method → how it is trained: with labels, or without (``none``).
+SUPERVISION = {"protonet": "labels", "protoclr": "none", "simclr": "none"}
+
+
+@dataclass(frozen=True)
+class Published:
+    """One published accuracy (percent) in one setting."""
+
+    method: str
+    family: str
+    supervision: str
+    backbone: str
+    train_dataset: str
+    eval_dataset: str
+    eval_split: str
+    ways: int
+    shots: int
+    accuracy: float
+    citation: str
+    head: str = "prototype"  # the head of ours the number is set against
+
+
+def _entries(method: str, family: str, supervision: str, citation: str,
+             settings: Mapping[tuple[int, int], float]) -> list[Published]:
+    """Omniglot (Vinyals et al. split, 28x28) Conv-4 numbers of one paper."""
+    return [Published(method, family, supervision, "conv4", "omniglot", "omniglot",
+                      "vinyals_test", ways, shots, accuracy, citation)
+            for (ways, shots), accuracy in settings.items()]
+
+
+PUBLISHED: tuple[Published, ...] = tuple([
+    *_entries("ProtoNet", "protonet", "labels", "Snell et al. 2017",
+              {(5, 1): 98.8, (5, 5): 99.7, (20, 1): 96.0, (20, 5): 98.9}),
+    *_entries("UMTRA", "umtra", "none", "Khodadadeh, Bölöni & Shah 2019",
+              {(5, 1): 83.8, (5, 5): 95.4}),
+    *_entries("ProtoTransfer (ProtoCLR)", "protoclr", "none", "Medina, Devos & Grossglauser 2020",
+              {(5, 1): 88.0, (5, 5): 96.5}),
+    *_entries("C3LR", "c3lr", "none", "Shirekar & Jamali-Rad 2022",
+              {(5, 1): 89.3, (5, 5): 97.4}),
+    *_entries("Meta-GMVAE", "meta-gmvae", "none", "Lee et al. 2021",
+              {(5, 1): 94.9, (5, 5): 97.1}),
+    *_entries("PsCo", "psco", "none", "Jang et al. 2023 (ICLR)",
+              {(5, 1): 96.4, (5, 5): 99.1}),
+])
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One of our cells against one published number (accuracies in percent)."""
+
+    ours: str
+    setting: str
+    mean: float
+    ci95: float
+    published: Published
+    same_method: bool
+
+    @property
+    def gap(self) -> float:
+        """Ours minus published, in points."""
+        return self.mean - self.published.accuracy
+
+
+def compare(table: TransferTable, methods: Mapping[str, tuple[str, str]],
+            published: Sequence[Published] = PUBLISHED) -> list[Comparison]:
+    """Every (our cell, published number) pair the rule matches; ``methods`` maps a method
+    label of the table to its (registered method, backbone)."""
+    out = []
+    for _, cell in table.cells.iterrows():
+        name, backbone = methods.get(cell["method"], ("", ""))
+        ours = (backbone, cell["train_dataset"], cell["eval_dataset"], cell["eval_split"],
+                int(cell["ways"]), int(cell["shots"]), cell["head"])
+        for entry in published:
+            theirs = (entry.backbone, entry.train_dataset, entry.eval_dataset, entry.eval_split,
+                      entry.ways, entry.shots, entry.head)
+            if theirs == ours and entry.supervision == SUPERVISION.get(name):
+                out.append(Comparison(
+                    cell["method"], f"{cell['eval_dataset']}/{cell['eval_split']} "
+                    f"{cell['ways']}w{cell['shots']}s {cell['head']}",
+                    100 * cell["mean"], 100 * cell["ci95"], entry,
+                    entry.family == FAMILY.get(name)))
+    return sorted(out, key=lambda c: (c.ours, c.setting, not c.same_method, c.published.method))
+
+
+def markdown_lines(comparisons: Sequence[Comparison]) -> list[str]:
+    """The "published vs ours" section (a sentence when no cell has a published number)."""
+    lines = ["### Published vs ours", ""]
+    if not comparisons:
+        covered = sorted({f"{p.eval_dataset}/{p.eval_split} {p.backbone}" for p in PUBLISHED})
+        return [*lines, "No cell of this benchmark has a published number (the registry, "
+                f"`benchmark/report/published.py`, covers {', '.join(covered)}).", ""]
+    lines += ["| ours | setting | ours (%) | published method | published (%) | gap (points) "
+              "| match | source |", "|---|---|:-:|---|:-:|:-:|---|---|"]
+    for c in comparisons:
+        match = "same method" if c.same_method else "reference"
+        lines.append(f"| {c.ours} | {c.setting} | {c.mean:.2f} ± {c.ci95:.2f} | "
+                     f"{c.published.method} | {c.published.accuracy:.1f} | {c.gap:+.2f} | "
+                     f"{match} | {c.published.citation} |")
+    lines += ["", "Match: same backbone, training data, evaluation split, ways, shots and head, "
+              "and the same supervision (labels or none); \"same method\" when the published "
+              "family is the one our method reimplements, \"reference\" otherwise "
+              "(`benchmark/report/published.py`).", ""]
+    return lines

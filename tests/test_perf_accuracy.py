@@ -1,0 +1,61 @@
+"""``perf accuracy``: minutes to reach 90/95/98% validation accuracy, from a tiny store."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from benchmark.cli import main
+from benchmark.store import Store
+from test_report_time import record, write_metrics
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    path = tmp_path / "store.sqlite"
+    fast = write_metrics(tmp_path / "runs" / "protonet", [   # resumed after step 2
+        (1, 60, 0.91), (2, 120, None), (3, 30, 0.96), (4, 90, 0.97)])
+    slow = write_metrics(tmp_path / "runs" / "simclr", [(1, 120, 0.80), (2, 240, 0.85)])
+    with Store(path) as opened:
+        opened.set_run(record(fast, steps=4))
+        opened.set_run(record(slow, method="simclr", steps=2))
+        opened.set_run(record(tmp_path / "runs" / "protoclr", method="protoclr", steps=2))
+        opened.set_run(replace(record(slow, method="simclr", seed=1), status="running",
+                               checkpoint=str(slow)))  # a run under way: its folder
+    return path
+
+
+def test_minutes_to_each_threshold_or_not_reached(store: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "perf.md"
+    assert main(["perf", "accuracy", "--benchmark", "synth", "--store", str(store),
+                 "--out", str(out)]) == 0
+    text = out.read_text()
+    rows = {tuple(line.split(" | ")[:2]): line.split(" | ") for line in text.splitlines()
+            if line.startswith("| ") and not line.startswith("| method")}
+    assert rows["| protonet", "0"][4:7] == ["1.0", "2.5", "not reached"]  # the clock continued
+    assert rows["| protonet", "0"][7:11] == ["97.0% (4)", "4", "3.5", f"{4 / 210:.2f}"]
+    assert rows["| simclr", "0"][4:7] == ["not reached"] * 3
+    assert rows["| simclr", "1"][2] == "running" and rows["| simclr", "1"][7] == "85.0% (2)"
+    assert rows["| protoclr", "0"][4:7] == ["–"] * 3 and "protoclr seed 0: no metrics.csv" in text
+    assert "torch threads" in text and "cores" in text and "--benchmark synth" in text
+    assert "| protonet | 0 | done | cpu | 1.0 |" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--benchmark", "nosuch"], "no runs of benchmark 'nosuch'"),
+    ([], "needs --benchmark"),
+    (["--benchmark", "synth", "--data-root", "x"], "perf accuracy takes no --data-root"),
+])
+def test_bad_input_is_one_error_line(store: Path, argv: list[str], message: str,
+                                     capsys) -> None:
+    assert main(["perf", "accuracy", "--store", str(store), *argv]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1
+    assert captured.err.startswith("error: ") and message in captured.err
+
+
+def test_a_speed_script_refuses_a_store_option(capsys) -> None:
+    assert main(["perf", "step", "--benchmark", "quick"]) == 2
+    assert capsys.readouterr().err == "error: perf step takes no --benchmark\n"
