@@ -193,8 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--runs-dir", type=Path, default=Path("results/runs"),
                      help="checkpoints and training logs")
     run.add_argument("--report-dir", type=Path, default=None,
-                     help="render the tables here when done (default: results/<spec name>, "
-                     "or results/ablations/<name> for an ablation file)")
+                     help="render the report here when done: a spec's plots into DIR/ and its "
+                     "tables beside it as DIR.md, DIR.tex, DIR.csv (default: results/<spec name>); "
+                     "an ablation's whole report into DIR/ (default: results/ablations/<name>)")
     run.add_argument("--yes", action="store_true",
                      help="run an ablation grid of more than 64 points "
                      "(benchmark.ablations.MAX_POINTS)")

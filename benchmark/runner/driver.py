@@ -126,7 +126,8 @@ def _record(spec: BenchmarkSpec, store: Store, outcome: Outcome, resolved: str,
 def _report_dir(specs: list[BenchmarkSpec], ablation: AblationPlan | None,
                 report_dir: str | Path | None) -> Path:
     """Where the report goes: ``report_dir``, or ``results/ablations/<ablation>/`` for an
-    ablation file, ``results/<spec name>/`` for a spec."""
+    ablation file, ``results/<spec name>`` for a spec (its plots' folder; the tables go beside
+    it, ``results/<spec name>.md``)."""
     if report_dir is not None:
         return Path(report_dir)
     if ablation is not None:
@@ -170,8 +171,9 @@ def run_file(spec_path: str | Path, store_path: str | Path = Path("results/resul
              command: str | None = None) -> None:
     """What ``python -m benchmark run FILE`` does: run the spec (or every grid point of an
     ablation file, ``benchmark.ablations``) with the registered ``executor`` (built with
-    ``executor_options``), render the report into ``report_dir`` (default
-    ``results/<spec name>/``, or ``results/ablations/<ablation>/``) and log its Markdown
+    ``executor_options``), render the report to ``report_dir`` (a spec's plots into it and its
+    tables beside it as ``<report_dir>.md/.tex/.csv``, default ``results/<spec name>``; an
+    ablation's whole report into it, default ``results/ablations/<ablation>/``) and log its Markdown
     (``benchmark.runner.progress``).
 
     An ablation's grid points are written to the store before any run starts, so a killed
