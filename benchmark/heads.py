@@ -193,7 +193,7 @@ class FinetuneHead:
         backbone_lr: learning rate of the network; 0 freezes it.
     """
 
-    def __init__(self, steps: int = 10, lr: float = 0.01, backbone_lr: float = 0.001):
+    def __init__(self, steps: int = 10, lr: float = 0.001, backbone_lr: float = 0.001):
         if steps < 0 or lr < 0 or backbone_lr < 0:
             raise BenchmarkError("finetune head: steps >= 0, lr >= 0 and backbone_lr >= 0")
         self.steps, self.lr, self.backbone_lr = steps, lr, backbone_lr
