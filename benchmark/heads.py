@@ -183,9 +183,10 @@ class FinetuneHead:
     take no part in the fitting, and each episode starts afresh from the given model, which is
     left untouched.
 
-    SGD, not Adam: a support set the prototypes already fit (always so in 1-shot, where each
-    support image is its own prototype) has a near-zero loss and gradient, which SGD follows
-    with near-zero steps while Adam rescales it to steps of size ``lr`` on every parameter.
+    SGD, not Adam: on a trained network the prototypes often fit the support already (in
+    1-shot each support image is its own prototype; the support loss of a quick Omniglot
+    ProtoNet starts near 1e-3), and SGD follows that near-zero gradient with near-zero steps,
+    where Adam would rescale it to steps of size ``lr`` on every parameter.
 
     Args:
         steps: SGD steps per episode (0: the prototype head's predictions).
