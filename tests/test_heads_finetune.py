@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from benchmark.data.split import Split
-from benchmark.evaluate import evaluate, fixed_episodes
+from benchmark.evaluate import EvalResult, evaluate, fixed_episodes
 from benchmark.heads import HEADS
 from benchmark.methods import build_method
 
@@ -49,12 +49,17 @@ def test_finetuning_does_not_fall_below_the_prototype_head(
     split: Split, network: torch.nn.Module, shots: int
 ) -> None:
     """Default knobs, network tuned too. The old head (prototypical loss of the support against
-    its own prototypes, Adam on every weight) lost 6 points here in 1-shot."""
-    episodes = list(fixed_episodes(split, 5, shots, 3, 6, seed=0))
-    prototype = evaluate(network, episodes, "prototype").mean
-    finetune = evaluate(network, episodes, "finetune").mean
-    assert 0.5 < prototype < 1.0  # neither trivial nor hopeless: a fall could show
-    assert finetune >= prototype
+    its own prototypes, Adam on every weight) fell here from 73.3 to 67.5 (1-shot) and from
+    95.8 to 93.3 (3-shot)."""
+    episodes = list(fixed_episodes(split, 5, shots, 3, 8, seed=0))
+    prototype, finetune = (evaluate(network, episodes, head) for head in ("prototype", "finetune"))
+    assert 0.5 < prototype.mean < 1.0  # neither trivial nor hopeless: a fall could show
+    assert correct(finetune) >= correct(prototype)
+
+
+def correct(result: EvalResult) -> int:
+    """Correctly classified queries (a count: means of equal counts may differ in the last bit)."""
+    return round(float(result.accuracies.sum()) * result.ways * result.queries)
 
 
 def test_a_frozen_network_needs_no_module(split: Split, network: torch.nn.Module) -> None:
