@@ -3,13 +3,15 @@
 A head turns a model and a list of same-shaped episodes into query predictions. The
 frozen-embedding heads (``prototype``, ``prototype_cosine``, ``logistic``) embed support and
 query of each episode in one call, then classify all the episodes of a batch at once; the
-``finetune`` head adapts a copy of the whole network on each support set first.
+``finetune`` head fits a classifier, initialised from the prototypes, and a copy of the network
+to each support set first. Every head embeds with the model in eval mode (``eval_mode``).
 """
 
 from __future__ import annotations
 
 import copy
-from typing import Callable, Protocol, Sequence
+from contextlib import contextmanager
+from typing import Callable, Iterator, Protocol, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -33,7 +35,8 @@ class Head(Protocol):
     """Classifies the queries of episodes that share (ways, shots, queries)."""
 
     def predict(self, model: Embedder | EmbedFn, episodes: Sequence[Episode]) -> torch.Tensor:
-        """Predicted labels, shape ``[E, N*Q]`` (int64, on CPU)."""
+        """Predicted labels, shape ``[E, N*Q]`` (int64, on CPU), with the model in eval mode:
+        a query's prediction depends on its support set, never on the other queries."""
         ...
 
 
@@ -73,11 +76,25 @@ def _labels(episodes: Sequence[Episode], device: torch.device) -> torch.Tensor:
     return torch.stack([e.support_labels for e in episodes]).to(device)
 
 
+@contextmanager
+def eval_mode(model: Embedder | EmbedFn) -> Iterator[None]:
+    """A module in eval mode inside the block (batch norm on its running statistics, so that no
+    image's embedding depends on the rest of its batch), then back in the mode it was in."""
+    was_training = isinstance(model, nn.Module) and model.training
+    if isinstance(model, nn.Module):
+        model.eval()
+    try:
+        yield
+    finally:
+        if was_training:
+            model.train()  # type: ignore[union-attr]
+
+
 class EmbeddingHead:
     """Base of the frozen-embedding heads: embed once, then ``classify`` all episodes at once."""
 
     def predict(self, model: Embedder | EmbedFn, episodes: Sequence[Episode]) -> torch.Tensor:
-        with torch.no_grad():
+        with torch.no_grad(), eval_mode(model):
             support, query = embed_episodes(model, episodes)
         labels = _labels(episodes, support.device)
         return self.classify(support, labels, query, episodes[0].ways).cpu()
@@ -147,45 +164,74 @@ class LogisticHead(EmbeddingHead):
             return (query @ weight + bias).argmax(-1)
 
 
-@HEADS.register("finetune", "fine-tune a copy of the whole network on the support set, then nearest prototype")
+@HEADS.register(
+    "finetune", "linear classifier initialised from the prototypes, fine-tuned with the network on the support"
+)
 class FinetuneHead:
-    """Fine-tunes a copy of the network per episode, then classifies by nearest prototype.
+    """Per episode: a linear classifier initialised from the prototypes, then fine-tuned by SGD
+    on the support together with a copy of the network (first-order Proto-MAML, Triantafillou
+    et al. 2020).
 
-    The loss is the prototypical loss of the support set against its own prototypes; batch
-    norm keeps its running statistics (eval mode), so a 1-shot support does not corrupt them.
+    With prototypes ``p_c`` (mean support embeddings), the classifier starts at ``W_c = 2 p_c``,
+    ``b_c = -|p_c|^2``: its logits ``W_c . f + b_c = |f|^2 - |f - p_c|^2`` rank the classes as the
+    squared Euclidean distance does, so before any step it predicts what ``prototype`` does.
+    Then ``steps`` full-batch SGD steps on the mean cross-entropy of the support update the
+    classifier (learning rate ``lr``) and every parameter of a copy of the network
+    (``backbone_lr``; 0 keeps the network frozen and uncopied). The network stays in eval mode
+    throughout: batch norm normalises with its running statistics and never updates them. The
+    queries are then classified by the tuned classifier on the tuned network's embedding; they
+    take no part in the fitting, and each episode starts afresh from the given model, which is
+    left untouched.
+
+    SGD, not Adam: on a trained network the prototypes often fit the support already (in
+    1-shot each support image is its own prototype; the support loss of a quick Omniglot
+    ProtoNet starts near 1e-3), and SGD follows that near-zero gradient with near-zero steps,
+    where Adam would rescale it to steps of size ``lr`` on every parameter.
 
     Args:
-        steps: optimisation steps per episode.
-        lr: Adam learning rate.
+        steps: SGD steps per episode (0: the prototype head's predictions).
+        lr: learning rate of the classifier.
+        backbone_lr: learning rate of the network; 0 freezes it.
     """
 
-    def __init__(self, steps: int = 10, lr: float = 1e-3):
-        if steps < 1 or lr <= 0:
-            raise BenchmarkError("finetune head: steps >= 1 and lr > 0")
-        self.steps, self.lr = steps, lr
-        self._prototype = PrototypeHead()
+    def __init__(self, steps: int = 10, lr: float = 0.001, backbone_lr: float = 0.001):
+        if steps < 0 or lr < 0 or backbone_lr < 0:
+            raise BenchmarkError("finetune head: steps >= 0, lr >= 0 and backbone_lr >= 0")
+        self.steps, self.lr, self.backbone_lr = steps, lr, backbone_lr
 
     def predict(self, model: Embedder | EmbedFn, episodes: Sequence[Episode]) -> torch.Tensor:
-        if not isinstance(model, nn.Module):
-            raise BenchmarkError("the finetune head needs a network (an nn.Module with embed), not a function")
-        return torch.cat([self._predict_one(model, episode) for episode in episodes])
+        if self.backbone_lr > 0 and not isinstance(model, nn.Module):
+            raise BenchmarkError(
+                "the finetune head needs a network (an nn.Module with embed) to tune, not a function; "
+                "backbone_lr=0 tunes the classifier alone"
+            )
+        with eval_mode(model):
+            return torch.stack([self._predict_one(model, episode) for episode in episodes]).cpu()
 
-    def _predict_one(self, model: nn.Module, episode: Episode) -> torch.Tensor:
-        tuned = copy.deepcopy(model).eval()
-        device = model_device(tuned)
-        support = episode.support.to(device)
-        labels = episode.support_labels.to(device)
-        for param in tuned.parameters():
-            param.requires_grad_(True)
-        optimizer = torch.optim.Adam(tuned.parameters(), lr=self.lr)
+    def _predict_one(self, model: Embedder | EmbedFn, episode: Episode) -> torch.Tensor:
+        device = model_device(model)
+        support, labels = episode.support.to(device), episode.support_labels.to(device)
+        network: list[nn.Parameter] = []
+        if self.backbone_lr > 0:
+            model = copy.deepcopy(model)
+            network = [param.requires_grad_(True) for param in model.parameters()]  # type: ignore[union-attr]
+        embed = embed_fn(model)
+        with torch.no_grad():
+            features = embed(support).float()
+            protos = class_means(features, labels, episode.ways)
+        weight = (2 * protos).requires_grad_(True)  # [N, D]
+        bias = (-protos.pow(2).sum(1)).requires_grad_(True)  # [N]
+        groups = [{"params": [weight, bias], "lr": self.lr}]
+        if network:
+            groups.append({"params": network, "lr": self.backbone_lr})
+        optimizer = torch.optim.SGD(groups)
         with torch.enable_grad():
             for _ in range(self.steps):
-                features = tuned.embed(support)
-                protos = class_means(features[None], labels[None], episode.ways)[0]
-                distances = (features[:, None] - protos[None]).pow(2).sum(-1)  # [S, N]
-                loss = F.cross_entropy(-distances, labels)
+                if network:
+                    features = embed(support).float()
+                loss = F.cross_entropy(features @ weight.T + bias, labels)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-        return self._prototype.predict(tuned, [episode])
-
+        with torch.no_grad():
+            return (embed(episode.query.to(device)).float() @ weight.T + bias).argmax(-1)
