@@ -53,6 +53,10 @@ class EpisodeSet:
     def __len__(self) -> int:
         return len(self.seeds)
 
+    def first(self, count: int) -> "EpisodeSet":
+        """The first ``count`` of these episodes (all of them when ``count >= len(self)``)."""
+        return replace(self, seeds=self.seeds[:count])
+
     def batches(self, size: int) -> Iterator[list[Episode]]:
         """Consecutive lists of at most ``size`` episodes, drawn with ``sample_batch``."""
         for start in range(0, len(self.seeds), size):

@@ -66,6 +66,16 @@ def _split_of_dataset(split: str, context: Context) -> None:
                              f"(splits: {', '.join(known)})")
 
 
+def _head_episodes(counts: Mapping[str, Any], context: Context) -> None:
+    heads, episodes = context.values["heads"], context.values["episodes"]
+    for head, count in counts.items():
+        if head not in heads:
+            raise BenchmarkError(f"head {head!r} is not one of eval.heads ({', '.join(heads)})")
+        if isinstance(count, bool) or not isinstance(count, int) or not 2 <= count <= episodes:
+            raise BenchmarkError(f"episodes of head {head!r} must be a whole number in "
+                                 f"2..{episodes} (eval.episodes), got {count!r}")
+
+
 def _plain_name(name: str, context: Context) -> None:
     if not _NAME.match(name):
         raise BenchmarkError(f"{name!r} must be a plain name (letters, digits, _ . - + =)")
@@ -169,10 +179,18 @@ class EvalSpec:
                            doc="queries per class in each test episode")
     seed: int = setting(0, minimum=0, maximum=limits.MAX_SEED,
                         doc="the seed that fixes the test episodes")
+    head_episodes: Mapping[str, int] = setting(
+        factory=FrozenDict, check=_head_episodes,
+        doc="fewer episodes for a costly head, e.g. {finetune: 100}: the first 100 of the "
+            "same fixed episodes")
 
     def settings_for(self, data: EvalData) -> tuple[EvalSetting, ...]:
         """The settings evaluated on ``data``: its own, or the spec-wide ones."""
         return data.settings or self.settings
+
+    def episodes_for(self, head: str) -> int:
+        """How many of the fixed episodes ``head`` is evaluated on."""
+        return self.head_episodes.get(head, self.episodes)
 
 
 @dataclass(frozen=True, kw_only=True)

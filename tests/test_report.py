@@ -91,6 +91,15 @@ def test_converted_columns_are_footnoted_with_what_was_done() -> None:
     assert "Input conversion" not in tables.to_markdown(unconverted, [])
 
 
+def test_a_head_on_fewer_episodes_is_footnoted() -> None:
+    rng = np.random.default_rng(0)
+    rows = [row(m, 1, rng.uniform(0, 1, 40)) for m in ("a", "b")]
+    rows += [row(m, 1, rng.uniform(0, 1, 10), head="finetune") for m in ("a", "b")]
+    markdown = tables.to_markdown(tables.build_table(rows, "synth"), [])
+    assert "Test episodes per cell: 40; head finetune: 10 (the first of the same episodes)." in markdown
+    assert "Test episodes per cell" not in tables.to_markdown(tables.build_table(rows[:2], "synth"), [])
+
+
 def test_a_column_never_mixes_conversions() -> None:
     rows = synthetic_rows()
     rows[0] = replace(rows[0], input_conversion="grey→RGB (replicated)")

@@ -165,6 +165,21 @@ def test_cross_domain_cells_evaluate_converted_images_and_say_so(tmp_path: Path,
 
 
 @pytest.mark.slow
+def test_a_head_with_fewer_episodes_scores_the_first_of_the_same_episodes(tmp_path: Path,
+                                                                          first: Run) -> None:
+    spec = write_spec(tmp_path, lambda d: d["eval"].update(head_episodes={"prototype_cosine": 2}))
+    run_tiny(tmp_path, spec)
+    with Store(first.store) as store:
+        full = {r.key: r for r in store.results(with_episodes=True)}
+    with Store(tmp_path / "store.sqlite") as store:
+        rows = store.results(with_episodes=True)
+    assert {r.head: r.episodes for r in rows} == {"prototype": full[rows[0].key].episodes,
+                                                 "prototype_cosine": 2}
+    for r in rows:
+        whole = full[r.key].episode_accuracies
+        assert r.episode_accuracies == whole[: r.episodes]
+
+
 def test_same_spec_and_seed_give_identical_rows(tmp_path: Path, first: Run) -> None:
     second = run_tiny(tmp_path)
     with Store(first.store) as a, Store(second.store) as b:

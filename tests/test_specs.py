@@ -42,6 +42,15 @@ def test_tiny_spec_resolves_defaults() -> None:
     assert spec.labels == ("random", "protonet", "protoclr")
 
 
+def test_a_costly_head_can_take_the_first_of_the_episodes() -> None:
+    data = tiny()
+    data["eval"]["head_episodes"] = {"prototype": 2}
+    spec = parse_spec(data)
+    assert spec.eval.episodes_for("prototype") == 2
+    assert spec.eval.episodes_for("logistic") == spec.eval.episodes
+    assert spec.job_hash("protonet") == parse_spec(tiny()).job_hash("protonet")  # no retraining
+
+
 def test_method_trainer_overrides_defaults() -> None:
     data = tiny()
     data["methods"][0]["trainer"] = {"steps": 7, "lr": 0.01}
@@ -137,6 +146,9 @@ BAD = [
     (["eval", "heads"], ["prototype", "knn"], "eval.heads[1]", "unknown head 'knn'"),
     (["eval", "episodes"], 1, "eval.episodes", "≥ 2"),
     (["eval", "seed"], -1, "eval.seed", "≥ 0"),
+    (["eval", "head_episodes"], {"finetune": 10}, "eval.head_episodes", "not one of eval.heads"),
+    (["eval", "head_episodes"], {"prototype": 10 ** 9}, "eval.head_episodes", "whole number in 2.."),
+    (["eval", "head_episodes"], {"prototype": "few"}, "eval.head_episodes", "whole number"),
     (["seeds"], 3, "seeds", "expected a list"),
     (["seeds"], [0, 0], "seeds", "same seed twice"),
     (["device"], "tpu", "device", "expected one of auto, cpu, cuda"),

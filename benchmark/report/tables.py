@@ -274,6 +274,23 @@ def conversion_note(table: TransferTable) -> str:
         f"{split}: {done}" for split, done in table.conversions.items()) + "."
 
 
+def episodes_note(table: TransferTable) -> str:
+    """How many test episodes each head was evaluated on, e.g. ``Test episodes per cell:
+    1000; head finetune: 100 (the first of the same episodes).``; empty when every cell has
+    the same number."""
+    counts = table.cells.groupby("head")["episodes"].max().astype(int).to_dict()
+    if len(set(counts.values())) < 2:
+        return ""
+    most = max(counts.values())
+    fewer = "; ".join(f"head {head}: {n}" for head, n in sorted(counts.items()) if n < most)
+    return f"Test episodes per cell: {most}; {fewer} (the first of the same episodes)."
+
+
+def notes(table: TransferTable) -> list[str]:
+    """The table's footnotes (input conversions, episode counts), those that apply."""
+    return [note for note in (conversion_note(table), episodes_note(table)) if note]
+
+
 def to_markdown(table: TransferTable, provenance: Sequence[str]) -> str:
     """GitHub Markdown: a title, the table, the legend and the provenance lines."""
     grid = table_grid(table, _MARKDOWN)
@@ -282,8 +299,7 @@ def to_markdown(table: TransferTable, provenance: Sequence[str]) -> str:
     lines.append("|" + "|".join(["---"] + [":-:"] * (len(grid[0]) - 1)) + "|")
     lines += ["| " + " | ".join(row) + " |" for row in grid[1:]]
     lines += ["", LEGEND, ""]
-    note = conversion_note(table)
-    if note:
+    for note in notes(table):
         lines += [_MARKDOWN.escape(note), ""]
     lines += [f"<sub>{line}</sub>  " for line in provenance]
     return "\n".join(lines).rstrip() + "\n"
@@ -300,8 +316,7 @@ def to_latex(table: TransferTable, provenance: Sequence[str]) -> str:
     lines += ["\\midrule", " & ".join(grid[-1]) + " \\\\", "\\bottomrule", "\\end{tabular}"]
     legend = (LEGEND.replace("%", "\\%").replace("**Bold**", "\\textbf{Bold}")
               .replace("†", "$^\\dagger$").replace("±", "$\\pm$"))
-    note = conversion_note(table)
-    if note:
+    for note in notes(table):
         legend += " " + _latex_escape(note)
     lines += [f"\\caption{{{_latex_escape(table.benchmark)}: transfer accuracy. {legend} "
               f"Spec hash {', '.join(table.spec_hashes)}; "

@@ -133,7 +133,7 @@ def _evaluated(spec: BenchmarkSpec, label: str, seed: int, runs_dir: Path,
     common = dict(
         benchmark=spec.name, method=label, train_dataset=spec.train.dataset,
         train_split=spec.train.split, queries=spec.eval.queries, seed=seed,
-        episodes=spec.eval.episodes, eval_seed=spec.eval.seed, steps=steps,
+        eval_seed=spec.eval.seed, steps=steps,
         train_seconds=train_seconds, device=device, commit=provenance.commit(),
         versions=provenance.library_versions(), spec_hash=spec.job_hash(label),
         train_fingerprint=train_split.fingerprint, method_name=method_name, backbone=backbone,
@@ -151,9 +151,9 @@ def _evaluated(spec: BenchmarkSpec, label: str, seed: int, runs_dir: Path,
                                   spec.eval.seed, device)
         for head in heads:
             began = time.perf_counter()
-            result = evaluate(model, episodes, head)
+            result = evaluate(model, episodes.first(spec.eval.episodes_for(head)), head)
             rows.append(ResultRow(
-                **common, eval_dataset=dataset, eval_split=split.name, ways=ways, shots=shots,
+                **common, episodes=result.episodes, eval_dataset=dataset, eval_split=split.name, ways=ways, shots=shots,
                 head=head, accuracy=float(result.mean), ci95=float(result.ci95),
                 eval_seconds=time.perf_counter() - began, eval_fingerprint=split.fingerprint,
                 input_conversion=done,
