@@ -23,7 +23,7 @@ from benchmark.device import resolve_device
 from benchmark.episodes.episode import Episode
 from benchmark.samplers.base import Sampler
 from benchmark.errors import BenchmarkError
-from benchmark.heads import HEADS, EmbedFn, Embedder, EmbeddingHead, Head, embed_fn, model_device
+from benchmark.heads import HEADS, EmbedFn, Embedder, EmbeddingHead, Head, embed_fn, eval_mode, model_device
 from benchmark.stats import mean_ci95
 
 #: Images embedded per ``embed`` call (several small episodes share one call).
@@ -156,19 +156,12 @@ def evaluate(
     head_obj: Head = HEADS.build(head) if isinstance(head, str) else head
     if len(episodes) == 0:
         raise BenchmarkError("evaluation needs at least 1 episode")
-    was_training = model.training if isinstance(model, nn.Module) else None
-    if isinstance(model, nn.Module):
-        model.eval()
-    try:
-        with torch.no_grad():
-            rows = _split_rows(head_obj, episodes)
-            if rows is not None:
-                acc = _split_embedding_accuracies(model, episodes, head_obj, rows, batch_images)  # type: ignore[arg-type]
-            else:
-                acc = _episode_accuracies(model, episodes, head_obj, batch_images)
-    finally:
-        if was_training:
-            model.train()  # type: ignore[union-attr]
+    with eval_mode(model), torch.no_grad():
+        rows = _split_rows(head_obj, episodes)
+        if rows is not None:
+            acc = _split_embedding_accuracies(model, episodes, head_obj, rows, batch_images)  # type: ignore[arg-type]
+        else:
+            acc = _episode_accuracies(model, episodes, head_obj, batch_images)
     setting = episodes if isinstance(episodes, EpisodeSet) else episodes[0]
     mean, ci95 = mean_ci95(acc)
     return EvalResult(
