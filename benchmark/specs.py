@@ -123,6 +123,9 @@ class MethodSpec:
                            doc="query images per class")
     sampler_options: Mapping[str, Any] = setting(
         factory=FrozenDict, doc="keyword options of the sampler (e.g. augmentation knobs)")
+    train_split: str | None = setting(
+        None, doc="another split of train.dataset for this method (e.g. all training images for "
+                  "a method that uses no labels); default: train.split")
     params: Mapping[str, Any] = setting(
         factory=FrozenDict, doc="keyword parameters of the method (e.g. temperature)")
     trainer: TrainConfig = setting(factory=TrainConfig,
@@ -252,6 +255,12 @@ class BenchmarkSpec:
         methods = () if self.floor == "only" else tuple(m.label for m in self.methods)
         return (*self.floors, *methods)
 
+    def train_split_of(self, label: str) -> str:
+        """The split ``label`` trains on: its ``train_split``, else ``train.split`` (the floor's)."""
+        if label in self.floors:
+            return self.train.split
+        return self.method(label).train_split or self.train.split
+
     def job_hash(self, label: str) -> str:
         """Hash of what determines one label's rows: benchmark name, train data, the resolved
         method (or the floor's backbone) and the evaluation protocol (episodes, queries, seed).
@@ -260,6 +269,8 @@ class BenchmarkSpec:
         protocol = {k: getattr(self.eval, k) for k in ("episodes", "queries", "seed")}
         floors = self.floors
         method = {"floor": floors[label]} if label in floors else plain(self.method(label))
+        if method.get("train_split", "") is None:  # no split of its own: hashed as before the key
+            del method["train_split"]
         return canonical_hash({
             "name": self.name,
             "train": plain(self.train),

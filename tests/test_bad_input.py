@@ -159,6 +159,8 @@ SPEC_CASES: list[tuple[str, Any, tuple[str, ...]]] = [
     ("train-shots-over-class-size", _set("methods.0.shots", 20), ("methods[0]",)),
     ("unknown-method-param", _set("methods.0.params", {"bogus": 1}), ("bogus",)),
     ("unknown-sampler-option", _set("methods.0.sampler_options", {"colour": True}), ("colour",)),
+    ("unknown-method-train-split", _set("methods.0.train_split", "everything"),
+     ("methods[0].train_split", "everything")),
     ("unknown-augment-preset", _augment({"preset": "imagenet"}), ("methods[0]", "imagenet")),
     ("augment-support-not-bool", _augment({"augment_support": "no"}), ("augment_support",)),
     ("unknown-augment-knob", _augment({"augment": {"vflip_p": 0.5}}), ("vflip_p",)),

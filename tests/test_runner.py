@@ -180,6 +180,25 @@ def test_a_head_with_fewer_episodes_scores_the_first_of_the_same_episodes(tmp_pa
         assert r.episode_accuracies == whole[: r.episodes]
 
 
+def test_a_method_can_train_on_its_own_split(tmp_path: Path, first: Run) -> None:
+    def own_split(data: dict) -> None:
+        data["methods"][1]["train_split"] = "vinyals_val"
+    run_tiny(tmp_path, write_spec(tmp_path, own_split))
+    from benchmark.data import load_split
+    val = load_split("omniglot", "vinyals_val")
+    with Store(tmp_path / "store.sqlite") as store:
+        rows = store.results()
+    with Store(first.store) as store:
+        before = {r.method: r for r in store.results()}
+    label = yaml.safe_load(TINY.read_text())["methods"][1]["label"]
+    for r in rows:
+        if r.method == label:
+            assert (r.train_split, r.train_fingerprint) == ("vinyals_val", val.fingerprint)
+            assert r.spec_hash != before[label].spec_hash
+        else:
+            assert (r.train_split, r.spec_hash) == (before[r.method].train_split, before[r.method].spec_hash)
+
+
 def test_same_spec_and_seed_give_identical_rows(tmp_path: Path, first: Run) -> None:
     second = run_tiny(tmp_path)
     with Store(first.store) as a, Store(second.store) as b:

@@ -146,6 +146,7 @@ BAD = [
     (["eval", "heads"], ["prototype", "knn"], "eval.heads[1]", "unknown head 'knn'"),
     (["eval", "episodes"], 1, "eval.episodes", "≥ 2"),
     (["eval", "seed"], -1, "eval.seed", "≥ 0"),
+    (["methods", 0, "train_split"], 3, "methods[0].train_split", "expected a non-empty string"),
     (["eval", "head_episodes"], {"finetune": 10}, "eval.head_episodes", "not one of eval.heads"),
     (["eval", "head_episodes"], {"prototype": 10 ** 9}, "eval.head_episodes", "whole number in 2.."),
     (["eval", "head_episodes"], {"prototype": "few"}, "eval.head_episodes", "whole number"),

@@ -62,10 +62,16 @@ def preflight(spec: BenchmarkSpec, data_root: Path | None) -> None:
             raise _prefixed(spec, "train.val_split", err) from None
     for i, method in enumerate(spec.methods):
         path = f"methods[{i}]"
+        own = train
+        if method.train_split is not None:
+            try:
+                own = load_split(spec.train.dataset, method.train_split, data_root)
+            except BenchmarkError as err:
+                raise _prefixed(spec, f"{path}.train_split", err) from None
         try:
             METHODS.get(method.method).check_task(method.sampler, method.ways, method.shots,
                                                   method.queries)
-            build_train_sampler(method, train)
+            build_train_sampler(method, own)
         except BenchmarkError as err:
             raise _prefixed(spec, path, err) from None
         try:

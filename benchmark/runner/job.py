@@ -63,7 +63,7 @@ def _trained_model(spec: BenchmarkSpec, method: MethodSpec, seed: int, device: s
                    runs_dir: Path, data_root: Path | None) -> tuple[torch.nn.Module, RunRecord]:
     """Train (or resume, or reload a finished run of) one method for one seed on ``device``
     (resolved)."""
-    split = load_split(spec.train.dataset, spec.train.split, data_root)
+    split = load_split(spec.train.dataset, spec.train_split_of(method.label), data_root)
     sampler = build_train_sampler(method, split, device)
     model = build_model(method, split.image_shape, seed)
     validate = None
@@ -118,7 +118,7 @@ def run_job(spec: BenchmarkSpec, label: str, seed: int, *, runs_dir: Path,
 def _evaluated(spec: BenchmarkSpec, label: str, seed: int, runs_dir: Path,
                data_root: Path | None, device: str, cells: list[Cell]) -> JobResult:
     """``run_job`` on a resolved ``device``."""
-    train_split = load_split(spec.train.dataset, spec.train.split, data_root)
+    train_split = load_split(spec.train.dataset, spec.train_split_of(label), data_root)
     started = time.perf_counter()
     floors = spec.floors
     if label in floors:
@@ -132,7 +132,7 @@ def _evaluated(spec: BenchmarkSpec, label: str, seed: int, runs_dir: Path,
     model = model.to(device)
     common = dict(
         benchmark=spec.name, method=label, train_dataset=spec.train.dataset,
-        train_split=spec.train.split, queries=spec.eval.queries, seed=seed,
+        train_split=train_split.name, queries=spec.eval.queries, seed=seed,
         eval_seed=spec.eval.seed, steps=steps,
         train_seconds=train_seconds, device=device, commit=provenance.commit(),
         versions=provenance.library_versions(), spec_hash=spec.job_hash(label),

@@ -23,7 +23,7 @@ class Work:
 
 
 def _row_key(spec: BenchmarkSpec, label: str, seed: int, cell: Cell) -> tuple:
-    return (spec.name, label, spec.train.dataset, spec.train.split, cell.eval_dataset,
+    return (spec.name, label, spec.train.dataset, spec.train_split_of(label), cell.eval_dataset,
             cell.split_name, cell.ways, cell.shots, spec.eval.queries, cell.head, seed)
 
 
