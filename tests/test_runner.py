@@ -155,9 +155,9 @@ def test_cross_domain_cells_evaluate_converted_images_and_say_so(tmp_path: Path,
     assert all(r.input_conversion == "" for r in rows if r.eval_dataset == "omniglot")
     source = load_split("cifar10", "fewshot_test", data_root).fingerprint
     assert len({r.eval_fingerprint for r in converted} | {source}) == 2  # one converted split
-    markdown = (run.report / "transfer.md").read_text()
+    markdown = run.report.with_suffix(".md").read_text()
     assert "cifar10/fewshot_test→auto 4w1s" in markdown and done in markdown
-    csv = pd.read_csv(run.report / "transfer.csv", comment="#", keep_default_na=False)
+    csv = pd.read_csv(run.report.with_suffix(".csv"), comment="#", keep_default_na=False)
     assert set(csv[csv.eval_dataset == "cifar10"].input_conversion) == {done}
     capsys.readouterr()
     run_tiny(tmp_path, spec, data_root=data_root)
