@@ -81,3 +81,29 @@ def test_finetuning_is_deterministic_and_leaves_the_model_untouched(
     assert torch.equal(first, again)
     assert all(torch.equal(before[k], v) for k, v in network.state_dict().items())
     assert not network.training
+
+
+class Scaled(torch.nn.Module):
+    """A network whose embedding is ``scale`` times another's (SimCLR's backbone features are
+    larger than ProtoNet's): the prototype head's predictions do not change."""
+
+    def __init__(self, inner: torch.nn.Module, scale: float) -> None:
+        super().__init__()
+        self.inner, self.scale = inner, scale
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return self.scale * self.inner.embed(x)
+
+
+def test_an_embedding_with_large_norms_does_not_wreck_the_network(
+    split: Split, network: torch.nn.Module
+) -> None:
+    """Logits grow with the square of the embedding's scale; the clipped step keeps fine-tuning
+    near the prototype head, where the unclipped one falls far below it."""
+    episodes = list(fixed_episodes(split, 5, 3, 3, 8, seed=0))
+    large = Scaled(network, 40.0)
+    prototype = evaluate(large, episodes, "prototype")
+    clipped = evaluate(large, episodes, HEADS.build("finetune"))
+    unclipped = evaluate(large, episodes, HEADS.build("finetune", max_grad_norm=0.0))
+    assert correct(clipped) >= correct(prototype) - 2
+    assert correct(unclipped) < correct(prototype) - 10  # what the clipping prevents
