@@ -132,7 +132,7 @@ def _evaluated(spec: BenchmarkSpec, label: str, seed: int, runs_dir: Path,
     model = model.to(device)
     common = dict(
         benchmark=spec.name, method=label, train_dataset=spec.train.dataset,
-        train_split=train_split.name, queries=spec.eval.queries, seed=seed,
+        train_split=spec.train_split_of(label), queries=spec.eval.queries, seed=seed,
         eval_seed=spec.eval.seed, steps=steps,
         train_seconds=train_seconds, device=device, commit=provenance.commit(),
         versions=provenance.library_versions(), spec_hash=spec.job_hash(label),
@@ -153,7 +153,8 @@ def _evaluated(spec: BenchmarkSpec, label: str, seed: int, runs_dir: Path,
             began = time.perf_counter()
             result = evaluate(model, episodes.first(spec.eval.episodes_for(head)), head)
             rows.append(ResultRow(
-                **common, episodes=result.episodes, eval_dataset=dataset, eval_split=split.name, ways=ways, shots=shots,
+                **common, episodes=result.episodes, eval_dataset=dataset, eval_split=split.name,
+                ways=ways, shots=shots,
                 head=head, accuracy=float(result.mean), ci95=float(result.ci95),
                 eval_seconds=time.perf_counter() - began, eval_fingerprint=split.fingerprint,
                 input_conversion=done,
