@@ -52,9 +52,10 @@ class AugmentSampler(ViewSampler):
         self.augment_support = augment_support
 
     def make_views(self, images: torch.Tensor, image_u: torch.Tensor, view_u: torch.Tensor) -> torch.Tensor:
-        views = self.augment(images, view_u)
         if self.augment_support:
-            return views
+            return self.augment(images, view_u)
         per_episode = self.ways * (self.shots + self.queries)
-        support = torch.arange(len(images), device=images.device) % per_episode < self.ways * self.shots
-        return torch.where(support[:, None, None, None], self.augment.identity(images), views)
+        query = torch.arange(len(images), device=images.device) % per_episode >= self.ways * self.shots
+        views = self.augment.identity(images).clone()  # the support views; only queries are augmented
+        views[query] = self.augment(images[query], view_u[query])
+        return views
