@@ -119,7 +119,23 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from benchmark import evaluate
     from benchmark.data.convert import parse_conversion
 
+    if (args.checkpoint is None) == (args.backbone is None):
+        raise BenchmarkError("eval: give --checkpoint FILE or --backbone NAME (exactly one)")
+    if args.weights is not None and args.backbone is None:
+        raise BenchmarkError("eval: --weights goes with --backbone (a checkpoint holds its weights)")
     convert = parse_conversion(args.convert) if args.convert is not None else None
+    if args.backbone is not None:
+        from benchmark.api import evaluate as evaluate_encoder
+
+        if convert is not None:
+            raise BenchmarkError("eval: --convert goes with --checkpoint (a --backbone takes the "
+                                 "dataset's images as they are and resizes them itself)")
+        result = evaluate_encoder(
+            args.backbone, args.dataset, args.ways, args.shots, split=args.split,
+            weights=args.weights, queries=args.queries, episodes=args.episodes, head=args.head,
+            seed=args.seed, device=args.device, data_root=args.data_root)
+        print(result.summary())
+        return 0
     result = evaluate.evaluate_checkpoint(
         checkpoint=args.checkpoint,
         dataset=args.dataset,
@@ -217,8 +233,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "index OUT/ablations/index.md) instead of the benchmarks")
     report.set_defaults(handler=_cmd_report)
 
-    ev = commands.add_parser("eval", help="episodic evaluation of a checkpoint")
-    ev.add_argument("--checkpoint", type=Path, required=True)
+    ev = commands.add_parser("eval", help="episodic evaluation of a checkpoint or of any encoder")
+    ev.add_argument("--checkpoint", type=Path, default=None, help="a benchmark checkpoint")
+    ev.add_argument("--backbone", default=None, metavar="NAME",
+                    help="instead of --checkpoint: a backbone evaluated as it is, e.g. "
+                    "torchvision:resnet18, timm:vit_small_patch16_224 or conv4")
+    ev.add_argument("--weights", default=None, metavar="PATH",
+                    help="--backbone's weights: a .pth state dict, a timm/torchvision "
+                    "checkpoint, or 'library' (the library's download); default: random")
     ev.add_argument("--dataset", required=True)
     ev.add_argument("--split", default=None, help="default: the dataset's test split")
     ev.add_argument("--ways", type=int, default=5)
