@@ -87,9 +87,36 @@ def _cmd_perf(args: argparse.Namespace) -> int:
                       store=args.store)
 
 
+def parse_set(items: Sequence[str] | None) -> dict[str, object] | None:
+    """``--set PATH=VALUE`` options → ``{path: value}``, each value read as YAML (``0.2``,
+    ``[0,1]``, ``true``, ``{crop_scale: [0.6, 1.0]}``), as an ablation file's values are."""
+    import yaml
+
+    if not items:
+        return None
+    out: dict[str, object] = {}
+    for item in items:
+        path, sep, text = item.partition("=")
+        if not sep or not path.strip():
+            raise BenchmarkError(f"--set {item!r}: expected PATH=VALUE, e.g. "
+                                 "methods[0].params.temperature=0.2")
+        try:
+            out[path.strip()] = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise BenchmarkError(f"--set {item!r}: the value is not YAML "
+                                 f"({str(err).splitlines()[0]})") from None
+    return out
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from benchmark import runner
+    from benchmark.runner.driver import plan_file
 
+    overrides = parse_set(args.set)
+    if args.plan:
+        print(plan_file(args.spec, store_path=args.store, data_root=args.data_root,
+                        device=args.device, overrides=overrides, only=args.only, yes=args.yes))
+        return 0
     runner.run_file(
         args.spec,
         store_path=args.store,
@@ -101,6 +128,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         lease_timeout=args.lease_timeout,
         yes=args.yes,
         command=args.command_line,
+        overrides=overrides,
+        only=args.only,
     )
     return 0
 
@@ -221,6 +250,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--lease-timeout", type=float, default=None, metavar="SECONDS",
                      help="seconds without a heartbeat after which another process takes over "
                      "a job this one runs (default: 120; a dead process on this host: at once)")
+    run.add_argument("--set", action="append", default=None, metavar="PATH=VALUE",
+                     help="override a spec value, with the paths ablation files use "
+                     "(methods[0].params.temperature=0.2, seeds=[0,1]); repeatable")
+    run.add_argument("--only", action="append", default=None, metavar="LABEL",
+                     help="run only this label's jobs (a method label, or the floor 'random'); "
+                     "repeatable")
+    run.add_argument("--plan", action="store_true",
+                     help="print the jobs that would run, what the store holds and an estimated "
+                     "time (a short timing probe), and write nothing")
     _data_root_arg(run)
     run.set_defaults(handler=_cmd_run)
 

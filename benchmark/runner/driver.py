@@ -23,7 +23,7 @@ from benchmark.runner import progress
 from benchmark.runner.checks import check_device, check_writable_dir, preflight
 from benchmark.runner.job import JobResult, run_dir, run_job
 from benchmark.runner.leases import DEFAULT_TIMEOUT_S, LeaseKeeper, check_timeout
-from benchmark.runner.planning import Work, plan, retire, work_left
+from benchmark.runner.planning import Work, dry_plan, plan, plan_text, retire, work_left
 from benchmark.frozen import thaw
 from benchmark.schema import Reader
 from benchmark.specs import BenchmarkSpec, load_specs, parse_spec
@@ -267,3 +267,19 @@ def run_file(spec_path: str | Path | Mapping[str, Any],
                            + (f" at step {r.failed_step}" if r.failed_step is not None else "")
                            + f" ({r.error})" for r in failed)
         raise BenchmarkError(f"{len(failed)} run(s) failed (recorded in {store_path}): {detail}")
+
+
+def plan_file(spec_path: str | Path | Mapping[str, Any],
+              store_path: str | Path = Path("results/results.sqlite"),
+              data_root: Path | None = None, device: str | None = None,
+              overrides: Mapping[str, Any] | None = None, only: Sequence[str] | None = None,
+              yes: bool = False) -> str:
+    """What ``benchmark run FILE --plan`` prints: the jobs that would run, what the store
+    already holds and an estimated time (``planning.dry_plan``), after the same checks as
+    ``run_file``; nothing is written (not the store, not a run folder, not a report)."""
+    _, specs = load_run(spec_path, data_root, overrides, only, yes)
+    for spec in specs:
+        preflight(spec, data_root)
+    resolved = check_device(device or specs[0].device)
+    jobs = dry_plan(specs, Path(store_path), data_root, resolved, only)
+    return plan_text(jobs, Path(store_path), resolved)

@@ -74,7 +74,7 @@ def failed(spec: BenchmarkSpec, label: str, seed: int, message: str) -> None:
     log.warning("%s: %s seed %s FAILED: %s", spec.name, label, seed, message)
 
 
-def _clock(seconds: float) -> str:
+def clock_text(seconds: float) -> str:
     """``1h02m``, ``3m07s``, ``42s``."""
     seconds = int(round(seconds))
     hours, rest = divmod(seconds, 3600)
@@ -95,9 +95,9 @@ class Overall:
         """The current line."""
         elapsed = time.monotonic() - self.started
         left = max(0, self.total - self.done)
-        eta = _clock(elapsed / self.done * left) if self.done else "?"
+        eta = clock_text(elapsed / self.done * left) if self.done else "?"
         return (f"{self.spec.name}: {self.done}/{self.total} jobs done, elapsed "
-                f"{_clock(elapsed)}, ETA {eta}")
+                f"{clock_text(elapsed)}, ETA {eta}")
 
     def job_done(self) -> None:
         """One more job ended (finished, failed or done elsewhere): log the line."""
