@@ -74,6 +74,19 @@ def _cmd_datasets_embed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_datasets_show(args: argparse.Namespace) -> int:
+    from benchmark.data.show import show
+
+    options = {"preset": args.preset} if args.preset else None
+    summaries, files = show(args.name, args.out, split=args.split, data_root=args.data_root,
+                            sampler=args.sampler, classes=args.classes,
+                            per_class=args.per_class, seed=args.seed, options=options)
+    for summary in summaries:
+        print(summary.line())
+    print(f"wrote {', '.join(str(f) for f in files)}")
+    return 0
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     for name, description in listing.registry_entries(args.what):
         print(f"{name:<20} {description}")
@@ -211,6 +224,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _data_root_arg(ds_prep)
     ds_prep.set_defaults(handler=_cmd_datasets_prepare)
+    ds_show = datasets_cmds.add_parser(
+        "show", help="counts per split, and PNG grids of sample images and of augmented views")
+    ds_show.add_argument("name", help="a registered or ImageFolder-prepared dataset")
+    ds_show.add_argument("--split", default=None, help="the split drawn from (default: its train split)")
+    ds_show.add_argument("--out", type=Path, default=Path("results/datasets"),
+                         help="where the PNGs go (default: results/datasets)")
+    ds_show.add_argument("--sampler", default="augment",
+                         help="the training sampler whose episode is drawn (default: augment)")
+    ds_show.add_argument("--preset", default=None,
+                         help="augment sampler: an augmentation preset (default: the dataset kind's)")
+    ds_show.add_argument("--classes", type=int, default=8, help="rows of each grid")
+    ds_show.add_argument("--per-class", type=int, default=8, help="images (views) per row")
+    ds_show.add_argument("--seed", type=int, default=0)
+    _data_root_arg(ds_show)
+    ds_show.set_defaults(handler=_cmd_datasets_show)
     ds_embed = datasets_cmds.add_parser(
         "embed", help="write the embedded Omniglot file from the prepared Omniglot")
     ds_embed.add_argument("--out", type=Path, default=None,
