@@ -20,7 +20,7 @@ from torchvision.models import resnet18 as torchvision_resnet18
 
 from benchmark.errors import BenchmarkError
 from benchmark.external import ExternalEncoder, build_external, is_external, read_state_dict
-from benchmark.registry import Registry
+from benchmark.registry import Entry, Registry
 
 Builder = Callable[[int], nn.Module]
 M = TypeVar("M", bound=nn.Module)
@@ -44,6 +44,15 @@ class BackboneRegistry(Registry[Builder]):
 
     def __contains__(self, name: object) -> bool:
         return (isinstance(name, str) and is_external(name)) or super().__contains__(name)
+
+    def entries(self) -> list[Entry[Builder]]:
+        """The registered backbones, then one ``library:NAME`` line per library (what
+        ``benchmark list backbones`` prints)."""
+        from benchmark.external import LIBRARIES
+
+        return super().entries() + [
+            Entry(f"{e.name}:NAME", partial(build_external, e.name), f"any model of {e.description}")
+            for e in LIBRARIES.entries()]
 
 
 BACKBONES = BackboneRegistry("backbone")
