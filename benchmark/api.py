@@ -178,11 +178,10 @@ def run(spec: str | Path | Mapping[str, Any], *, store: str | Path = DEFAULT_STO
     Raises:
         BenchmarkError: as ``benchmark run`` (bad spec, path, data, store; failed runs).
     """
-    from benchmark.runner.driver import load_run, run_file
+    from benchmark.runner.driver import run_file
 
     paths = {**(set or {}), **overrides}
-    _, specs = load_run(spec, data_root, paths, only, yes=True)
-    run_file(spec, store_path=store, data_root=data_root, runs_dir=runs_dir, device=device,
-             report_dir=report_dir, overrides=paths or None, only=only, yes=True,
-             command="benchmark.run(...)")
-    return results(store, [s.name for s in specs])
+    names = run_file(spec, store_path=store, data_root=data_root, runs_dir=runs_dir,
+                     device=device, report_dir=report_dir, overrides=paths or None, only=only,
+                     yes=True, command="benchmark.run(...)")
+    return results(store, names)

@@ -216,7 +216,7 @@ def run_file(spec_path: str | Path | Mapping[str, Any],
              executor: str = "local", executor_options: Mapping[str, Any] | None = None,
              lease_timeout: float | None = None, yes: bool = False,
              command: str | None = None, overrides: Mapping[str, Any] | None = None,
-             only: Sequence[str] | None = None) -> None:
+             only: Sequence[str] | None = None) -> list[str]:
     """What ``python -m benchmark run FILE`` does: run the spec (or every grid point of an
     ablation file, ``benchmark.ablations``) with the registered ``executor`` (built with
     ``executor_options``), render the report to ``report_dir`` (a spec's plots into it and its
@@ -235,6 +235,9 @@ def run_file(spec_path: str | Path | Mapping[str, Any],
     ``device`` (default: the spec's) is the name each job resolves where it runs; it must
     resolve here too. ``lease_timeout``: seconds without a heartbeat after which another
     process may take over a job this one holds (default ``leases.DEFAULT_TIMEOUT_S``).
+
+    Returns:
+        the names of the benchmarks run (the spec's; an ablation's floor and grid points).
 
     Raises:
         BenchmarkError: a bad spec, ablation, data, setting, device, executor or store (before
@@ -267,6 +270,7 @@ def run_file(spec_path: str | Path | Mapping[str, Any],
                            + (f" at step {r.failed_step}" if r.failed_step is not None else "")
                            + f" ({r.error})" for r in failed)
         raise BenchmarkError(f"{len(failed)} run(s) failed (recorded in {store_path}): {detail}")
+    return [spec.name for spec in specs]
 
 
 def plan_file(spec_path: str | Path | Mapping[str, Any],
