@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import doctest
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,10 @@ TINY = Path(__file__).resolve().parent / "data" / "tiny.yaml"
 VOLATILE = ["train_seconds", "eval_seconds", "created_at"]
 
 
-def test_doctests() -> None:
+def test_doctests(monkeypatch) -> None:
+    """As a library user sees them: no progress lines (an earlier test's CLI call may have
+    put the ``benchmark`` logger on stdout)."""
+    monkeypatch.setattr(logging.getLogger("benchmark"), "handlers", [])
     failures, tried = doctest.testmod(api, optionflags=doctest.ELLIPSIS)
     assert tried >= 10 and failures == 0
 
