@@ -1,3 +1,24 @@
-"""Contrastive self-supervised learning and few-shot meta-learning under one episodic API."""
+"""Contrastive self-supervised learning and few-shot meta-learning under one episodic API.
+
+The Python API (``benchmark.api``; imported on first use): ``benchmark.run(spec, ...)``,
+``benchmark.results(store, spec=None)``, ``benchmark.evaluate(encoder, dataset, ways, shots)``.
+"""
+
+from typing import Any
 
 __version__ = "0.1.0"
+__all__ = ["evaluate", "results", "run"]
+
+
+def __getattr__(name: str) -> Any:
+    """``run``, ``results`` and ``evaluate`` from ``benchmark.api``, imported when first used
+    (so ``import benchmark`` stays light and the CLI's modules import no API)."""
+    if name == "evaluate":  # the module benchmark.evaluate, which calls api.evaluate
+        import benchmark.evaluate
+
+        return benchmark.evaluate
+    if name in __all__:
+        from benchmark import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'benchmark' has no attribute {name!r}")

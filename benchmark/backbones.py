@@ -1,24 +1,61 @@
-"""Feature extractors (a registry): Conv-4, ResNet-12 and a small-image ResNet-18.
+"""Feature extractors (a registry): Conv-4, ResNet-12 and a small-image ResNet-18, and any
+encoder of another library as ``library:model`` (``torchvision:resnet18``, ``timm:vit_small_patch16_224``;
+``benchmark.external``).
 
 Every registered builder takes ``in_channels`` and returns an ``nn.Module`` mapping
 ``[B, C, H, W]`` to a feature map or vector; ``build_backbone`` wraps it in a ``Backbone`` that
 flattens to ``[B, out_dim]`` and checks, by a dry forward at build time, that the image size fits.
+``load_weights`` loads a weights file (or the library's own weights) into a backbone.
 ``place_model`` puts a model on a device in the suite's memory format.
 """
 
 from __future__ import annotations
 
-from typing import Callable, TypeVar
+from functools import partial
+from typing import Any, Callable, Mapping, TypeVar
 
 import torch
 from torch import nn
 from torchvision.models import resnet18 as torchvision_resnet18
 
 from benchmark.errors import BenchmarkError
-from benchmark.registry import Registry
+from benchmark.external import ExternalEncoder, build_external, is_external, read_state_dict
+from benchmark.registry import Entry, Registry
 
-BACKBONES: Registry[Callable[[int], nn.Module]] = Registry("backbone")
+Builder = Callable[[int], nn.Module]
 M = TypeVar("M", bound=nn.Module)
+
+#: ``load_weights`` source meaning "the library's own pretrained weights" (a download).
+LIBRARY_WEIGHTS = "library"
+
+
+class BackboneRegistry(Registry[Builder]):
+    """The backbone registry: registered names, and ``library:model`` for any encoder of a
+    library in ``benchmark.external.LIBRARIES`` (resolved when asked for, not listed)."""
+
+    def get(self, name: str) -> Builder:
+        if is_external(name):
+            library = name.partition(":")[0]
+            from benchmark.external import LIBRARIES
+
+            LIBRARIES.get(library)  # an unknown library fails here, when a spec is read
+            return partial(build_external, name)
+        return super().get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return (isinstance(name, str) and is_external(name)) or super().__contains__(name)
+
+    def entries(self) -> list[Entry[Builder]]:
+        """The registered backbones, then one ``library:NAME`` line per library (what
+        ``benchmark list backbones`` prints)."""
+        from benchmark.external import LIBRARIES
+
+        return super().entries() + [
+            Entry(f"{e.name}:NAME", partial(build_external, e.name), f"any model of {e.description}")
+            for e in LIBRARIES.entries()]
+
+
+BACKBONES = BackboneRegistry("backbone")
 
 
 def _conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
@@ -138,6 +175,52 @@ def build_backbone(name: str, image_shape: tuple[int, int, int]) -> Backbone:
         raise BenchmarkError(f"backbone {name!r}: image shape must be (C, H, W) with positive sizes, got {image_shape}")
     image_shape = tuple(int(s) for s in image_shape)  # type: ignore[assignment]
     return Backbone(name, builder(image_shape[0]), image_shape)
+
+
+def _below(state: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    """The entries under ``prefix`` (unprefixed) when some keys have it; else all of them."""
+    inner = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    return inner or dict(state)
+
+
+def load_weights(backbone: Backbone, source: str) -> None:
+    """Load weights into ``backbone``: from a file (a ``.pth`` state dict of the model, a
+    timm or torchvision checkpoint, or a benchmark checkpoint, whose backbone is taken), or
+    ``LIBRARY_WEIGHTS`` for a ``library:model`` backbone's own pretrained weights.
+
+    A full model's classifier weights are ignored (the backbone has no classifier).
+
+    Raises:
+        BenchmarkError: an unreadable file, weights of another model (missing or unexpected
+            keys, other shapes), or library weights asked of a suite backbone.
+    """
+    external = isinstance(backbone.net, ExternalEncoder)
+    target = backbone.net.model if external else backbone.net
+    if source == LIBRARY_WEIGHTS:
+        if not external:
+            raise BenchmarkError(f"backbone {backbone.name!r} has no library weights; give a weights file")
+        state: Mapping[str, Any] = backbone.net.library_weights()
+    else:
+        state = read_state_dict(source)
+    for prefix in ("backbone.", "net.", "model.") if external else ("backbone.", "net."):
+        state = _below(state, prefix)
+    head = backbone.net.head if external else ()
+    wanted = set(target.state_dict())
+    missing = sorted(wanted - set(state))
+    unexpected = sorted(k for k in set(state) - wanted if not k.startswith(head))
+    if missing or unexpected:
+        detail = "; ".join(part for part in (
+            f"missing {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}" if missing else "",
+            f"unexpected {', '.join(unexpected[:3])}{' ...' if len(unexpected) > 3 else ''}"
+            if unexpected else "") if part)
+        raise BenchmarkError(f"weights {source} do not fit backbone {backbone.name!r} ({detail})")
+    if any(p.is_meta for p in target.parameters()):
+        return  # built on the meta device (a preflight's shape check): the keys fit, no values
+    try:
+        target.load_state_dict({k: state[k] for k in wanted})
+    except RuntimeError as err:
+        first = " ".join(str(err).split("\n\t")[1:2]) or str(err).splitlines()[0]
+        raise BenchmarkError(f"weights {source} do not fit backbone {backbone.name!r} ({first.strip()})") from None
 
 
 def place_model(model: M, device: torch.device | str, channels_last: bool = True) -> M:

@@ -74,6 +74,19 @@ def _cmd_datasets_embed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_datasets_show(args: argparse.Namespace) -> int:
+    from benchmark.data.show import show
+
+    options = {"preset": args.preset} if args.preset else None
+    summaries, files = show(args.name, args.out, split=args.split, data_root=args.data_root,
+                            sampler=args.sampler, classes=args.classes,
+                            per_class=args.per_class, seed=args.seed, options=options)
+    for summary in summaries:
+        print(summary.line())
+    print(f"wrote {', '.join(str(f) for f in files)}")
+    return 0
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     for name, description in listing.registry_entries(args.what):
         print(f"{name:<20} {description}")
@@ -87,9 +100,36 @@ def _cmd_perf(args: argparse.Namespace) -> int:
                       store=args.store)
 
 
+def parse_set(items: Sequence[str] | None) -> dict[str, object] | None:
+    """``--set PATH=VALUE`` options → ``{path: value}``, each value read as YAML (``0.2``,
+    ``[0,1]``, ``true``, ``{crop_scale: [0.6, 1.0]}``), as an ablation file's values are."""
+    import yaml
+
+    if not items:
+        return None
+    out: dict[str, object] = {}
+    for item in items:
+        path, sep, text = item.partition("=")
+        if not sep or not path.strip():
+            raise BenchmarkError(f"--set {item!r}: expected PATH=VALUE, e.g. "
+                                 "methods[0].params.temperature=0.2")
+        try:
+            out[path.strip()] = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise BenchmarkError(f"--set {item!r}: the value is not YAML "
+                                 f"({str(err).splitlines()[0]})") from None
+    return out
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from benchmark import runner
+    from benchmark.runner.driver import plan_file
 
+    overrides = parse_set(args.set)
+    if args.plan:
+        print(plan_file(args.spec, store_path=args.store, data_root=args.data_root,
+                        device=args.device, overrides=overrides, only=args.only, yes=args.yes))
+        return 0
     runner.run_file(
         args.spec,
         store_path=args.store,
@@ -101,6 +141,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         lease_timeout=args.lease_timeout,
         yes=args.yes,
         command=args.command_line,
+        overrides=overrides,
+        only=args.only,
     )
     return 0
 
@@ -119,7 +161,23 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from benchmark import evaluate
     from benchmark.data.convert import parse_conversion
 
+    if (args.checkpoint is None) == (args.backbone is None):
+        raise BenchmarkError("eval: give --checkpoint FILE or --backbone NAME (exactly one)")
+    if args.weights is not None and args.backbone is None:
+        raise BenchmarkError("eval: --weights goes with --backbone (a checkpoint holds its weights)")
     convert = parse_conversion(args.convert) if args.convert is not None else None
+    if args.backbone is not None:
+        from benchmark.api import evaluate as evaluate_encoder
+
+        if convert is not None:
+            raise BenchmarkError("eval: --convert goes with --checkpoint (a --backbone takes the "
+                                 "dataset's images as they are and resizes them itself)")
+        result = evaluate_encoder(
+            args.backbone, args.dataset, args.ways, args.shots, split=args.split,
+            weights=args.weights, queries=args.queries, episodes=args.episodes, head=args.head,
+            seed=args.seed, device=args.device, data_root=args.data_root)
+        print(result.summary())
+        return 0
     result = evaluate.evaluate_checkpoint(
         checkpoint=args.checkpoint,
         dataset=args.dataset,
@@ -166,6 +224,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _data_root_arg(ds_prep)
     ds_prep.set_defaults(handler=_cmd_datasets_prepare)
+    ds_show = datasets_cmds.add_parser(
+        "show", help="counts per split, and PNG grids of sample images and of augmented views")
+    ds_show.add_argument("name", help="a registered or ImageFolder-prepared dataset")
+    ds_show.add_argument("--split", default=None, help="the split drawn from (default: its train split)")
+    ds_show.add_argument("--out", type=Path, default=Path("results/datasets"),
+                         help="where the PNGs go (default: results/datasets)")
+    ds_show.add_argument("--sampler", default="augment",
+                         help="the training sampler whose episode is drawn (default: augment)")
+    ds_show.add_argument("--preset", default=None,
+                         help="augment sampler: an augmentation preset (default: the dataset kind's)")
+    ds_show.add_argument("--classes", type=int, default=8, help="rows of each grid")
+    ds_show.add_argument("--per-class", type=int, default=8, help="images (views) per row")
+    ds_show.add_argument("--seed", type=int, default=0)
+    _data_root_arg(ds_show)
+    ds_show.set_defaults(handler=_cmd_datasets_show)
     ds_embed = datasets_cmds.add_parser(
         "embed", help="write the embedded Omniglot file from the prepared Omniglot")
     ds_embed.add_argument("--out", type=Path, default=None,
@@ -205,6 +278,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--lease-timeout", type=float, default=None, metavar="SECONDS",
                      help="seconds without a heartbeat after which another process takes over "
                      "a job this one runs (default: 120; a dead process on this host: at once)")
+    run.add_argument("--set", action="append", default=None, metavar="PATH=VALUE",
+                     help="override a spec value, with the paths ablation files use "
+                     "(methods[0].params.temperature=0.2, seeds=[0,1]); repeatable")
+    run.add_argument("--only", action="append", default=None, metavar="LABEL",
+                     help="run only this label's jobs (a method label, or the floor 'random'); "
+                     "repeatable")
+    run.add_argument("--plan", action="store_true",
+                     help="print the jobs that would run, what the store holds and an estimated "
+                     "time (a short timing probe), and write nothing")
     _data_root_arg(run)
     run.set_defaults(handler=_cmd_run)
 
@@ -217,8 +299,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "index OUT/ablations/index.md) instead of the benchmarks")
     report.set_defaults(handler=_cmd_report)
 
-    ev = commands.add_parser("eval", help="episodic evaluation of a checkpoint")
-    ev.add_argument("--checkpoint", type=Path, required=True)
+    ev = commands.add_parser("eval", help="episodic evaluation of a checkpoint or of any encoder")
+    ev.add_argument("--checkpoint", type=Path, default=None, help="a benchmark checkpoint")
+    ev.add_argument("--backbone", default=None, metavar="NAME",
+                    help="instead of --checkpoint: a backbone evaluated as it is, e.g. "
+                    "torchvision:resnet18, timm:vit_small_patch16_224 or conv4")
+    ev.add_argument("--weights", default=None, metavar="PATH",
+                    help="--backbone's weights: a .pth state dict, a timm/torchvision "
+                    "checkpoint, or 'library' (the library's download); default: random")
     ev.add_argument("--dataset", required=True)
     ev.add_argument("--split", default=None, help="default: the dataset's test split")
     ev.add_argument("--ways", type=int, default=5)

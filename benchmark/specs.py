@@ -111,11 +111,11 @@ class MethodSpec:
                           doc="registered method name (benchmark.methods.METHODS)")
     backbone: str = setting(registry=_registry("benchmark.backbones", "BACKBONES"),
                             doc="registered backbone name (benchmark.backbones.BACKBONES)")
-    sampler: str = setting(registry=_registry("benchmark.samplers", "SAMPLERS"),
+    sampler: str = setting("labels", registry=_registry("benchmark.samplers", "SAMPLERS"),
                            renamed_from="source",
                            mapping_hint="sampler options go under 'sampler_options'",
                            doc="the registered episode sampler (benchmark.samplers.SAMPLERS): "
-                               "the kind of the training episodes")
+                               "the kind of the training episodes (default: labels)")
     ways: int = setting(5, minimum=1, maximum=limits.MAX_WAYS,
                         doc="training episode shape (SimCLR: batch size)")
     shots: int = setting(1, minimum=1, maximum=limits.MAX_SHOTS, doc="support images per class")

@@ -24,7 +24,7 @@ pip_quiet() { "$PY" -m pip install -q --disable-pip-version-check "$@" 2> >(grep
 # torch/torchvision first, pinned: the releases this project is built and tested against.
 pip_quiet "torch==2.14.1" "torchvision==0.29.1" "numpy>=2"
 bash scripts/install_learn2learn.sh "$PY"
-pip_quiet -e ".[dev,perf]"
+pip_quiet -e ".[dev,perf,timm]"   # timm: the optional extra that tests/test_pretrained.py covers
 
 "$PY" - <<'PY'
 import numpy, torch, torchvision, learn2learn, pandas, scipy, benchmark

@@ -33,12 +33,15 @@ class Method(nn.Module):
         kinds: episode kinds (``Episode.kind``, a registered sampler) the method can train on;
             ``None`` (the default): every registered sampler.
         kind_hint: why other kinds are refused (ends the error message).
+        trains: False for a method evaluated as it is built (``pretrained``): the runner
+            skips training.
         backbone: the feature extractor (``out_dim`` attribute) used by ``embed``.
     """
 
     name: ClassVar[str] = "method"
     kinds: ClassVar[frozenset[str] | None] = None
     kind_hint: ClassVar[str] = ""
+    trains: ClassVar[bool] = True
 
     def __init__(self, backbone: nn.Module) -> None:
         super().__init__()

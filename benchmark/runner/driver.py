@@ -11,38 +11,43 @@ report at the end.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from benchmark import provenance
-from benchmark.ablations import MAX_POINTS, AblationPlan, load_ablation
+from benchmark.ablations import MAX_POINTS, AblationPlan, check_path, load_ablation
 from benchmark.errors import BenchmarkError
 from benchmark.executors import Executor, Job, Outcome, build_executor
 from benchmark.runner import progress
 from benchmark.runner.checks import check_device, check_writable_dir, preflight
 from benchmark.runner.job import JobResult, run_dir, run_job
 from benchmark.runner.leases import DEFAULT_TIMEOUT_S, LeaseKeeper, check_timeout
-from benchmark.runner.planning import Work, plan, retire, work_left
-from benchmark.specs import BenchmarkSpec, load_specs
+from benchmark.runner.planning import Work, dry_plan, plan, plan_text, retire, work_left
+from benchmark.frozen import thaw
+from benchmark.schema import Reader
+from benchmark.specs import BenchmarkSpec, load_specs, parse_spec
 from benchmark.store import Lease, RunRecord, Store
 
 
 def _run_spec(spec: BenchmarkSpec, store_path: Path, runs_dir: Path, data_root: Path | None,
               device: str, resolved: str, executor: Executor,
-              leases: LeaseKeeper) -> list[RunRecord]:
+              leases: LeaseKeeper, only: frozenset[str] | None = None) -> list[RunRecord]:
     """Run one preflighted spec into the store; returns the records of the runs that failed.
 
     ``device`` is the requested name each job resolves where it runs; ``resolved`` is what it
     names here (the progress line, and the records written before a job reports back). A job
     runs only once this process holds its lease; jobs other processes hold are left to them,
     and looked at again when this process has nothing else to do: run here if their holder
-    died or gave them back unfinished, waited for while it lives.
+    died or gave them back unfinished, waited for while it lives. ``only``: the labels whose
+    jobs run (None: all).
     """
     with Store(store_path) as store:
-        planned = plan(spec, store)
+        planned = [w for w in plan(spec, store) if only is None or w.label in only]
         progress.planned(spec, len(planned), store_path, resolved)
         attempted: set[tuple[str, int]] = set()
         failed: list[RunRecord] = []
+        clock = progress.Overall(spec, len(planned))
 
         def started(job: Job) -> bool:
             label, seed = job.key
@@ -80,6 +85,7 @@ def _run_spec(spec: BenchmarkSpec, store_path: Path, runs_dir: Path, data_root: 
                                   leases.lease(spec, *outcome.job.key))
                 if failure is not None:
                     failed.append(failure)
+                clock.job_done()
 
         run(planned)
         waited = False
@@ -163,12 +169,54 @@ def _report(store_path: Path, specs: list[BenchmarkSpec], ablation: AblationPlan
     progress.reported(report.markdown, report.files.values())
 
 
-def run_file(spec_path: str | Path, store_path: str | Path = Path("results/results.sqlite"),
+def load_run(spec_path: str | Path | Mapping[str, Any], data_root: Path | None = None,
+             overrides: Mapping[str, Any] | None = None, only: Sequence[str] | None = None,
+             yes: bool = False) -> tuple[AblationPlan | None, list[BenchmarkSpec]]:
+    """What a run file runs: its ablation plan (None for a plain spec) and its specs, with
+    ``overrides`` (``{"methods[0].params.temperature": 0.2}``: the paths ablations use,
+    checked by ``ablations.check_path`` and applied by ``BenchmarkSpec.with_overrides``)
+    applied to every spec; ``only`` labels checked against the specs' labels.
+
+    ``spec_path`` may also be the plain data of a spec (a mapping, as parsed from YAML).
+
+    Raises:
+        BenchmarkError: a bad file, override path or value, or an unknown ``only`` label.
+    """
+    if isinstance(spec_path, Mapping):
+        ablation, specs = None, [parse_spec(thaw(spec_path), "<spec>", data_root)]
+    else:
+        ablation = load_ablation(spec_path, data_root, max_points=None if yes else MAX_POINTS)
+        specs = list(ablation.specs) if ablation is not None else load_specs(spec_path, data_root)
+    if overrides:
+        specs = [_overridden(spec, overrides, data_root) for spec in specs]
+    if only is not None:
+        labels = list(dict.fromkeys(label for spec in specs for label in spec.labels))
+        unknown = [label for label in only if label not in labels]
+        if unknown:
+            raise BenchmarkError(f"--only {', '.join(unknown)}: no such label in "
+                                 f"{specs[0].origin} (labels: {', '.join(labels)})")
+    return ablation, specs
+
+
+def _overridden(spec: BenchmarkSpec, overrides: Mapping[str, Any],
+                data_root: Path | None) -> BenchmarkSpec:
+    """``spec`` with ``--set`` overrides, each path checked against the schema first."""
+    reader = Reader(spec.origin, data_root)
+    if "name" in overrides:
+        raise reader.fail("--set", "name: the benchmark's name keeps its rows; edit the file")
+    for key in overrides:
+        check_path(thaw(spec.raw), key, reader, "--set")
+    return replace(spec.with_overrides(overrides, data_root), floor=spec.floor)
+
+
+def run_file(spec_path: str | Path | Mapping[str, Any],
+             store_path: str | Path = Path("results/results.sqlite"),
              data_root: Path | None = None, runs_dir: str | Path = Path("results/runs"),
              device: str | None = None, report_dir: str | Path | None = None,
              executor: str = "local", executor_options: Mapping[str, Any] | None = None,
              lease_timeout: float | None = None, yes: bool = False,
-             command: str | None = None) -> None:
+             command: str | None = None, overrides: Mapping[str, Any] | None = None,
+             only: Sequence[str] | None = None) -> list[str]:
     """What ``python -m benchmark run FILE`` does: run the spec (or every grid point of an
     ablation file, ``benchmark.ablations``) with the registered ``executor`` (built with
     ``executor_options``), render the report to ``report_dir`` (a spec's plots into it and its
@@ -181,17 +229,22 @@ def run_file(spec_path: str | Path, store_path: str | Path = Path("results/resul
     ``yes`` allows a grid of more than ``MAX_POINTS`` points; ``command`` is the command line
     the ablation report names.
 
+    ``overrides`` and ``only`` (``load_run``): spec paths set to values (``--set``), and the
+    labels whose jobs run (``--only``; the others are left as the store has them).
+
     ``device`` (default: the spec's) is the name each job resolves where it runs; it must
     resolve here too. ``lease_timeout``: seconds without a heartbeat after which another
     process may take over a job this one holds (default ``leases.DEFAULT_TIMEOUT_S``).
+
+    Returns:
+        the names of the benchmarks run (the spec's; an ablation's floor and grid points).
 
     Raises:
         BenchmarkError: a bad spec, ablation, data, setting, device, executor or store (before
             any work), or — after all the work that could be done — one line summarising the
             runs that failed.
     """
-    ablation = load_ablation(spec_path, data_root, max_points=None if yes else MAX_POINTS)
-    specs = list(ablation.specs) if ablation is not None else load_specs(spec_path, data_root)
+    ablation, specs = load_run(spec_path, data_root, overrides, only, yes)
     for spec in specs:
         preflight(spec, data_root)
     requested = [device or spec.device for spec in specs]
@@ -209,7 +262,7 @@ def run_file(spec_path: str | Path, store_path: str | Path = Path("results/resul
     with LeaseKeeper(Path(store_path), lease_timeout) as leases:
         for spec, name, here in zip(specs, requested, resolved):
             failed += _run_spec(spec, Path(store_path), Path(runs_dir), data_root, name, here,
-                                runner, leases)
+                                runner, leases, None if only is None else frozenset(only))
     _report(Path(store_path), specs, ablation, out, command,
             out.parent if ablation is not None and report_dir is None else None)
     if failed:
@@ -217,3 +270,20 @@ def run_file(spec_path: str | Path, store_path: str | Path = Path("results/resul
                            + (f" at step {r.failed_step}" if r.failed_step is not None else "")
                            + f" ({r.error})" for r in failed)
         raise BenchmarkError(f"{len(failed)} run(s) failed (recorded in {store_path}): {detail}")
+    return [spec.name for spec in specs]
+
+
+def plan_file(spec_path: str | Path | Mapping[str, Any],
+              store_path: str | Path = Path("results/results.sqlite"),
+              data_root: Path | None = None, device: str | None = None,
+              overrides: Mapping[str, Any] | None = None, only: Sequence[str] | None = None,
+              yes: bool = False) -> str:
+    """What ``benchmark run FILE --plan`` prints: the jobs that would run, what the store
+    already holds and an estimated time (``planning.dry_plan``), after the same checks as
+    ``run_file``; nothing is written (not the store, not a run folder, not a report)."""
+    _, specs = load_run(spec_path, data_root, overrides, only, yes)
+    for spec in specs:
+        preflight(spec, data_root)
+    resolved = check_device(device or specs[0].device)
+    jobs = dry_plan(specs, Path(store_path), data_root, resolved, only)
+    return plan_text(jobs, Path(store_path), resolved)

@@ -23,7 +23,7 @@ from benchmark.data.convert import InputConversion, convert_for
 from benchmark.device import resolve_device
 from benchmark.frozen import thaw
 from benchmark.evaluate import evaluate, fixed_episodes, random_floor, validator
-from benchmark.methods import build_method
+from benchmark.methods import METHODS, build_method
 from benchmark.runner.cells import Cell, by_episodes, cells_of
 from benchmark.samplers import Sampler, build_sampler
 from benchmark.specs import BenchmarkSpec, MethodSpec
@@ -62,10 +62,16 @@ def build_model(method: MethodSpec, image_shape: tuple[int, int, int],
 def _trained_model(spec: BenchmarkSpec, method: MethodSpec, seed: int, device: str,
                    runs_dir: Path, data_root: Path | None) -> tuple[torch.nn.Module, RunRecord]:
     """Train (or resume, or reload a finished run of) one method for one seed on ``device``
-    (resolved)."""
+    (resolved); a method that does not train (``Method.trains``) is built and recorded with 0
+    steps."""
     split = load_split(spec.train.dataset, spec.train_split_of(method.label), data_root)
-    sampler = build_train_sampler(method, split, device)
     model = build_model(method, split.image_shape, seed)
+    if not METHODS.get(method.method).trains:
+        return model, RunRecord(
+            benchmark=spec.name, method=method.label, seed=seed, status="done",
+            spec_hash=spec.job_hash(method.label), steps=0, wall_seconds=0.0, checkpoint="",
+            device=device, commit=provenance.commit())
+    sampler = build_train_sampler(method, split, device)
     validate = None
     if spec.train.val_split is not None:
         val = load_split(spec.train.dataset, spec.train.val_split, data_root)

@@ -1,10 +1,15 @@
-"""Planning against the store: what it already holds → the work left, and retiring the run
-folders of a changed configuration."""
+"""Planning against the store: what it already holds → the work left, retiring the run
+folders of a changed configuration, and the dry plan of ``benchmark run --plan`` (what would
+run, with a time estimate, writing nothing)."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator, Sequence
 
 from benchmark.runner.cells import Cell, cells_of
 from benchmark.specs import BenchmarkSpec
@@ -60,3 +65,146 @@ def retire(folder: Path, old_hash: str) -> Path | None:
         target = folder.with_name(f"{folder.name}.stale-{old_hash}-{suffix}")
     folder.rename(target)
     return target
+
+
+# ---------------------------------------------------------------- ``benchmark run --plan``
+
+
+@dataclass(frozen=True)
+class PlannedJob:
+    """One label × seed of a plan: what the store holds and what would run.
+
+    Attributes:
+        benchmark, label, seed: the job.
+        trains: training steps to run (0: trained already, a floor, or a method that does not
+            train).
+        cells_left, cells: evaluation cells to compute, of the spec's.
+        stale: the stored run came from another configuration (it would be retrained).
+        train_seconds, eval_seconds: estimates from the timing probe (None: not estimated).
+    """
+
+    benchmark: str
+    label: str
+    seed: int
+    trains: int
+    cells_left: int
+    cells: int
+    stale: bool
+    train_seconds: float | None
+    eval_seconds: float | None
+
+    def line(self) -> str:
+        """E.g. ``simclr seed 0: train 3000 steps (~13m30s), evaluate 14 of 14 cells (~2m10s)``."""
+        if not self.trains and not self.cells_left:
+            return f"{self.label} seed {self.seed}: done (in the store)"
+        parts = []
+        if self.trains:
+            parts.append(f"train {self.trains} steps{_estimate(self.train_seconds)}"
+                         + (" (stored run of another configuration: retrained)" if self.stale else ""))
+        if self.cells_left:
+            parts.append(f"evaluate {self.cells_left} of {self.cells} cells"
+                         f"{_estimate(self.eval_seconds)}")
+        return f"{self.label} seed {self.seed}: " + ", ".join(parts)
+
+
+def _estimate(seconds: float | None) -> str:
+    from benchmark.runner.progress import clock_text
+
+    return "" if seconds is None else f" (~{clock_text(seconds)})"
+
+
+@contextmanager
+def store_snapshot(store_path: Path) -> Iterator[Store]:
+    """A ``Store`` opened on a copy of ``store_path`` (with its write-ahead log) in a temporary
+    folder, or on an empty one when there is no store: the real store is never written, not
+    even created."""
+    with tempfile.TemporaryDirectory(prefix="benchmark-plan-") as folder:
+        copy = Path(folder) / "store.sqlite"
+        for suffix in ("", "-wal"):
+            source = Path(f"{store_path}{suffix}")
+            if source.is_file():
+                shutil.copyfile(source, f"{copy}{suffix}")
+        with Store(copy) as store:
+            yield store
+
+
+def dry_plan(specs: Sequence[BenchmarkSpec], store_path: Path, data_root: Path | None,
+             device: str, only: Sequence[str] | None = None,
+             probe_steps: int = 3) -> list[PlannedJob]:
+    """Every label × seed of ``specs`` (``only`` those labels) with what the store holds and
+    what would run, timed by a short probe (``probe_steps`` training steps of each method that
+    would train, on ``device``, after one warm-up step; one embedding of a batch of eval images
+    for evaluation). Writes nothing anywhere.
+
+    The evaluation estimate counts the images the frozen heads embed (every stored image
+    once, or every episode's images, whichever is fewer); a ``finetune`` cell's own training
+    is not counted.
+    """
+    from benchmark.methods import METHODS
+    from benchmark.runner.probe import embed_seconds, step_seconds
+
+    jobs: list[PlannedJob] = []
+    step_time: dict[tuple[str, str], float] = {}
+    image_time: dict[tuple[str, str], float] = {}
+    with store_snapshot(store_path) as store:
+        for spec in specs:
+            cells = cells_of(spec)
+            for label in spec.labels:
+                if only is not None and label not in only:
+                    continue
+                for seed in spec.seeds:
+                    work = work_left(spec, store, label, seed)
+                    run = store.get_run(spec.name, label, seed)
+                    trains = 0
+                    if (work is not None and label not in spec.floors
+                            and (run is None or run.status != "done" or work.stale_hash)):
+                        method = spec.method(label)
+                        trains = method.trainer.steps if METHODS.get(method.method).trains else 0
+                    train_seconds = eval_seconds = None
+                    if trains:
+                        key = (spec.name, label)
+                        if key not in step_time:
+                            step_time[key] = step_seconds(spec, label, data_root, device, probe_steps)
+                        train_seconds = step_time[key] * trains
+                    left = work.cells if work is not None else ()
+                    if left:
+                        key = (spec.name, label)
+                        if key not in image_time:
+                            image_time[key] = embed_seconds(spec, label, data_root, device)
+                        eval_seconds = image_time[key] * _images_embedded(spec, left, data_root)
+                    jobs.append(PlannedJob(spec.name, label, seed, trains, len(left), len(cells),
+                                           work is not None and work.stale_hash is not None,
+                                           train_seconds, eval_seconds))
+    return jobs
+
+
+def _images_embedded(spec: BenchmarkSpec, cells: Sequence[Cell], data_root: Path | None) -> int:
+    """Images the frozen heads embed to evaluate ``cells``."""
+    from benchmark.data import load_split
+
+    total = 0
+    for cell in cells:
+        if cell.head == "finetune":
+            continue
+        per_episode = cell.ways * (cell.shots + spec.eval.queries)
+        size = len(load_split(cell.eval_dataset, cell.eval_split, data_root))
+        total += min(size, spec.eval.episodes_for(cell.head) * per_episode)
+    return total
+
+
+def plan_text(jobs: Sequence[PlannedJob], store_path: Path, device: str) -> str:
+    """The ``--plan`` report: one line per job by benchmark, then the totals."""
+    lines: list[str] = []
+    for name in dict.fromkeys(job.benchmark for job in jobs):
+        mine = [job for job in jobs if job.benchmark == name]
+        todo = [job for job in mine if job.trains or job.cells_left]
+        lines.append(f"{name}: {len(todo)} of {len(mine)} job(s) to run "
+                     f"(store {store_path}, device {device})")
+        lines += [f"  {job.line()}" for job in mine]
+    seconds = sum((job.train_seconds or 0) + (job.eval_seconds or 0) for job in jobs)
+    from benchmark.runner.progress import clock_text
+
+    lines.append(f"estimated time: ~{clock_text(seconds)} (training from a short timing probe "
+                 "of each method, evaluation from embedding one batch; finetune cells not "
+                 "counted). Nothing was written.")
+    return "\n".join(lines)

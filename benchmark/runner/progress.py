@@ -74,6 +74,37 @@ def failed(spec: BenchmarkSpec, label: str, seed: int, message: str) -> None:
     log.warning("%s: %s seed %s FAILED: %s", spec.name, label, seed, message)
 
 
+def clock_text(seconds: float) -> str:
+    """``1h02m``, ``3m07s``, ``42s``."""
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+class Overall:
+    """The progress line across a spec's jobs, logged as each job ends (beside each job's own
+    tqdm bar): ``quick: 2/5 jobs done, elapsed 3m12s, ETA 4m48s`` (ETA: the mean time of the
+    jobs done so far times the jobs left)."""
+
+    def __init__(self, spec: BenchmarkSpec, total: int) -> None:
+        self.spec, self.total, self.done = spec, total, 0
+        self.started = time.monotonic()
+
+    def line(self) -> str:
+        """The current line."""
+        elapsed = time.monotonic() - self.started
+        left = max(0, self.total - self.done)
+        eta = clock_text(elapsed / self.done * left) if self.done else "?"
+        return (f"{self.spec.name}: {self.done}/{self.total} jobs done, elapsed "
+                f"{clock_text(elapsed)}, ETA {eta}")
+
+    def job_done(self) -> None:
+        """One more job ended (finished, failed or done elsewhere): log the line."""
+        self.done += 1
+        log.info("%s", self.line())
+
+
 def reported(markdown: str, files: Iterable[Path]) -> None:
     """A benchmark's report: its Markdown table and the files written."""
     log.info("%s", markdown)
