@@ -350,8 +350,8 @@ def test_registered_executor_gets_its_options_and_gives_the_local_rows(tmp_path:
 
 
 def test_unknown_executor_is_refused_before_any_work(tmp_path: Path) -> None:
-    with pytest.raises(BenchmarkError, match=r"unknown executor 'ray' \(known: local"):
-        run_tiny(tmp_path, executor="ray")
+    with pytest.raises(BenchmarkError, match=r"unknown executor 'slurm' \(known: local"):
+        run_tiny(tmp_path, executor="slurm")
     _nothing_written(tmp_path, set())
 
 

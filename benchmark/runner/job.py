@@ -15,7 +15,7 @@ from typing import Sequence
 
 import torch
 
-from benchmark import provenance
+from benchmark import distributed, provenance
 from benchmark import train as training
 from benchmark.checkpoint import ModelSpec, load_checkpoint
 from benchmark.data import Split, load_split
@@ -23,7 +23,7 @@ from benchmark.data.convert import InputConversion, convert_for
 from benchmark.device import resolve_device
 from benchmark.frozen import thaw
 from benchmark.evaluate import evaluate, fixed_episodes, random_floor, validator
-from benchmark.methods import build_method
+from benchmark.methods import METHODS, build_method
 from benchmark.runner.cells import Cell, by_episodes, cells_of
 from benchmark.samplers import Sampler, build_sampler
 from benchmark.specs import BenchmarkSpec, MethodSpec
@@ -45,8 +45,13 @@ def run_dir(runs_dir: Path, spec: BenchmarkSpec, label: str, seed: int) -> Path:
 
 def build_train_sampler(method: MethodSpec, split: Split,
                         device: str = "cpu") -> Sampler:
-    """The sampler of ``method``'s training episodes over ``split``."""
-    return build_sampler(method.sampler, split, method.ways, method.shots, method.queries,
+    """The sampler of ``method``'s training episodes over ``split``: under torchrun, this
+    rank's share of them (``distributed.shard``: ``ways / world`` images or classes)."""
+    ways = method.ways
+    if distributed.is_distributed():
+        METHODS.get(method.method).check_ranks()
+        ways = distributed.shard(method.ways, "ways")
+    return build_sampler(method.sampler, split, ways, method.shots, method.queries,
                          device=device, **thaw(method.sampler_options))
 
 
