@@ -25,6 +25,7 @@ process's environment).
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
@@ -39,6 +40,8 @@ log.addHandler(logging.NullHandler())
 ERROR_ATTRIBUTES = ("step", "device", "checkpoint")
 #: Times Ray runs a task again after its worker died.
 RETRIES = 1
+#: Terminal colour codes in Ray's error texts.
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 @dataclass(frozen=True)
@@ -159,10 +162,11 @@ class RayExecutor:
     def _outcome(self, job: Job, ref: Any) -> Outcome:
         try:
             result, failure = self.ray.get(ref)
-        except self.ray.exceptions.RayError as err:  # the worker died on every attempt
-            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-            lost = BenchmarkError(f"Ray task lost after {1 + RETRIES} attempts "
-                                  f"({type(err).__name__}: {first})")
+        except self.ray.exceptions.RayError as err:  # e.g. the worker died on every attempt
+            text = ANSI.sub("", str(err)).strip()
+            first = text.splitlines()[0] if text else ""
+            lost = BenchmarkError(f"lost on Ray ({type(err).__name__}: {first}; a dead worker "
+                                  f"is retried {RETRIES} time(s))")
             return Outcome(job, error=lost)
         if failure is not None:
             return Outcome(job, error=failure.rebuild())
