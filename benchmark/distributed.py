@@ -166,9 +166,3 @@ def broadcast_object(obj: Any) -> Any:
     box = [obj if rank() == 0 else None]
     dist.broadcast_object_list(box, src=0)
     return box[0]
-
-
-def barrier() -> None:
-    """Wait for every rank (no-op when not distributed)."""
-    if is_distributed():
-        dist.barrier()

@@ -15,7 +15,6 @@ import os
 import signal
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -34,7 +33,7 @@ TINY = Path(__file__).resolve().parent / "data" / "tiny.yaml"
 KILL_SPEC = {
     "name": "raykill", "device": "cpu", "seeds": [0],
     "train": {"dataset": "omniglot", "split": "background"},
-    "trainer": {"steps": 30, "optimizer": "adam", "lr": 0.001, "checkpoint_every": 5},
+    "trainer": {"steps": 60, "optimizer": "adam", "lr": 0.001, "checkpoint_every": 5},
     "methods": [{"label": "protoclr", "method": "protoclr", "backbone": "conv4",
                  "sampler": "augment", "ways": 8, "shots": 1, "queries": 1}],
     "eval": {"datasets": [{"dataset": "omniglot", "split": "evaluation"}],

@@ -27,7 +27,8 @@ from __future__ import annotations
 import logging
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from benchmark.errors import BenchmarkError
@@ -77,6 +78,13 @@ def attempt(job: Job) -> tuple[Any, _Failure | None]:
         return job(), None
     except Exception as err:  # noqa: BLE001 (the driver decides what an error means)
         return None, _Failure.of(err)
+
+
+def absolute(job: Job) -> Job:
+    """``job`` with every ``Path`` argument made absolute: a Ray worker's working directory is
+    not the driver's."""
+    return replace(job, kwargs={k: v.absolute() if isinstance(v, Path) else v
+                                for k, v in job.kwargs.items()})
 
 
 def _import_ray() -> Any:
@@ -137,7 +145,8 @@ class RayExecutor:
     def _submit(self, job: Job) -> Any:
         return self._remote.options(num_cpus=self.cpus, num_gpus=self._gpus(job),
                                     max_retries=RETRIES, retry_exceptions=False,
-                                    name=f"benchmark:{'/'.join(map(str, job.key))}").remote(job)
+                                    name=f"benchmark:{'/'.join(map(str, job.key))}"
+                                    ).remote(absolute(job))
 
     def run(self, jobs: Sequence[Job], on_start: Callable[[Job], bool]) -> Iterator[Outcome]:
         """Submit jobs (each once ``on_start`` has claimed it) while fewer than ``workers``

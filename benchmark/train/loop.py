@@ -226,7 +226,6 @@ def train(
     lead = distributed.rank() == 0  # validates and writes; every rank when not distributed
     method.check_ranks()
     device = place(method, config)
-    model = _parallel(method, device)
     run_dir = Path(run_dir)
     last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
     if lead:
@@ -236,24 +235,24 @@ def train(
 
     optimizer = build_optimizer(method, config)
     scheduler = build_scheduler(optimizer, config)
-    stepper = TrainStep(model, optimizer, scheduler, device, config.amp)
 
     best: dict[str, Any] = {"val_acc": None, "step": None}
-    start, clock_offset = 0, 0.0
+    start, clock_offset, payload = 0, 0.0, None
     if last_path.exists():
         payload = load_checkpoint(last_path, map_location=device)
         _check_resumable(payload, config, model_spec, last_path)
         method.load_state_dict(payload["model"])
         optimizer.load_state_dict(payload["optimizer"])
         scheduler.load_state_dict(payload["scheduler"])
-        if stepper.scaler.is_enabled() and payload.get("scaler"):
-            stepper.scaler.load_state_dict(payload["scaler"])
         set_rng_state(payload["rng"])
         start, best = int(payload["step"]), dict(payload["best"])
         clock_offset = float(payload.get("seconds", 0.0))
     else:
         seed_everything(config.seed)
-    distributed.barrier()  # every rank has decided whether to resume before rank 0 writes
+    _same_start(start, run_dir, device)  # every rank has decided before rank 0 writes
+    stepper = TrainStep(_parallel(method, device), optimizer, scheduler, device, config.amp)
+    if payload is not None and stepper.scaler.is_enabled() and payload.get("scaler"):
+        stepper.scaler.load_state_dict(payload["scaler"])
 
     def clock() -> float:
         """The run's training seconds so far, over all its sittings."""
@@ -342,11 +341,21 @@ def train(
     )
 
 
+def _same_start(start: int, run_dir: Path, device: torch.device) -> None:
+    """Under torchrun: every rank resumes at the same step (they all read rank 0's
+    ``last.pt``, so the runs folder must be one every rank sees)."""
+    starts = distributed.gather_no_grad(torch.tensor([start], device=device)).tolist()
+    if len(set(starts)) > 1:
+        raise BenchmarkError(f"the ranks found different checkpoints in {run_dir} (steps "
+                             f"{starts}): every rank must see the same runs folder")
+
+
 def _parallel(method: Method, device: torch.device) -> torch.nn.Module:
     """``method`` itself, or under torchrun its DistributedDataParallel wrapper (gradients
-    averaged over the ranks; rank 0's buffers broadcast each step), with SyncBatchNorm on CUDA
-    (global batch statistics, as SimCLR; torch has no CPU SyncBatchNorm). The wrapper shares
-    ``method``'s parameters, so checkpoints of ``method`` hold the trained weights."""
+    averaged over the ranks; rank 0's weights broadcast when it is built, its buffers every
+    step), with SyncBatchNorm on CUDA (global batch statistics, as SimCLR; torch has no CPU
+    SyncBatchNorm). The wrapper shares ``method``'s parameters, so checkpoints of ``method``
+    hold the trained weights."""
     if not distributed.is_distributed():
         return method
     if device.type == "cuda":  # untested on GPU: written for one GPU per rank
