@@ -20,7 +20,6 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-import torch.distributed.nn.functional as dist_nn
 
 from benchmark.errors import BenchmarkError
 
@@ -102,19 +101,36 @@ def shutdown() -> None:
         dist.destroy_process_group()
 
 
+class _AllGather(torch.autograd.Function):
+    """``all_gather`` with its gradient: forward gathers every rank's block; backward sums the
+    gradients of the gathered tensor over the ranks (all-reduce) and keeps this rank's block."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        blocks = [torch.empty_like(x) for _ in range(world_size())]
+        dist.all_gather(blocks, x.contiguous())
+        return torch.cat(blocks, dim=0)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        summed = grad.clone(memory_format=torch.contiguous_format)
+        dist.all_reduce(summed)
+        return summed.chunk(world_size(), dim=0)[rank()]
+
+
 def all_gather(x: torch.Tensor) -> torch.Tensor:
     """Every rank's ``x`` concatenated in rank order, differentiable: the gradient of each
-    rank's block is summed over the ranks' losses and flows back to the rank that made it
-    (``torch.distributed.nn.functional.all_gather``). With DDP's gradient mean, a loss whose
-    anchors are this rank's rows and whose candidates are the gathered rows then has exactly
-    the gradient of the same loss on the concatenated batch. Identity when not distributed.
+    rank's block is summed over the ranks' losses and flows back to the rank that made it.
+    With DDP's gradient mean, a loss whose anchors are this rank's rows and whose candidates
+    are the gathered rows then has exactly the gradient of the same loss on the concatenated
+    batch. Identity when not distributed.
 
     Shape:
         x: ``[B, ...]``, the same shape on every rank. Output: ``[world * B, ...]``.
     """
     if not is_distributed():
         return x
-    return torch.cat(dist_nn.all_gather(x), dim=0)
+    return _AllGather.apply(x)
 
 
 @torch.no_grad()
@@ -137,7 +153,9 @@ def mean_over_ranks(x: torch.Tensor) -> torch.Tensor:
     """The mean of ``x`` over the ranks (a logged metric); ``x`` when not distributed."""
     if not is_distributed():
         return x
-    total = x.detach().clone().float()
+    total = x.detach().clone()
+    if not total.is_floating_point():
+        total = total.float()
     dist.all_reduce(total)
     return total / world_size()
 

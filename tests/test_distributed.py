@@ -33,6 +33,7 @@ WORLD = 2
 #: Images per rank (two views each), projection size, input size.
 IMAGES, DIM, IN = 6, 8, 12
 TOLERANCE = 1e-5
+DTYPES = (torch.float64, torch.float32)
 VARIANTS = {"nt_xent": {}, "one_side": {"same_side_negatives": False},
             "query_anchors": {"same_side_negatives": False, "symmetric": False}}
 
@@ -42,10 +43,10 @@ def _encoder() -> torch.nn.Module:
     return torch.nn.Sequential(torch.nn.Linear(IN, 16), torch.nn.ReLU(), torch.nn.Linear(16, DIM))
 
 
-def _batch(rank: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _batch(rank: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Rank ``rank``'s views (support block then query block), instance labels and sides."""
     generator = torch.Generator().manual_seed(100 + rank)
-    x = torch.randn(2 * IMAGES, IN, generator=generator, dtype=torch.float64)
+    x = torch.randn(2 * IMAGES, IN, generator=generator, dtype=torch.float64).to(dtype)
     ids = torch.arange(IMAGES)
     return x, torch.cat([ids, ids]), torch.cat([torch.zeros(IMAGES), torch.ones(IMAGES)]).long()
 
@@ -66,21 +67,22 @@ def _gloo_worker(rank: int, init: str, out: str) -> None:
     dist.init_process_group("gloo", init_method=init, rank=rank, world_size=WORLD)
     results = {}
     for variant in [*VARIANTS, "protoclr"]:
-        model = DistributedDataParallel(_encoder().double())
-        x, labels, sides = _batch(rank)
-        loss = _losses(model, x, labels, sides, variant)
-        loss.backward()
-        results[variant] = (float(distributed.mean_over_ranks(loss.detach())),
-                            [p.grad.clone() for p in model.parameters()])
+        for dtype in DTYPES:
+            model = DistributedDataParallel(_encoder().to(dtype))
+            x, labels, sides = _batch(rank, dtype)
+            loss = _losses(model, x, labels, sides, variant)
+            loss.backward()
+            results[variant, dtype] = (float(distributed.mean_over_ranks(loss.detach())),
+                                       [p.grad.clone() for p in model.parameters()])
     if rank == 0:
         torch.save(results, out)
     dist.destroy_process_group()
 
 
-def _reference(variant: str) -> tuple[float, list[torch.Tensor]]:
+def _reference(variant: str, dtype: torch.dtype) -> tuple[float, list[torch.Tensor]]:
     """One process, the ranks' batches concatenated (each rank's images distinct)."""
-    model = _encoder().double()
-    parts = [_batch(r) for r in range(WORLD)]
+    model = _encoder().to(dtype)
+    parts = [_batch(r, dtype) for r in range(WORLD)]
     if variant == "protoclr":  # prototypes of every rank's images: one episode of 2N classes
         n = 2 * IMAGES // 2
         x = torch.cat([p[0][:n] for p in parts] + [p[0][n:] for p in parts])
@@ -106,17 +108,19 @@ def gloo_results(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return torch.load(out)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("variant", [*VARIANTS, "protoclr"])
 def test_two_gloo_ranks_give_the_loss_and_gradients_of_one_process(gloo_results: dict,
-                                                                   variant: str) -> None:
-    loss, grads = gloo_results[variant]
-    want_loss, want_grads = _reference(variant)
+                                                                   variant: str,
+                                                                   dtype: torch.dtype) -> None:
+    loss, grads = gloo_results[variant, dtype]
+    want_loss, want_grads = _reference(variant, dtype)
     assert abs(loss - want_loss) <= TOLERANCE, (loss, want_loss)
     for got, want in zip(grads, want_grads, strict=True):
         assert torch.allclose(got, want, atol=TOLERANCE, rtol=0), (got - want).abs().max()
     # the gathered negatives matter: a rank alone (its own batch only) has another loss
-    model = _encoder().double()
-    x, labels, sides = _batch(0)
+    model = _encoder().to(dtype)
+    x, labels, sides = _batch(0, dtype)
     alone = float(_losses(model, x, labels, sides, variant).detach())
     assert abs(alone - want_loss) > 1e-3
 
