@@ -296,8 +296,8 @@ def train(
             done = step + 1
             with torch.no_grad():
                 method.after_step(done, config.steps)
-            row = {k: _scalar(distributed.mean_over_ranks(v)) for k, v in out.items()
-                   if _is_scalar(v)}
+            row = {k: _scalar(distributed.mean_over_ranks(torch.as_tensor(v, device=device)))
+                   for k, v in out.items() if _is_scalar(v)}
             final_loss, final_acc = row["loss"], row.get("acc", float("nan"))
             row.update(step=done, seed=seed, lr=lr, seconds=round(clock(), 4))
             if lead and validate is not None and (done == config.steps or (config.val_every and done % config.val_every == 0)):
