@@ -410,4 +410,4 @@ def test_cli_run_prints_the_progress_lines(tmp_path: Path, capsys) -> None:
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.splitlines() == [
-        "error: unknown executor 'nosuch' (known: local, test-reversed)"]
+        "error: unknown executor 'nosuch' (known: local, ray, test-reversed, torchrun)"]
