@@ -122,7 +122,7 @@ def parse_set(items: Sequence[str] | None) -> dict[str, object] | None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from benchmark import runner
+    from benchmark import executors, runner
     from benchmark.runner.driver import plan_file
 
     overrides = parse_set(args.set)
@@ -130,7 +130,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(plan_file(args.spec, store_path=args.store, data_root=args.data_root,
                         device=args.device, overrides=overrides, only=args.only, yes=args.yes))
         return 0
-    runner.run_file(
+    options = {key: value for key, value in [("address", args.address), ("cpus", args.job_cpus),
+                                             ("gpus", args.job_gpus), ("workers", args.workers)]
+               if value is not None}  # only those given: an executor refuses others
+    executors.launch(args.executor, lambda: runner.run_file(
         args.spec,
         store_path=args.store,
         data_root=args.data_root,
@@ -138,12 +141,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         device=args.device,
         report_dir=args.report_dir,
         executor=args.executor,
+        executor_options=options,
         lease_timeout=args.lease_timeout,
         yes=args.yes,
         command=args.command_line,
         overrides=overrides,
         only=args.only,
-    )
+    ))
     return 0
 
 
@@ -274,7 +278,16 @@ def build_parser() -> argparse.ArgumentParser:
                      "(benchmark.ablations.MAX_POINTS)")
     run.add_argument("--device", default=None, help="auto, cpu or cuda (overrides the spec)")
     run.add_argument("--executor", default="local",
-                     help="where the jobs run: a registered executor (default: local)")
+                     help="where the jobs run: a registered executor (default: local; ray: "
+                     "Ray tasks; torchrun: under torchrun, every rank trains each job)")
+    run.add_argument("--address", default=None, metavar="auto|HOST:PORT",
+                     help="ray: the cluster to join (default: start a local Ray)")
+    run.add_argument("--job-cpus", type=float, default=None, metavar="N",
+                     help="ray: CPUs each job asks for (default 1)")
+    run.add_argument("--job-gpus", type=float, default=None, metavar="N",
+                     help="ray: GPUs each job asks for (default: 1 on a cuda device, else 0)")
+    run.add_argument("--workers", type=int, default=None, metavar="N",
+                     help="ray: jobs in flight at once (default: the cluster's CPUs / --job-cpus)")
     run.add_argument("--lease-timeout", type=float, default=None, metavar="SECONDS",
                      help="seconds without a heartbeat after which another process takes over "
                      "a job this one runs (default: 120; a dead process on this host: at once)")

@@ -12,6 +12,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from benchmark import distributed
 from benchmark.errors import BenchmarkError
 from benchmark.registry import Registry
 
@@ -68,17 +69,25 @@ def prototypical_loss(
     ways: int,
     distance: str = "euclidean",
     temperature: float = 1.0,
+    *,
+    across_ranks: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """ProtoNet loss: softmax over ``-distance(query, prototype) / temperature``, cross-entropy.
 
     Prototypes are mean support embeddings per class. With ``distance="cosine"`` this is the
-    scaled-cosine ProtoNet (scale ``1 / temperature``).
+    scaled-cosine ProtoNet (scale ``1 / temperature``). ``across_ranks`` (under torchrun):
+    the prototypes of every rank's episode are candidates (``distributed.all_gather``,
+    gradients kept), each rank's classes distinct; with the same N on every rank this is the
+    loss of one episode of all the ranks' classes (identity when not distributed).
 
     Shape:
         support_emb: ``[N*K, D]``, support_labels: ``[N*K]`` in ``0..N-1``,
         query_emb: ``[N*Q, D]``, query_labels: ``[N*Q]``. Outputs: two scalars (loss, accuracy).
     """
     prototypes = class_means(support_emb, support_labels, ways)
+    if across_ranks and distributed.is_distributed():
+        prototypes = distributed.all_gather(prototypes)
+        query_labels = query_labels + distributed.rank() * ways
     logits = -DISTANCES.get(distance)(query_emb, prototypes) / temperature
     loss = F.cross_entropy(logits, query_labels)
     return loss, _accuracy(logits.argmax(1) == query_labels)
@@ -110,6 +119,7 @@ def sup_con(
     sides: torch.Tensor | None = None,
     same_side_negatives: bool = True,
     symmetric: bool = True,
+    across_ranks: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Supervised contrastive loss (Khosla et al. 2020, L_out); NT-Xent when labels are instance ids.
 
@@ -119,18 +129,33 @@ def sup_con(
     ``same_side_negatives=False`` compares an anchor only with views of the other side, and
     ``symmetric=False`` keeps only side-1 anchors.
 
+    ``across_ranks`` (under torchrun): the anchors are this rank's views, the candidates every
+    rank's (``distributed.all_gather``, gradients kept) and each rank's labels are made
+    distinct (``distributed.rank_labels``: episode-local ids), so the other ranks' views are
+    negatives. With the same ``M`` on every rank, the mean of the ranks' losses (and DDP's mean
+    of their gradients) is the loss (and gradient) of one process on the concatenated views.
+    Identity when not distributed.
+
     Shape:
         z: ``[M, D]``, labels: ``[M]``, sides: ``[M]`` in {0, 1}. Outputs: two scalars.
     """
     if sides is None and not (same_side_negatives and symmetric):
         raise ValueError("sup_con: same_side_negatives=False or symmetric=False needs sides")
     zn = F.normalize(z, dim=1)
-    logits = zn @ zn.T / temperature
-    excluded = torch.eye(len(z), dtype=torch.bool, device=z.device)
+    keys, key_labels, key_sides, first = zn, labels, sides, 0
+    if across_ranks and distributed.is_distributed():
+        labels, key_labels = distributed.rank_labels(labels)
+        keys = distributed.all_gather(zn)
+        key_sides = None if sides is None else distributed.gather_no_grad(sides)
+        first = distributed.rank() * len(z)
+    logits = zn @ keys.T / temperature
+    rows = torch.arange(len(z), device=z.device)
+    excluded = torch.zeros(len(z), len(keys), dtype=torch.bool, device=z.device)
+    excluded[rows, first + rows] = True
     if not same_side_negatives:
-        excluded |= sides[:, None] == sides[None, :]
+        excluded |= sides[:, None] == key_sides[None, :]
     logits = logits.masked_fill(excluded, float("-inf"))
-    positives = (labels[:, None] == labels[None, :]) & ~excluded
+    positives = (labels[:, None] == key_labels[None, :]) & ~excluded
     if not symmetric:
         keep = sides == 1
         logits, positives = logits[keep], positives[keep]

@@ -24,13 +24,16 @@ pip_quiet() { "$PY" -m pip install -q --disable-pip-version-check "$@" 2> >(grep
 # torch/torchvision first, pinned: the releases this project is built and tested against.
 pip_quiet "torch==2.14.1" "torchvision==0.29.1" "numpy>=2"
 bash scripts/install_learn2learn.sh "$PY"
-pip_quiet -e ".[dev,perf,timm]"   # timm: the optional extra that tests/test_pretrained.py covers
+# timm: the optional extra that tests/test_pretrained.py covers; ray: the Ray executor's
+# tests run in CI (about 270 MiB installed, ~30 s from PyPI).
+pip_quiet -e ".[dev,perf,timm,ray]"
 
 "$PY" - <<'PY'
-import numpy, torch, torchvision, learn2learn, pandas, scipy, benchmark
+import numpy, torch, torchvision, learn2learn, pandas, scipy, ray, benchmark
 assert numpy.__version__.split(".")[0] == "2", f"numpy 2 expected, got {numpy.__version__}"
 assert torch.__version__.startswith("2.14.1"), torch.__version__
 print(f"setup ok: torch {torch.__version__}, torchvision {torchvision.__version__}, "
-      f"numpy {numpy.__version__}, learn2learn {learn2learn.__version__}, pandas {pandas.__version__}")
+      f"numpy {numpy.__version__}, learn2learn {learn2learn.__version__}, pandas {pandas.__version__}, "
+      f"ray {ray.__version__}")
 PY
 echo "$want" > "$stamp"

@@ -350,8 +350,8 @@ def test_registered_executor_gets_its_options_and_gives_the_local_rows(tmp_path:
 
 
 def test_unknown_executor_is_refused_before_any_work(tmp_path: Path) -> None:
-    with pytest.raises(BenchmarkError, match=r"unknown executor 'ray' \(known: local"):
-        run_tiny(tmp_path, executor="ray")
+    with pytest.raises(BenchmarkError, match=r"unknown executor 'slurm' \(known: local"):
+        run_tiny(tmp_path, executor="slurm")
     _nothing_written(tmp_path, set())
 
 
@@ -410,4 +410,4 @@ def test_cli_run_prints_the_progress_lines(tmp_path: Path, capsys) -> None:
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.splitlines() == [
-        "error: unknown executor 'nosuch' (known: local, test-reversed)"]
+        "error: unknown executor 'nosuch' (known: local, ray, test-reversed, torchrun)"]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence
 
+from benchmark.errors import BenchmarkError
 from benchmark.registry import Registry
 
 
@@ -74,6 +76,22 @@ def build_executor(name: str = "local", **options: Any) -> Executor:
     """The registered executor ``name``, built with ``options`` (its keyword arguments).
 
     Raises:
+        BenchmarkError: an unknown name, listing the known ones, or an option it does not take.
+    """
+    accepted = inspect.signature(EXECUTORS.get(name)).parameters
+    unknown = sorted(set(options) - set(accepted))
+    if unknown and not any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
+        raise BenchmarkError(f"executor {name!r} takes no option {', '.join(unknown)} "
+                             f"(it takes: {', '.join(accepted) or 'none'})")
+    return EXECUTORS.build(name, **options)
+
+
+def launch(name: str, drive: Callable[[], None]) -> None:
+    """Run ``drive`` (the driver: ``runner.run_file``) as executor ``name`` needs: through the
+    registered class's ``launch`` when it has one (``torchrun``: rank 0 drives, the other ranks
+    follow), else as a plain call.
+
+    Raises:
         BenchmarkError: an unknown name, listing the known ones.
     """
-    return EXECUTORS.build(name, **options)
+    getattr(EXECUTORS.get(name), "launch", lambda go: go())(drive)

@@ -8,6 +8,7 @@ from typing import ClassVar, Iterator
 import torch
 from torch import nn
 
+from benchmark import distributed
 from benchmark.episodes.episode import Episode
 from benchmark.errors import BenchmarkError
 from benchmark.losses import DISTANCES, squared_euclidean
@@ -35,6 +36,10 @@ class Method(nn.Module):
         kind_hint: why other kinds are refused (ends the error message).
         trains: False for a method evaluated as it is built (``pretrained``): the runner
             skips training.
+        across_ranks: the loss spans the ranks of a torchrun training (its candidates are
+            gathered, ``benchmark.distributed``): each rank draws ``ways / world`` of the
+            spec's images, so the global episode is the spec's whatever the world size.
+            Only such methods train under torchrun.
         backbone: the feature extractor (``out_dim`` attribute) used by ``embed``.
     """
 
@@ -42,6 +47,7 @@ class Method(nn.Module):
     kinds: ClassVar[frozenset[str] | None] = None
     kind_hint: ClassVar[str] = ""
     trains: ClassVar[bool] = True
+    across_ranks: ClassVar[bool] = False
 
     def __init__(self, backbone: nn.Module) -> None:
         super().__init__()
@@ -71,6 +77,15 @@ class Method(nn.Module):
     def check_task(cls, kind: str, ways: int, shots: int, queries: int) -> None:
         """BenchmarkError unless N-way K-shot Q-query episodes of ``kind`` can train this method."""
         cls.check_kind(kind)
+
+    @classmethod
+    def check_ranks(cls) -> None:
+        """BenchmarkError when training is distributed (torchrun) and this method's loss does
+        not span the ranks (``across_ranks``)."""
+        if distributed.is_distributed() and not cls.across_ranks:
+            raise BenchmarkError(f"method {cls.name!r} does not train across ranks (torchrun): "
+                                 "only the SimCLR family, whose loss gathers its candidates "
+                                 "(Method.across_ranks: simclr, protoclr), does")
 
     def trainable_parameters(self) -> Iterator[nn.Parameter]:
         """The parameters the optimiser owns and updates: by default every parameter with

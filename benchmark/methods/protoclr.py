@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
+from benchmark.episodes.episode import Episode
+from benchmark.losses import prototypical_loss
 from benchmark.methods.protonet import ProtoNet
 from benchmark.methods.base import METHODS
 
@@ -24,6 +27,15 @@ class ProtoCLR(ProtoNet):
     name = "protoclr"
     kinds = frozenset({"augment", "patches"})
     kind_hint = "on labelled episodes it is 'protonet'"
+    across_ranks = True
 
     def __init__(self, backbone: nn.Module, distance: str = "cosine", temperature: float = 0.5) -> None:
         super().__init__(backbone, distance=distance, temperature=temperature)
+
+    def episode_loss(self, support: torch.Tensor, query: torch.Tensor, episode: Episode) -> dict[str, torch.Tensor]:
+        """ProtoNet's loss, with every rank's prototypes as candidates under torchrun."""
+        loss, acc = prototypical_loss(
+            support, episode.support_labels, query, episode.query_labels, episode.ways,
+            self.distance, self.temperature, across_ranks=self.across_ranks,
+        )
+        return {"loss": loss, "acc": acc}

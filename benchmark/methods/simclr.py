@@ -39,6 +39,7 @@ class SimCLR(Method):
     """
 
     name = "simclr"
+    across_ranks = True
 
     def __init__(
         self,
@@ -79,5 +80,6 @@ class SimCLR(Method):
         loss, acc = sup_con(
             views, labels, self.temperature, sides=sides,
             same_side_negatives=self.same_side_negatives, symmetric=self.symmetric,
+            across_ranks=self.across_ranks,
         )
         return {"loss": loss, "acc": acc}

@@ -15,7 +15,7 @@ from typing import Sequence
 
 import torch
 
-from benchmark import provenance
+from benchmark import distributed, provenance
 from benchmark import train as training
 from benchmark.checkpoint import ModelSpec, load_checkpoint
 from benchmark.data import Split, load_split
@@ -45,8 +45,13 @@ def run_dir(runs_dir: Path, spec: BenchmarkSpec, label: str, seed: int) -> Path:
 
 def build_train_sampler(method: MethodSpec, split: Split,
                         device: str = "cpu") -> Sampler:
-    """The sampler of ``method``'s training episodes over ``split``."""
-    return build_sampler(method.sampler, split, method.ways, method.shots, method.queries,
+    """The sampler of ``method``'s training episodes over ``split``: under torchrun, this
+    rank's share of them (``distributed.shard``: ``ways / world`` images or classes)."""
+    ways = method.ways
+    if distributed.is_distributed():
+        METHODS.get(method.method).check_ranks()
+        ways = distributed.shard(method.ways, "ways")
+    return build_sampler(method.sampler, split, ways, method.shots, method.queries,
                          device=device, **thaw(method.sampler_options))
 
 

@@ -10,6 +10,14 @@ drives the method's lifecycle (``Method.trainable_parameters``, ``Method.after_s
 The ``seconds`` column is the run's training wall-clock (validation and checkpoints included)
 since its first step, over all sittings: each checkpoint stores the clock, and a resumed run
 continues it from there (a checkpoint written before the clock was stored resumes it from 0).
+
+Under ``torchrun`` (``benchmark.distributed``) the same call trains with
+DistributedDataParallel: every rank runs it on its own device (``cuda:LOCAL_RANK`` on CUDA,
+with SyncBatchNorm; the CPU on gloo, where BatchNorm statistics stay per rank), draws its own
+episodes (``episode_seed(seed, step, rank)``) and logs the ranks' mean metrics; only rank 0
+validates and writes ``metrics.csv`` and the checkpoints. Every rank resumes from the same
+``last.pt``, whatever world size wrote it. Only methods whose loss spans the ranks
+(``Method.across_ranks``: the SimCLR family) train this way.
 """
 
 from __future__ import annotations
@@ -24,8 +32,10 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
+from benchmark import distributed
 from benchmark.backbones import place_model
 from benchmark.checkpoint import (
     ModelSpec,
@@ -94,9 +104,11 @@ class TrainResult:
 # --------------------------------------------------------------------------- seeds
 
 
-def episode_seed(seed: int, step: int) -> int:
-    """The episode seed of 0-based ``step`` in a run seeded ``seed`` (a 31-bit int)."""
-    return int(np.random.SeedSequence([seed, step]).generate_state(1)[0] & 0x7FFFFFFF)
+def episode_seed(seed: int, step: int, rank: int = 0) -> int:
+    """The episode seed of 0-based ``step`` in a run seeded ``seed`` (a 31-bit int); under
+    torchrun, ``rank`` > 0 draws its own (rank 0's are a one-process run's)."""
+    entropy = [seed, step] if rank == 0 else [seed, step, rank]
+    return int(np.random.SeedSequence(entropy).generate_state(1)[0] & 0x7FFFFFFF)
 
 
 def seed_everything(seed: int) -> None:
@@ -113,7 +125,8 @@ class TrainStep:
     """One optimisation step: forward, finite-loss check, backward, optimiser and LR step.
 
     Args:
-        method: the Method (``forward(episode) -> {"loss", "acc", ...}``), placed by ``place``.
+        method: the Method (``forward(episode) -> {"loss", "acc", ...}``), placed by ``place``
+            (under torchrun, its DistributedDataParallel wrapper).
         optimizer, scheduler: as built by ``build_optimizer`` / ``build_scheduler``.
         device: where episodes are moved.
         amp: autocast float16 + GradScaler (only on CUDA).
@@ -135,15 +148,16 @@ class TrainStep:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
 
     def __call__(self, episode: Episode) -> dict[str, torch.Tensor]:
-        """Run the step; returns the method's outputs (detached). A non-finite loss raises
-        ``FloatingPointError`` before any weight changes."""
+        """Run the step; returns the method's outputs (detached). A non-finite loss (on any
+        rank) raises ``FloatingPointError`` before any weight changes."""
         episode = episode.to(self.device)
         autocast = torch.autocast("cuda", dtype=torch.float16) if self.amp else nullcontext()
         with autocast:
             out = self.method(episode)
         loss = out["loss"]
-        if not bool(torch.isfinite(loss.detach())):
-            raise FloatingPointError(float(loss.detach()))
+        checked = distributed.mean_over_ranks(loss.detach())  # every rank stops together
+        if not bool(torch.isfinite(checked)):
+            raise FloatingPointError(float(checked))
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
@@ -153,9 +167,10 @@ class TrainStep:
 
 
 def place(method: torch.nn.Module, config: TrainConfig) -> torch.device:
-    """Move ``method`` to the configured device, in channels-last unless ``config.channels_last``
-    is off (``backbones.place_model``); returns the device."""
-    device = resolve_device(config.device)
+    """Move ``method`` to the configured device (this rank's, ``distributed.rank_device``),
+    in channels-last unless ``config.channels_last`` is off (``backbones.place_model``);
+    returns the device."""
+    device = distributed.rank_device(resolve_device(config.device))
     place_model(method, device, config.channels_last)
     return device
 
@@ -208,38 +223,44 @@ def train(
     if model_spec is None:
         raise ValueError("train needs a model_spec (or method.model_spec) to write checkpoints")
     method.check_kind(sampler.kind)
+    lead = distributed.rank() == 0  # validates and writes; every rank when not distributed
+    method.check_ranks()
     device = place(method, config)
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
-    for stale in run_dir.glob(".*.tmp"):  # temporary files of a write killed half-way
-        stale.unlink(missing_ok=True)
+    if lead:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        for stale in run_dir.glob(".*.tmp"):  # temporary files of a write killed half-way
+            stale.unlink(missing_ok=True)
 
     optimizer = build_optimizer(method, config)
     scheduler = build_scheduler(optimizer, config)
-    stepper = TrainStep(method, optimizer, scheduler, device, config.amp)
 
     best: dict[str, Any] = {"val_acc": None, "step": None}
-    start, clock_offset = 0, 0.0
+    start, clock_offset, payload = 0, 0.0, None
     if last_path.exists():
         payload = load_checkpoint(last_path, map_location=device)
         _check_resumable(payload, config, model_spec, last_path)
         method.load_state_dict(payload["model"])
         optimizer.load_state_dict(payload["optimizer"])
         scheduler.load_state_dict(payload["scheduler"])
-        if stepper.scaler.is_enabled() and payload.get("scaler"):
-            stepper.scaler.load_state_dict(payload["scaler"])
         set_rng_state(payload["rng"])
         start, best = int(payload["step"]), dict(payload["best"])
         clock_offset = float(payload.get("seconds", 0.0))
     else:
         seed_everything(config.seed)
+    _same_start(start, run_dir, device)  # every rank has decided before rank 0 writes
+    stepper = TrainStep(_parallel(method, device), optimizer, scheduler, device, config.amp)
+    if payload is not None and stepper.scaler.is_enabled() and payload.get("scaler"):
+        stepper.scaler.load_state_dict(payload["scaler"])
 
     def clock() -> float:
         """The run's training seconds so far, over all its sittings."""
         return clock_offset + time.perf_counter() - started
 
     def checkpoint(path: Path, step: int) -> None:
+        if not lead:
+            return
         save_checkpoint(path, {
             "model_spec": model_spec.to_dict(),
             "model": method.state_dict(),
@@ -258,15 +279,15 @@ def train(
         checkpoint(last_path, 0)
     saved_step = start
 
-    log = MetricsLog(run_dir / "metrics.csv", start)
-    board = _tensorboard(run_dir, config.tensorboard, start)
-    show = config.progress if config.progress is not None else sys.stderr.isatty()
+    log = MetricsLog(run_dir / "metrics.csv", start) if lead else None
+    board = _tensorboard(run_dir, config.tensorboard and lead, start)
+    show = lead and (config.progress if config.progress is not None else sys.stderr.isatty())
     bar = tqdm(total=config.steps, initial=start, disable=not show, desc="train", dynamic_ncols=True)
     final_loss = final_acc = float("nan")
     method.train()
     try:
         for step in range(start, config.steps):
-            seed = episode_seed(config.seed, step)
+            seed = episode_seed(config.seed, step, distributed.rank())
             lr = optimizer.param_groups[0]["lr"]
             try:
                 out = stepper(sampler.sample(seed))
@@ -275,30 +296,34 @@ def train(
             done = step + 1
             with torch.no_grad():
                 method.after_step(done, config.steps)
-            row = {k: _scalar(v) for k, v in out.items() if _is_scalar(v)}
+            row = {k: _scalar(distributed.mean_over_ranks(torch.as_tensor(v, device=device)))
+                   for k, v in out.items() if _is_scalar(v)}
             final_loss, final_acc = row["loss"], row.get("acc", float("nan"))
             row.update(step=done, seed=seed, lr=lr, seconds=round(clock(), 4))
-            if validate is not None and (done == config.steps or (config.val_every and done % config.val_every == 0)):
+            if lead and validate is not None and (done == config.steps or (config.val_every and done % config.val_every == 0)):
                 row["val_acc"] = _validate(validate, method, device)
                 if best["val_acc"] is None or row["val_acc"] > best["val_acc"]:
                     best = {"val_acc": row["val_acc"], "step": done}
                     checkpoint(best_path, done)
-            log.write(row)
+            if log is not None:
+                log.write(row)
             if board is not None:
                 for key, value in row.items():
                     if key not in ("step", "seed", "seconds") and value is not None:
                         board.add_scalar(f"train/{key}", value, done)
-            if done % config.log_every == 0 or done == config.steps:
+            if log is not None and (done % config.log_every == 0 or done == config.steps):
                 log.flush()
                 bar.set_postfix(loss=f"{final_loss:.4f}", acc=f"{final_acc:.3f}", refresh=False)
             if done % config.checkpoint_every == 0 or done == config.steps:
-                log.flush()
+                if log is not None:
+                    log.flush()
                 checkpoint(last_path, done)
                 saved_step = done
             bar.update(1)
     finally:
         bar.close()
-        log.close()
+        if log is not None:
+            log.close()
         if board is not None:
             board.close()
 
@@ -314,6 +339,29 @@ def train(
         seconds=time.perf_counter() - started,
         device=str(device),
     )
+
+
+def _same_start(start: int, run_dir: Path, device: torch.device) -> None:
+    """Under torchrun: every rank resumes at the same step (they all read rank 0's
+    ``last.pt``, so the runs folder must be one every rank sees)."""
+    starts = distributed.gather_no_grad(torch.tensor([start], device=device)).tolist()
+    if len(set(starts)) > 1:
+        raise BenchmarkError(f"the ranks found different checkpoints in {run_dir} (steps "
+                             f"{starts}): every rank must see the same runs folder")
+
+
+def _parallel(method: Method, device: torch.device) -> torch.nn.Module:
+    """``method`` itself, or under torchrun its DistributedDataParallel wrapper (gradients
+    averaged over the ranks; rank 0's weights broadcast when it is built, its buffers every
+    step), with SyncBatchNorm on CUDA (global batch statistics, as SimCLR; torch has no CPU
+    SyncBatchNorm). The wrapper shares ``method``'s parameters, so checkpoints of ``method``
+    hold the trained weights."""
+    if not distributed.is_distributed():
+        return method
+    if device.type == "cuda":  # untested on GPU: written for one GPU per rank
+        torch.nn.SyncBatchNorm.convert_sync_batchnorm(method)
+        return DistributedDataParallel(method, device_ids=[device.index])
+    return DistributedDataParallel(method)
 
 
 def _validate(validate: Validator, method: torch.nn.Module, device: torch.device) -> float:
