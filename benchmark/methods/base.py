@@ -69,6 +69,12 @@ class Method(nn.Module):
         """BenchmarkError unless N-way K-shot Q-query episodes of ``kind`` can train this method."""
         cls.check_kind(kind)
 
+    def check_episode_size(self, ways: int, shots: int, queries: int) -> None:
+        """BenchmarkError unless this method, with its hyper-parameters, can train on N-way
+        K-shot Q-query episodes (e.g. a key queue that must hold a whole number of batches).
+        Checked before training, on the model built on the meta device. Default: nothing.
+        """
+
     def trainable_parameters(self) -> Iterator[nn.Parameter]:
         """The parameters the optimiser owns and updates: by default every parameter with
         ``requires_grad``. Parameters left out are never touched by the optimiser (nor by its
