@@ -51,7 +51,7 @@ def test_embedding_std_stays_healthy_over_a_short_training() -> None:
         with torch.no_grad():
             model.after_step(step, 40)
         stds.append(float(out["embedding_std"]))
-        losses.append(float(out["loss"]))
+        losses.append(float(out["loss"].detach()))
     assert min(stds[-10:]) > 0.25 * stds[0], stds
     assert sum(losses[-10:]) / 10 < sum(losses[:10]) / 10, losses
     with torch.no_grad():

@@ -74,7 +74,7 @@ class MoCo(MomentumMethod):
         self.queue = KeyQueue(queue_size, self.key_dim)
 
     def check_episode_size(self, ways: int, shots: int, queries: int) -> None:
-        keys = self.keys_per_step(ways, shots, queries)
+        keys = self.keys_per_step(ways, queries)
         if self.queue.size % keys:
             raise BenchmarkError(
                 f"method {self.name!r}: queue_size {self.queue.size} is not a multiple of the "

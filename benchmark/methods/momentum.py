@@ -75,8 +75,8 @@ class MomentumMethod(Method):
         self.key_dim = out_dim
         self._pending_keys: torch.Tensor | None = None
 
-    def keys_per_step(self, ways: int, shots: int, queries: int) -> int:
-        """Target keys a step of N-way K-shot Q-query episodes makes (one per pair and view)."""
+    def keys_per_step(self, ways: int, queries: int) -> int:
+        """Target keys a step of N-way Q-query episodes makes (one per pair and view)."""
         return ways * queries * (2 if self.symmetric else 1)
 
     @staticmethod
