@@ -36,10 +36,11 @@ class Method(nn.Module):
         kind_hint: why other kinds are refused (ends the error message).
         trains: False for a method evaluated as it is built (``pretrained``): the runner
             skips training.
-        across_ranks: the loss spans the ranks of a torchrun training (its candidates are
-            gathered, ``benchmark.distributed``): each rank draws ``ways / world`` of the
-            spec's images, so the global episode is the spec's whatever the world size.
-            Only such methods train under torchrun.
+        across_ranks: the method trains across the ranks of a torchrun run as on one process
+            with the global batch: each rank draws ``ways / world`` of the spec's images, and
+            what must span the ranks does (the SimCLR family gathers its candidates, MoCo and
+            PsCo enqueue every rank's keys, ``benchmark.distributed``). Only such methods
+            train under torchrun.
         backbone: the feature extractor (``out_dim`` attribute) used by ``embed``.
     """
 
@@ -80,12 +81,18 @@ class Method(nn.Module):
 
     @classmethod
     def check_ranks(cls) -> None:
-        """BenchmarkError when training is distributed (torchrun) and this method's loss does
-        not span the ranks (``across_ranks``)."""
+        """BenchmarkError when training is distributed (torchrun) and this method does not
+        train across ranks (``across_ranks``)."""
         if distributed.is_distributed() and not cls.across_ranks:
             raise BenchmarkError(f"method {cls.name!r} does not train across ranks (torchrun): "
-                                 "only the SimCLR family, whose loss gathers its candidates "
-                                 "(Method.across_ranks: simclr, protoclr), does")
+                                 "only the methods with Method.across_ranks do (simclr, "
+                                 "protoclr, moco, byol, psco)")
+
+    def check_episode_size(self, ways: int, shots: int, queries: int) -> None:
+        """BenchmarkError unless this method, with its hyper-parameters, can train on N-way
+        K-shot Q-query episodes (e.g. a key queue that must hold a whole number of batches).
+        Checked before training, on the model built on the meta device. Default: nothing.
+        """
 
     def trainable_parameters(self) -> Iterator[nn.Parameter]:
         """The parameters the optimiser owns and updates: by default every parameter with

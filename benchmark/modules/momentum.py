@@ -1,12 +1,17 @@
-"""Momentum (EMA) target networks, as in MoCo and BYOL: a frozen copy updated after each step."""
+"""Momentum (EMA) target networks, as in MoCo and BYOL: a frozen copy updated after each step,
+with the momentum on a registered schedule (constant, or BYOL's cosine rise to 1)."""
 
 from __future__ import annotations
 
 import copy
-from typing import TypeVar
+import math
+from typing import Callable, TypeVar
 
 import torch
 from torch import nn
+
+from benchmark.errors import BenchmarkError
+from benchmark.registry import Registry
 
 M = TypeVar("M", bound=nn.Module)
 
@@ -40,3 +45,28 @@ def update_momentum(target: nn.Module, online: nn.Module, m: float) -> None:
         raise ValueError("update_momentum: target and online modules have different parameters")
     for t, o in zip(targets, onlines):
         t.mul_(m).add_(o.detach(), alpha=1.0 - m)
+
+
+#: ``schedule(base, step, total_steps) -> m``: the momentum after step ``step`` of ``total_steps``.
+MOMENTUM_SCHEDULES: Registry[Callable[[float, int, int], float]] = Registry("momentum schedule")
+
+
+@MOMENTUM_SCHEDULES.register("constant", "m stays at its base value (MoCo)")
+def constant_momentum(base: float, step: int, total_steps: int) -> float:
+    """``base`` at every step."""
+    return base
+
+
+@MOMENTUM_SCHEDULES.register("cosine", "m rises from its base value to 1 on a half cosine (BYOL)")
+def cosine_momentum(base: float, step: int, total_steps: int) -> float:
+    """BYOL's schedule: ``1 - (1 - base) * (cos(pi * step / total_steps) + 1) / 2``; ``base``
+    at step 0, 1 at the last step."""
+    return 1.0 - (1.0 - base) * (math.cos(math.pi * step / max(total_steps, 1)) + 1.0) / 2.0
+
+
+def check_momentum(method: str, momentum: float, schedule: str) -> None:
+    """BenchmarkError unless ``momentum`` is in ``[0, 1)`` (1 would never move the target) and
+    ``schedule`` is a registered momentum schedule."""
+    MOMENTUM_SCHEDULES.get(schedule)
+    if not 0.0 <= momentum < 1.0:
+        raise BenchmarkError(f"method {method!r}: momentum must be in [0, 1), got {momentum}")

@@ -77,6 +77,7 @@ def preflight(spec: BenchmarkSpec, data_root: Path | None) -> None:
         try:
             with torch.device("meta"):  # shapes only: no memory, however large the model
                 model = build_model(method, train.image_shape, seed=0)
+            model.check_episode_size(method.ways, method.shots, method.queries)
             size = sum(p.numel() for p in model.parameters())
             if size > limits.MAX_PARAMETERS:
                 raise BenchmarkError(f"method {method.method!r} would have {size} parameters, "

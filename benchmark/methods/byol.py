@@ -1,0 +1,61 @@
+"""BYOL (Grill et al. 2020): predict an EMA target's projection of another view; no negatives."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from benchmark.methods.base import METHODS, check_positive
+from benchmark.methods.momentum import MomentumMethod
+
+
+def byol_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``2 - 2 cos(prediction, target)``, averaged over pairs (BYOL's normalised MSE).
+
+    Shape:
+        prediction, target: ``[P, D]``. Output: scalar in ``[0, 4]``.
+    """
+    return (2 - 2 * F.cosine_similarity(prediction, target, dim=1)).mean()
+
+
+@METHODS.register(
+    "byol", "BYOL: online projector + predictor regress an EMA target's projection of the other view"
+)
+class BYOL(MomentumMethod):
+    """The online network (backbone, projector, predictor) predicts the target network's
+    (EMA backbone, projector) normalised output on the other view of the image; the loss is
+    symmetric by default. Nothing pushes embeddings apart, so collapse is held off only by the
+    predictor and the slowly moving target: ``embedding_std`` (logged every step) falls to 0
+    if it collapses. ``acc``: the fraction of pairs whose prediction is closest (cosine) to its
+    own target among the batch's targets, a diagnostic only (not trained for).
+
+    Args:
+        momentum, momentum_schedule: the target's EMA (BYOL: 0.996 rising to 1, ``cosine``).
+        projector, projector_dim, projector_hidden: the projector (BYOL: an MLP).
+        predictor_hidden: the predictor MLP's hidden size (must be > 0 for BYOL to learn).
+        symmetric: the loss of both views.
+    """
+
+    name = "byol"
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        momentum: float = 0.99,
+        momentum_schedule: str = "cosine",
+        projector: str = "mlp",
+        projector_dim: int = 128,
+        projector_hidden: int = 0,
+        predictor_hidden: int = 256,
+        symmetric: bool = True,
+    ) -> None:
+        check_positive(self.name, predictor_hidden=predictor_hidden)
+        super().__init__(backbone, momentum, momentum_schedule, projector, projector_dim,
+                         projector_hidden, predictor_hidden, symmetric)
+
+    def pair_loss(self, online: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        with torch.no_grad():
+            nearest = (F.normalize(online, dim=1) @ target.T).argmax(1)
+            acc = (nearest == torch.arange(len(online), device=online.device)).float().mean()
+        return {"loss": byol_loss(online, target), "acc": acc}

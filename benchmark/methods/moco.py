@@ -1,0 +1,93 @@
+"""MoCo (He et al. 2020; v2: Chen et al. 2020): InfoNCE against a queue of a momentum
+encoder's past keys, so the negatives are not limited to the batch."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from benchmark import distributed
+from benchmark.errors import BenchmarkError
+from benchmark.methods.base import METHODS, check_positive
+from benchmark.methods.momentum import MomentumMethod
+from benchmark.modules.queue import KeyQueue
+
+
+def queue_infonce(query: torch.Tensor, key: torch.Tensor, queue: torch.Tensor,
+                  temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """MoCo's loss: each query must pick its own key (logit ``q·k⁺ / τ``) out of it and the
+    queue's keys (``q·k⁻ / τ``); cross-entropy with the positive at index 0.
+
+    Shape:
+        query: ``[P, D]`` (normalised here), key: ``[P, D]`` normalised, queue: ``[K, D]``
+        normalised. Outputs: two scalars (loss, accuracy: the own key scores highest).
+    """
+    query = F.normalize(query, dim=1)
+    positive = (query * key).sum(1, keepdim=True)
+    logits = torch.cat([positive, query @ queue.T], dim=1) / temperature
+    target = torch.zeros(len(query), dtype=torch.long, device=query.device)
+    return F.cross_entropy(logits, target), (logits.argmax(1) == 0).float().mean().detach()
+
+
+@METHODS.register(
+    "moco", "MoCo v2: momentum key encoder, InfoNCE against a FIFO queue of past keys, MLP projector"
+)
+class MoCo(MomentumMethod):
+    """The query encoder (backbone, projector) is trained; the key encoder is its EMA. Each
+    view's query is contrasted with the key of the other view of its image and with the
+    ``queue_size`` keys of the last steps (a ``KeyQueue``, starting as random unit keys); after
+    the step, the step's keys are enqueued. With ``symmetric`` both views are queries (2 keys
+    per image and step, as SimCLR's 2B views), otherwise only view 1 (MoCo v2). The queue must
+    hold a whole number of steps' keys (MoCo's convention: the negatives are exactly the keys
+    of the last ``queue_size / keys_per_step`` steps). No shuffling BN: the query and
+    key encoders each see the whole (rank's) batch at once, so BN statistics cannot tell a
+    key's pair from the others. Under torchrun every rank enqueues every rank's keys.
+
+    Args:
+        temperature: τ of the cosine logits (MoCo v2: 0.2).
+        queue_size: ``K``, the number of negative keys.
+        momentum, momentum_schedule: the key encoder's EMA (MoCo: 0.999 on ImageNet, constant;
+            v2 options: ``cosine`` rises to 1).
+        projector, projector_dim, projector_hidden: v2's MLP head (``linear``: v1's).
+        predictor_hidden: 0 (MoCo has no predictor); > 0 adds one (as MoCo v3).
+        symmetric: both views as queries.
+    """
+
+    name = "moco"
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        temperature: float = 0.2,
+        queue_size: int = 4096,
+        momentum: float = 0.99,
+        momentum_schedule: str = "constant",
+        projector: str = "mlp",
+        projector_dim: int = 128,
+        projector_hidden: int = 0,
+        predictor_hidden: int = 0,
+        symmetric: bool = True,
+    ) -> None:
+        super().__init__(backbone, momentum, momentum_schedule, projector, projector_dim,
+                         projector_hidden, predictor_hidden, symmetric)
+        check_positive(self.name, temperature=temperature, queue_size=queue_size)
+        self.temperature = temperature
+        self.queue = KeyQueue(queue_size, self.key_dim)
+
+    def check_episode_size(self, ways: int, shots: int, queries: int) -> None:
+        keys = self.keys_per_step(ways, queries)
+        if self.queue.size % keys:
+            raise BenchmarkError(
+                f"method {self.name!r}: queue_size {self.queue.size} is not a multiple of the "
+                f"{keys} keys a step enqueues ({ways} ways x {queries} queries"
+                f"{' x 2 views' if self.symmetric else ''})")
+
+    def pair_loss(self, online: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        loss, acc = queue_infonce(online, target, self.queue.keys, self.temperature)
+        return {"loss": loss, "acc": acc}
+
+    def store_keys(self, keys: torch.Tensor) -> None:
+        """Enqueue the step's keys of every rank, in rank order (this rank's alone when not
+        distributed), so every rank's queue holds the same keys."""
+        self.queue.enqueue(distributed.gather_no_grad(keys))
