@@ -20,9 +20,10 @@ from typing import Mapping, Sequence
 from benchmark.report.tables import TransferTable
 
 #: Our registered method → the published family it reimplements.
-FAMILY = {"protonet": "protonet", "protoclr": "protoclr"}
+FAMILY = {"protonet": "protonet", "protoclr": "protoclr", "psco": "psco"}
 #: Our registered method → how it is trained: with labels, or without (``none``).
-SUPERVISION = {"protonet": "labels", "protoclr": "none", "simclr": "none"}
+SUPERVISION = {"protonet": "labels", "protoclr": "none", "simclr": "none", "moco": "none",
+               "byol": "none", "psco": "none"}
 
 
 @dataclass(frozen=True)
