@@ -68,8 +68,10 @@ def _split_of_dataset(split: str, context: Context) -> None:
 
 def _head_episodes(counts: Mapping[str, Any], context: Context) -> None:
     heads, episodes = context.values["heads"], context.values["episodes"]
+    from benchmark.heads import HEADS
+
     for head, count in counts.items():
-        if head not in heads:
+        if head not in heads and head not in HEADS.names():  # a method's own head (methods[].heads)
             raise BenchmarkError(f"head {head!r} is not one of eval.heads ({', '.join(heads)})")
         if isinstance(count, bool) or not isinstance(count, int) or not 2 <= count <= episodes:
             raise BenchmarkError(f"episodes of head {head!r} must be a whole number in "
@@ -130,6 +132,10 @@ class MethodSpec:
         factory=FrozenDict, doc="keyword parameters of the method (e.g. temperature)")
     trainer: TrainConfig = setting(factory=TrainConfig,
                                    doc="the spec's trainer with this method's overrides applied")
+    heads: tuple[str, ...] = setting((), check=distinct(),
+                                     registry=_registry("benchmark.heads", "HEADS"),
+                                     doc="heads for this method only, after eval.heads (e.g. "
+                                         "native: its own adaptation); the first one validates")
 
     def train_config(self, seed: int, device: str) -> TrainConfig:
         """The ``TrainConfig`` of one training run: this method's trainer, ``seed`` and
@@ -271,6 +277,8 @@ class BenchmarkSpec:
         method = {"floor": floors[label]} if label in floors else plain(self.method(label))
         if method.get("train_split", "") is None:  # no split of its own: hashed as before the key
             del method["train_split"]
+        if method.get("heads", None) == []:  # no heads of its own: hashed as before the key
+            del method["heads"]
         return canonical_hash({
             "name": self.name,
             "train": plain(self.train),
