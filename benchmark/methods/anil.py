@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from benchmark.episodes.episode import Episode
-from benchmark.methods.adaptation import InnerLoopMethod, inner_loop, wrap
+from benchmark.methods.adaptation import InnerLoopMethod, inner_loop, support_normalised, wrap
 from benchmark.methods.base import METHODS
 
 
@@ -21,8 +21,9 @@ class ANIL(InnerLoopMethod):
     loss is its cross-entropy on the query features, differentiated through the steps to the
     classifier's initial weights and to the backbone (second order unless ``first_order``).
 
-    The ``native`` head embeds support and queries in eval mode (running statistics: no
-    query's prediction depends on another's) and runs the same inner loop on the support.
+    The ``native`` head embeds support and queries with batch norm on the support's statistics
+    (``support_normalised``: no query's prediction depends on another's) and runs the same
+    inner loop on the support features.
 
     Args: see ``InnerLoopMethod``.
     """
@@ -37,9 +38,11 @@ class ANIL(InnerLoopMethod):
 
     def adapt_predict(self, episode: Episode) -> torch.Tensor:
         """Query labels ``[N*Q]`` after ``eval_steps`` first-order inner steps of the classifier
-        on the support's features (the ``native`` head calls it in eval mode)."""
+        on the support's features, batch norm on the support's statistics
+        (``support_normalised``)."""
+        model = support_normalised(self, episode.support)
         with torch.no_grad():
-            support, query = self.embed(episode.support), self.embed(episode.query)
+            support, query = model.embed(episode.support), model.embed(episode.query)
         with torch.enable_grad():
             learner = self._adapted(support, episode, self.eval_steps, True)
         with torch.no_grad():

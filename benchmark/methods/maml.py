@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from benchmark.episodes.episode import Episode
-from benchmark.methods.adaptation import InnerLoopMethod, inner_loop, wrap
+from benchmark.methods.adaptation import InnerLoopMethod, inner_loop, support_normalised, wrap
 from benchmark.methods.base import METHODS
 
 
@@ -36,9 +36,9 @@ class MAML(InnerLoopMethod):
 
     Batch norm: in training the network is in train mode, so support and queries are each
     normalised with their own batch statistics, as in the original and learn2learn's example
-    (the running statistics are updated on the way). The ``native`` head adapts and classifies
-    in eval mode instead: running statistics for support and queries, so no query's prediction
-    depends on another query (no transductive batch statistics).
+    (the running statistics are updated on the way). The ``native`` head normalises support
+    and queries with the support's statistics (``support_normalised``), so no query's
+    prediction depends on another query (no transductive query statistics).
 
     Args: see ``InnerLoopMethod``.
     """
@@ -60,9 +60,11 @@ class MAML(InnerLoopMethod):
 
     def adapt_predict(self, episode: Episode) -> torch.Tensor:
         """Query labels ``[N*Q]`` after ``eval_steps`` first-order inner steps on the support
-        (first order: no outer gradient is wanted; the adapted weights are the same)."""
+        (first order: no outer gradient is wanted; the adapted weights are the same), batch
+        norm on the support's statistics (``support_normalised``)."""
+        model = support_normalised(self, episode.support)
         with torch.enable_grad():
-            learner = self._adapted(episode, self.eval_steps, True)
+            learner = model._adapted(episode, self.eval_steps, True)
         with torch.no_grad():
             return learner(episode.query, episode.ways).argmax(1)
 

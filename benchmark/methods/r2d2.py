@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmark.episodes.episode import Episode
+from benchmark.methods.adaptation import support_normalised
 from benchmark.methods.base import METHODS, Method, check_positive
 
 
@@ -39,8 +40,9 @@ class R2D2(Method):
     are embedded in one backbone call (``Method.forward``). The published additive offset is
     left out: a constant added to every logit leaves the cross-entropy unchanged.
 
-    The ``native`` head fits the same ridge on each test episode's support features (eval
-    mode) and takes the arg-max of the queries' scores.
+    The ``native`` head fits the same ridge on each test episode's support features (batch
+    norm on the support's statistics, ``support_normalised``) and takes the arg-max of the
+    queries' scores.
 
     Args:
         ridge: initial λ (> 0).
@@ -70,8 +72,9 @@ class R2D2(Method):
                 "ridge": self.log_ridge.detach().exp(), "scale": self.scale.detach()}
 
     def adapt_predict(self, episode: Episode) -> torch.Tensor:
-        """Query labels ``[N*Q]`` of the ridge fitted on the support (called by the ``native`` head
-        in eval mode)."""
+        """Query labels ``[N*Q]`` of the ridge fitted on the support, batch norm on the support's
+        statistics (``support_normalised``, as MAML and ANIL)."""
+        model = support_normalised(self, episode.support)
         with torch.no_grad():
-            support, query = self.embed(episode.support), self.embed(episode.query)
+            support, query = model.embed(episode.support), model.embed(episode.query)
             return self.scores(support, episode.support_labels, query, episode.ways).argmax(1)
