@@ -8,7 +8,7 @@ head (``benchmark.heads``) calls it on each test episode.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import copy
 
@@ -56,30 +56,50 @@ def wrap(module: nn.Module, lr: float, first_order: bool) -> Any:
                                                 allow_unused=True)
 
 
+def support_statistics(model: nn.Module, forward: Callable[[], Any]) -> nn.Module:
+    """In place: the batch-norm layers of ``model`` take as running statistics the batch
+    statistics of what ``forward()`` (a train-mode pass, typically of the support) feeds them,
+    the variance biased as train mode uses it; then ``model`` is put in eval mode, where it
+    normalises anything as train mode normalised that batch. Returns ``model``."""
+    counts: dict[nn.Module, int] = {}
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    hooks = [m.register_forward_pre_hook(
+        lambda module, args: counts.__setitem__(module, args[0].numel() // args[0].shape[1]))
+        for m in norms]
+    for module in norms:
+        module.reset_running_stats()
+        module.momentum = None  # a cumulative average: after one batch, its statistics
+    model.train()
+    try:
+        with torch.no_grad():
+            forward()
+            for module in norms:  # stored unbiased; train mode normalises by the biased variance
+                count = counts[module]
+                module.running_var.mul_((count - 1) / count if count > 1 else 1.0)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return model.eval()
+
+
 def support_normalised(model: nn.Module, support: torch.Tensor) -> nn.Module:
     """A copy of ``model`` in eval mode whose batch-norm layers normalise with the statistics of
-    ``support`` (their running statistics replaced by the support's batch statistics, computed
-    by one train-mode pass of the copy's ``embed``); ``model`` is left untouched.
+    ``support`` (``support_statistics`` of its ``embed``): it embeds the support exactly as
+    train mode would, and each query alone with the support's statistics; ``model`` is left
+    untouched.
 
     The convention of the ``native`` head: these methods train with train-mode batch statistics
     (the support normalised by its own), so the test support is normalised by its own too, and
-    the queries by the support's, each query alone: no query's prediction depends on another
-    query's (no transductive query statistics). Measured on an early ANIL checkpoint (40
-    vinyals_val episodes, 5-way 1-shot): running statistics 61.2%, the queries' own batch
-    statistics (transductive) 72.5%, the support's 71.4%.
+    the queries by the support's: no query's prediction depends on another query's (no
+    transductive query statistics). Measured on an early ANIL checkpoint (40 vinyals_val
+    episodes, 5-way 1-shot): running statistics 61.2%, the queries' own batch statistics
+    (transductive) 72.5%, the support's 71.4%.
 
     Shape:
         support: ``[S, C, H, W]``.
     """
     clone = copy.deepcopy(model)
-    for module in clone.modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm):
-            module.reset_running_stats()
-            module.momentum = None  # a cumulative average: after one batch, its statistics
-    clone.train()
-    with torch.no_grad():
-        clone.embed(support)  # type: ignore[operator]
-    return clone.eval()
+    return support_statistics(clone, lambda: clone.embed(support))  # type: ignore[operator]
 
 
 class InnerLoopMethod(Method):

@@ -3,11 +3,13 @@ support set adapt to the episode; on augmentation episodes this is UMTRA (Khodad
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 
 from benchmark.episodes.episode import Episode
-from benchmark.methods.adaptation import InnerLoopMethod, inner_loop, support_normalised, wrap
+from benchmark.methods.adaptation import InnerLoopMethod, inner_loop, support_statistics, wrap
 from benchmark.methods.base import METHODS
 
 
@@ -36,9 +38,10 @@ class MAML(InnerLoopMethod):
 
     Batch norm: in training the network is in train mode, so support and queries are each
     normalised with their own batch statistics, as in the original and learn2learn's example
-    (the running statistics are updated on the way). The ``native`` head normalises support
-    and queries with the support's statistics (``support_normalised``), so no query's
-    prediction depends on another query (no transductive query statistics).
+    (the running statistics are updated on the way). The ``native`` head adapts the same way
+    on the support and normalises the queries with the support's statistics
+    (``adapt_predict``), so no query's prediction depends on another query (no transductive
+    query statistics).
 
     Args: see ``InnerLoopMethod``.
     """
@@ -60,11 +63,14 @@ class MAML(InnerLoopMethod):
 
     def adapt_predict(self, episode: Episode) -> torch.Tensor:
         """Query labels ``[N*Q]`` after ``eval_steps`` first-order inner steps on the support
-        (first order: no outer gradient is wanted; the adapted weights are the same), batch
-        norm on the support's statistics (``support_normalised``)."""
-        model = support_normalised(self, episode.support)
+        (first order: no outer gradient is wanted; the adapted weights are the same), on a copy
+        of the network: the inner loop in train mode (the support's batch statistics, as in
+        training), then the queries, each alone, normalised with the support's statistics
+        under the adapted weights (``support_statistics``)."""
+        model = copy.deepcopy(self).train()
         with torch.enable_grad():
             learner = model._adapted(episode, self.eval_steps, True)
+        support_statistics(learner, lambda: learner(episode.support, episode.ways))
         with torch.no_grad():
             return learner(episode.query, episode.ways).argmax(1)
 

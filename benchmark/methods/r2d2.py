@@ -61,9 +61,10 @@ class R2D2(Method):
 
     def scores(self, support: torch.Tensor, labels: torch.Tensor, query: torch.Tensor, ways: int) -> torch.Tensor:
         """Query logits ``[Q, N]`` of the ridge classifier fitted on support ``[S, D]`` (labels ``[S]``)."""
-        targets = F.one_hot(labels, ways).to(support.dtype)
-        weights = ridge_solve(support.float(), targets.float(), self.log_ridge.exp())
-        return self.scale * (query.float() @ weights)
+        precise = torch.promote_types(support.dtype, torch.float32)  # no solve in half precision
+        support, query = support.to(precise), query.to(precise)
+        weights = ridge_solve(support, F.one_hot(labels, ways).to(precise), self.log_ridge.exp())
+        return self.scale * (query @ weights)
 
     def episode_loss(self, support: torch.Tensor, query: torch.Tensor, episode: Episode) -> dict[str, torch.Tensor]:
         logits = self.scores(support, episode.support_labels, query, episode.ways)
