@@ -50,15 +50,14 @@ class MAML(InnerLoopMethod):
 
     def forward(self, episode: Episode) -> dict[str, torch.Tensor]:
         self.check_task(episode.kind, episode.ways, episode.shots, episode.queries)
-        learner = self._adapted(episode, self.inner_steps, self.first_order)
-        logits = learner(episode.query, episode.ways)
+        network = self._adapted(episode, self.inner_steps, self.first_order).module
+        features = network.backbone(episode.query)  # the adapted clone's, as network(x) computes
+        logits = network.classifier(features, episode.ways)
         loss = nn.functional.cross_entropy(logits, episode.query_labels)
-        with torch.no_grad():
-            features = learner.backbone(episode.query).float()
         return {
             "loss": loss,
             "acc": (logits.argmax(1) == episode.query_labels).float().mean().detach(),
-            "embedding_std": features.std(0).mean(),
+            "embedding_std": features.detach().float().std(0).mean(),
         }
 
     def adapt_predict(self, episode: Episode) -> torch.Tensor:
