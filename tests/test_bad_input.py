@@ -201,7 +201,9 @@ SPEC_CASES: list[tuple[str, Any, tuple[str, ...]]] = [
     ("native-head-on-protonet", _set("methods.0.heads", ["native"]),
      ("methods[0].heads", "native", "protonet")),
     ("native-head-on-every-label", _set("eval.heads", ["prototype", "native"]),
-     ("eval.heads", "native", "random")),
+     ("eval.heads", "native", "protonet")),
+    ("native-head-on-the-floor", lambda d: (_meta("maml")(d), d["eval"].update(
+        heads=["prototype", "native"])), ("eval.heads", "random", "native")),
     ("native-eval-ways-over-classifier", lambda d: (_meta("maml")(d), d["eval"].update(
         settings=[{"ways": 20, "shots": 1}])), ("methods[0].heads", "20-way")),
     ("head-episodes-of-no-head", _set("eval.head_episodes", {"native": 2}),

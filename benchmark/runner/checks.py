@@ -113,7 +113,7 @@ def _check_heads(spec: BenchmarkSpec, label: str, model: object, path: str) -> N
                 try:
                     check_head(head, model, setting.ways, setting.shots, spec.eval.queries)
                 except BenchmarkError as err:
-                    where = path if head in spec.eval.heads else f"{path}.heads"
+                    where = "eval.heads" if head in spec.eval.heads else f"{path}.heads"
                     raise SpecError(spec.origin, where, f"{label}: {err}") from None
 
 
