@@ -8,9 +8,8 @@ head (``benchmark.heads``) calls it on each test episode.
 
 from __future__ import annotations
 
-from typing import Any, Callable
-
 import copy
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
