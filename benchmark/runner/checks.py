@@ -96,12 +96,6 @@ def preflight(spec: BenchmarkSpec, data_root: Path | None) -> None:
         _check_heads(spec, method.label, model, path)
     for label in spec.floors:
         _check_heads(spec, label, RandomFloor(torch.nn.Identity()), "eval.heads")
-    used = {head for label in spec.labels for head in heads_of(spec, label)}
-    for head in spec.eval.head_episodes:
-        if head not in used:
-            raise SpecError(spec.origin, "eval.head_episodes",
-                            f"head {head!r} evaluates nothing: it is in neither eval.heads nor "
-                            "any method's heads")
 
 
 def _check_heads(spec: BenchmarkSpec, label: str, model: object, path: str) -> None:
