@@ -25,7 +25,8 @@ from benchmark.device import resolve_device
 from benchmark.episodes.episode import Episode
 from benchmark.samplers.base import Sampler
 from benchmark.errors import BenchmarkError
-from benchmark.heads import HEADS, EmbedFn, Embedder, EmbeddingHead, Head, embed_fn, eval_mode, model_device
+from benchmark.heads import (HEADS, EmbedFn, Embedder, EmbeddingHead, Head, check_head, embed_fn,
+                             eval_mode, model_device)
 from benchmark.stats import mean_ci95
 
 #: Images embedded per ``embed`` call (several small episodes share one call).
@@ -240,6 +241,8 @@ def evaluate_checkpoint(
     target = resolve_device(device)
     payload = load_checkpoint(Path(checkpoint))
     spec = ModelSpec.from_dict(payload["model_spec"])
+    method = rebuild_method(payload, checkpoint)
+    check_head(head, method, ways, shots, queries)  # e.g. native on a method without its own
     info = dataset_info(dataset, data_root)
     _check_shape(spec, tuple(info.image_shape), convert, dataset, checkpoint)  # before loading
     data = load_split(dataset, split or info.test_split, data_root)
@@ -248,7 +251,7 @@ def evaluate_checkpoint(
     if convert is not None:
         data, done = convert_for(data, convert, tuple(spec.image_shape))
     test_episodes = fixed_episodes(data, ways, shots, queries, episodes, seed)
-    method = place_model(rebuild_method(payload, checkpoint), target)
+    method = place_model(method, target)
     return replace(evaluate(method, test_episodes, head), input_conversion=done)
 
 

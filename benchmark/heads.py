@@ -249,3 +249,53 @@ class FinetuneHead:
                 optimizer.step()
         with torch.no_grad():
             return (embed(episode.query.to(device)).float() @ weight.T + bias).argmax(-1)
+
+
+class Adaptive(Protocol):
+    """A method with an adaptation of its own (MAML's inner loop, R2-D2's ridge): what the
+    ``native`` head runs. ``check_task`` refuses episodes it cannot adapt to."""
+
+    def adapt_predict(self, episode: Episode) -> torch.Tensor:
+        """Predicted query labels ``[N*Q]`` of ``episode`` after adapting to its support only,
+        with the model in eval mode."""
+        ...
+
+    def check_task(self, kind: str, ways: int, shots: int, queries: int) -> None: ...
+
+
+def check_head(name: str, model: object, ways: int, shots: int, queries: int) -> None:
+    """BenchmarkError, before any work, unless head ``name`` can evaluate ``model`` (a method
+    instance, a floor or an embedding function) on N-way K-shot Q-query episodes: heads with a
+    ``check_model`` say what they need; the others take any embedder."""
+    check = getattr(HEADS.get(name), "check_model", None)
+    if check is not None:
+        check(model, ways, shots, queries)
+
+
+@HEADS.register(
+    "native", "the method's own adaptation on each support set (MAML/ANIL inner loop, R2-D2 ridge)"
+)
+class NativeHead:
+    """Each episode classified by the method's own test-time adaptation on its support
+    (``Adaptive.adapt_predict``), in eval mode: what the method does, beside what its frozen
+    embedding is worth under the other heads, on the identical episodes. A model without an
+    adaptation of its own is refused (``check_model``)."""
+
+    @staticmethod
+    def check_model(model: object, ways: int, shots: int, queries: int) -> None:
+        """BenchmarkError unless ``model`` has ``adapt_predict`` and takes N-way episodes."""
+        if not hasattr(model, "adapt_predict"):
+            what = getattr(model, "name", None) or type(model).__name__
+            raise BenchmarkError(
+                f"head 'native' needs a method with an adaptation of its own (maml, anil, r2d2); "
+                f"{what!r} has none: evaluate it with prototype, logistic or finetune"
+            )
+        model.check_task("labels", ways, shots, queries)  # type: ignore[attr-defined]
+
+    def predict(self, model: Embedder | EmbedFn, episodes: Sequence[Episode]) -> torch.Tensor:
+        first = episodes[0]
+        self.check_model(model, first.ways, first.shots, first.queries)
+        device = model_device(model)
+        with eval_mode(model):
+            return torch.stack([model.adapt_predict(e.to(device))  # type: ignore[union-attr]
+                                for e in episodes]).cpu()

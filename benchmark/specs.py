@@ -27,8 +27,8 @@ from benchmark.data.convert import AUTO, InputConversion
 from benchmark.errors import BenchmarkError
 from benchmark.frozen import FrozenDict, canonical_hash, freeze, thaw
 from benchmark.registry import Registry
-from benchmark.schema import (Context, Reader, SpecError, Text, distinct, plain, setting,
-                              unique)
+from benchmark.schema import (Context, Invalid, Reader, SpecError, Text, distinct, plain,
+                              setting, unique)
 from benchmark.spec_yaml import read_yaml
 from benchmark.store import FLOOR
 from benchmark.train.config import TrainConfig
@@ -69,11 +69,30 @@ def _split_of_dataset(split: str, context: Context) -> None:
 def _head_episodes(counts: Mapping[str, Any], context: Context) -> None:
     heads, episodes = context.values["heads"], context.values["episodes"]
     for head, count in counts.items():
-        if head not in heads:
-            raise BenchmarkError(f"head {head!r} is not one of eval.heads ({', '.join(heads)})")
-        if isinstance(count, bool) or not isinstance(count, int) or not 2 <= count <= episodes:
-            raise BenchmarkError(f"episodes of head {head!r} must be a whole number in "
-                                 f"2..{episodes} (eval.episodes), got {count!r}")
+        if head in heads:  # a head of methods[].heads only: checked with the methods (_heads_used)
+            _head_count(head, count, episodes)
+
+
+def _head_count(head: str, count: Any, episodes: int) -> None:
+    if isinstance(count, bool) or not isinstance(count, int) or not 2 <= count <= episodes:
+        raise BenchmarkError(f"episodes of head {head!r} must be a whole number in "
+                             f"2..{episodes} (eval.episodes), got {count!r}")
+
+
+def _heads_used(spec: "EvalSpec", context: Context) -> None:
+    """Every head of eval.head_episodes is one that evaluates something: of eval.heads or of a
+    method's own heads."""
+    own = [h for m in context.values["methods"] for h in m.heads if h not in spec.heads]
+    for head, count in spec.head_episodes.items():
+        if head not in spec.heads:
+            if head not in own:
+                also = f"; methods' heads: {', '.join(dict.fromkeys(own))}" if own else ""
+                raise Invalid(f"head {head!r} is not one of eval.heads "
+                              f"({', '.join(spec.heads)}){also}", "head_episodes")
+            try:
+                _head_count(head, count, spec.episodes)
+            except BenchmarkError as err:
+                raise Invalid(str(err), "head_episodes") from None
 
 
 def _plain_name(name: str, context: Context) -> None:
@@ -130,6 +149,10 @@ class MethodSpec:
         factory=FrozenDict, doc="keyword parameters of the method (e.g. temperature)")
     trainer: TrainConfig = setting(factory=TrainConfig,
                                    doc="the spec's trainer with this method's overrides applied")
+    heads: tuple[str, ...] = setting((), check=distinct(),
+                                     registry=_registry("benchmark.heads", "HEADS"),
+                                     doc="heads for this method only, after eval.heads (e.g. "
+                                         "native: its own adaptation); the first one validates")
 
     def train_config(self, seed: int, device: str) -> TrainConfig:
         """The ``TrainConfig`` of one training run: this method's trainer, ``seed`` and
@@ -215,7 +238,7 @@ class BenchmarkSpec:
                                        "trainer: overrides them)")
     methods: tuple[MethodSpec, ...] = setting(check=unique(
         "label", "label {value!r} is used twice; give each method a distinct label"))
-    eval: EvalSpec = setting()
+    eval: EvalSpec = setting(check=_heads_used)
     raw: Mapping[str, Any] = field(default_factory=FrozenDict, repr=False, compare=False)
     origin: str = field(default="<spec>", compare=False)
     floor: str = "with"  # one of FLOORS; set by an ablation's plan, never by a spec file
@@ -271,6 +294,8 @@ class BenchmarkSpec:
         method = {"floor": floors[label]} if label in floors else plain(self.method(label))
         if method.get("train_split", "") is None:  # no split of its own: hashed as before the key
             del method["train_split"]
+        if method.get("heads", None) == []:  # no heads of its own: hashed as before the key
+            del method["heads"]
         return canonical_hash({
             "name": self.name,
             "train": plain(self.train),

@@ -109,6 +109,14 @@ def _augment(options: dict) -> Callable[[dict], None]:
     return edit
 
 
+def _meta(method: str, **params: Any) -> Callable[[dict], None]:
+    """The good spec's method as ``method`` (a meta-learner) with ``params``, native head."""
+
+    def edit(data: dict) -> None:
+        data["methods"][0].update(method=method, params=params, heads=["native"])
+    return edit
+
+
 #: (case id, spec edit or raw text, words the error line must contain)
 SPEC_CASES: list[tuple[str, Any, tuple[str, ...]]] = [
     ("yaml-malformed", "name: x\nmethods: [\n", ()),
@@ -183,6 +191,23 @@ SPEC_CASES: list[tuple[str, Any, tuple[str, ...]]] = [
     ("convert-to-another-shape", lambda d: d["eval"].update(
         datasets=[{"dataset": "rgb", "split": "all", "convert": {"channels": 3, "size": 32}}],
         settings=[{"ways": 3, "shots": 1}]), ("eval.datasets[0].convert", "3x32x32", "1x28x28")),
+    # meta-learners: inner-loop settings and the native head (a method's own adaptation)
+    ("maml-zero-inner-steps", _meta("maml", inner_steps=0), ("methods[0].params", "inner_steps")),
+    ("maml-negative-inner-steps", _meta("maml", inner_steps=-2), ("inner_steps", "-2")),
+    ("maml-zero-inner-lr", _meta("maml", inner_lr=0.0), ("methods[0].params", "inner_lr")),
+    ("anil-negative-inner-lr", _meta("anil", inner_lr=-0.1), ("inner_lr", "-0.1")),
+    ("maml-ways-over-classifier", lambda d: (_meta("maml", ways=5)(d), d["methods"][0].update(
+        ways=10)), ("methods[0]", "10-way", "5-way classifier")),
+    ("native-head-on-protonet", _set("methods.0.heads", ["native"]),
+     ("methods[0].heads", "native", "protonet")),
+    ("native-head-on-every-label", _set("eval.heads", ["prototype", "native"]),
+     ("eval.heads", "native", "protonet")),
+    ("native-head-on-the-floor", lambda d: (_meta("maml")(d), d["eval"].update(
+        heads=["prototype", "native"])), ("eval.heads", "random", "native")),
+    ("native-eval-ways-over-classifier", lambda d: (_meta("maml")(d), d["eval"].update(
+        settings=[{"ways": 20, "shots": 1}])), ("methods[0].heads", "20-way")),
+    ("head-episodes-of-no-head", _set("eval.head_episodes", {"native": 2}),
+     ("eval.head_episodes", "native")),
     # a spec that says a thing twice, and counts that would exhaust memory or overflow
     ("duplicate-top-key", "name: a\ndevice: cpu\nname: b\n", ("'name'", "lines 1 and 3")),
     ("duplicate-trainer-key", yaml.safe_dump(BASE_SPEC, sort_keys=False).replace(
@@ -330,6 +355,8 @@ def _cases() -> list[Case]:
         Case("eval:unknown-split", _eval("{B}/ckpt/good.pt", "--split", "testing"),
              ("testing",)),
         Case("eval:unknown-head", _eval("{B}/ckpt/good.pt", "--head", "knn"), ("knn",)),
+        Case("eval:native-head-on-protonet", _eval("{B}/ckpt/good.pt", "--head", "native"),
+             ("native", "protonet")),
         Case("eval:zero-ways", _eval("{B}/ckpt/good.pt", "--ways", "0"), ("way",)),
         Case("eval:ways-over-classes", _eval("{B}/ckpt/good.pt", "--ways", "20", "--split",
                                              "all", dataset="tiny"), ("20",)),

@@ -3,6 +3,7 @@
 For every registered head, with a Conv-4 (batch norm) inside a method left in train mode:
 batch statistics of the queries, or anything else about the other queries, must not reach a
 query's prediction, through ``evaluate`` (including its split-embedding path) or ``Head.predict``.
+The ``native`` head (a method's own adaptation) is tried on each method that has one.
 """
 
 from __future__ import annotations
@@ -36,12 +37,18 @@ def split() -> Split:
     return Split("blobs", "test", images.to(torch.uint8), labels, tuple(f"c{i}" for i in range(6)))
 
 
-def network() -> Method:
-    """A ProtoNet on an untrained Conv-4 whose batch-norm running statistics are not the
-    identity (so that train and eval mode embed differently), in train mode."""
+#: (head, method): every head on a ProtoNet; ``native`` on each method with its own adaptation.
+CASES = [(head, method) for head in HEADS.names()
+         for method in (("maml", "anil", "r2d2") if head == "native" else ("protonet",))]
+
+
+def network(name: str = "protonet") -> Method:
+    """A method (ProtoNet by default) on an untrained Conv-4 whose batch-norm running
+    statistics are not the identity (so that train and eval mode embed differently), in train
+    mode."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        method = build_method("protonet", "conv4", SHAPE)
+        method = build_method(name, "conv4", SHAPE)
         for module in method.modules():
             if isinstance(module, torch.nn.BatchNorm2d):
                 module.running_mean.uniform_(-0.2, 0.2)
@@ -57,9 +64,10 @@ def alone(episode: Episode, labels: torch.Tensor) -> list[Episode]:
     ]
 
 
-@pytest.mark.parametrize("name", HEADS.names())
-def test_evaluate_classifies_a_query_alone_as_in_its_episode(split: Split, name: str) -> None:
-    model, head = network(), HEADS.build(name)
+@pytest.mark.parametrize("name, method", CASES)
+def test_evaluate_classifies_a_query_alone_as_in_its_episode(split: Split, name: str,
+                                                             method: str) -> None:
+    model, head = network(method), HEADS.build(name)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     episodes = fixed_episodes(split, WAYS, SHOTS, QUERIES, EPISODES, seed=0)
     assert len(split.images) < EPISODES * WAYS * (SHOTS + QUERIES)
@@ -77,10 +85,10 @@ def test_evaluate_classifies_a_query_alone_as_in_its_episode(split: Split, name:
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # no BN update
 
 
-@pytest.mark.parametrize("name", HEADS.names())
-def test_a_head_classifies_in_eval_mode(split: Split, name: str) -> None:
+@pytest.mark.parametrize("name, method", CASES)
+def test_a_head_classifies_in_eval_mode(split: Split, name: str, method: str) -> None:
     """Called directly on a model in train mode, a head still uses no batch statistics."""
-    model, head = network(), HEADS.build(name)
+    model, head = network(method), HEADS.build(name)
     episodes = list(fixed_episodes(split, WAYS, SHOTS, QUERIES, EPISODES, seed=1))
     predictions = head.predict(model, episodes)
     assert model.training

@@ -10,6 +10,7 @@ from benchmark.errors import BenchmarkError
 from benchmark.methods import infonce, pairwise, protoclr, protonet, simclr, triplet  # noqa: F401 (registers)
 from benchmark.methods import pretrained  # noqa: F401 (registers)
 from benchmark.methods import byol, moco, psco  # noqa: F401 (registers)
+from benchmark.methods import anil, maml, r2d2  # noqa: F401 (registers)
 from benchmark.methods.base import METHODS, Method
 
 __all__ = ["METHODS", "Method", "build_method", "method_params"]

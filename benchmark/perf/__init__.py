@@ -47,3 +47,4 @@ def run_script(name: str, out: Path | None, **options: Any) -> int:
 
 
 from benchmark.perf import accuracy, sampler, step  # noqa: E402,F401  (register their scripts)
+from benchmark.perf import maml  # noqa: E402,F401  (registers its script)

@@ -62,7 +62,7 @@ def measure(steps: dict[str, Callable[[int], Any]], rounds: int = ROUNDS,
 # ---- ours ---------------------------------------------------------------------------------
 
 def our_step(method_name: str, split: Split, kind: str, ways: int, shots: int, queries: int,
-             channels_last: bool, **params: Any) -> tuple[Callable[[int], Any], dict[str, float]]:
+             channels_last: bool, /, **params: Any) -> tuple[Callable[[int], Any], dict[str, float]]:
     """Our trainer's step (sampling included) and a dict accumulating seconds spent sampling."""
     torch.manual_seed(0)
     method = build_method(method_name, "conv4", split.image_shape, **params)

@@ -30,11 +30,19 @@ class Cell:
         return self.eval_split if self.convert is None else self.convert.split_name(self.eval_split)
 
 
-def cells_of(spec: BenchmarkSpec) -> list[Cell]:
-    """Every evaluation cell of the spec, in spec order."""
+def heads_of(spec: BenchmarkSpec, label: str) -> tuple[str, ...]:
+    """The heads ``label`` is evaluated with: ``eval.heads``, then its method's own ``heads``."""
+    own = () if label in spec.floors else spec.method(label).heads
+    return tuple(dict.fromkeys((*spec.eval.heads, *own)))
+
+
+def cells_of(spec: BenchmarkSpec, label: str | None = None) -> list[Cell]:
+    """Every evaluation cell of the spec (of ``label``: with its method's own heads), in spec
+    order."""
+    heads = spec.eval.heads if label is None else heads_of(spec, label)
     return [Cell(d.dataset, d.split, s.ways, s.shots, h, d.convert)
             for d in spec.eval.datasets for s in spec.eval.settings_for(d)
-            for h in spec.eval.heads]
+            for h in heads]
 
 
 def by_episodes(cells: Sequence[Cell]) -> dict[EpisodeKey, list[str]]:

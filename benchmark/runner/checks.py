@@ -13,7 +13,10 @@ from benchmark.data import load_split
 from benchmark.data.convert import AUTO, Shape, describe, shape_text
 from benchmark.device import resolve_device
 from benchmark.errors import BenchmarkError
+from benchmark.evaluate import RandomFloor
+from benchmark.heads import check_head
 from benchmark.methods import METHODS
+from benchmark.runner.cells import heads_of
 from benchmark.runner.job import build_model, build_train_sampler
 from benchmark.samplers import build_sampler
 from benchmark.specs import BenchmarkSpec, EvalData, SpecError
@@ -69,9 +72,7 @@ def preflight(spec: BenchmarkSpec, data_root: Path | None) -> None:
             except BenchmarkError as err:
                 raise _prefixed(spec, f"{path}.train_split", err) from None
         try:
-            METHODS.get(method.method).check_task(method.sampler, method.ways, method.shots,
-                                                  method.queries)
-            build_train_sampler(method, own)
+            METHODS.get(method.method).check_kind(method.sampler)
         except BenchmarkError as err:
             raise _prefixed(spec, path, err) from None
         try:
@@ -88,6 +89,27 @@ def preflight(spec: BenchmarkSpec, data_root: Path | None) -> None:
             message = " ".join(str(err).split())
             raise SpecError(spec.origin, f"{path}.params",
                             f"method {method.method!r}: {message}") from None
+        try:  # on the instance: a bound may depend on the parameters (MAML's classifier ways)
+            model.check_task(method.sampler, method.ways, method.shots, method.queries)
+            build_train_sampler(method, own)
+        except BenchmarkError as err:
+            raise _prefixed(spec, path, err) from None
+        _check_heads(spec, method.label, model, path)
+    for label in spec.floors:
+        _check_heads(spec, label, RandomFloor(torch.nn.Identity()), "eval.heads")
+
+
+def _check_heads(spec: BenchmarkSpec, label: str, model: object, path: str) -> None:
+    """Every head of ``label`` can evaluate its model on every eval setting (the ``native``
+    head needs a method with an adaptation of its own)."""
+    for head in heads_of(spec, label):
+        for data in spec.eval.datasets:
+            for setting in spec.eval.settings_for(data):
+                try:
+                    check_head(head, model, setting.ways, setting.shots, spec.eval.queries)
+                except BenchmarkError as err:
+                    where = "eval.heads" if head in spec.eval.heads else f"{path}.heads"
+                    raise SpecError(spec.origin, where, f"{label}: {err}") from None
 
 
 def _check_shape(spec: BenchmarkSpec, i: int, data: EvalData, shape: Shape,

@@ -83,7 +83,7 @@ def _trained_model(spec: BenchmarkSpec, method: MethodSpec, seed: int, device: s
         setting = spec.eval.settings[0]
         episodes = fixed_episodes(val, setting.ways, setting.shots, spec.eval.queries,
                                   method.trainer.val_episodes, spec.eval.seed, device)
-        validate = validator(episodes, spec.eval.heads[0])
+        validate = validator(episodes, (method.heads or spec.eval.heads)[0])
     folder = run_dir(runs_dir, spec, method.label, seed)
     model_spec = ModelSpec(method.method, method.backbone, split.image_shape,
                            thaw(method.params))
@@ -109,7 +109,7 @@ def run_job(spec: BenchmarkSpec, label: str, seed: int, *, runs_dir: Path,
             data_root: Path | None = None, device: str = "cpu",
             cells: Sequence[Cell] | None = None) -> JobResult:
     """Train ``label`` (or build the floor) for ``seed`` and evaluate it on ``cells``
-    (default: every cell of the spec), on ``device`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``)
+    (default: every cell of the label), on ``device`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``)
     as resolved where the job runs; its rows and run record carry that device.
 
     Raises:
@@ -120,7 +120,7 @@ def run_job(spec: BenchmarkSpec, label: str, seed: int, *, runs_dir: Path,
     used = str(resolve_device(device))
     try:
         return _evaluated(spec, label, seed, runs_dir, data_root, used,
-                          list(cells_of(spec) if cells is None else cells))
+                          list(cells_of(spec, label) if cells is None else cells))
     except Exception as err:
         err.device = used  # type: ignore[attr-defined]  (for the driver's failure record)
         raise

@@ -45,11 +45,11 @@ def work_left(spec: BenchmarkSpec, store: Store, label: str, seed: int) -> Work 
     run = store.get_run(spec.name, label, seed)
     stale = run.spec_hash if run is not None and run.spec_hash != expected else None
     stored = store.result_hashes(spec.name, label, seed)
-    missing = tuple(c for c in cells_of(spec)
+    missing = tuple(c for c in cells_of(spec, label)
                     if stored.get(_row_key(spec, label, seed, c)) != expected)
     trained = label in spec.floors or (run is not None and run.status == "done")
     if missing or not trained or stale:
-        return Work(label, seed, tuple(cells_of(spec)) if stale else missing, stale)
+        return Work(label, seed, tuple(cells_of(spec, label)) if stale else missing, stale)
     return None
 
 

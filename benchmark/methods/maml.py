@@ -1,0 +1,80 @@
+"""MAML (Finn et al. 2017): an initialisation of the whole network that a few SGD steps on the
+support set adapt to the episode; on augmentation episodes this is UMTRA (Khodadadeh et al. 2019)."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from benchmark.episodes.episode import Episode
+from benchmark.methods.adaptation import InnerLoopMethod, inner_loop, support_statistics, wrap
+from benchmark.methods.base import METHODS
+
+
+class _Network(nn.Module):
+    """Backbone then classifier, as one module for learn2learn to clone: ``(x, ways) -> logits``."""
+
+    def __init__(self, backbone: nn.Module, classifier: nn.Module) -> None:
+        super().__init__()
+        self.backbone, self.classifier = backbone, classifier
+
+    def forward(self, x: torch.Tensor, ways: int) -> torch.Tensor:
+        return self.classifier(self.backbone(x), ways)
+
+
+@METHODS.register(
+    "maml", "MAML: inner SGD on the support adapts backbone + classifier; outer loss on the queries "
+            "(UMTRA on augmentation episodes)"
+)
+class MAML(InnerLoopMethod):
+    """Model-agnostic meta-learning on one episode per step (meta-batch 1: the trainer's step).
+
+    Training: a learn2learn clone of backbone + classifier takes ``inner_steps`` SGD steps
+    (``inner_lr``) on the support's cross-entropy; the loss is the adapted clone's cross-entropy
+    on the queries, differentiated through the steps to the initial weights (second order unless
+    ``first_order``).
+
+    Batch norm: in training the network is in train mode, so support and queries are each
+    normalised with their own batch statistics, as in the original and learn2learn's example
+    (the running statistics are updated on the way). The ``native`` head adapts the same way
+    on the support and normalises the queries with the support's statistics
+    (``adapt_predict``), so no query's prediction depends on another query (no transductive
+    query statistics).
+
+    Args: see ``InnerLoopMethod``.
+    """
+
+    name = "maml"
+
+    def forward(self, episode: Episode) -> dict[str, torch.Tensor]:
+        self.check_task(episode.kind, episode.ways, episode.shots, episode.queries)
+        network = self._adapted(episode, self.inner_steps, self.first_order).module
+        features = network.backbone(episode.query)  # the adapted clone's, as network(x) computes
+        logits = network.classifier(features, episode.ways)
+        loss = nn.functional.cross_entropy(logits, episode.query_labels)
+        return {
+            "loss": loss,
+            "acc": (logits.argmax(1) == episode.query_labels).float().mean().detach(),
+            "embedding_std": features.detach().float().std(0).mean(),
+        }
+
+    def adapt_predict(self, episode: Episode) -> torch.Tensor:
+        """Query labels ``[N*Q]`` after ``eval_steps`` first-order inner steps on the support
+        (first order: no outer gradient is wanted; the adapted weights are the same), on a copy
+        of the network: the inner loop in train mode (the support's batch statistics, as in
+        training), then the queries, each alone, normalised with the support's statistics
+        under the adapted weights (``support_statistics``)."""
+        model = copy.deepcopy(self).train()
+        with torch.enable_grad():
+            learner = model._adapted(episode, self.eval_steps, True)
+        support_statistics(learner, lambda: learner(episode.support, episode.ways))
+        with torch.no_grad():
+            return learner(episode.query, episode.ways).argmax(1)
+
+    def _adapted(self, episode: Episode, steps: int, first_order: bool) -> nn.Module:
+        """A clone of backbone + classifier after ``steps`` inner steps on the support."""
+        learner = wrap(_Network(self.backbone, self.classifier), self.inner_lr, first_order).clone()
+        return inner_loop(learner, episode.support, episode.support_labels, episode.ways, steps,
+                          first_order)
