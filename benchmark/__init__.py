@@ -13,10 +13,6 @@ __all__ = ["evaluate", "results", "run"]
 def __getattr__(name: str) -> Any:
     """``run``, ``results`` and ``evaluate`` from ``benchmark.api``, imported when first used
     (so ``import benchmark`` stays light and the CLI's modules import no API)."""
-    if name == "evaluate":  # the module benchmark.evaluate, which calls api.evaluate
-        import benchmark.evaluate
-
-        return benchmark.evaluate
     if name in __all__:
         from benchmark import api
 

@@ -4,7 +4,7 @@ any encoder on fixed N-way K-shot episodes.
 Any callable from images (``[B, C, H, W]`` float in ``[0, 1]``) to features ``[B, D]`` is an
 encoder; so is a model with ``embed``, or a backbone name (``torchvision:resnet18``,
 ``timm:NAME``, ``conv4``) with optional ``weights``. The episodes are the suite's fixed test
-episodes (``benchmark.evaluate.fixed_episodes``: the same seed gives the same episodes for every
+episodes (``benchmark.evaluation.fixed_episodes``: the same seed gives the same episodes for every
 encoder), the result a mean accuracy with its 95% confidence interval:
 
 >>> import benchmark
@@ -55,7 +55,7 @@ if TYPE_CHECKING:
 
     from benchmark.data.convert import InputConversion
     from benchmark.data.split import Split
-    from benchmark.evaluate import EvalResult
+    from benchmark.evaluation import EvalResult
     from benchmark.heads import EmbedFn, Embedder
 
 __all__ = ["evaluate", "results", "run"]
@@ -94,8 +94,8 @@ def evaluate(model: "Embedder | EmbedFn | str", dataset: "str | Split", ways: in
     from benchmark.data import dataset_info, load_split
     from benchmark.data.convert import convert_for, parse_conversion
     from benchmark.device import resolve_device
-    from benchmark.evaluate import evaluate as evaluate_episodes
-    from benchmark.evaluate import fixed_episodes
+    from benchmark.evaluation import evaluate as evaluate_episodes
+    from benchmark.evaluation import fixed_episodes
     from benchmark.heads import HEADS
     from benchmark.methods import build_method
 

@@ -162,7 +162,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from benchmark import evaluate
+    from benchmark import evaluation
     from benchmark.data.convert import parse_conversion
 
     if (args.checkpoint is None) == (args.backbone is None):
@@ -182,7 +182,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             seed=args.seed, device=args.device, data_root=args.data_root)
         print(result.summary())
         return 0
-    result = evaluate.evaluate_checkpoint(
+    result = evaluation.evaluate_checkpoint(
         checkpoint=args.checkpoint,
         dataset=args.dataset,
         split=args.split,

@@ -546,7 +546,7 @@ DRIVER = r'''
 import hashlib, json, os, runpy, signal, sys, traceback
 import torch
 torch.set_num_threads(1)
-import benchmark.cli, benchmark.runner, benchmark.evaluate, benchmark.listing, benchmark.perf
+import benchmark.cli, benchmark.runner, benchmark.evaluation, benchmark.listing, benchmark.perf
 import benchmark.report.render, benchmark.data.commands, benchmark.methods, benchmark.samplers
 
 plan = json.load(sys.stdin)

@@ -13,7 +13,7 @@ from scipy import stats
 from benchmark.checkpoint import ModelSpec, save_checkpoint
 from benchmark.data.split import Split
 from benchmark.errors import BenchmarkError
-from benchmark.evaluate import (
+from benchmark.evaluation import (
     EpisodeSet,
     EvalResult,
     episode_seeds,

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from benchmark.data.split import Split
-from benchmark.evaluate import EvalResult, evaluate, fixed_episodes
+from benchmark.evaluation import EvalResult, evaluate, fixed_episodes
 from benchmark.heads import HEADS
 from benchmark.methods import build_method
 

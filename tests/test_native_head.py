@@ -17,7 +17,7 @@ from torch.func import functional_call
 from benchmark import runner
 from benchmark.data.split import Split
 from benchmark.errors import BenchmarkError
-from benchmark.evaluate import evaluate, fixed_episodes, random_floor
+from benchmark.evaluation import evaluate, fixed_episodes, random_floor
 from benchmark.heads import HEADS, check_head
 from benchmark.methods import build_method
 from benchmark.methods.adaptation import support_normalised

@@ -16,7 +16,7 @@ import torch
 
 from benchmark.data.split import Split
 from benchmark.episodes.episode import Episode
-from benchmark.evaluate import evaluate, fixed_episodes
+from benchmark.evaluation import evaluate, fixed_episodes
 from benchmark.heads import HEADS
 from benchmark.methods import Method, build_method
 

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from benchmark.data import load_split
 from benchmark.errors import BenchmarkError
-from benchmark.evaluate import fixed_episodes
+from benchmark.evaluation import fixed_episodes
 from benchmark.runner import preflight
 from benchmark.samplers import build_sampler
 from benchmark.specs import BenchmarkSpec, load_specs

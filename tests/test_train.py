@@ -88,7 +88,7 @@ def config(**changes) -> TrainConfig:
 
 def accuracy_validator(method: torch.nn.Module) -> float:
     """Validation on three fixed episodes (prototype classification), deterministic."""
-    from benchmark.evaluate import evaluate
+    from benchmark.evaluation import evaluate
 
     return evaluate(method, BlobSampler().sample_batch([1000, 1001, 1002])).mean
 
@@ -334,7 +334,7 @@ def test_protonet_learns_embedded_omniglot(tmp_path: Path) -> None:
     validation accuracy on the evaluation characters."""
     from benchmark.data import load_split
     from benchmark.samplers import build_sampler
-    from benchmark.evaluate import evaluate, fixed_episodes, validator
+    from benchmark.evaluation import evaluate, fixed_episodes, validator
 
     train_split = load_split("omniglot", "background")
     val = fixed_episodes(load_split("omniglot", "evaluation"), 5, 1, 15, 50, seed=1)

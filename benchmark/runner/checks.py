@@ -13,7 +13,7 @@ from benchmark.data import load_split
 from benchmark.data.convert import AUTO, Shape, describe, shape_text
 from benchmark.device import resolve_device
 from benchmark.errors import BenchmarkError
-from benchmark.evaluate import RandomFloor
+from benchmark.evaluation import RandomFloor
 from benchmark.heads import check_head
 from benchmark.methods import METHODS
 from benchmark.runner.cells import heads_of

@@ -12,7 +12,7 @@ from benchmark.backbones import place_model
 from benchmark.data import load_split
 from benchmark.data.split import unit_float
 from benchmark.device import resolve_device
-from benchmark.evaluate import random_floor
+from benchmark.evaluation import random_floor
 from benchmark.heads import embed_fn
 from benchmark.runner.job import build_model, build_train_sampler
 from benchmark.specs import BenchmarkSpec

@@ -38,7 +38,7 @@ class TrainConfig:
                                  "0 validates only at the end")
     val_episodes: int = setting(100, minimum=1, maximum=limits.MAX_EPISODES,
                                 doc="episodes the caller's validator uses "
-                                    "(see evaluate.validator)")
+                                    "(see evaluation.validator)")
     log_every: int = setting(10, minimum=1, maximum=limits.MAX_STEPS, spec=False,
                              doc="progress-bar refresh and CSV flush interval")
     checkpoint_every: int = setting(100, minimum=1, maximum=limits.MAX_STEPS,

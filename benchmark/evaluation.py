@@ -7,11 +7,9 @@ query embedded in one call per batch of episodes.
 
 from __future__ import annotations
 
-import sys
-import types
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -352,16 +350,3 @@ def _head_name(head: Head) -> str:
             return entry.name
     return type(head).__name__
 
-
-class _CallableModule(types.ModuleType):
-    """This module, callable: ``benchmark.evaluate(encoder, dataset, ways, shots, ...)`` is
-    ``benchmark.api.evaluate`` (the package's attribute ``evaluate`` is this module once it is
-    imported, so the API's function is reached by calling the module)."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> EvalResult:
-        from benchmark.api import evaluate as evaluate_encoder
-
-        return evaluate_encoder(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
