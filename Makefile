@@ -20,6 +20,7 @@ test-fast: setup
 perf: setup
 	$(PY) -m benchmark perf sampler --out results/perf_sampler.md
 	$(PY) -m benchmark perf step --out results/perf_step.md
+	$(PY) -m benchmark perf maml --out results/perf_maml.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
