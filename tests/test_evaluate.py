@@ -26,6 +26,7 @@ from benchmark.evaluation import (
 from benchmark.heads import HEADS
 from benchmark.samplers import LabelSampler, Sampler, build_sampler
 from benchmark.stats import mean_ci95
+from blobs import blob_split
 
 SHAPE = (1, 16, 16)
 
@@ -36,11 +37,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.fixture(scope="module")
 def split() -> Split:
     """10 classes x 6 images of noisy class templates."""
-    g = torch.Generator().manual_seed(0)
-    templates = torch.rand(10, *SHAPE, generator=g)
-    labels = torch.arange(10).repeat_interleave(6)
-    images = (0.8 * templates[labels] + 0.2 * torch.rand(60, *SHAPE, generator=g)) * 255
-    return Split("blobs", "test", images.to(torch.uint8), labels, tuple(f"c{i}" for i in range(10)))
+    return blob_split(10, 6, SHAPE, signal=0.8)
 
 
 @pytest.mark.parametrize("n", [2, 7, 600])

@@ -9,6 +9,7 @@ from benchmark.data.split import Split
 from benchmark.evaluation import EvalResult, evaluate, fixed_episodes
 from benchmark.heads import HEADS
 from benchmark.methods import build_method
+from blobs import blob_split
 
 SHAPE = (1, 28, 28)
 
@@ -18,11 +19,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.fixture(scope="module")
 def split() -> Split:
     """8 classes x 8 images: a class template under heavy noise (a random Conv-4 gets ~75% 1-shot)."""
-    g = torch.Generator().manual_seed(0)
-    templates = torch.rand(8, *SHAPE, generator=g)
-    labels = torch.arange(8).repeat_interleave(8)
-    images = (0.6 * templates[labels] + 0.4 * torch.rand(64, *SHAPE, generator=g)) * 255
-    return Split("blobs", "test", images.to(torch.uint8), labels, tuple(f"c{i}" for i in range(8)))
+    return blob_split(8, 8, SHAPE, signal=0.6)
 
 
 @pytest.fixture(scope="module")

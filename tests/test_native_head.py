@@ -24,6 +24,7 @@ from benchmark.methods.adaptation import support_normalised
 from benchmark.runner.cells import cells_of, heads_of
 from benchmark.specs import parse_spec
 from benchmark.store import Store
+from blobs import blob_split
 
 SHAPE = (1, 28, 28)
 
@@ -32,11 +33,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 @pytest.fixture(scope="module")
 def split() -> Split:
-    g = torch.Generator().manual_seed(0)
-    templates = torch.rand(8, *SHAPE, generator=g)
-    labels = torch.arange(8).repeat_interleave(6)
-    images = (0.6 * templates[labels] + 0.4 * torch.rand(48, *SHAPE, generator=g)) * 255
-    return Split("blobs", "test", images.to(torch.uint8), labels, tuple(f"c{i}" for i in range(8)))
+    return blob_split(8, 6, SHAPE, signal=0.6)
 
 
 def trained_looking(name: str, **params) -> nn.Module:

@@ -35,6 +35,15 @@ class Outcome:
     error: Exception | None = None
 
 
+def run_here(job: Job) -> Outcome:
+    """Run ``job`` in this process: its ``Outcome``, with the error it raised if any (the runner
+    decides what an error means)."""
+    try:
+        return Outcome(job, result=job())
+    except Exception as err:  # noqa: BLE001
+        return Outcome(job, error=err)
+
+
 class Executor(Protocol):
     """Runs the driver's jobs and yields their outcomes (in any order).
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable, Iterator, Sequence
 
-from benchmark.executors.base import EXECUTORS, Job, Outcome
+from benchmark.executors.base import EXECUTORS, Job, Outcome, run_here
 
 
 @EXECUTORS.register("local", "run jobs one after another in this process")
@@ -15,9 +15,4 @@ class LocalExecutor:
         for job in jobs:
             if not on_start(job):
                 continue
-            try:
-                result = job()
-            except Exception as err:  # noqa: BLE001 (the runner decides what an error means)
-                yield Outcome(job, error=err)
-            else:
-                yield Outcome(job, result=result)
+            yield run_here(job)

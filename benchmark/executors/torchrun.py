@@ -17,7 +17,7 @@ from typing import Callable, Iterator, Sequence
 
 from benchmark import distributed
 from benchmark.errors import BenchmarkError
-from benchmark.executors.base import EXECUTORS, Job, Outcome
+from benchmark.executors.base import EXECUTORS, Job, Outcome, run_here
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -49,12 +49,7 @@ class TorchrunExecutor:
                 continue
             if _trains(job):
                 distributed.broadcast_object(job)
-            try:
-                result = job()
-            except Exception as err:  # noqa: BLE001 (the runner decides what an error means)
-                yield Outcome(job, error=err)
-            else:
-                yield Outcome(job, result=result)
+            yield run_here(job)
 
     @staticmethod
     def launch(drive: Callable[[], None]) -> None:
