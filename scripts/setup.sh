@@ -29,11 +29,11 @@ bash scripts/install_learn2learn.sh "$PY"
 pip_quiet -e ".[dev,perf,timm,ray]"
 
 "$PY" - <<'PY'
-import numpy, torch, torchvision, learn2learn, pandas, scipy, ray, benchmark
+import numpy, torch, torchvision, learn2learn, pandas, scipy, ray, timm, benchmark
 assert numpy.__version__.split(".")[0] == "2", f"numpy 2 expected, got {numpy.__version__}"
 assert torch.__version__.startswith("2.14.1"), torch.__version__
 print(f"setup ok: torch {torch.__version__}, torchvision {torchvision.__version__}, "
       f"numpy {numpy.__version__}, learn2learn {learn2learn.__version__}, pandas {pandas.__version__}, "
-      f"ray {ray.__version__}")
+      f"ray {ray.__version__}, timm {timm.__version__}")
 PY
 echo "$want" > "$stamp"
