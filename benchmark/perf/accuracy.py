@@ -15,7 +15,7 @@ import torch
 from benchmark import provenance
 from benchmark.errors import BenchmarkError
 from benchmark.perf import PERF_SCRIPTS
-from benchmark.perf.report import finish
+from benchmark.perf.report import finish, heading
 from benchmark.report.curves import Curve, benchmark_curves
 from benchmark.report.time_to_accuracy import minutes_to_reach
 from benchmark.store import Store
@@ -72,10 +72,7 @@ def run(out: Path | None = None, benchmark: str | None = None,
     command = (f"python -m benchmark perf accuracy --benchmark {benchmark} --store {store}"
                + (f" --out {out}" if out else ""))
     lines = [
-        f"# Time to accuracy: {benchmark}",
-        "",
-        f"- command: `{command}`",
-        f"- commit: {provenance.commit()}, {time.strftime('%Y-%m-%d %H:%M %Z')}",
+        *heading(f"Time to accuracy: {benchmark}", command),
         f"- machine (where this table was made; each run trained on its row's device): "
         f"{provenance.machine(torch.get_num_threads())}",
         "- validation: the spec's first evaluation setting and head (5-way 1-shot, prototype "

@@ -30,7 +30,7 @@ from benchmark.episodes.episode import Episode
 from benchmark.episodes.learn2learn import import_learn2learn
 from benchmark.errors import BenchmarkError
 from benchmark.perf import PERF_SCRIPTS
-from benchmark.perf.report import finish, verdict
+from benchmark.perf.report import finish, heading, verdict
 from benchmark.perf.step import BUDGET_S, MIN_STEPS, ROUNDS, measure, our_step
 from benchmark.samplers import build_sampler
 
@@ -127,10 +127,7 @@ def run(out: Path | None = None, data_root: Path | None = None) -> int:
                 ratio_lines.append(f"- {n}w{k}s1q, {ours} / {base} = {ratio:.2f}x {target}")
     command = "python -m benchmark perf maml" + (f" --out {out}" if out else "")
     lines = [
-        "# MAML training step speed",
-        "",
-        f"- command: `{command}`",
-        f"- commit: {provenance.commit()}, {time.strftime('%Y-%m-%d %H:%M %Z')}",
+        *heading("MAML training step speed", command),
         f"- machine: {machine}",
         f"- versions: {provenance.library_versions()}, learn2learn {l2l.__version__}",
         "- data: embedded Omniglot background, 28x28; CPU; second-order MAML, one inner step "

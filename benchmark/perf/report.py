@@ -5,7 +5,15 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from benchmark import provenance
 from benchmark.atomic import atomic_write_text
+
+
+def heading(title: str, command: str) -> list[str]:
+    """The first lines of every perf script's Markdown: the title, the command that made it,
+    and the commit with the time it ran."""
+    return [f"# {title}", "", f"- command: `{command}`",
+            f"- commit: {provenance.commit()}, {time.strftime('%Y-%m-%d %H:%M %Z')}"]
 
 
 def finish(out: Path | None, lines: list[str], ratio_lines: list[str], started: float) -> int:

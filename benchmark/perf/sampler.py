@@ -31,7 +31,7 @@ from benchmark.samplers import AugmentSampler, LabelSampler
 from benchmark.episodes.learn2learn import import_learn2learn
 from benchmark.errors import BenchmarkError
 from benchmark.perf import PERF_SCRIPTS, require_extra
-from benchmark.perf.report import finish, verdict
+from benchmark.perf.report import finish, heading, verdict
 
 BUDGET_S = 3.0
 BATCH_IMAGES = 2560  # images per sampler call (ours) and per gather (floor): 32 x 5w1s15q
@@ -382,10 +382,7 @@ def _run(out: Path | None, data_root: Path | None) -> int:
     command = "python -m benchmark " + " ".join(sys.argv[1:]) if sys.argv[0].endswith(("benchmark", "__main__.py")) \
         else "python -m benchmark perf sampler" + (f" --out {out}" if out else "")
     lines = [
-        "# Sampler speed",
-        "",
-        f"- command: `{command}`",
-        f"- commit: {provenance.commit()}, {time.strftime('%Y-%m-%d %H:%M %Z')}",
+        *heading("Sampler speed", command),
         f"- machine: {machine}",
         f"- versions: {_versions(l2l)}",
         f"- data: Omniglot background+evaluation, {omniglot.num_classes} classes x 20, 28x28 "

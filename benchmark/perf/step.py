@@ -27,7 +27,7 @@ from benchmark.episodes.learn2learn import import_learn2learn
 from benchmark.errors import BenchmarkError
 from benchmark.methods import build_method
 from benchmark.perf import PERF_SCRIPTS, require_extra
-from benchmark.perf.report import finish, verdict
+from benchmark.perf.report import finish, heading, verdict
 from benchmark.train import TrainConfig, TrainStep, build_optimizer, build_scheduler, place
 
 BUDGET_S = 2.0
@@ -180,10 +180,7 @@ def run(out: Path | None = None, data_root: Path | None = None) -> int:
 
     command = "python -m benchmark perf step" + (f" --out {out}" if out else "")
     lines = [
-        "# Training step speed",
-        "",
-        f"- command: `{command}`",
-        f"- commit: {provenance.commit()}, {time.strftime('%Y-%m-%d %H:%M %Z')}",
+        *heading("Training step speed", command),
         f"- machine: {machine}",
         f"- versions: {provenance.library_versions()}, learn2learn {l2l.__version__}",
         "- data: embedded Omniglot background, 28x28; CPU; each number: the best of "
