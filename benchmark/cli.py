@@ -275,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "an ablation's whole report into DIR/ (default: results/ablations/<name>)")
     run.add_argument("--yes", action="store_true",
                      help="run an ablation grid of more than 64 points "
-                     "(benchmark.ablations.MAX_POINTS)")
+                     "(benchmark.spec.ablation.MAX_POINTS)")
     run.add_argument("--device", default=None, help="auto, cpu or cuda (overrides the spec)")
     run.add_argument("--executor", default="local",
                      help="where the jobs run: a registered executor (default: local; ray: "

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from benchmark import limits
+from benchmark.spec import limits
 from benchmark.checkpoint import ModelSpec, load_checkpoint, rebuild_method
 from benchmark.data.convert import InputConversion, convert_for, describe
 from benchmark.data.split import Split, unit_float

@@ -15,7 +15,7 @@ from benchmark.data.convert import (InputConversion, convert_for, convert_images
                                     parse_conversion)
 from benchmark.data.split import Split
 from benchmark.errors import BenchmarkError
-from benchmark.specs import parse_spec
+from benchmark.spec.benchmark_spec import parse_spec
 
 TINY = Path(__file__).resolve().parent / "data" / "tiny.yaml"
 

@@ -22,7 +22,7 @@ from benchmark.heads import HEADS, check_head
 from benchmark.methods import build_method
 from benchmark.methods.adaptation import support_normalised
 from benchmark.runner.cells import cells_of, heads_of
-from benchmark.specs import parse_spec
+from benchmark.spec.benchmark_spec import parse_spec
 from benchmark.store import Store
 from blobs import blob_split
 

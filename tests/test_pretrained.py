@@ -19,7 +19,7 @@ from benchmark.checkpoint import save_checkpoint
 from benchmark.errors import BenchmarkError
 from benchmark.external import LIBRARIES
 from benchmark.methods import build_method
-from benchmark.specs import parse_spec
+from benchmark.spec.benchmark_spec import parse_spec
 from benchmark.store import Store
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -15,7 +15,7 @@ from benchmark.errors import BenchmarkError
 from benchmark.methods import METHODS
 from benchmark.samplers import SAMPLERS, Sampler, register_sampler
 from benchmark.samplers.labels import class_index_table
-from benchmark.specs import parse_spec
+from benchmark.spec.benchmark_spec import parse_spec
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 import torchvision
 
-from benchmark import limits
+from benchmark.spec import limits
 from benchmark.data import cache, embedded
 from benchmark.data.builder import DATASETS, DatasetBuilder, builder
 from benchmark.data.imagefolder import ImageFolderDataset

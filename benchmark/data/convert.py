@@ -17,10 +17,10 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from benchmark import limits
+from benchmark.spec import limits
 from benchmark.data.split import Split
 from benchmark.errors import BenchmarkError
-from benchmark.schema import Invalid, Reader, check_fields, setting
+from benchmark.spec.schema import Invalid, Reader, check_fields, setting
 from benchmark.transforms.ops import GRAY_WEIGHTS
 
 Shape = tuple[int, int, int]

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.utils import make_grid, save_image
 
-from benchmark import limits
+from benchmark.spec import limits
 from benchmark.data.loading import dataset_info, load_split
 from benchmark.data.split import Split, unit_float
 from benchmark.errors import BenchmarkError

@@ -46,5 +46,6 @@ def run_script(name: str, out: Path | None, **options: Any) -> int:
     return script(out=out, **given)
 
 
-from benchmark.perf import accuracy, sampler, step  # noqa: E402,F401  (register their scripts)
+from benchmark.perf import sampler, step  # noqa: E402,F401  (register their scripts)
+from benchmark.report import accuracy_table  # noqa: E402,F401  (registers perf accuracy)
 from benchmark.perf import maml  # noqa: E402,F401  (registers its script)

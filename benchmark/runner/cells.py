@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from benchmark.data.convert import InputConversion
-from benchmark.specs import BenchmarkSpec
+from benchmark.spec.benchmark_spec import BenchmarkSpec
 
 #: The episodes of a cell: (eval dataset, eval split, its input conversion, ways, shots).
 EpisodeKey = tuple[str, str, InputConversion | None, int, int]

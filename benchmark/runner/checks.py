@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from benchmark import limits
+from benchmark.spec import limits
 from benchmark.data import load_split
 from benchmark.data.convert import AUTO, Shape, describe, shape_text
 from benchmark.device import resolve_device
@@ -19,7 +19,7 @@ from benchmark.methods import METHODS
 from benchmark.runner.cells import heads_of
 from benchmark.runner.job import build_model, build_train_sampler
 from benchmark.samplers import build_sampler
-from benchmark.specs import BenchmarkSpec, EvalData, SpecError
+from benchmark.spec.benchmark_spec import BenchmarkSpec, EvalData, SpecError
 
 
 def _prefixed(spec: BenchmarkSpec, path: str, err: BenchmarkError) -> SpecError:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from benchmark import provenance
-from benchmark.ablations import MAX_POINTS, AblationPlan, check_path, load_ablation
+from benchmark.spec.ablation import MAX_POINTS, AblationPlan, check_path, load_ablation
 from benchmark.errors import BenchmarkError
 from benchmark.executors import Executor, Job, Outcome, build_executor
 from benchmark.runner import progress
@@ -24,9 +24,9 @@ from benchmark.runner.checks import check_device, check_writable_dir, preflight
 from benchmark.runner.job import JobResult, run_dir, run_job
 from benchmark.runner.leases import DEFAULT_TIMEOUT_S, LeaseKeeper, check_timeout
 from benchmark.runner.planning import Work, dry_plan, plan, plan_text, retire, work_left
-from benchmark.frozen import thaw
-from benchmark.schema import Reader
-from benchmark.specs import BenchmarkSpec, load_specs, parse_spec
+from benchmark.spec.plain import thaw
+from benchmark.spec.schema import Reader
+from benchmark.spec.benchmark_spec import BenchmarkSpec, load_specs, parse_spec
 from benchmark.store import Lease, RunRecord, Store
 
 
@@ -218,7 +218,7 @@ def run_file(spec_path: str | Path | Mapping[str, Any],
              command: str | None = None, overrides: Mapping[str, Any] | None = None,
              only: Sequence[str] | None = None) -> list[str]:
     """What ``python -m benchmark run FILE`` does: run the spec (or every grid point of an
-    ablation file, ``benchmark.ablations``) with the registered ``executor`` (built with
+    ablation file, ``benchmark.spec.ablation``) with the registered ``executor`` (built with
     ``executor_options``), render the report to ``report_dir`` (a spec's plots into it and its
     tables beside it as ``<report_dir>.md/.tex/.csv``, default ``results/<spec name>``; an
     ablation's whole report into it, default ``results/ablations/<ablation>/``) and log its Markdown

@@ -21,12 +21,12 @@ from benchmark.checkpoint import ModelSpec, load_checkpoint
 from benchmark.data import Split, load_split
 from benchmark.data.convert import InputConversion, convert_for
 from benchmark.device import resolve_device
-from benchmark.frozen import thaw
+from benchmark.spec.plain import thaw
 from benchmark.evaluation import evaluate, fixed_episodes, random_floor, validator
 from benchmark.methods import METHODS, build_method
 from benchmark.runner.cells import Cell, by_episodes, cells_of
 from benchmark.samplers import Sampler, build_sampler
-from benchmark.specs import BenchmarkSpec, MethodSpec
+from benchmark.spec.benchmark_spec import BenchmarkSpec, MethodSpec
 from benchmark.store import ResultRow, RunRecord
 
 

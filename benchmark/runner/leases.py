@@ -19,7 +19,7 @@ from pathlib import Path
 from types import TracebackType
 
 from benchmark.errors import BenchmarkError
-from benchmark.specs import BenchmarkSpec
+from benchmark.spec.benchmark_spec import BenchmarkSpec
 from benchmark.store import Lease, Store
 
 #: Seconds without a heartbeat after which a lease is taken over.

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from benchmark.runner.cells import Cell, cells_of
-from benchmark.specs import BenchmarkSpec
+from benchmark.spec.benchmark_spec import BenchmarkSpec
 from benchmark.store import Store
 
 

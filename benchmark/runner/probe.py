@@ -15,7 +15,7 @@ from benchmark.device import resolve_device
 from benchmark.evaluation import random_floor
 from benchmark.heads import embed_fn
 from benchmark.runner.job import build_model, build_train_sampler
-from benchmark.specs import BenchmarkSpec
+from benchmark.spec.benchmark_spec import BenchmarkSpec
 from benchmark.train.loop import TrainStep, episode_seed, place
 from benchmark.train.optim import build_optimizer, build_scheduler
 

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from benchmark.specs import BenchmarkSpec
+from benchmark.spec.benchmark_spec import BenchmarkSpec
 from benchmark.store import Lease, ResultRow
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from typing import Any, Callable, ClassVar, Sequence
 import numpy as np
 import torch
 
-from benchmark import limits
+from benchmark.spec import limits
 from benchmark.data.split import Split
 from benchmark.device import resolve_device
 from benchmark.episodes.batch import EpisodeBatch

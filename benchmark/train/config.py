@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
 
-from benchmark import limits
+from benchmark.spec import limits
 from benchmark.errors import refuse_unknown
-from benchmark.schema import Invalid, check_fields, setting
+from benchmark.spec.schema import Invalid, check_fields, setting
 from benchmark.train.optim import OPTIMIZERS, SCHEDULES
 
 
@@ -16,7 +16,7 @@ class TrainConfig:
     """Everything that decides a training run, besides the method and its episodes.
 
     Each field is defined once, here: its type, default, bounds and ``doc`` validate a spec's
-    ``trainer:`` sections (``benchmark.specs``) and a config built in Python alike. Fields with
+    ``trainer:`` sections (``benchmark.spec.benchmark_spec``) and a config built in Python alike. Fields with
     ``spec=False`` are set by the code that runs the training, never by a spec.
     """
 

@@ -35,11 +35,11 @@ from pathlib import Path
 from typing import Any, get_args, get_origin
 
 from benchmark.errors import BenchmarkError
-from benchmark.frozen import FrozenDict, canonical_hash, thaw
-from benchmark.schema import (Context, Reader, SpecError, Text, plain, setting, spec_fields,
+from benchmark.spec.plain import FrozenDict, canonical_hash, thaw
+from benchmark.spec.schema import (Context, Reader, SpecError, Text, plain, setting, spec_fields,
                               unique)
-from benchmark.spec_yaml import read_yaml
-from benchmark.specs import BenchmarkSpec, load_spec, parse_path
+from benchmark.spec.yaml_file import read_yaml
+from benchmark.spec.benchmark_spec import BenchmarkSpec, load_spec, parse_path
 from benchmark.store import AblationPoint
 
 __all__ = ["MAX_POINTS", "Ablation", "AblationPlan", "Variant", "check_path", "expand_sweep",

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Callable, NewType, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from benchmark.errors import BenchmarkError
-from benchmark.frozen import freeze
+from benchmark.spec.plain import freeze
 from benchmark.registry import Registry
 
 T = TypeVar("T")
@@ -37,7 +37,7 @@ T = TypeVar("T")
 #: Free text: any string (nothing reads as empty); runs of white space collapse to one space.
 Text = NewType("Text", str)
 
-_RULE = "benchmark.schema"
+_RULE = "benchmark.spec.schema"
 
 
 class SpecError(BenchmarkError):
@@ -77,7 +77,7 @@ class Rule:
     Attributes:
         doc: what the field means.
         minimum: the least number (for a tuple field: of each item).
-        maximum: the greatest integer (counts that size memory or time: ``benchmark.limits``).
+        maximum: the greatest integer (counts that size memory or time: ``benchmark.spec.limits``).
         below: numbers must be less than this.
         choices: the strings allowed.
         registry: the registry (or a function returning it) whose names are allowed.

@@ -1,11 +1,11 @@
 """Benchmark specs: a flat YAML file in ``tasks/`` → a frozen, validated ``BenchmarkSpec``.
 
 A spec is plain data: ``BenchmarkSpec.raw`` is the mapping it was parsed from, so an ablation is
-a grid of overrides on that mapping (``with_overrides``; ``benchmark.ablations``), each
+a grid of overrides on that mapping (``with_overrides``; ``benchmark.spec.ablation``), each
 re-validated.
 Each spec key is one dataclass field below (its type, default, bounds and doc, via
-``benchmark.schema.setting``; the ``trainer:`` keys are ``benchmark.train.TrainConfig``'s), read
-by the one ``benchmark.schema.Reader``. Every error is one ``BenchmarkError`` line naming the
+``benchmark.spec.schema.setting``; the ``trainer:`` keys are ``benchmark.train.TrainConfig``'s), read
+by the one ``benchmark.spec.schema.Reader``. Every error is one ``BenchmarkError`` line naming the
 file and the key path, e.g. ``tasks/x.yaml: methods[2].ways: expected an integer, got bool True``.
 
 Names (methods, backbones, samplers, datasets, splits, heads) are checked against the
@@ -22,14 +22,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from benchmark import limits
+from benchmark.spec import limits
 from benchmark.data.convert import AUTO, InputConversion
 from benchmark.errors import BenchmarkError
-from benchmark.frozen import FrozenDict, canonical_hash, freeze, thaw
+from benchmark.spec.plain import FrozenDict, canonical_hash, freeze, thaw
 from benchmark.registry import Registry
-from benchmark.schema import (Context, Invalid, Reader, SpecError, Text, distinct, plain,
+from benchmark.spec.schema import (Context, Invalid, Reader, SpecError, Text, distinct, plain,
                               setting, unique)
-from benchmark.spec_yaml import read_yaml
+from benchmark.spec.yaml_file import read_yaml
 from benchmark.store import FLOOR
 from benchmark.train.config import TrainConfig
 
@@ -376,8 +376,8 @@ def _set_path(raw: Any, key: str, value: Any, origin: str) -> None:
 
 def load_specs(path: str | Path, data_root: Path | None = None) -> list[BenchmarkSpec]:
     """Every spec a file runs: a benchmark spec (one spec), or an ablation file's (its floor
-    spec when the floor is computed once, then one spec per grid point; ``benchmark.ablations``)."""
-    from benchmark.ablations import is_ablation, plan_ablation
+    spec when the floor is computed once, then one spec per grid point; ``benchmark.spec.ablation``)."""
+    from benchmark.spec.ablation import is_ablation, plan_ablation
 
     path = Path(path)
     data = read_yaml(path)

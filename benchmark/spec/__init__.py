@@ -1,0 +1,1 @@
+"""Specs: a spec file (YAML) read once into frozen, validated specs."""
