@@ -25,7 +25,7 @@ from benchmark.samplers.base import Sampler
 from benchmark.errors import BenchmarkError
 from benchmark.heads import (HEADS, EmbedFn, Embedder, EmbeddingHead, Head, check_head, embed_fn,
                              eval_mode, model_device)
-from benchmark.stats import mean_ci95
+from benchmark.report.stats import mean_ci95
 
 #: Images embedded per ``embed`` call (several small episodes share one call).
 BATCH_IMAGES = 1024
@@ -74,7 +74,7 @@ class EvalResult:
 
     Attributes:
         mean: mean accuracy in ``[0, 1]``.
-        ci95: half-width of the 95% confidence interval (Student t, ``benchmark.stats.mean_ci95``),
+        ci95: half-width of the 95% confidence interval (Student t, ``benchmark.report.stats.mean_ci95``),
             in ``[0, 1]`` units (nan for a single episode).
         accuracies: per-episode accuracies, ``float64 [episodes]``.
         episodes, ways, shots, queries: the setting.

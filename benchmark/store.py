@@ -32,14 +32,13 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from benchmark.errors import BenchmarkError
+from benchmark.records import FLOOR, AblationPoint  # noqa: F401  (stored here; defined below the spec)
 
 #: 2: the leases table; 3: the ablation_points table; 4: results.input_conversion (an older
 #: store gains them when opened)
 SCHEMA_VERSION = 4
 DEFAULT_TIMEOUT_S = 60.0
 RUN_STATUSES = ("running", "done", "failed")
-#: Method label (prefix) of the random-init floor's rows: ``random``, or ``random-<backbone>``.
-FLOOR = "random"
 
 #: The columns that identify one result; ``results`` is unique on them.
 RESULT_KEY = ("benchmark", "method", "train_dataset", "train_split", "eval_dataset",
@@ -107,27 +106,6 @@ class RunRecord:
     error: str = ""
     device: str = ""
     commit: str = ""
-
-
-@dataclass(frozen=True)
-class AblationPoint:
-    """One grid point of an ablation, as stored.
-
-    Attributes:
-        ablation: the ablation's name.
-        point: the point's plain name, e.g. ``temperature-0.1`` (its folder name too).
-        position: its place in the grid (0, 1, ...), the order of the report's rows.
-        benchmark: the benchmark name its result rows are stored under.
-        swept: swept path → value at this point, JSON text (e.g. ``{"methods[0].params.temperature": 0.1}``).
-        question: the question the ablation file asks.
-    """
-
-    ablation: str
-    point: str
-    position: int
-    benchmark: str
-    swept: str
-    question: str = ""
 
 
 @dataclass(frozen=True)

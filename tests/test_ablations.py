@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from benchmark.spec.ablation import load_ablation
+from benchmark.spec.file import load_ablation
 from benchmark.errors import BenchmarkError
 from benchmark.runner import driver, preflight, run_file
-from benchmark.spec.benchmark_spec import load_specs
+from benchmark.spec.file import load_specs
 from benchmark.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from benchmark import cli
-from benchmark.spec.ablation import load_ablation
+from benchmark.spec.file import load_ablation
 from benchmark.errors import BenchmarkError
 from benchmark.runner.driver import load_run
 from benchmark.store import Store

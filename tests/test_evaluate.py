@@ -25,7 +25,7 @@ from benchmark.evaluation import (
 )
 from benchmark.heads import HEADS
 from benchmark.samplers import LabelSampler, Sampler, build_sampler
-from benchmark.stats import mean_ci95
+from benchmark.report.stats import mean_ci95
 from blobs import blob_split
 
 SHAPE = (1, 16, 16)
@@ -49,7 +49,7 @@ def test_confidence_interval_matches_scipy(n: int) -> None:
 
 
 def test_one_episode_has_an_undefined_interval(split: Split) -> None:
-    """The evaluator's CI is ``benchmark.stats.mean_ci95``: nan for a single episode."""
+    """The evaluator's CI is ``benchmark.report.stats.mean_ci95``: nan for a single episode."""
     result = evaluate(random_floor("conv4", SHAPE), fixed_episodes(split, 5, 1, 1, 1, seed=0))
     assert result.episodes == 1 and np.isnan(result.ci95)
     assert np.isnan(mean_ci95([0.5])[1]) and result.summary().startswith(f"{100 * result.mean:.2f} ± nan %")

@@ -150,7 +150,7 @@ def progress_on_stdout():
 
 def test_a_lease_from_another_host_is_taken_over_after_the_timeout(
         tmp_path: Path, progress_on_stdout, capsys) -> None:
-    from benchmark.spec.benchmark_spec import load_specs
+    from benchmark.spec.file import load_specs
 
     spec_data = _spec("remote", 2, checkpoint_every=1)
     spec_data["methods"] = spec_data["methods"][:1]

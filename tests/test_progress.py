@@ -11,7 +11,8 @@ import pytest
 
 from benchmark import cli
 from benchmark.runner import progress
-from benchmark.spec.benchmark_spec import BenchmarkSpec, load_specs
+from benchmark.spec.benchmark_spec import BenchmarkSpec
+from benchmark.spec.file import load_specs
 from benchmark.store import ResultRow
 
 TINY = Path(__file__).resolve().parent / "data" / "tiny.yaml"

@@ -364,7 +364,7 @@ def test_unknown_device_is_refused_before_any_work(tmp_path: Path) -> None:
 
 def test_a_job_resolves_its_device_and_records_it(tmp_path: Path) -> None:
     """Given ``auto``, the job records the device it resolved to where it ran."""
-    from benchmark.spec.benchmark_spec import load_specs
+    from benchmark.spec.file import load_specs
 
     (spec,) = load_specs(TINY)
     cells = runner.cells_of(spec)[:1]

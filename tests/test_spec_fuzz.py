@@ -29,7 +29,8 @@ from benchmark.errors import BenchmarkError
 from benchmark.evaluation import fixed_episodes
 from benchmark.runner import preflight
 from benchmark.samplers import build_sampler
-from benchmark.spec.benchmark_spec import BenchmarkSpec, load_specs
+from benchmark.spec.benchmark_spec import BenchmarkSpec
+from benchmark.spec.file import load_specs
 
 TINY = yaml.safe_load((Path(__file__).resolve().parent / "data" / "tiny.yaml").read_text())
 

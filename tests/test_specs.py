@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from benchmark.errors import BenchmarkError
-from benchmark.spec.benchmark_spec import load_spec, load_specs, parse_spec
+from benchmark.spec.benchmark_spec import load_spec, parse_spec
+from benchmark.spec.file import load_specs
 from benchmark.train import TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -30,7 +30,7 @@ from benchmark.episodes.episode import Episode
 from benchmark.episodes.learn2learn import import_learn2learn
 from benchmark.errors import BenchmarkError
 from benchmark.perf import PERF_SCRIPTS
-from benchmark.perf.report import finish, heading, verdict
+from benchmark.report.perf_page import finish, heading, verdict
 from benchmark.perf.step import BUDGET_S, MIN_STEPS, ROUNDS, measure, our_step
 from benchmark.samplers import build_sampler
 

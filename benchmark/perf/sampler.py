@@ -31,7 +31,7 @@ from benchmark.samplers import AugmentSampler, LabelSampler
 from benchmark.episodes.learn2learn import import_learn2learn
 from benchmark.errors import BenchmarkError
 from benchmark.perf import PERF_SCRIPTS, require_extra
-from benchmark.perf.report import finish, heading, verdict
+from benchmark.report.perf_page import finish, heading, verdict
 
 BUDGET_S = 3.0
 BATCH_IMAGES = 2560  # images per sampler call (ours) and per gather (floor): 32 x 5w1s15q

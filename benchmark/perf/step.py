@@ -27,7 +27,7 @@ from benchmark.episodes.learn2learn import import_learn2learn
 from benchmark.errors import BenchmarkError
 from benchmark.methods import build_method
 from benchmark.perf import PERF_SCRIPTS, require_extra
-from benchmark.perf.report import finish, heading, verdict
+from benchmark.report.perf_page import finish, heading, verdict
 from benchmark.train import TrainConfig, TrainStep, build_optimizer, build_scheduler, place
 
 BUDGET_S = 2.0

@@ -1,4 +1,5 @@
-"""``perf accuracy``: training minutes each run of a benchmark (finished, or under way) took to
+"""``benchmark perf accuracy`` (registered by ``benchmark.perf``; a report, not a speed
+benchmark): training minutes each run of a benchmark (finished, or under way) took to
 first reach 90, 95 and 98% validation accuracy, read from a results store and the runs'
 ``metrics.csv`` (nothing is trained). Validation is the trainer's: the spec's first evaluation setting and head on
 ``train.val_split``, every ``trainer.val_every`` steps; minutes are the run's training
@@ -14,8 +15,7 @@ import torch
 
 from benchmark import provenance
 from benchmark.errors import BenchmarkError
-from benchmark.perf import PERF_SCRIPTS
-from benchmark.perf.report import finish, heading
+from benchmark.report.perf_page import finish, heading
 from benchmark.report.curves import Curve, benchmark_curves
 from benchmark.report.time_to_accuracy import minutes_to_reach
 from benchmark.store import Store
@@ -48,8 +48,6 @@ def table_lines(curves: list[Curve]) -> list[str]:
     return lines
 
 
-@PERF_SCRIPTS.register("accuracy", "training minutes to 90/95/98% validation accuracy per run "
-                                   "of a stored benchmark (--benchmark NAME [--store PATH])")
 def run(out: Path | None = None, benchmark: str | None = None,
         store: Path = DEFAULT_STORE) -> int:
     """Print the table and write ``out`` (Markdown) if given."""

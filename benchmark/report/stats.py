@@ -1,16 +1,39 @@
-"""Statistics of the report: confidence intervals (``benchmark.stats``), paired tests and
-average ranks."""
+"""Statistics of the results: the 95% confidence interval of a mean accuracy (the one the
+evaluator and the report share), paired tests and average ranks.
+
+numpy and scipy only (no torch), so the report imports it without the training stack.
+"""
 
 from __future__ import annotations
 
+import math
 from typing import Mapping, Sequence
 
 import numpy as np
 from scipy import stats
 
-from benchmark.stats import mean_ci95
-
 __all__ = ["average_ranks", "holm", "intervals_overlap", "mean_ci95", "wilcoxon_p"]
+
+
+def mean_ci95(values: Sequence[float] | np.ndarray) -> tuple[float, float]:
+    """Mean and half-width of the Student-t 95% confidence interval of the mean.
+
+    One value measures no spread: its half-width is ``nan`` (undefined), never 0.
+
+    Args:
+        values: one accuracy per episode, shape ``[E]``.
+
+    Raises:
+        ValueError: no values.
+    """
+    data = np.asarray(values, dtype=np.float64)
+    if data.size == 0:
+        raise ValueError("no values")
+    mean = float(data.mean())
+    if data.size < 2:
+        return mean, float("nan")
+    sem = float(np.std(data, ddof=1)) / math.sqrt(data.size)
+    return mean, float(stats.t.ppf(0.975, data.size - 1) * sem)
 
 
 def wilcoxon_p(first: Sequence[float], second: Sequence[float]) -> float:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from benchmark import provenance
-from benchmark.spec.ablation import MAX_POINTS, AblationPlan, check_path, load_ablation
+from benchmark.spec.ablation import MAX_POINTS, AblationPlan, check_path
 from benchmark.errors import BenchmarkError
 from benchmark.executors import Executor, Job, Outcome, build_executor
 from benchmark.runner import progress
@@ -24,9 +24,10 @@ from benchmark.runner.checks import check_device, check_writable_dir, preflight
 from benchmark.runner.job import JobResult, run_dir, run_job
 from benchmark.runner.leases import DEFAULT_TIMEOUT_S, LeaseKeeper, check_timeout
 from benchmark.runner.planning import Work, dry_plan, plan, plan_text, retire, work_left
-from benchmark.spec.plain import thaw
+from benchmark.spec.plain import writable
 from benchmark.spec.schema import Reader
-from benchmark.spec.benchmark_spec import BenchmarkSpec, load_specs, parse_spec
+from benchmark.spec.benchmark_spec import BenchmarkSpec, parse_spec
+from benchmark.spec.file import read_spec_file
 from benchmark.store import Lease, RunRecord, Store
 
 
@@ -183,10 +184,10 @@ def load_run(spec_path: str | Path | Mapping[str, Any], data_root: Path | None =
         BenchmarkError: a bad file, override path or value, or an unknown ``only`` label.
     """
     if isinstance(spec_path, Mapping):
-        ablation, specs = None, [parse_spec(thaw(spec_path), "<spec>", data_root)]
+        ablation, specs = None, [parse_spec(writable(spec_path), "<spec>", data_root)]
     else:
-        ablation = load_ablation(spec_path, data_root, max_points=None if yes else MAX_POINTS)
-        specs = list(ablation.specs) if ablation is not None else load_specs(spec_path, data_root)
+        read = read_spec_file(spec_path, data_root, max_points=None if yes else MAX_POINTS)
+        ablation, specs = read.ablation, list(read.specs)
     if overrides:
         specs = [_overridden(spec, overrides, data_root) for spec in specs]
     if only is not None:
@@ -205,7 +206,7 @@ def _overridden(spec: BenchmarkSpec, overrides: Mapping[str, Any],
     if "name" in overrides:
         raise reader.fail("--set", "name: the benchmark's name keeps its rows; edit the file")
     for key in overrides:
-        check_path(thaw(spec.raw), key, reader, "--set")
+        check_path(writable(spec.raw), key, reader, "--set")
     return replace(spec.with_overrides(overrides, data_root), floor=spec.floor)
 
 

@@ -21,7 +21,7 @@ from benchmark.checkpoint import ModelSpec, load_checkpoint
 from benchmark.data import Split, load_split
 from benchmark.data.convert import InputConversion, convert_for
 from benchmark.device import resolve_device
-from benchmark.spec.plain import thaw
+from benchmark.spec.plain import writable
 from benchmark.evaluation import evaluate, fixed_episodes, random_floor, validator
 from benchmark.methods import METHODS, build_method
 from benchmark.runner.cells import Cell, by_episodes, cells_of
@@ -52,7 +52,7 @@ def build_train_sampler(method: MethodSpec, split: Split,
         METHODS.get(method.method).check_ranks()
         ways = distributed.shard(method.ways, "ways")
     return build_sampler(method.sampler, split, ways, method.shots, method.queries,
-                         device=device, **thaw(method.sampler_options))
+                         device=device, **writable(method.sampler_options))
 
 
 def build_model(method: MethodSpec, image_shape: tuple[int, int, int],
@@ -61,7 +61,7 @@ def build_model(method: MethodSpec, image_shape: tuple[int, int, int],
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return build_method(method.method, method.backbone, image_shape,
-                            **thaw(method.params))
+                            **writable(method.params))
 
 
 def _trained_model(spec: BenchmarkSpec, method: MethodSpec, seed: int, device: str,
@@ -86,7 +86,7 @@ def _trained_model(spec: BenchmarkSpec, method: MethodSpec, seed: int, device: s
         validate = validator(episodes, (method.heads or spec.eval.heads)[0])
     folder = run_dir(runs_dir, spec, method.label, seed)
     model_spec = ModelSpec(method.method, method.backbone, split.image_shape,
-                           thaw(method.params))
+                           writable(method.params))
     result = training.train(
         model, sampler, method.train_config(seed, device), folder, validate,
         model_spec=model_spec,

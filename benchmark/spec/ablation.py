@@ -35,15 +35,14 @@ from pathlib import Path
 from typing import Any, get_args, get_origin
 
 from benchmark.errors import BenchmarkError
-from benchmark.spec.plain import FrozenDict, canonical_hash, thaw
+from benchmark.records import AblationPoint
+from benchmark.spec.plain import ReadOnlyDict, canonical_hash, writable
 from benchmark.spec.schema import (Context, Reader, SpecError, Text, plain, setting, spec_fields,
                               unique)
-from benchmark.spec.yaml_file import read_yaml
 from benchmark.spec.benchmark_spec import BenchmarkSpec, load_spec, parse_path
-from benchmark.store import AblationPoint
 
 __all__ = ["MAX_POINTS", "Ablation", "AblationPlan", "Variant", "check_path", "expand_sweep",
-           "is_ablation", "load_ablation", "plan_ablation"]
+           "is_ablation", "plan_ablation"]
 
 #: Grid points an ablation may have without ``benchmark run FILE --yes``.
 MAX_POINTS = 64
@@ -77,7 +76,7 @@ class Ablation:
     description: Text | None = setting(None, doc="replaces the base's description")
     methods: tuple[str, ...] | None = setting(None, doc="labels of the base's methods to keep "
                                                         "(default: all)")
-    set: Mapping[str, Any] = setting(factory=FrozenDict,
+    set: Mapping[str, Any] = setting(factory=ReadOnlyDict,
                                      doc="override path → value, applied at every point")
     sweep: Mapping[str, Any] | None = setting(None, doc="one or two override paths → the list "
                                                         "of their values (crossed)")
@@ -101,14 +100,6 @@ class AblationPlan:
 def is_ablation(data: Any) -> bool:
     """Whether parsed YAML is an ablation file (it has ``base``, ``sweep`` or ``variants``)."""
     return isinstance(data, Mapping) and any(k in data for k in ("base", "sweep", "variants"))
-
-
-def load_ablation(path: str | Path, data_root: Path | None = None,
-                  max_points: int | None = MAX_POINTS) -> AblationPlan | None:
-    """The plan of an ablation file, or None when the file is a plain benchmark spec."""
-    path = Path(path)
-    data = read_yaml(path)
-    return plan_ablation(data, path, data_root, max_points) if is_ablation(data) else None
 
 
 def check_path(raw: Any, key: str, reader: Reader, where: str) -> None:
@@ -189,12 +180,12 @@ def _base(ablation: Ablation, path: Path, reader: Reader,
             if label not in known:
                 raise reader.fail(f"methods[{i}]", f"the base spec has no method {label!r} "
                                   f"(labels: {', '.join(known)})")
-        methods = [m for m in thaw(base.raw)["methods"]
+        methods = [m for m in writable(base.raw)["methods"]
                    if m.get("label", m.get("method")) in ablation.methods]
         base = base.with_overrides({"methods": methods}, data_root)
-    shared = thaw(ablation.set)
+    shared = writable(ablation.set)
     for key in shared:
-        check_path(thaw(base.raw), key, reader, "set")
+        check_path(writable(base.raw), key, reader, "set")
     return base.with_overrides(shared, data_root) if shared else base
 
 
@@ -219,14 +210,14 @@ def plan_ablation(data: Mapping[str, Any], path: Path, data_root: Path | None = 
         raise reader.fail("name", f"the file's name {name!r} is not a plain folder name; "
                           "give 'name:'")
     base = _base(ablation, path, reader, data_root)
-    raw = thaw(base.raw)
+    raw = writable(base.raw)
     if ablation.sweep is not None:
-        grid = expand_sweep(thaw(ablation.sweep), reader, max_points)
+        grid = expand_sweep(writable(ablation.sweep), reader, max_points)
         for key in grid[0][1]:
             check_path(raw, key, reader, "sweep")
     else:
         _check_size(len(ablation.variants), reader, "variants", max_points)
-        grid = [(v.name, thaw(v.set)) for v in ablation.variants]
+        grid = [(v.name, writable(v.set)) for v in ablation.variants]
         for i, (_, overrides) in enumerate(grid):
             for key in overrides:
                 check_path(raw, key, reader, f"variants[{i}].set")

@@ -1,4 +1,4 @@
-"""Benchmark specs: a flat YAML file in ``tasks/`` → a frozen, validated ``BenchmarkSpec``.
+"""Benchmark specs: a flat YAML file in ``tasks/`` → an immutable, validated ``BenchmarkSpec``.
 
 A spec is plain data: ``BenchmarkSpec.raw`` is the mapping it was parsed from, so an ablation is
 a grid of overrides on that mapping (``with_overrides``; ``benchmark.spec.ablation``), each
@@ -25,16 +25,16 @@ from typing import Any, Callable, Mapping
 from benchmark.spec import limits
 from benchmark.data.convert import AUTO, InputConversion
 from benchmark.errors import BenchmarkError
-from benchmark.spec.plain import FrozenDict, canonical_hash, freeze, thaw
+from benchmark.spec.plain import ReadOnlyDict, canonical_hash, read_only, writable
+from benchmark.records import FLOOR
 from benchmark.registry import Registry
 from benchmark.spec.schema import (Context, Invalid, Reader, SpecError, Text, distinct, plain,
                               setting, unique)
 from benchmark.spec.yaml_file import read_yaml
-from benchmark.store import FLOOR
 from benchmark.train.config import TrainConfig
 
 __all__ = ["DEVICES", "FLOORS", "FLOOR", "BenchmarkSpec", "EvalData", "EvalSetting", "EvalSpec",
-           "MethodSpec", "SpecError", "TrainData", "load_spec", "load_specs", "parse_spec"]
+           "MethodSpec", "SpecError", "TrainData", "load_spec", "parse_spec"]
 
 DEVICES = ("auto", "cpu", "cuda")
 #: ``BenchmarkSpec.floor``: the floor rows with the methods' (a spec file), without them (a grid
@@ -106,7 +106,7 @@ def _plain_label(label: str, context: Context) -> None:
                              f"_ . - + = , [ ]) not starting with {FLOOR!r} (the floor's label)")
 
 
-# ---------------------------------------------------------------- the frozen spec objects
+# ---------------------------------------------------------------- the spec objects (immutable)
 
 
 @dataclass(frozen=True)
@@ -141,12 +141,12 @@ class MethodSpec:
     queries: int = setting(15, minimum=1, maximum=limits.MAX_QUERIES,
                            doc="query images per class")
     sampler_options: Mapping[str, Any] = setting(
-        factory=FrozenDict, doc="keyword options of the sampler (e.g. augmentation knobs)")
+        factory=ReadOnlyDict, doc="keyword options of the sampler (e.g. augmentation knobs)")
     train_split: str | None = setting(
         None, doc="another split of train.dataset for this method (e.g. all training images for "
                   "a method that uses no labels); default: train.split")
     params: Mapping[str, Any] = setting(
-        factory=FrozenDict, doc="keyword parameters of the method (e.g. temperature)")
+        factory=ReadOnlyDict, doc="keyword parameters of the method (e.g. temperature)")
     trainer: TrainConfig = setting(factory=TrainConfig,
                                    doc="the spec's trainer with this method's overrides applied")
     heads: tuple[str, ...] = setting((), check=distinct(),
@@ -206,7 +206,7 @@ class EvalSpec:
     seed: int = setting(0, minimum=0, maximum=limits.MAX_SEED,
                         doc="the seed that fixes the test episodes")
     head_episodes: Mapping[str, int] = setting(
-        factory=FrozenDict, check=_head_episodes,
+        factory=ReadOnlyDict, check=_head_episodes,
         doc="fewer episodes for a costly head, e.g. {finetune: 100}: the first 100 of the "
             "same fixed episodes")
 
@@ -239,7 +239,7 @@ class BenchmarkSpec:
     methods: tuple[MethodSpec, ...] = setting(check=unique(
         "label", "label {value!r} is used twice; give each method a distinct label"))
     eval: EvalSpec = setting(check=_heads_used)
-    raw: Mapping[str, Any] = field(default_factory=FrozenDict, repr=False, compare=False)
+    raw: Mapping[str, Any] = field(default_factory=ReadOnlyDict, repr=False, compare=False)
     origin: str = field(default="<spec>", compare=False)
     floor: str = "with"  # one of FLOORS; set by an ablation's plan, never by a spec file
 
@@ -307,7 +307,7 @@ class BenchmarkSpec:
                        data_root: Path | None = None) -> "BenchmarkSpec":
         """A new spec with ``{"methods[0].params.temperature": 0.1, ...}`` applied to ``raw``
         and validated again."""
-        raw = copy.deepcopy(thaw(self.raw))
+        raw = copy.deepcopy(writable(self.raw))
         for key, value in overrides.items():
             _set_path(raw, key, value, self.origin)
         return parse_spec(raw, self.origin, data_root)
@@ -322,7 +322,7 @@ def parse_spec(data: Any, origin: str = "<spec>",
 
     ``data_root`` is where ImageFolder-prepared datasets are looked up."""
     spec = Reader(origin, data_root).read(BenchmarkSpec, data, "")
-    return replace(spec, raw=freeze(data), origin=origin)
+    return replace(spec, raw=read_only(data), origin=origin)
 
 
 def load_spec(path: str | Path, data_root: Path | None = None) -> BenchmarkSpec:
@@ -373,14 +373,3 @@ def _set_path(raw: Any, key: str, value: Any, origin: str) -> None:
                     node[step] = {}
                 node = node[step]
 
-
-def load_specs(path: str | Path, data_root: Path | None = None) -> list[BenchmarkSpec]:
-    """Every spec a file runs: a benchmark spec (one spec), or an ablation file's (its floor
-    spec when the floor is computed once, then one spec per grid point; ``benchmark.spec.ablation``)."""
-    from benchmark.spec.ablation import is_ablation, plan_ablation
-
-    path = Path(path)
-    data = read_yaml(path)
-    if is_ablation(data):
-        return list(plan_ablation(data, path, data_root).specs)
-    return [parse_spec(data, str(path), data_root)]

@@ -1,4 +1,4 @@
-"""Read-only plain data: ``FrozenDict``, ``freeze``/``thaw`` and the canonical hash of plain data."""
+"""Read-only plain data: ``ReadOnlyDict``, ``read_only``/``writable`` and the canonical hash of plain data."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any, Iterator
 
 
-class FrozenDict(Mapping):
+class ReadOnlyDict(Mapping):
     """A read-only, hashable, picklable mapping (spec params and sampler options)."""
 
     def __init__(self, data: Mapping[str, Any] = ()) -> None:
@@ -27,28 +27,28 @@ class FrozenDict(Mapping):
         return hash(canonical_hash(self._data))
 
     def __repr__(self) -> str:
-        return f"FrozenDict({self._data!r})"
+        return f"ReadOnlyDict({self._data!r})"
 
 
-def freeze(value: Any) -> Any:
-    """Plain data → read-only data (dict → FrozenDict, list → tuple), recursively."""
+def read_only(value: Any) -> Any:
+    """Plain data → read-only data (dict → ReadOnlyDict, list → tuple), recursively."""
     if isinstance(value, Mapping):
-        return FrozenDict({k: freeze(v) for k, v in value.items()})
+        return ReadOnlyDict({k: read_only(v) for k, v in value.items()})
     if isinstance(value, (list, tuple)):
-        return tuple(freeze(v) for v in value)
+        return tuple(read_only(v) for v in value)
     return value
 
 
-def thaw(value: Any) -> Any:
-    """The inverse of ``freeze``: plain dicts and lists, JSON-ready."""
+def writable(value: Any) -> Any:
+    """The inverse of ``read_only``: plain dicts and lists, JSON-ready."""
     if isinstance(value, Mapping):
-        return {k: thaw(v) for k, v in value.items()}
+        return {k: writable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [thaw(v) for v in value]
+        return [writable(v) for v in value]
     return value
 
 
 def canonical_hash(data: Any) -> str:
     """Stable sha256 (16 hex digits) of plain data: sorted keys, no whitespace."""
-    text = json.dumps(thaw(data), sort_keys=True, separators=(",", ":"), default=str)
+    text = json.dumps(writable(data), sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]

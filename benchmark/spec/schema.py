@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Callable, NewType, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from benchmark.errors import BenchmarkError
-from benchmark.spec.plain import freeze
+from benchmark.spec.plain import read_only
 from benchmark.registry import Registry
 
 T = TypeVar("T")
@@ -325,7 +325,7 @@ class Reader:
             result: Any = tuple(self._one(item, rule, v, f"{path}[{i}]")
                                 for i, v in enumerate(self.list(value, path)))
         elif get_origin(hint) is Mapping:
-            result = freeze(self.mapping(value, path))
+            result = read_only(self.mapping(value, path))
         else:
             result = self._one(hint, rule, value, path)
         if rule.check is not None:
