@@ -3,7 +3,7 @@
 A model takes images of one shape (its training images'). To evaluate it on data of another
 shape, the evaluation split is converted once, before any episode is drawn, so the fixed test
 episodes are the same converted images for every method: RGB → grey by the ITU-R 601 luma
-weights (``benchmark.transforms.ops.GRAY_WEIGHTS``), grey → RGB by replication, then a resize by
+weights (``benchmark.data.images.GRAY_WEIGHTS``), grey → RGB by replication, then a resize by
 antialiased bilinear interpolation, rounded back to uint8. The converted split is named
 ``<split>→<tag>`` (``fewshot_test→auto``), and ``convert_for`` says in words what was done, so
 every result row records it.
@@ -18,10 +18,10 @@ import torch
 import torch.nn.functional as F
 
 from benchmark.spec import limits
+from benchmark.data.images import GRAY_WEIGHTS
 from benchmark.data.split import Split
 from benchmark.errors import BenchmarkError
 from benchmark.spec.schema import Invalid, Reader, check_fields, setting
-from benchmark.transforms.ops import GRAY_WEIGHTS
 
 Shape = tuple[int, int, int]
 #: Images converted per pass (bounds the float32 working memory).

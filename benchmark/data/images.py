@@ -13,6 +13,8 @@ from benchmark.errors import BenchmarkError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
 GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F")
+#: ITU-R 601 luma weights of R, G, B: the grey of a colour image (data conversion, view augmentation).
+GRAY_WEIGHTS = (0.299, 0.587, 0.114)
 
 
 def is_image_name(name: str) -> bool:

@@ -7,8 +7,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-GRAY_WEIGHTS = (0.299, 0.587, 0.114)
-
 
 def affine_grid(theta: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """``F.affine_grid(theta, [M, C, h, w], align_corners=False)`` by broadcasting

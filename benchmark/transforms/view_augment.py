@@ -20,7 +20,8 @@ from typing import Any, Mapping
 import torch
 
 from benchmark.errors import BenchmarkError, refuse_unknown
-from benchmark.transforms.ops import GRAY_WEIGHTS, box_theta, crop_resize, gaussian_blur, hue_matrix
+from benchmark.data.images import GRAY_WEIGHTS
+from benchmark.transforms.ops import box_theta, crop_resize, gaussian_blur, hue_matrix
 
 #: Uniforms used per view, whatever knobs are on (so a seed maps to the same draws):
 #: crop 4 (scale, log-ratio, x, y), flip 1, affine 4 (angle, tx, ty, shear),
