@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from benchmark.errors import BenchmarkError
 from benchmark.methods.byol import byol_loss
 
-from momentum_helpers import episode, method
+from fixtures_data import episode, method
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

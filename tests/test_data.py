@@ -10,7 +10,7 @@ import torch
 from benchmark.data import DATASETS, commands, dataset_info, load_split, resolve_data_root
 from benchmark.data.split import Split
 from benchmark.errors import BenchmarkError
-from test_data_fakes import FAKES, OMNIGLOT, OMNIGLOT_VINYALS, cifar10_imagefolder
+from fixtures_data import FAKES, OMNIGLOT, OMNIGLOT_VINYALS, cifar10_imagefolder
 
 PREPARE_NAME = {"imagefolder": "imagefolder:myset"}
 LOAD_NAME = {"imagefolder": "myset"}

@@ -15,7 +15,7 @@ from benchmark.data.builder import DatasetBuilder, make_split
 from benchmark.data.split import Split
 from benchmark.errors import BenchmarkError
 from benchmark.registry import Entry
-from test_data_fakes import FAKES
+from fixtures_data import FAKES
 
 
 def test_a_prepared_split_is_loaded_once_and_again_when_its_file_changes(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from benchmark.data import commands, embedded, load_split
-from test_data_fakes import FAKES
+from fixtures_data import FAKES
 
 EXPECTED = {"background": 964, "evaluation": 659, "vinyals_train": 1028, "vinyals_val": 172,
             "vinyals_test": 423, "vinyals_trainval": 1200}

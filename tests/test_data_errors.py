@@ -10,7 +10,7 @@ import pytest
 from benchmark.cli import main
 from benchmark.data import cache, commands, dataset_info, load_split
 from benchmark.errors import BenchmarkError
-from test_data_fakes import FAKES, png
+from fixtures_data import FAKES, png
 
 
 def _leftovers(root: Path) -> list[Path]:

@@ -26,7 +26,7 @@ from benchmark.evaluation import (
 from benchmark.heads import HEADS
 from benchmark.samplers import LabelSampler, Sampler, build_sampler
 from benchmark.report.stats import mean_ci95
-from blobs import blob_split
+from fixtures_data import blob_split
 
 SHAPE = (1, 16, 16)
 

@@ -9,7 +9,7 @@ from benchmark.data.split import Split
 from benchmark.evaluation import EvalResult, evaluate, fixed_episodes
 from benchmark.heads import HEADS
 from benchmark.methods import build_method
-from blobs import blob_split
+from fixtures_data import blob_split
 
 SHAPE = (1, 28, 28)
 

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from benchmark.errors import BenchmarkError
 from benchmark.methods.moco import queue_infonce
 
-from momentum_helpers import WAYS, episode, method
+from fixtures_data import WAYS, episode, method
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

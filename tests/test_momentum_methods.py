@@ -13,7 +13,7 @@ from benchmark.checkpoint import load_checkpoint
 from benchmark.modules import MOMENTUM_SCHEDULES
 from benchmark.train import TrainConfig, episode_seed, train
 
-from momentum_helpers import PARAMS, episode, method, sampler
+from fixtures_data import PARAMS, episode, method, sampler
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 METHODS = sorted(PARAMS)

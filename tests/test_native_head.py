@@ -24,7 +24,7 @@ from benchmark.methods.adaptation import support_normalised
 from benchmark.runner.cells import cells_of, heads_of
 from benchmark.spec.benchmark_spec import parse_spec
 from benchmark.store import Store
-from blobs import blob_split
+from fixtures_data import blob_split
 
 SHAPE = (1, 28, 28)
 

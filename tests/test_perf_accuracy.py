@@ -9,7 +9,7 @@ import pytest
 
 from benchmark.cli import main
 from benchmark.store import Store
-from test_report_time import record, write_metrics
+from fixtures_data import record, write_metrics
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from benchmark.methods.moco import queue_infonce
 from benchmark.methods.psco import pseudo_supcon
 from benchmark.modules import sinkhorn
 
-from momentum_helpers import WAYS, episode, method
+from fixtures_data import WAYS, episode, method
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -12,42 +12,8 @@ import pytest
 from benchmark.errors import BenchmarkError
 from benchmark.report import stats, tables
 from benchmark.report.render import render_store
-from benchmark.store import ResultRow, Store
-
-
-def row(method: str, shots: int, episodes: np.ndarray, seed: int = 0, **overrides) -> ResultRow:
-    mean, ci = stats.mean_ci95(episodes)
-    values = dict(
-        benchmark="synth", method=method, train_dataset="omniglot", train_split="background",
-        eval_dataset="omniglot", eval_split="evaluation", ways=5, shots=shots, queries=15,
-        head="prototype", seed=seed, accuracy=mean, ci95=ci, episodes=len(episodes), eval_seed=0,
-        steps=100, train_seconds=1.0, eval_seconds=0.1, device="cpu", commit="abc123",
-        versions="{}", spec_hash=f"hash-{method}", train_fingerprint="ftrain",
-        eval_fingerprint="feval", method_name=method, backbone="conv4",
-        episode_accuracies=tuple(float(a) for a in episodes),
-    )
-    values.update(overrides)
-    return ResultRow(**values)
-
-
-def synthetic_rows() -> list[ResultRow]:
-    """Three methods and the floor on 40 episodes at 1 and 5 shots.
-
-    1-shot: protonet clearly best; simclr tied with it (close, overlapping CIs); floor far.
-    5-shot: simclr best, protonet second.
-    """
-    rng = np.random.default_rng(0)
-    shared = rng.normal(0, 0.05, 40)
-
-    def draw(p: float) -> np.ndarray:
-        return p + shared + rng.normal(0, 0.01, 40)
-
-    return [
-        row("protonet", 1, draw(0.80)), row("simclr", 1, draw(0.79)),
-        row("protoclr", 1, draw(0.60)), row("random", 1, draw(0.30)),
-        row("protonet", 5, draw(0.85)), row("simclr", 5, draw(0.90)),
-        row("protoclr", 5, draw(0.70)), row("random", 5, draw(0.40)),
-    ]
+from benchmark.store import Store
+from fixtures_data import row, synthetic_rows
 
 
 def test_best_ties_ranks_and_wilcoxon() -> None:

@@ -3,7 +3,6 @@ the budget header, the published-vs-ours matching and the rendered files' names.
 
 from __future__ import annotations
 
-import csv
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,27 +14,8 @@ from benchmark.report import published, tables, time_to_accuracy
 from benchmark.report.curves import Curve, benchmark_curves, continuous_seconds, read_curve
 from benchmark.report.header import budget_lines, duration
 from benchmark.report.render import render_store
-from benchmark.store import RunRecord, Store
-from benchmark.train.metrics_log import METRIC_COLUMNS
-from test_report import row, synthetic_rows
-
-
-def write_metrics(folder: Path, rows: list[tuple[int, float, float | None]]) -> Path:
-    """A metrics.csv of (step, seconds, val_acc or None) rows."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with (folder / "metrics.csv").open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=METRIC_COLUMNS)
-        writer.writeheader()
-        for step, seconds, val in rows:
-            writer.writerow({"step": step, "seed": 7, "loss": 1.0, "acc": 0.5, "lr": 1e-3,
-                             "val_acc": "" if val is None else val, "seconds": seconds})
-    return folder
-
-
-def record(folder: Path, method: str = "protonet", seed: int = 0, steps: int = 6,
-           wall: float = 30.0, checkpoint: str = "best.pt") -> RunRecord:
-    return RunRecord("synth", method, seed, "done", steps=steps, wall_seconds=wall,
-                     checkpoint=str(folder / checkpoint), device="cpu")
+from benchmark.store import Store
+from fixtures_data import record, row, synthetic_rows, write_metrics
 
 
 def curve(val_acc: list[float], method: str = "m", seed: int = 0) -> Curve:

@@ -1,17 +1,32 @@
-"""Small fake sources in each official layout, for the dataset tests (no network; no tests here)."""
+"""What several test modules share, made here (no network, no path outside the repository):
+small fake sources in each official layout (the dataset and bad-input tests), a generated
+split for head and evaluation tests (``blob_split``), augmentation episodes and models for the
+MoCo, BYOL and PsCo tests, and synthetic result rows and run logs for the report tests."""
 
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 import pickle
 import tarfile
 import zipfile
 from pathlib import Path
-from typing import Callable
+from functools import lru_cache
+from typing import Any, Callable
 
 import numpy as np
+import torch
 from PIL import Image
+
+from benchmark.data import load_split
+from benchmark.data.split import Split
+from benchmark.episodes.episode import Episode
+from benchmark.methods import build_method
+from benchmark.report import stats
+from benchmark.samplers import build_sampler
+from benchmark.store import ResultRow, RunRecord
+from benchmark.train.metrics_log import METRIC_COLUMNS
 
 RNG = np.random.default_rng(0)
 
@@ -158,3 +173,101 @@ FAKES: dict[str, Callable[[Path], Path]] = {
     "cifar10": cifar10, "cifar100": cifar100, "cifar_fs": cifar100, "fc100": cifar100,
     "mini_imagenet": mini_imagenet, "imagefolder": imagefolder,
 }
+
+
+# ------------------------------------------------------------------ generated splits
+
+
+def blob_split(classes: int, per_class: int, shape: tuple[int, int, int], signal: float) -> Split:
+    """``classes`` x ``per_class`` uint8 images: ``signal`` x a class template + the rest noise
+    (seed 0), named ``blobs``/``test``."""
+    g = torch.Generator().manual_seed(0)
+    templates = torch.rand(classes, *shape, generator=g)
+    labels = torch.arange(classes).repeat_interleave(per_class)
+    noise = torch.rand(classes * per_class, *shape, generator=g)
+    images = (signal * templates[labels] + (1 - signal) * noise) * 255
+    return Split("blobs", "test", images.to(torch.uint8), labels,
+                 tuple(f"c{i}" for i in range(classes)))
+
+
+# ------------------------------------------------------------------ MoCo, BYOL and PsCo: augmentation episodes of embedded Omniglot
+
+WAYS = 8
+#: small queues that hold whole steps (2 x WAYS keys a step, symmetric)
+PARAMS: dict[str, dict[str, Any]] = {
+    "moco": {"queue_size": 64},
+    "byol": {},
+    "psco": {"queue_size": 64, "num_shots": 2},
+}
+
+
+@lru_cache(maxsize=None)
+def sampler(ways: int = WAYS, queries: int = 1):
+    """SimCLR's episodes: ``ways`` images, the plain image and ``queries`` augmented views."""
+    return build_sampler("augment", load_split("omniglot", "background", None), ways, 1, queries,
+                         augment_support=False)
+
+
+def episode(seed: int = 0, ways: int = WAYS, queries: int = 1) -> Episode:
+    return sampler(ways, queries).sample(seed)
+
+
+def method(name: str, seed: int = 0, **params: Any) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return build_method(name, "conv4", (1, 28, 28), **{**PARAMS[name], **params})
+
+
+# ------------------------------------------------------------------ report: synthetic rows and run logs
+
+
+def row(method: str, shots: int, episodes: np.ndarray, seed: int = 0, **overrides) -> ResultRow:
+    mean, ci = stats.mean_ci95(episodes)
+    values = dict(
+        benchmark="synth", method=method, train_dataset="omniglot", train_split="background",
+        eval_dataset="omniglot", eval_split="evaluation", ways=5, shots=shots, queries=15,
+        head="prototype", seed=seed, accuracy=mean, ci95=ci, episodes=len(episodes), eval_seed=0,
+        steps=100, train_seconds=1.0, eval_seconds=0.1, device="cpu", commit="abc123",
+        versions="{}", spec_hash=f"hash-{method}", train_fingerprint="ftrain",
+        eval_fingerprint="feval", method_name=method, backbone="conv4",
+        episode_accuracies=tuple(float(a) for a in episodes),
+    )
+    values.update(overrides)
+    return ResultRow(**values)
+
+
+def synthetic_rows() -> list[ResultRow]:
+    """Three methods and the floor on 40 episodes at 1 and 5 shots.
+
+    1-shot: protonet clearly best; simclr tied with it (close, overlapping CIs); floor far.
+    5-shot: simclr best, protonet second.
+    """
+    rng = np.random.default_rng(0)
+    shared = rng.normal(0, 0.05, 40)
+
+    def draw(p: float) -> np.ndarray:
+        return p + shared + rng.normal(0, 0.01, 40)
+
+    return [
+        row("protonet", 1, draw(0.80)), row("simclr", 1, draw(0.79)),
+        row("protoclr", 1, draw(0.60)), row("random", 1, draw(0.30)),
+        row("protonet", 5, draw(0.85)), row("simclr", 5, draw(0.90)),
+        row("protoclr", 5, draw(0.70)), row("random", 5, draw(0.40)),
+    ]
+
+
+def write_metrics(folder: Path, rows: list[tuple[int, float, float | None]]) -> Path:
+    """A metrics.csv of (step, seconds, val_acc or None) rows."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "metrics.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=METRIC_COLUMNS)
+        writer.writeheader()
+        for step, seconds, val in rows:
+            writer.writerow({"step": step, "seed": 7, "loss": 1.0, "acc": 0.5, "lr": 1e-3,
+                             "val_acc": "" if val is None else val, "seconds": seconds})
+    return folder
+
+
+def record(folder: Path, method: str = "protonet", seed: int = 0, steps: int = 6,
+           wall: float = 30.0, checkpoint: str = "best.pt") -> RunRecord:
+    return RunRecord("synth", method, seed, "done", steps=steps, wall_seconds=wall,
+                     checkpoint=str(folder / checkpoint), device="cpu")
