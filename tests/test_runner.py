@@ -3,6 +3,9 @@ executors, devices and the progress lines."""
 
 from __future__ import annotations
 
+import contextlib
+import io
+
 import logging
 import pickle
 from dataclasses import dataclass
@@ -20,7 +23,7 @@ from benchmark.errors import BenchmarkError
 from benchmark.executors import EXECUTORS, Job, Outcome
 from benchmark.executors.local import LocalExecutor
 from benchmark.store import Store
-from test_data_fakes import cifar10 as fake_cifar10
+from fixtures_data import cifar10 as fake_cifar10
 
 TINY = Path(__file__).resolve().parent / "data" / "tiny.yaml"
 #: 3 labels (random floor, protonet, protoclr) × 1 seed × 1 dataset × 2 settings × 2 heads.
@@ -65,6 +68,28 @@ def progress_on_stdout() -> Iterator[None]:
 @pytest.fixture(scope="module")
 def first(tmp_path_factory) -> Run:
     return run_tiny(tmp_path_factory.mktemp("first"))
+
+
+@dataclass(frozen=True)
+class CliRun:
+    root: Path
+    argv: list[str]
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory) -> CliRun:
+    """``tiny`` run again, through ``python -m benchmark run``'s ``main``, into a fresh store:
+    its exit code and what it printed."""
+    root = tmp_path_factory.mktemp("cli")
+    argv = ["run", str(TINY), "--store", str(root / "store.sqlite"), "--runs-dir",
+            str(root / "runs"), "--report-dir", str(root / "report"), "--device", "cpu"]
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(argv)
+    return CliRun(root, argv, code, out.getvalue(), err.getvalue())
 
 
 def test_run_writes_every_row_and_the_report(first: Run) -> None:
@@ -199,9 +224,10 @@ def test_a_method_can_train_on_its_own_split(tmp_path: Path, first: Run) -> None
             assert (r.train_split, r.spec_hash) == (before[r.method].train_split, before[r.method].spec_hash)
 
 
-def test_same_spec_and_seed_give_identical_rows(tmp_path: Path, first: Run) -> None:
-    second = run_tiny(tmp_path)
-    with Store(first.store) as a, Store(second.store) as b:
+def test_same_spec_and_seed_give_identical_rows(first: Run, cli_run: CliRun) -> None:
+    """Two runs of the same spec and seed (in two stores) store identical rows."""
+    assert cli_run.code == 0, cli_run.err
+    with Store(first.store) as a, Store(cli_run.root / "store.sqlite") as b:
         rows_a = {r.key: r for r in a.results(with_episodes=True)}
         rows_b = {r.key: r for r in b.results(with_episodes=True)}
     assert rows_a.keys() == rows_b.keys()
@@ -391,14 +417,11 @@ def test_the_driver_hands_jobs_the_requested_device(tmp_path: Path) -> None:
         assert [r.device for r in store.runs("tiny")] == [here]
 
 
-def test_cli_run_prints_the_progress_lines(tmp_path: Path, capsys) -> None:
-    store = tmp_path / "store.sqlite"
-    argv = ["run", str(TINY), "--store", str(store), "--runs-dir", str(tmp_path / "runs"),
-            "--report-dir", str(tmp_path / "report"), "--device", "cpu"]
-    assert cli.main(argv) == 0
-    captured = capsys.readouterr()
-    assert captured.err == ""
-    lines = captured.out.splitlines()
+def test_cli_run_prints_the_progress_lines(cli_run: CliRun, capsys) -> None:
+    store, argv, tmp_path = cli_run.root / "store.sqlite", cli_run.argv, cli_run.root
+    assert cli_run.code == 0
+    assert cli_run.err == ""
+    lines = cli_run.out.splitlines()
     assert lines[0] == f"tiny: 3 job(s) to run, 0 already done (store {store}, device cpu)"
     for label in ("random", "protonet", "protoclr"):
         assert f"tiny: {label} seed 0 ..." in lines

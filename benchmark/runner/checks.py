@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from benchmark.spec import limits
-from benchmark.data import load_split
+from benchmark.data import Split, load_split
 from benchmark.data.convert import AUTO, Shape, describe, shape_text
 from benchmark.device import resolve_device
 from benchmark.errors import BenchmarkError
@@ -19,7 +19,7 @@ from benchmark.methods import METHODS
 from benchmark.runner.cells import heads_of
 from benchmark.runner.job import build_model, build_train_sampler
 from benchmark.samplers import build_sampler
-from benchmark.spec.benchmark_spec import BenchmarkSpec, EvalData, SpecError
+from benchmark.spec.benchmark_spec import BenchmarkSpec, EvalData, MethodSpec, SpecError
 
 
 def _prefixed(spec: BenchmarkSpec, path: str, err: BenchmarkError) -> SpecError:
@@ -41,12 +41,24 @@ def preflight(spec: BenchmarkSpec, data_root: Path | None) -> None:
         train = load_split(spec.train.dataset, spec.train.split, data_root)
     except BenchmarkError as err:
         raise _prefixed(spec, "train", err) from None
+    _check_eval_data(spec, train.image_shape, data_root)
+    _check_val_split(spec, data_root)
+    for i, method in enumerate(spec.methods):
+        _check_method(spec, i, method, train, data_root)
+    for label in spec.floors:
+        _check_heads(spec, label, RandomFloor(torch.nn.Identity()), "eval.heads")
+
+
+def _check_eval_data(spec: BenchmarkSpec, train_shape: tuple[int, ...],
+                     data_root: Path | None) -> None:
+    """Every eval dataset loads, matches the train images' shape (or is converted to it), and
+    holds every eval setting (ways ≤ classes, shots + queries ≤ images per class)."""
     for i, data in enumerate(spec.eval.datasets):
         try:
             split = load_split(data.dataset, data.split, data_root)
         except BenchmarkError as err:
             raise _prefixed(spec, f"eval.datasets[{i}]", err) from None
-        _check_shape(spec, i, data, split.image_shape, train.image_shape)
+        _check_shape(spec, i, data, split.image_shape, train_shape)
         where = f"eval.datasets[{i}].settings" if data.settings else "eval.settings"
         for j, setting in enumerate(spec.eval.settings_for(data)):
             try:
@@ -56,6 +68,10 @@ def preflight(spec: BenchmarkSpec, data_root: Path | None) -> None:
                                 f"{setting.ways}-way {setting.shots}-shot "
                                 f"{spec.eval.queries}-query on {data.dataset}/{data.split}: "
                                 f"{err}") from None
+
+
+def _check_val_split(spec: BenchmarkSpec, data_root: Path | None) -> None:
+    """The validation split, if any, loads and holds the first eval setting."""
     if spec.train.val_split is not None:
         try:
             val = load_split(spec.train.dataset, spec.train.val_split, data_root)
@@ -63,41 +79,51 @@ def preflight(spec: BenchmarkSpec, data_root: Path | None) -> None:
             build_sampler("labels", val, setting.ways, setting.shots, spec.eval.queries)
         except BenchmarkError as err:
             raise _prefixed(spec, "train.val_split", err) from None
-    for i, method in enumerate(spec.methods):
-        path = f"methods[{i}]"
-        own = train
-        if method.train_split is not None:
-            try:
-                own = load_split(spec.train.dataset, method.train_split, data_root)
-            except BenchmarkError as err:
-                raise _prefixed(spec, f"{path}.train_split", err) from None
-        try:
-            METHODS.get(method.method).check_kind(method.sampler)
-        except BenchmarkError as err:
-            raise _prefixed(spec, path, err) from None
-        try:
-            with torch.device("meta"):  # shapes only: no memory, however large the model
-                model = build_model(method, train.image_shape, seed=0)
-            model.check_episode_size(method.ways, method.shots, method.queries)
-            size = sum(p.numel() for p in model.parameters())
-            if size > limits.MAX_PARAMETERS:
-                raise BenchmarkError(f"method {method.method!r} would have {size} parameters, "
-                                     f"more than the {limits.MAX_PARAMETERS} a model may have")
-        except BenchmarkError as err:
-            raise _prefixed(spec, f"{path}.params", err) from None
-        except (TypeError, ValueError, RuntimeError) as err:
-            message = " ".join(str(err).split())
-            raise SpecError(spec.origin, f"{path}.params",
-                            f"method {method.method!r}: {message}") from None
-        try:  # on the instance: a bound may depend on the parameters (MAML's classifier ways)
-            model.check_task(method.sampler, method.ways, method.shots, method.queries)
-            build_train_sampler(method, own)
-        except BenchmarkError as err:
-            raise _prefixed(spec, path, err) from None
-        _check_heads(spec, method.label, model, path)
-    for label in spec.floors:
-        _check_heads(spec, label, RandomFloor(torch.nn.Identity()), "eval.heads")
 
+
+def _check_method(spec: BenchmarkSpec, i: int, method: MethodSpec, train: Split,
+                  data_root: Path | None) -> None:
+    """``methods[i]``: its own split loads, it accepts its episode kind, parameters and task,
+    its model (on the meta device) is within ``limits.MAX_PARAMETERS``, its heads fit."""
+    path = f"methods[{i}]"
+    own = train
+    if method.train_split is not None:
+        try:
+            own = load_split(spec.train.dataset, method.train_split, data_root)
+        except BenchmarkError as err:
+            raise _prefixed(spec, f"{path}.train_split", err) from None
+    try:
+        METHODS.get(method.method).check_kind(method.sampler)
+    except BenchmarkError as err:
+        raise _prefixed(spec, path, err) from None
+    model = _model_on_meta(spec, path, method, train.image_shape)
+    try:  # on the instance: a bound may depend on the parameters (MAML's classifier ways)
+        model.check_task(method.sampler, method.ways, method.shots, method.queries)
+        build_train_sampler(method, own)
+    except BenchmarkError as err:
+        raise _prefixed(spec, path, err) from None
+    _check_heads(spec, method.label, model, path)
+
+
+def _model_on_meta(spec: BenchmarkSpec, path: str, method: MethodSpec,
+                   image_shape: tuple[int, ...]) -> torch.nn.Module:
+    """The method's model built on torch's meta device (shapes, no memory), its episode size
+    and parameter count checked."""
+    try:
+        with torch.device("meta"):  # shapes only: no memory, however large the model
+            model = build_model(method, image_shape, seed=0)
+        model.check_episode_size(method.ways, method.shots, method.queries)
+        size = sum(p.numel() for p in model.parameters())
+        if size > limits.MAX_PARAMETERS:
+            raise BenchmarkError(f"method {method.method!r} would have {size} parameters, "
+                                 f"more than the {limits.MAX_PARAMETERS} a model may have")
+    except BenchmarkError as err:
+        raise _prefixed(spec, f"{path}.params", err) from None
+    except (TypeError, ValueError, RuntimeError) as err:
+        message = " ".join(str(err).split())
+        raise SpecError(spec.origin, f"{path}.params",
+                        f"method {method.method!r}: {message}") from None
+    return model
 
 def _check_heads(spec: BenchmarkSpec, label: str, model: object, path: str) -> None:
     """Every head of ``label`` can evaluate its model on every eval setting (the ``native``

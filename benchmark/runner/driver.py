@@ -246,10 +246,7 @@ def run_file(spec_path: str | Path | Mapping[str, Any],
             runs that failed.
     """
     ablation, specs = load_run(spec_path, data_root, overrides, only, yes)
-    for spec in specs:
-        preflight(spec, data_root)
-    requested = [device or spec.device for spec in specs]
-    resolved = [check_device(name) for name in requested]
+    requested, resolved = _preflight(specs, data_root, device)
     out = _report_dir(specs, ablation, report_dir)
     for folder, what in [(Path(runs_dir), "--runs-dir"), (out, "--report-dir")]:
         check_writable_dir(folder, what)
@@ -267,11 +264,26 @@ def run_file(spec_path: str | Path | Mapping[str, Any],
     _report(Path(store_path), specs, ablation, out, command,
             out.parent if ablation is not None and report_dir is None else None)
     if failed:
-        detail = "; ".join(f"{r.method} seed {r.seed}"
-                           + (f" at step {r.failed_step}" if r.failed_step is not None else "")
-                           + f" ({r.error})" for r in failed)
-        raise BenchmarkError(f"{len(failed)} run(s) failed (recorded in {store_path}): {detail}")
+        raise BenchmarkError(_failures(failed, store_path))
     return [spec.name for spec in specs]
+
+
+def _preflight(specs: list[BenchmarkSpec], data_root: Path | None,
+               device: str | None) -> tuple[list[str], list[str]]:
+    """Preflight every spec; the device each asks for (``device`` or the spec's) and what that
+    resolves to here."""
+    for spec in specs:
+        preflight(spec, data_root)
+    requested = [device or spec.device for spec in specs]
+    return requested, [check_device(name) for name in requested]
+
+
+def _failures(failed: list[RunRecord], store_path: str | Path) -> str:
+    """The one line that sums up the runs that failed."""
+    detail = "; ".join(f"{r.method} seed {r.seed}"
+                       + (f" at step {r.failed_step}" if r.failed_step is not None else "")
+                       + f" ({r.error})" for r in failed)
+    return f"{len(failed)} run(s) failed (recorded in {store_path}): {detail}"
 
 
 def plan_file(spec_path: str | Path | Mapping[str, Any],
