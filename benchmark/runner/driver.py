@@ -175,7 +175,7 @@ def load_run(spec_path: str | Path | Mapping[str, Any], data_root: Path | None =
              yes: bool = False) -> tuple[AblationPlan | None, list[BenchmarkSpec]]:
     """What a run file runs: its ablation plan (None for a plain spec) and its specs, with
     ``overrides`` (``{"methods[0].params.temperature": 0.2}``: the paths ablations use,
-    checked by ``ablations.check_path`` and applied by ``BenchmarkSpec.with_overrides``)
+    checked by ``spec.ablation.check_path`` and applied by ``BenchmarkSpec.with_overrides``)
     applied to every spec; ``only`` labels checked against the specs' labels.
 
     ``spec_path`` may also be the plain data of a spec (a mapping, as parsed from YAML).
