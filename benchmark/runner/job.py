@@ -24,6 +24,7 @@ from benchmark.device import resolve_device
 from benchmark.frozen import thaw
 from benchmark.evaluation import evaluate, fixed_episodes, random_floor, validator
 from benchmark.methods import METHODS, build_method
+from benchmark.methods.base import check_across_ranks
 from benchmark.runner.cells import Cell, by_episodes, cells_of
 from benchmark.samplers import Sampler, build_sampler
 from benchmark.specs import BenchmarkSpec, MethodSpec
@@ -49,7 +50,7 @@ def build_train_sampler(method: MethodSpec, split: Split,
     rank's share of them (``distributed.shard``: ``ways / world`` images or classes)."""
     ways = method.ways
     if distributed.is_distributed():
-        METHODS.get(method.method).check_ranks()
+        check_across_ranks(METHODS.get(method.method))
         ways = distributed.shard(method.ways, "ways")
     return build_sampler(method.sampler, split, ways, method.shots, method.queries,
                          device=device, **thaw(method.sampler_options))
