@@ -245,7 +245,8 @@ def test_resume_with_another_config_is_refused(tmp_path: Path) -> None:
 
 def test_unusable_episode_source_is_refused_before_any_work(tmp_path: Path) -> None:
     with pytest.raises(BenchmarkError, match="patches"):
-        train(fresh_method(), BlobSampler(kind="patches"), config(), tmp_path / "run", model_spec=SPEC)
+        train(fresh_method(), BlobSampler(kind="patches", offers=frozenset({"instances"})), config(),
+              tmp_path / "run", model_spec=SPEC)
     assert not (tmp_path / "run").exists()
 
 
