@@ -16,7 +16,8 @@ import torch
 from torch import nn
 
 from benchmark import limits
-from benchmark.checkpoint import ModelSpec, load_checkpoint, rebuild_method
+from benchmark.checkpoint import load_checkpoint, rebuild_method
+from benchmark.methods import ModelSpec
 from benchmark.data.convert import InputConversion, convert_for, describe
 from benchmark.data.split import Split, unit_float
 from benchmark.device import resolve_device

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmark.checkpoint import ModelSpec, load_checkpoint, save_checkpoint
+from benchmark.checkpoint import load_checkpoint, save_checkpoint
+from benchmark.methods import ModelSpec
 from benchmark.data import load_split
 from benchmark.errors import BenchmarkError
 from benchmark.samplers import build_sampler

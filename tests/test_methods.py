@@ -14,7 +14,7 @@ from training_helpers import offers_of, two_view_nt_xent as nt_xent
 from benchmark.backbones import build_backbone
 from benchmark.episodes.episode import Episode, TaskShape
 from benchmark.errors import BenchmarkError
-from benchmark.methods import METHODS, Method, build_method, method_params
+from benchmark.methods import METHODS, Method, ModelSpec, build_method, method_params
 from benchmark.modules import ProjectionMLP
 
 SHAPE = (1, 16, 16)
@@ -105,8 +105,8 @@ def test_one_training_step_is_deterministic(name: str) -> None:
 def test_model_spec_rebuilds_the_same_architecture(name: str) -> None:
     method = build_method(name, "conv4", SHAPE)
     spec = method.model_spec
-    assert spec == {"method": name, "backbone": "conv4", "image_shape": SHAPE, "params": {}}
-    rebuilt = build_method(spec["method"], spec["backbone"], spec["image_shape"], **spec["params"])
+    assert spec == ModelSpec(name, "conv4", SHAPE) and ModelSpec.from_dict(spec.to_dict()) == spec
+    rebuilt = spec.build()
     rebuilt.load_state_dict(method.state_dict())
 
 

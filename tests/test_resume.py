@@ -14,7 +14,8 @@ from typing import Any, Sequence
 import pytest
 import torch
 
-from benchmark.checkpoint import ModelSpec, load_checkpoint
+from benchmark.checkpoint import load_checkpoint
+from benchmark.methods import ModelSpec
 from benchmark.data import load_split
 from benchmark.episodes.episode import Episode
 from benchmark.evaluation import evaluate

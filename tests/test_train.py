@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from benchmark.backbones import build_backbone, place_model
-from benchmark.checkpoint import ModelSpec, load_checkpoint, rebuild_method
+from benchmark.checkpoint import load_checkpoint, rebuild_method
+from benchmark.methods import ModelSpec
 from benchmark.episodes.episode import Episode
 from benchmark.errors import BenchmarkError
 from benchmark.methods.protonet import ProtoNet

@@ -17,13 +17,13 @@ import torch
 
 from benchmark import distributed, provenance
 from benchmark import train as training
-from benchmark.checkpoint import ModelSpec, load_checkpoint
+from benchmark.checkpoint import load_checkpoint
 from benchmark.data import Split, load_split
 from benchmark.data.convert import InputConversion, convert_for
 from benchmark.device import resolve_device
 from benchmark.frozen import thaw
 from benchmark.evaluation import evaluate, fixed_episodes, random_floor, validator
-from benchmark.methods import METHODS, build_method
+from benchmark.methods import METHODS, ModelSpec, build_method
 from benchmark.methods.base import check_across_ranks
 from benchmark.runner.cells import Cell, by_episodes, cells_of
 from benchmark.samplers import Sampler, build_sampler

@@ -38,7 +38,6 @@ from tqdm.auto import tqdm
 from benchmark import distributed
 from benchmark.backbones import place_model
 from benchmark.checkpoint import (
-    ModelSpec,
     load_checkpoint,
     model_spec_of,
     rng_state,
@@ -48,6 +47,7 @@ from benchmark.checkpoint import (
 from benchmark.device import resolve_device
 from benchmark.episodes.episode import Episode, EpisodeSampler, TaskShape
 from benchmark.errors import BenchmarkError
+from benchmark.methods import ModelSpec
 from benchmark.methods.base import Method
 from benchmark.schema import resumable_fields
 from benchmark.train.config import TrainConfig
