@@ -323,3 +323,16 @@ def test_registry_entry_is_a_described_method(name: str) -> None:
     assert issubclass(entry.obj, Method) and entry.obj.name == name
     assert len(entry.description) > 20
     assert all(value is not inspect.Parameter.empty for value in method_params(name).values())
+
+
+def test_under_torchrun_only_methods_that_train_across_ranks_train(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The refusal names the method refused and the attribute, never a list of methods."""
+    from benchmark import distributed
+
+    monkeypatch.setattr(distributed, "is_distributed", lambda: True)
+    task = TaskShape("labels", offers_of("labels"), 4, 1, 1)
+    with pytest.raises(BenchmarkError, match="method 'protonet' does not train across ranks") as err:
+        build_method("protonet", "conv4", SHAPE).check(task)
+    assert not any(f"'{n}'" in str(err.value) or f" {n}" in str(err.value)
+                   for n in METHODS.names() if n != "protonet")
+    build_method("simclr", "conv4", SHAPE).check(task)
