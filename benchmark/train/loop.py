@@ -378,14 +378,14 @@ def train(
     start = progress.start
     _same_start(start, run_dir, device)  # every rank has decided before rank 0 writes
     stepper = TrainStep(_parallel(method, device), optimizer, scheduler, device, config.amp)
-    if payload is not None and stepper.scaler.is_enabled() and payload.get("scaler"):
-        stepper.scaler.load_state_dict(payload["scaler"])
     if payload is None:
         checkpoints.save(checkpoints.last, 0, stepper, method, progress)
+    elif stepper.scaler.is_enabled() and payload.get("scaler"):
+        stepper.scaler.load_state_dict(payload["scaler"])
     saved_step = start
 
     log = RunLog(run_dir, config, start, lead)
-    final_loss = final_acc = float("nan")
+    row: dict[str, Any] = {}
     method.train()
     try:
         for step in range(start, config.steps):
@@ -399,10 +399,8 @@ def train(
             done = step + 1
             with torch.no_grad():
                 method.after_step(done, config.steps)
-            row = {k: _scalar(distributed.mean_over_ranks(torch.as_tensor(v, device=device)))
-                   for k, v in out.items() if _is_scalar(v)}
-            final_loss, final_acc = row["loss"], row.get("acc", float("nan"))
-            row.update(step=done, seed=seeds[0], lr=lr, seconds=round(progress.clock(), 4))
+            row = {**_mean_metrics(out, device), "step": done, "seed": seeds[0], "lr": lr,
+                   "seconds": round(progress.clock(), 4)}
             if lead and validate is not None and _validates(config, done):
                 row["val_acc"] = _validate_and_keep_best(validate, method, device, done,
                                                          progress, checkpoints, stepper)
@@ -415,17 +413,29 @@ def train(
     finally:
         log.close()
 
+    return _result(config, start, row, progress, checkpoints, device)
+
+
+def _mean_metrics(out: Mapping[str, Any], device: torch.device) -> dict[str, float]:
+    """The step's scalar outputs as floats, each the mean over the ranks."""
+    return {k: _scalar(distributed.mean_over_ranks(torch.as_tensor(v, device=device)))
+            for k, v in out.items() if _is_scalar(v)}
+
+
+def _result(config: TrainConfig, start: int, last_row: Mapping[str, Any], progress: Progress,
+            checkpoints: Checkpoints, device: torch.device) -> TrainResult:
+    """What ``train`` reports, from the last row this call logged (none: nan metrics)."""
     best = progress.best
     return TrainResult(
         steps=config.steps,
         resumed_from=start,
-        final_loss=final_loss,
-        final_acc=final_acc,
+        final_loss=last_row.get("loss", float("nan")),
+        final_acc=last_row.get("acc", float("nan")),
         best_val_acc=best["val_acc"],
         best_step=best["step"],
         last_checkpoint=checkpoints.last,
         best_checkpoint=checkpoints.best if best["val_acc"] is not None else None,
-        seconds=time.perf_counter() - started,
+        seconds=time.perf_counter() - progress.started,
         device=str(device),
     )
 
