@@ -42,11 +42,9 @@ True
 
 from __future__ import annotations
 
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
-
-import torch
 
 from benchmark.errors import BenchmarkError
 
@@ -90,38 +88,32 @@ def evaluate(model: "Embedder | EmbedFn | str", dataset: "str | Split", ways: in
         BenchmarkError: unknown dataset, split, head or backbone; impossible N/K/Q; weights
             that do not fit; ``weights`` without a backbone name.
     """
-    from benchmark.backbones import place_model
     from benchmark.data import dataset_info, load_split
-    from benchmark.data.convert import convert_for, parse_conversion
-    from benchmark.device import resolve_device
-    from benchmark.evaluation import evaluate as evaluate_episodes
-    from benchmark.evaluation import fixed_episodes
+    from benchmark.data.convert import describe, parse_conversion
+    from benchmark.evaluation import build_encoder, evaluate_split
     from benchmark.heads import HEADS
-    from benchmark.methods import build_method
 
     HEADS.get(head)
     if isinstance(dataset, str):
         data = load_split(dataset, split or dataset_info(dataset, data_root).test_split, data_root)
     else:
         data = dataset
-    done = ""
+    conversion, shape = None, tuple(data.image_shape)
     if convert is not None:
         conversion = parse_conversion(convert, "convert") if isinstance(convert, str) else convert
-        shape = image_shape or ((conversion.channels, conversion.size, conversion.size)
-                                if conversion.channels is not None else None)
-        if shape is None:
+        wanted = image_shape or ((conversion.channels, conversion.size, conversion.size)
+                                 if conversion.channels is not None else None)
+        if wanted is None:
             raise BenchmarkError("convert='auto' needs image_shape, the shape the model takes")
-        data, done = convert_for(data, conversion, tuple(shape))
+        shape = tuple(wanted)
+        describe(tuple(data.image_shape), conversion.target(shape))  # refused before any model
     if isinstance(model, str):
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            built = build_method("pretrained", model, data.image_shape, weights=weights)
-        model = place_model(built, resolve_device(device)).eval()
+        model = build_encoder(model, shape, weights, seed, device)
     elif weights is not None:
         raise BenchmarkError("weights go with a backbone name (e.g. 'torchvision:resnet18'), "
                              "not with a model object")
-    test = fixed_episodes(data, ways, shots, queries, episodes, seed, device)
-    return replace(evaluate_episodes(model, test, head), input_conversion=done)
+    return evaluate_split(model, data, ways, shots, queries, episodes, head, seed, device,
+                          conversion, shape)
 
 
 def results(store: str | Path = DEFAULT_STORE, spec: str | Sequence[str] | None = None,

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import io
 import random
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -28,61 +27,15 @@ import torch
 
 from benchmark.atomic import atomic_write
 from benchmark.errors import BenchmarkError
+from benchmark.methods import ModelSpec
 
 FORMAT = "benchmark-checkpoint/1"
 REQUIRED_KEYS = ("format", "model_spec", "model", "step")
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    """What ``benchmark.methods.build_method`` needs to rebuild a method from nothing.
-
-    Attributes:
-        method: registered method name, e.g. ``"protonet"``.
-        backbone: registered backbone name, e.g. ``"conv4"``.
-        image_shape: ``(C, H, W)`` of the images the method was built for.
-        params: the method's keyword parameters (plain Python values).
-    """
-
-    method: str
-    backbone: str
-    image_shape: tuple[int, int, int]
-    params: Mapping[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "image_shape", tuple(int(v) for v in self.image_shape))
-        object.__setattr__(self, "params", dict(self.params))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "method": self.method,
-            "backbone": self.backbone,
-            "image_shape": list(self.image_shape),
-            "params": dict(self.params),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "ModelSpec":
-        return cls(
-            method=str(data["method"]),
-            backbone=str(data["backbone"]),
-            image_shape=tuple(data["image_shape"]),  # type: ignore[arg-type]
-            params=dict(data.get("params", {})),
-        )
-
-    def build(self) -> torch.nn.Module:
-        """A freshly initialised method (weights from the current torch RNG)."""
-        from benchmark.methods import build_method
-
-        return build_method(self.method, self.backbone, self.image_shape, **dict(self.params))
-
-
 def model_spec_of(method: torch.nn.Module) -> ModelSpec | None:
-    """The ``ModelSpec`` a method carries as ``method.model_spec`` (a ModelSpec or a dict)."""
-    spec = getattr(method, "model_spec", None)
-    if spec is None or isinstance(spec, ModelSpec):
-        return spec
-    return ModelSpec.from_dict(spec)
+    """The ``ModelSpec`` a method carries as ``method.model_spec`` (``build_method`` sets it)."""
+    return getattr(method, "model_spec", None)
 
 
 def rng_state() -> dict[str, Any]:

@@ -16,7 +16,8 @@ import torch
 from torch import nn
 
 from benchmark.spec import limits
-from benchmark.checkpoint import ModelSpec, load_checkpoint, rebuild_method
+from benchmark.checkpoint import load_checkpoint, rebuild_method
+from benchmark.methods import ModelSpec
 from benchmark.data.convert import InputConversion, convert_for, describe
 from benchmark.data.split import Split, unit_float
 from benchmark.device import resolve_device
@@ -183,10 +184,11 @@ def validator(episodes: EpisodeSet, head: str = "prototype") -> Callable[[nn.Mod
 
 
 class RandomFloor(nn.Module):
-    """A randomly initialised backbone: the floor every representation must beat.
+    """What preflight checks the floor's heads against (``runner.checks``), keeping their
+    refusal's wording; the floor itself is ``random_floor``, the ``pretrained`` method.
 
     Attributes:
-        backbone: the untrained ``Backbone`` (eval mode: BN uses its initial statistics).
+        backbone: the untrained ``Backbone``.
     """
 
     def __init__(self, backbone: nn.Module) -> None:
@@ -198,13 +200,38 @@ class RandomFloor(nn.Module):
         return self.backbone(x)
 
 
-def random_floor(backbone: str, image_shape: tuple[int, int, int], seed: int = 0) -> RandomFloor:
-    """An untrained ``backbone`` for ``(C, H, W)`` images, initialised from ``seed``."""
-    from benchmark.backbones import build_backbone, place_model
+def build_encoder(backbone: str, image_shape: tuple[int, int, int], weights: str | None = None,
+                  seed: int = 0, device: str = "cpu") -> nn.Module:
+    """The one way an encoder is evaluated as it is: the ``pretrained`` method on ``backbone``
+    for ``(C, H, W)`` images, with ``weights`` (None: the backbone's random initialisation from
+    ``seed``; the global RNG is left as it was), on ``device``, in eval mode."""
+    from benchmark.backbones import place_model
+    from benchmark.methods import build_method
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return place_model(RandomFloor(build_backbone(backbone, tuple(image_shape))), "cpu").eval()
+        built = build_method("pretrained", backbone, tuple(image_shape), weights=weights)
+    return place_model(built, resolve_device(device)).eval()
+
+
+def random_floor(backbone: str, image_shape: tuple[int, int, int], seed: int = 0) -> nn.Module:
+    """The random-init floor every representation must beat: an untrained ``backbone`` for
+    ``(C, H, W)`` images, initialised from ``seed`` (``build_encoder`` with no weights)."""
+    return build_encoder(backbone, image_shape, None, seed)
+
+
+def evaluate_split(model: Embedder | EmbedFn, split: Split, ways: int, shots: int, queries: int,
+                   episodes: int, head: str, seed: int, device: str = "cpu",
+                   convert: InputConversion | None = None,
+                   shape: tuple[int, int, int] | None = None) -> EvalResult:
+    """The one evaluation path of ``api.evaluate`` and ``evaluate_checkpoint``: the split's
+    images converted to ``shape`` (with ``convert``; ``EvalResult.input_conversion`` says
+    what was done), ``episodes`` fixed episodes made on ``device``, ``head`` on ``model``."""
+    done = ""
+    if convert is not None:
+        split, done = convert_for(split, convert, tuple(shape))  # type: ignore[arg-type]
+    test_episodes = fixed_episodes(split, ways, shots, queries, episodes, seed, device)
+    return replace(evaluate(model, test_episodes, head), input_conversion=done)
 
 
 def evaluate_checkpoint(
@@ -245,12 +272,8 @@ def evaluate_checkpoint(
     _check_shape(spec, tuple(info.image_shape), convert, dataset, checkpoint)  # before loading
     data = load_split(dataset, split or info.test_split, data_root)
     _check_shape(spec, data.image_shape, convert, dataset, checkpoint)
-    done = ""
-    if convert is not None:
-        data, done = convert_for(data, convert, tuple(spec.image_shape))
-    test_episodes = fixed_episodes(data, ways, shots, queries, episodes, seed)
-    method = place_model(method, target)
-    return replace(evaluate(method, test_episodes, head), input_conversion=done)
+    return evaluate_split(place_model(method, target), data, ways, shots, queries, episodes,
+                          head, seed, convert=convert, shape=tuple(spec.image_shape))
 
 
 def _check_shape(spec: ModelSpec, shape: tuple[int, ...], convert: InputConversion | None,

@@ -17,10 +17,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.episodes.episode import Episode
+from benchmark.episodes.episode import Episode, Task, TaskShape
 from benchmark.errors import BenchmarkError
 from benchmark.losses import class_means
 from benchmark.registry import Registry
+from benchmark.samplers import SAMPLERS
 
 EmbedFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -253,14 +254,14 @@ class FinetuneHead:
 
 class Adaptive(Protocol):
     """A method with an adaptation of its own (MAML's inner loop, R2-D2's ridge): what the
-    ``native`` head runs. ``check_task`` refuses episodes it cannot adapt to."""
+    ``native`` head runs. ``check`` refuses episodes it cannot adapt to."""
 
     def adapt_predict(self, episode: Episode) -> torch.Tensor:
         """Predicted query labels ``[N*Q]`` of ``episode`` after adapting to its support only,
         with the model in eval mode."""
         ...
 
-    def check_task(self, kind: str, ways: int, shots: int, queries: int) -> None: ...
+    def check(self, task: Task) -> None: ...
 
 
 def check_head(name: str, model: object, ways: int, shots: int, queries: int) -> None:
@@ -290,7 +291,8 @@ class NativeHead:
                 f"head 'native' needs a method with an adaptation of its own (maml, anil, r2d2); "
                 f"{what!r} has none: evaluate it with prototype, logistic or finetune"
             )
-        model.check_task("labels", ways, shots, queries)  # type: ignore[attr-defined]
+        model.check(TaskShape("labels", SAMPLERS.get("labels").offers, ways, shots,  # type: ignore[attr-defined]
+                              queries))
 
     def predict(self, model: Embedder | EmbedFn, episodes: Sequence[Episode]) -> torch.Tensor:
         first = episodes[0]

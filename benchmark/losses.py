@@ -1,5 +1,7 @@
 """Losses as pure functions: prototypical, NT-Xent / supervised contrastive, N-way InfoNCE,
-triplet (with its negative-mining rules) and the collapsing pull-only pairwise loss.
+triplet (with its negative-mining rules), the collapsing pull-only pairwise loss, and the losses
+of the momentum-network methods: MoCo's InfoNCE against a queue, BYOL's normalised MSE and
+PsCo's pseudo-supervised contrast.
 
 Embeddings are ``[M, D]`` float tensors; labels are ``[M]`` int64. Functions that classify
 (pick the positive out of candidates) return ``(loss, acc)`` where ``acc`` is a detached scalar.
@@ -162,35 +164,6 @@ def sup_con(
     return multi_positive_xent(logits, positives)
 
 
-def nt_xent(
-    z1: torch.Tensor,
-    z2: torch.Tensor,
-    temperature: float = 0.5,
-    *,
-    same_side_negatives: bool = True,
-    symmetric: bool = True,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """SimCLR's NT-Xent: each of the 2B views must pick its partner out of the 2B-1 others.
-
-    ``z1[i]`` and ``z2[i]`` are two views of image ``i``; the 2B-2 other views are negatives.
-    ``same_side_negatives`` / ``symmetric`` as in ``sup_con`` (defaults: SimCLR).
-
-    Shape:
-        z1, z2: ``[B, D]``. Outputs: two scalars (loss averaged over anchors, accuracy of
-        identifying the partner).
-    """
-    batch = len(z1)
-    ids = torch.arange(batch, device=z1.device)
-    return sup_con(
-        torch.cat([z1, z2]),
-        torch.cat([ids, ids]),
-        temperature,
-        sides=torch.cat([torch.zeros_like(ids), torch.ones_like(ids)]),
-        same_side_negatives=same_side_negatives,
-        symmetric=symmetric,
-    )
-
-
 def infonce(
     anchors: torch.Tensor,
     candidates: torch.Tensor,
@@ -297,3 +270,51 @@ def pairwise_loss(emb: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     if not pairs.any():
         raise BenchmarkError("pairwise loss: the batch has no positive pair")
     return squared_euclidean(emb, emb)[pairs].mean()
+
+
+# ------------------------------------------------------------ momentum-network losses
+
+
+def queue_infonce(query: torch.Tensor, key: torch.Tensor, queue: torch.Tensor,
+                  temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """MoCo's loss: each query must pick its own key (logit ``q·k⁺ / τ``) out of it and the
+    queue's keys (``q·k⁻ / τ``); cross-entropy with the positive at index 0.
+
+    Shape:
+        query: ``[P, D]`` (normalised here), key: ``[P, D]`` normalised, queue: ``[K, D]``
+        normalised. Outputs: two scalars (loss, accuracy: the own key scores highest).
+    """
+    query = F.normalize(query, dim=1)
+    positive = (query * key).sum(1, keepdim=True)
+    logits = torch.cat([positive, query @ queue.T], dim=1) / temperature
+    target = torch.zeros(len(query), dtype=torch.long, device=query.device)
+    return F.cross_entropy(logits, target), (logits.argmax(1) == 0).float().mean().detach()
+
+
+def byol_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``2 - 2 cos(prediction, target)``, averaged over pairs (BYOL's normalised MSE).
+
+    Shape:
+        prediction, target: ``[P, D]``. Output: scalar in ``[0, 4]``.
+    """
+    return (2 - 2 * F.cosine_similarity(prediction, target, dim=1)).mean()
+
+
+def pseudo_supcon(query: torch.Tensor, shots: torch.Tensor,
+                  temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Supervised contrastive loss of an N-way K-shot pseudo-task: query ``i``'s positives are
+    its ``K`` shots, every one of the ``N*K`` shots is a candidate; per query, the mean over its
+    positives of ``-log softmax(q·s / τ)``.
+
+    Shape:
+        query: ``[N, D]`` normalised, shots: ``[N, K, D]`` normalised. Outputs: two scalars
+        (loss; accuracy: the query is closest to the mean of its own shots).
+    """
+    n, k, _ = shots.shape
+    logits = query @ shots.reshape(n * k, -1).T / temperature  # [N, N*K]
+    own = logits.reshape(n, n, k).diagonal(dim1=0, dim2=1).T  # [N, K]: q_i · s_ik
+    loss = (torch.logsumexp(logits, dim=1) - own.mean(1)).mean()
+    with torch.no_grad():
+        nearest = (query @ shots.mean(1).T).argmax(1)
+        acc = (nearest == torch.arange(n, device=query.device)).float().mean()
+    return loss, acc

@@ -427,7 +427,8 @@ CASES = _cases()
 
 def _checkpoints(tree: Path) -> None:
     """good.pt (protonet/conv4 on 1x28x28) and its broken relatives."""
-    from benchmark.checkpoint import ModelSpec, save_checkpoint
+    from benchmark.checkpoint import save_checkpoint
+    from benchmark.methods import ModelSpec
     from benchmark.methods import build_method
 
     folder = tree / "ckpt"

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from benchmark.errors import BenchmarkError
-from benchmark.methods.byol import byol_loss
+from benchmark.losses import byol_loss
 
 from fixtures_data import episode, method
 

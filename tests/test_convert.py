@@ -10,7 +10,8 @@ import torch
 import yaml
 
 from benchmark import cli
-from benchmark.checkpoint import ModelSpec, save_checkpoint
+from benchmark.checkpoint import save_checkpoint
+from benchmark.methods import ModelSpec
 from benchmark.data.convert import (InputConversion, convert_for, convert_images, describe,
                                     parse_conversion)
 from benchmark.data.split import Split

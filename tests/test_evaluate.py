@@ -10,7 +10,8 @@ import pytest
 import torch
 from scipy import stats
 
-from benchmark.checkpoint import ModelSpec, save_checkpoint
+from benchmark.checkpoint import save_checkpoint
+from benchmark.methods import ModelSpec
 from benchmark.data.split import Split
 from benchmark.errors import BenchmarkError
 from benchmark.evaluation import (

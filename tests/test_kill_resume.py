@@ -1,14 +1,16 @@
 """SIGKILL ``python -m benchmark run`` and run it again: the work finishes, nothing finished is
 redone, the interrupted training resumes from its checkpoint to the weights of an uninterrupted
-run, and the store holds exactly one row per result, identical to the uninterrupted run's.
+run (a momentum method's EMA target and key queue included), and the store holds exactly one
+row per result, identical to the uninterrupted run's.
 
-One tiny spec (embedded Omniglot, Conv-4: the random floor, protonet, protoclr), three
+One tiny spec (embedded Omniglot, Conv-4: the random floor, protonet, protoclr, moco), four
 processes on one store and runs directory:
 
 1. killed while protonet trains, after a checkpoint past step 0 and before its last step;
 2. the same command: resumes protonet, stores its rows, and is killed between jobs
    (protonet's rows are in the store, protoclr has not finished);
-3. the same command again: finishes protoclr only.
+3. the same command: finishes protoclr, and is killed while moco trains (past a checkpoint);
+4. the same command again: finishes moco only.
 
 The uninterrupted reference runs the same spec in this process (on one thread, like the
 killed processes) into another directory.
@@ -34,11 +36,11 @@ from benchmark import runner
 from benchmark.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
-STEPS = {"protonet": 40, "protoclr": 40}
+STEPS = {"protonet": 40, "protoclr": 40, "moco": 24}
 CHECKPOINT_EVERY = 5
 EPISODES = 4
-#: 3 labels (random floor, protonet, protoclr) x 1 seed x 1 eval dataset x 1 setting x 1 head.
-ROWS = 3
+#: 4 labels (random floor, protonet, protoclr, moco) x 1 seed x 1 eval dataset x 1 setting x 1 head.
+ROWS = 4
 
 SPEC = {
     "name": "killresume",
@@ -52,6 +54,10 @@ SPEC = {
          "ways": 5, "shots": 1, "queries": 2, "trainer": {"steps": STEPS["protonet"]}},
         {"label": "protoclr", "method": "protoclr", "backbone": "conv4", "sampler": "augment",
          "ways": 8, "shots": 1, "queries": 1, "trainer": {"steps": STEPS["protoclr"]}},
+        {"label": "moco", "method": "moco", "backbone": "conv4", "sampler": "augment",
+         "sampler_options": {"augment_support": False}, "ways": 8, "shots": 1, "queries": 1,
+         "params": {"queue_size": 48},
+         "trainer": {"steps": STEPS["moco"], "schedule": "cosine"}},
     ],
     "eval": {"datasets": [{"dataset": "omniglot", "split": "evaluation"}],
              "settings": [{"ways": 5, "shots": 1}], "heads": ["prototype"],
@@ -135,6 +141,7 @@ def test_sigkill_during_training_and_between_jobs_then_resume(tmp_path: Path) ->
         root.mkdir()
     proto = killed / "runs" / "killresume" / "protonet" / "seed0"
     clr = killed / "runs" / "killresume" / "protoclr" / "seed0"
+    moco = killed / "runs" / "killresume" / "moco" / "seed0"
     store = killed / "store.sqlite"
 
     # 1. killed while protonet trains, once a checkpoint past step 0 is on disk.
@@ -157,18 +164,24 @@ def test_sigkill_during_training_and_between_jobs_then_resume(tmp_path: Path) ->
         assert s.get_run("killresume", "protonet", 0).status == "done"
         assert s.count("results") == 2
 
-    # 3. the same command again: only protoclr is left.
-    third = subprocess.run([sys.executable, "-m", "benchmark", *_args(killed, spec)],
+    # 3. the same command: finishes protoclr; killed while moco trains, past a checkpoint.
+    third = _start(killed, spec)
+    _kill_when(third, lambda: any(CHECKPOINT_EVERY < s < STEPS["moco"]
+                                  for s in _metric_steps(moco)[-1:]))
+    assert 0 < _step(moco) < STEPS["moco"] and _stored_rows(store, "protoclr") == 1
+
+    # 4. the same command again: only moco is left.
+    fourth = subprocess.run([sys.executable, "-m", "benchmark", *_args(killed, spec)],
                            env={**os.environ, "BENCHMARK_DATA": str(killed / "data"),
                                 "OMP_NUM_THREADS": "1", "MPLCONFIGDIR": str(killed / "mpl")},
                            cwd=killed, capture_output=True, text=True, timeout=600)
-    assert third.returncode == 0, third.stdout + third.stderr
-    assert "killresume: 1 job(s) to run, 2 already done" in third.stdout
-    assert "protonet seed 0 ..." not in third.stdout and "random seed 0 ..." not in third.stdout
+    assert fourth.returncode == 0, fourth.stdout + fourth.stderr
+    assert "killresume: 1 job(s) to run, 3 already done" in fourth.stdout
+    assert "protonet seed 0 ..." not in fourth.stdout and "random seed 0 ..." not in fourth.stdout
 
     assert not list((killed / "runs").rglob(".*.tmp")), "temporary files left behind"
 
-    # protonet was not redone by the third run, and the floor's row is the first run's.
+    # protonet was not redone by the later runs, and the floor's row is the first run's.
     assert ((proto / "last.pt").stat().st_mtime_ns,
             (proto / "metrics.csv").read_bytes()) == proto_done
     after = _rows(store)
@@ -182,6 +195,7 @@ def test_sigkill_during_training_and_between_jobs_then_resume(tmp_path: Path) ->
     seconds = [float(r["seconds"]) for r in rows]  # one training clock over both sittings
     assert seconds == sorted(seconds) and seconds[resume_step] > 0
     assert _metric_steps(clr) == list(range(1, STEPS["protoclr"] + 1))
+    assert _metric_steps(moco) == list(range(1, STEPS["moco"] + 1))
 
     # the uninterrupted reference: same spec and seed, same final weights and results. On one
     # intra-op thread like the killed processes: CPU float sums depend on the thread count.
@@ -197,6 +211,9 @@ def test_sigkill_during_training_and_between_jobs_then_resume(tmp_path: Path) ->
         ours = _weights(killed / "runs" / "killresume" / label / "seed0")
         theirs = _weights(reference / "runs" / "killresume" / label / "seed0")
         assert ours.keys() == theirs.keys()
+        if label == "moco":  # the EMA target and the key queue resumed too
+            assert any(k.startswith("target_") for k in ours)
+            assert {"queue.keys", "queue.ptr"} <= ours.keys()
         for name in ours:
             assert torch.equal(ours[name], theirs[name]), f"{label}: {name} differs"
 
@@ -211,4 +228,4 @@ def test_sigkill_during_training_and_between_jobs_then_resume(tmp_path: Path) ->
         assert s.count("results") == ROWS
         assert s.count("episode_accuracies") == ROWS * EPISODES
         assert {(r.method, r.status, r.steps) for r in s.runs("killresume")} == {
-            ("protonet", "done", STEPS["protonet"]), ("protoclr", "done", STEPS["protoclr"])}
+            (label, "done", steps) for label, steps in STEPS.items()}

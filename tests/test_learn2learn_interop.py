@@ -14,11 +14,11 @@ from benchmark.samplers import LabelSampler
 from benchmark.episodes.learn2learn import (
     episode_from_l2l_task,
     episode_to_l2l_task,
-    import_learn2learn,
     sampler_from_meta_dataset,
     split_from_meta_dataset,
 )
 from benchmark.errors import BenchmarkError
+from benchmark.optional import import_learn2learn
 
 l2l = import_learn2learn()
 

@@ -9,13 +9,14 @@ import torch
 import torch.nn.functional as F
 
 from benchmark.errors import BenchmarkError
+from training_helpers import two_view_nt_xent as nt_xent
+
 from benchmark.losses import (
     DISTANCES,
     MINERS,
     all_triplets,
     hardest_triplets,
     infonce,
-    nt_xent,
     pairwise_loss,
     prototypical_loss,
     semi_hard_triplets,

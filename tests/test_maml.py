@@ -1,45 +1,24 @@
 """MAML and ANIL: the inner step against a hand computation, second-order gradients (and their
-absence in first-order mode), the inner loop's reach, the classifier's ways, bad parameters,
-exact resume of every meta-learner."""
+absence in first-order mode), the inner loop's reach, the classifier's ways, bad parameters.
+(Exact resume of every meta-learner: tests/test_resume.py.)"""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from benchmark.checkpoint import ModelSpec
+from training_helpers import SHAPE, template_episode as episode
+
 from benchmark.episodes.episode import Episode
 from benchmark.errors import BenchmarkError
 from benchmark.methods import build_method
 from benchmark.methods.maml import _Network
-from benchmark.train import TrainConfig, episode_seed, train
 
-SHAPE = (1, 16, 16)
 LR = 0.4
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def episode(ways: int = 3, shots: int = 2, queries: int = 2, seed: int = 0,
-            kind: str = "labels") -> Episode:
-    """Noisy class templates, class-major, a pure function of the seed."""
-    g = torch.Generator().manual_seed(seed)
-    templates = torch.rand(8, *SHAPE, generator=torch.Generator().manual_seed(99))
-    class_ids = torch.randperm(8, generator=g)[:ways]
-
-    def draw(per_class: int) -> tuple[torch.Tensor, torch.Tensor]:
-        labels = torch.arange(ways).repeat_interleave(per_class)
-        noise = 0.3 * torch.rand(len(labels), *SHAPE, generator=g)
-        return (0.7 * templates[class_ids[labels]] + noise).clamp(0, 1), labels
-
-    support, support_labels = draw(shots)
-    query, query_labels = draw(queries)
-    return Episode(support, support_labels, query, query_labels, class_ids, ways, shots, queries,
-                   kind, seed)
 
 
 def method(name: str, **params) -> torch.nn.Module:
@@ -176,50 +155,4 @@ def test_maml_trains_on_augmentation_episodes_as_umtra() -> None:
     out = m(episode(ways=4, shots=1, queries=1, kind="augment"))
     assert torch.isfinite(out["loss"])
     with pytest.raises(BenchmarkError, match="cannot train on 'patches'"):
-        m.check_kind("patches")
-
-
-# ---------------------------------------------------------------- exact resume
-
-
-class Episodes:
-    """A sampler of ``episode(seed=...)``, raising KeyboardInterrupt at ``crash_seed``."""
-
-    kind, ways, shots, queries = "labels", 3, 1, 2
-
-    def __init__(self, crash_seed: int | None = None) -> None:
-        self.crash_seed = crash_seed
-
-    def sample(self, seed: int) -> Episode:
-        if seed == self.crash_seed:
-            raise KeyboardInterrupt("simulated kill")
-        return episode(self.ways, self.shots, self.queries, seed)
-
-    def sample_batch(self, seeds):
-        return [self.sample(s) for s in seeds]
-
-
-@pytest.mark.parametrize("name, params", [
-    ("maml", {}), ("maml", {"first_order": True}), ("anil", {}), ("r2d2", {}),
-])
-def test_every_meta_learner_resumes_to_the_uninterrupted_weights(tmp_path: Path, name: str,
-                                                                 params: dict) -> None:
-    spec = ModelSpec(name, "conv4", SHAPE, params)
-    cfg = TrainConfig(steps=6, lr=1e-3, checkpoint_every=2, seed=3, device="cpu",
-                      progress=False, tensorboard=False)
-
-    def fresh(seed: int = 0) -> torch.nn.Module:
-        torch.manual_seed(seed)
-        return spec.build()
-
-    straight = fresh()
-    train(straight, Episodes(), cfg, tmp_path / "a", model_spec=spec)
-    with pytest.raises(KeyboardInterrupt):
-        train(fresh(), Episodes(crash_seed=episode_seed(cfg.seed, 4)), cfg, tmp_path / "b",
-              model_spec=spec)  # killed during step 5: resumes from the step-4 checkpoint
-    resumed = fresh(seed=1)
-    assert train(resumed, Episodes(), cfg, tmp_path / "b", model_spec=spec).resumed_from == 4
-    expected, actual = straight.state_dict(), resumed.state_dict()
-    assert expected.keys() == actual.keys()
-    for key in expected:
-        assert torch.equal(expected[key], actual[key]), key
+        m(episode(ways=4, shots=1, queries=1, kind="patches"))

@@ -9,11 +9,12 @@ import pytest
 import torch
 from torch import nn
 
+from training_helpers import offers_of, two_view_nt_xent as nt_xent
+
 from benchmark.backbones import build_backbone
-from benchmark.episodes.episode import Episode
+from benchmark.episodes.episode import Episode, TaskShape
 from benchmark.errors import BenchmarkError
-from benchmark.losses import nt_xent
-from benchmark.methods import METHODS, Method, build_method, method_params
+from benchmark.methods import METHODS, Method, ModelSpec, build_method, method_params
 from benchmark.modules import ProjectionMLP
 
 SHAPE = (1, 16, 16)
@@ -36,6 +37,7 @@ def make_episode(kind: str, ways: int = 4, shots: int = 2, queries: int = 2, see
         queries=queries,
         kind=kind,
         seed=seed,
+        offers=offers_of(kind),
     )
 
 
@@ -48,7 +50,8 @@ def views_episode(images: torch.Tensor, g: torch.Generator, step: int, noise: fl
         return (x + noise * torch.randn(x.shape, generator=g)).clamp(0, 1)
 
     ids = torch.arange(len(images))
-    return Episode(view(), ids, view(), ids, ids, len(images), 1, 1, "augment", step)
+    return Episode(view(), ids, view(), ids, ids, len(images), 1, 1, "augment", step,
+                   offers_of("augment"))
 
 
 def some_kind(name: str) -> str:
@@ -102,8 +105,8 @@ def test_one_training_step_is_deterministic(name: str) -> None:
 def test_model_spec_rebuilds_the_same_architecture(name: str) -> None:
     method = build_method(name, "conv4", SHAPE)
     spec = method.model_spec
-    assert spec == {"method": name, "backbone": "conv4", "image_shape": SHAPE, "params": {}}
-    rebuilt = build_method(spec["method"], spec["backbone"], spec["image_shape"], **spec["params"])
+    assert spec == ModelSpec(name, "conv4", SHAPE) and ModelSpec.from_dict(spec.to_dict()) == spec
+    rebuilt = spec.build()
     rebuilt.load_state_dict(method.state_dict())
 
 
@@ -253,35 +256,65 @@ def test_image_size_the_backbone_cannot_take_is_refused() -> None:
 
 @pytest.mark.parametrize("name", METHODS.names())
 def test_kinds_are_checked(name: str) -> None:
-    """A method trains on its ``kinds``, or on every registered sampler's episodes (``None``)."""
+    """A method trains on the registered samplers whose episodes offer what it needs."""
     from benchmark.samplers import SAMPLERS
 
     cls = METHODS.get(name)
     registered = set(SAMPLERS.names())
     accepted = cls.accepted_kinds()
     assert accepted and accepted <= registered
-    assert accepted == (registered if cls.kinds is None else cls.kinds)
+    assert accepted == {k for k in registered if cls.needs <= SAMPLERS.get(k).offers}
+    model = build_method(name, "conv4", SHAPE)
     for kind in registered - accepted:
         with pytest.raises(BenchmarkError, match=f"method '{name}' cannot train on '{kind}' episodes"):
-            cls.check_kind(kind)
+            model.check(TaskShape(kind, offers_of(kind), 4, 2, 2))
         with pytest.raises(BenchmarkError, match=f"cannot train on '{kind}' episodes"):
-            build_method(name, "conv4", SHAPE)(make_episode(kind))
+            model(make_episode(kind))
     for kind in accepted:
-        cls.check_kind(kind)
-    with pytest.raises(BenchmarkError, match=f"method '{name}' cannot train on 'telepathy' episodes"):
-        cls.check_kind("telepathy")
+        model.check(TaskShape(kind, offers_of(kind), 4, 2, 2))
+    if cls.needs:
+        with pytest.raises(BenchmarkError, match=f"method '{name}' cannot train on 'telepathy' episodes"):
+            model.check(TaskShape("telepathy", frozenset(), 4, 2, 2))
+
+
+#: Which registered samplers each method accepted before episodes said what they offer: the
+#: acceptance is unchanged.
+ACCEPTED_BEFORE_OFFERS = {
+    **{name: {"labels", "augment"} for name in ("protonet", "maml", "anil", "r2d2")},
+    **{name: {"augment", "patches"} for name in ("protoclr", "moco", "byol", "psco")},
+    **{name: {"labels", "augment", "patches"} for name in ("simclr", "infonce", "pairwise",
+                                                          "triplet", "pretrained")},
+}
+
+
+@pytest.mark.parametrize("name", sorted(ACCEPTED_BEFORE_OFFERS))
+def test_each_method_accepts_the_samplers_it_accepted(name: str) -> None:
+    from benchmark.samplers import SAMPLERS
+
+    builtin = {"labels", "augment", "patches"}
+    assert {k for k in METHODS.get(name).accepted_kinds() if k in builtin} == \
+        ACCEPTED_BEFORE_OFFERS[name]
+    assert builtin <= set(SAMPLERS.names())
 
 
 def test_protonet_refuses_patches_and_protoclr_labels() -> None:
-    with pytest.raises(BenchmarkError, match="'protonet' cannot train on 'patches' episodes"):
-        METHODS.get("protonet").check_kind("patches")
+    with pytest.raises(BenchmarkError, match="'protonet' cannot train on 'patches' episodes: it "
+                                             "accepts 'augment', 'labels'; for unlabelled"):
+        build_method("protonet", "conv4", SHAPE).check(TaskShape("patches", offers_of("patches"), 4, 1, 1))
     with pytest.raises(BenchmarkError, match="'protoclr' cannot train on 'labels' episodes"):
-        METHODS.get("protoclr").check_kind("labels")
+        build_method("protoclr", "conv4", SHAPE).check(TaskShape("labels", offers_of("labels"), 4, 1, 1))
 
 
 def test_triplet_refuses_one_way_tasks() -> None:
     with pytest.raises(BenchmarkError, match="at least 2 ways"):
-        METHODS.get("triplet").check_task("labels", 1, 5, 5)
+        build_method("triplet", "conv4", SHAPE).check(TaskShape("labels", offers_of("labels"), 1, 5, 5))
+
+
+def test_a_registered_name_is_written_once() -> None:
+    """``register_method`` sets the class's ``name``: no method file writes it again."""
+    for entry in METHODS.entries():
+        source = inspect.getsource(entry.obj)
+        assert f'name = "{entry.name}"' not in source and entry.obj.name == entry.name
 
 
 @pytest.mark.parametrize("name", METHODS.names())
@@ -290,3 +323,16 @@ def test_registry_entry_is_a_described_method(name: str) -> None:
     assert issubclass(entry.obj, Method) and entry.obj.name == name
     assert len(entry.description) > 20
     assert all(value is not inspect.Parameter.empty for value in method_params(name).values())
+
+
+def test_under_torchrun_only_methods_that_train_across_ranks_train(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The refusal names the method refused and the attribute, never a list of methods."""
+    from benchmark import distributed
+
+    monkeypatch.setattr(distributed, "is_distributed", lambda: True)
+    task = TaskShape("labels", offers_of("labels"), 4, 1, 1)
+    with pytest.raises(BenchmarkError, match="method 'protonet' does not train across ranks") as err:
+        build_method("protonet", "conv4", SHAPE).check(task)
+    assert not any(f"'{n}'" in str(err.value) or f" {n}" in str(err.value)
+                   for n in METHODS.names() if n != "protonet")
+    build_method("simclr", "conv4", SHAPE).check(task)

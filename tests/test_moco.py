@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from benchmark.errors import BenchmarkError
-from benchmark.methods.moco import queue_infonce
+from benchmark.losses import queue_infonce
 
 from fixtures_data import WAYS, episode, method
 
@@ -84,9 +84,9 @@ def test_after_step_enqueues_the_steps_keys_newest_last() -> None:
 def test_the_queue_must_hold_whole_steps() -> None:
     model = method("moco", queue_size=40)
     with pytest.raises(BenchmarkError, match=r"queue_size 40 is not a multiple of the 16 keys"):
-        model.check_episode_size(WAYS, 1, 1)
-    method("moco", queue_size=48).check_episode_size(WAYS, 1, 1)
-    method("moco", queue_size=40, symmetric=False).check_episode_size(WAYS, 1, 1)  # 8 keys
+        model.check(episode())
+    method("moco", queue_size=48).check(episode())
+    method("moco", queue_size=40, symmetric=False).check(episode())  # 8 keys
 
 
 @pytest.mark.parametrize("params,words", [

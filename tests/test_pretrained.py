@@ -95,7 +95,7 @@ def test_a_benchmark_checkpoint_is_weights_for_its_backbone(tmp_path: Path) -> N
     torch.manual_seed(0)
     trained = build_method("protonet", "conv4", (1, 28, 28))
     path = tmp_path / "best.pt"
-    save_checkpoint(path, {"model_spec": trained.model_spec, "model": trained.state_dict(), "step": 1})
+    save_checkpoint(path, {"model_spec": trained.model_spec.to_dict(), "model": trained.state_dict(), "step": 1})
     mine = build_method("pretrained", "conv4", (1, 28, 28), weights=str(path)).eval()
     x = torch.rand(4, 1, 28, 28)
     with torch.no_grad():

@@ -11,8 +11,7 @@ import torch.nn.functional as F
 
 from benchmark.errors import BenchmarkError
 from benchmark.methods import method_params
-from benchmark.methods.moco import queue_infonce
-from benchmark.methods.psco import pseudo_supcon
+from benchmark.losses import pseudo_supcon, queue_infonce
 from benchmark.modules import sinkhorn
 
 from fixtures_data import WAYS, episode, method
@@ -110,6 +109,6 @@ def test_psco_refusals() -> None:
     with pytest.raises(BenchmarkError, match="num_shots 80 is more than the queue_size 64"):
         method("psco", queue_size=64, num_shots=80)
     with pytest.raises(BenchmarkError, match="queue_size 72 is not a multiple of the 16 keys"):
-        method("psco", queue_size=72).check_episode_size(WAYS, 1, 1)
+        method("psco", queue_size=72).check(episode())
     with pytest.raises(BenchmarkError, match="sinkhorn_epsilon must be > 0"):
         method("psco", sinkhorn_epsilon=0.0)

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from benchmark.errors import BenchmarkError
 from benchmark.methods import build_method
 from benchmark.methods.r2d2 import ridge_solve
-from test_maml import SHAPE, episode
+from training_helpers import SHAPE, template_episode as episode
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

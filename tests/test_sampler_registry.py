@@ -22,7 +22,10 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 class FirstImagesSampler(Sampler):
     """Labels-like episodes made another way: N consecutive classes from ``seed`` modulo the
-    class count, and the first K+Q images of each (no random draw at all)."""
+    class count, and the first K+Q images of each (no random draw at all). They offer labelled
+    classes."""
+
+    offers = frozenset({"classes"})
 
     def __init__(self, split: Split, ways: int, shots: int, queries: int,
                  device: str | torch.device = "cpu") -> None:
@@ -46,12 +49,26 @@ class FirstImagesSampler(Sampler):
         )
 
 
+class SilentSampler(FirstImagesSampler):
+    """The same episodes, offering nothing a method may need."""
+
+    offers = frozenset()
+
+
 @pytest.fixture
 def first_images(monkeypatch: pytest.MonkeyPatch) -> str:
     """``first_images`` registered for one test (the registry's table is restored after it)."""
     monkeypatch.setattr(SAMPLERS, "_entries", dict(SAMPLERS._entries))
     register_sampler("first_images")(FirstImagesSampler)
     return "first_images"
+
+
+@pytest.fixture
+def silent(monkeypatch: pytest.MonkeyPatch) -> str:
+    """``silent`` registered for one test (the registry's table is restored after it)."""
+    monkeypatch.setattr(SAMPLERS, "_entries", dict(SAMPLERS._entries))
+    register_sampler("silent")(SilentSampler)
+    return "silent"
 
 
 def tiny_spec(method: str, sampler: str) -> dict:
@@ -67,14 +84,17 @@ def tiny_spec(method: str, sampler: str) -> dict:
     }
 
 
-def test_a_registered_sampler_trains_a_method_end_to_end(first_images: str,
+@pytest.mark.parametrize("method", ["infonce", "protonet", "maml"])
+def test_a_registered_sampler_trains_a_method_end_to_end(first_images: str, method: str,
                                                          tmp_path: Path) -> None:
-    spec = parse_spec(tiny_spec("infonce", first_images))
+    """A new labelled sampler (it offers classes) trains the methods that need nothing and
+    those that need labelled classes (protonet, maml), with no method naming it."""
+    spec = parse_spec(tiny_spec(method, first_images))
     runner.preflight(spec, None)
-    result = runner.run_job(spec, "infonce", 0, runs_dir=tmp_path)
+    result = runner.run_job(spec, method, 0, runs_dir=tmp_path)
     assert result.run is not None and result.run.steps == 2
     assert [(r.method, r.ways, r.shots, r.head) for r in result.rows] == [
-        ("infonce", 5, 1, "prototype")]
+        (method, 5, 1, "prototype")]
     assert 0 <= result.rows[0].accuracy <= 1
 
 
@@ -86,13 +106,25 @@ def test_its_episodes_are_of_its_kind(first_images: str) -> None:
     assert episode.support_labels.tolist() == [0, 0, 1, 1, 2, 2]
 
 
-def test_restricted_methods_keep_their_kinds(first_images: str) -> None:
-    assert first_images in METHODS.get("infonce").accepted_kinds()
-    spec = parse_spec(tiny_spec("protonet", first_images))
+def test_a_method_refuses_episodes_that_do_not_offer_what_it_needs(first_images: str,
+                                                                   silent: str) -> None:
+    assert {first_images, silent} <= METHODS.get("infonce").accepted_kinds()
+    assert first_images in METHODS.get("protonet").accepted_kinds()
+    spec = parse_spec(tiny_spec("protonet", silent))
     with pytest.raises(BenchmarkError, match="methods\\[0\\]: method 'protonet' cannot train on "
-                                             "'first_images' episodes: it accepts 'augment', "
-                                             "'labels'"):
+                                             "'silent' episodes: it accepts 'augment', "
+                                             "'first_images', 'labels'"):
         runner.preflight(spec, None)
+
+
+def test_a_sampler_offers_only_words_of_the_vocabulary() -> None:
+    class Telepathic(FirstImagesSampler):
+        offers = frozenset({"classes", "thoughts"})
+
+    with pytest.raises(BenchmarkError, match="sampler 'telepathic' offers 'thoughts': not among "
+                                             "classes, frames, instances"):
+        register_sampler("telepathic")(Telepathic)
+    assert "telepathic" not in SAMPLERS.names()
 
 
 def test_an_unregistered_sampler_is_refused_by_the_spec() -> None:

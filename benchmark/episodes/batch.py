@@ -21,6 +21,7 @@ class EpisodeBatch(DeviceRecord):
         class_ids: ``[B, N]``.
         ways, shots, queries, kind: shared by every episode.
         seeds: one seed per episode.
+        offers: what every episode offers a method (``Episode.offers``).
     """
 
     support: torch.Tensor
@@ -33,6 +34,7 @@ class EpisodeBatch(DeviceRecord):
     queries: int
     kind: EpisodeKind
     seeds: tuple[int, ...]
+    offers: frozenset[str] = frozenset()
 
     def __len__(self) -> int:
         return len(self.seeds)
@@ -50,6 +52,7 @@ class EpisodeBatch(DeviceRecord):
             queries=self.queries,
             kind=self.kind,
             seed=self.seeds[index],
+            offers=self.offers,
         )
 
     def unbind(self) -> list[Episode]:
@@ -59,6 +62,6 @@ class EpisodeBatch(DeviceRecord):
         class_ids = self.class_ids.unbind(0)
         return [
             Episode(support[i], support_labels[i], query[i], query_labels[i], class_ids[i],
-                    self.ways, self.shots, self.queries, self.kind, seed)
+                    self.ways, self.shots, self.queries, self.kind, seed, self.offers)
             for i, seed in enumerate(self.seeds)
         ]

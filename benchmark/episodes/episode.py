@@ -11,6 +11,13 @@ import torch
 #: (``benchmark.samplers.SAMPLERS``: ``labels``, ``augment``, ``patches``, ...).
 EpisodeKind: TypeAlias = str
 
+#: What episodes may offer a method (``Episode.offers``, a sampler's ``offers``; a method's
+#: ``needs`` are words of it): ``"classes"``, N-way tasks whose classes each hold several
+#: examples (labelled classes; augmentation episodes too, each image a class of its views, as
+#: ProtoNet and UMTRA train on them); ``"instances"``, classes that are each one instance (views
+#: of one image or one sequence); ``"frames"``, frames of one sequence in time.
+OFFERS: frozenset[str] = frozenset({"classes", "instances", "frames"})
+
 
 class DeviceRecord:
     """``device`` and ``to`` of the frozen episode records, whose tensors move together."""
@@ -48,6 +55,8 @@ class Episode(DeviceRecord):
         ways, shots, queries: N, K, Q.
         kind: the registered sampler that made it: ``"labels"``, ``"augment"``, ``"patches"``, ...
         seed: the seed that made it.
+        offers: what the episode offers a method (words of ``OFFERS``; its sampler's
+            ``offers``): a method trains on it iff its ``needs`` are among them.
     """
 
     support: torch.Tensor
@@ -60,7 +69,33 @@ class Episode(DeviceRecord):
     queries: int
     kind: EpisodeKind
     seed: int
+    offers: frozenset[str] = frozenset()
 
+
+class Task(Protocol):
+    """What a method's ``check`` looks at: an ``Episode``, or a ``TaskShape`` before any is drawn."""
+
+    kind: EpisodeKind
+    offers: frozenset[str]
+    ways: int
+    shots: int
+    queries: int
+
+
+@dataclass(frozen=True)
+class TaskShape:
+    """The shape of a sampler's episodes, without drawing one: for checks before training
+    (``Method.check``).
+
+    Attributes:
+        kind: the registered sampler; offers: its ``offers``; ways, shots, queries: N, K, Q.
+    """
+
+    kind: EpisodeKind
+    offers: frozenset[str]
+    ways: int
+    shots: int
+    queries: int
 
 
 class EpisodeSampler(Protocol):
@@ -70,6 +105,7 @@ class EpisodeSampler(Protocol):
     shots: int
     queries: int
     kind: EpisodeKind
+    offers: frozenset[str]
 
     def sample(self, seed: int) -> Episode:
         """One episode, a pure function of ``seed``."""

@@ -1,15 +1,11 @@
 """learn2learn interoperability: samplers from a ``MetaDataset``, Episodes as ``(X, y)`` tasks.
 
-learn2learn is imported lazily (only when these functions run), with the deprecation
-notice that its ``import gym`` prints on stderr filtered out; anything else it prints passes.
+learn2learn is imported lazily (only when these functions run,
+``benchmark.optional.import_learn2learn``).
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
-import sys
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -20,26 +16,7 @@ from benchmark.data.split import Split
 from benchmark.episodes.episode import Episode
 from benchmark.samplers.labels import LabelSampler
 from benchmark.errors import BenchmarkError
-
-_GYM_NOTICE = ("Gym has been unmaintained", "Please upgrade to Gymnasium", "Users of this version of Gym",
-               "See the migration guide at https://gymnasium.farama.org")
-
-
-def import_learn2learn() -> ModuleType:
-    """``import learn2learn`` without gym's unmaintained-package notice on stderr."""
-    if "learn2learn" in sys.modules:
-        return sys.modules["learn2learn"]
-    captured = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(captured):
-            import learn2learn
-    except ImportError as err:
-        raise BenchmarkError(f"learn2learn is not installed or fails to import: {err}") from None
-    finally:
-        kept = [line for line in captured.getvalue().splitlines(keepends=True)
-                if not line.lstrip().startswith(_GYM_NOTICE)]
-        sys.stderr.write("".join(kept))
-    return learn2learn
+from benchmark.optional import import_learn2learn
 
 
 def split_from_meta_dataset(dataset: Any, name: str = "learn2learn") -> Split:
@@ -108,4 +85,5 @@ def episode_from_l2l_task(data: torch.Tensor, labels: torch.Tensor, shots: int, 
         queries=int(counts[0]) - shots,
         kind="labels",
         seed=seed,
+        offers=frozenset({"classes"}),
     )

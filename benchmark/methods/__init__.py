@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Mapping
 
 from benchmark.backbones import build_backbone
 from benchmark.errors import BenchmarkError
@@ -13,7 +14,50 @@ from benchmark.methods import byol, moco, psco  # noqa: F401 (registers)
 from benchmark.methods import anil, maml, r2d2  # noqa: F401 (registers)
 from benchmark.methods.base import METHODS, Method
 
-__all__ = ["METHODS", "Method", "build_method", "method_params"]
+__all__ = ["METHODS", "Method", "ModelSpec", "build_method", "method_params"]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What ``build_method`` needs to rebuild a method from nothing: the one model-spec
+    definition (``Method.model_spec``, a checkpoint's ``model_spec``).
+
+    Attributes:
+        method: registered method name, e.g. ``"protonet"``.
+        backbone: registered backbone name, e.g. ``"conv4"``.
+        image_shape: ``(C, H, W)`` of the images the method was built for.
+        params: the method's keyword parameters (plain Python values).
+    """
+
+    method: str
+    backbone: str
+    image_shape: tuple[int, int, int]
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "image_shape", tuple(int(v) for v in self.image_shape))
+        object.__setattr__(self, "params", dict(self.params))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "backbone": self.backbone,
+            "image_shape": list(self.image_shape),
+            "params": dict(self.params),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "ModelSpec":
+        return cls(
+            method=str(data["method"]),
+            backbone=str(data["backbone"]),
+            image_shape=tuple(data["image_shape"]),  # type: ignore[arg-type]
+            params=dict(data.get("params", {})),
+        )
+
+    def build(self) -> Method:
+        """A freshly initialised method (weights from the current torch RNG)."""
+        return build_method(self.method, self.backbone, self.image_shape, **dict(self.params))
 
 
 def method_params(name: str) -> dict[str, Any]:
@@ -32,8 +76,8 @@ def build_method(name: str, backbone: str, image_shape: tuple[int, int, int], **
         params: the method's hyper-parameters (see ``method_params``).
 
     Returns:
-        the method, with ``model_spec`` (method, backbone, image_shape, params: a dict that
-        rebuilds it through this function, as checkpoints do).
+        the method, with ``model_spec`` (a ``ModelSpec``: method, backbone, image_shape,
+        params; it rebuilds the method through this function, as checkpoints do).
 
     Raises:
         BenchmarkError: unknown method, backbone or parameter, bad parameter value, or an
@@ -48,10 +92,5 @@ def build_method(name: str, backbone: str, image_shape: tuple[int, int, int], **
             f"(valid: {', '.join(valid) or 'none'})"
         )
     method = cls(build_backbone(backbone, image_shape), **params)
-    method.model_spec = {
-        "method": name,
-        "backbone": backbone,
-        "image_shape": tuple(int(s) for s in image_shape),
-        "params": dict(params),
-    }
+    method.model_spec = ModelSpec(name, backbone, image_shape, params)
     return method

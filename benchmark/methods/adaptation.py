@@ -16,7 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmark.errors import BenchmarkError
-from benchmark.episodes.learn2learn import import_learn2learn
+from benchmark.episodes.episode import Task
+from benchmark.optional import import_learn2learn
 from benchmark.methods.base import Method
 
 
@@ -104,7 +105,7 @@ def support_normalised(model: nn.Module, support: torch.Tensor) -> nn.Module:
 class InnerLoopMethod(Method):
     """Base of MAML and ANIL: a backbone, a ``WayClassifier`` and the inner-loop settings.
 
-    Subclasses implement ``episode_loss`` (or ``forward``) and ``adapt_predict`` (the ``native``
+    Subclasses implement ``episode_loss`` (or ``embed_and_loss``) and ``adapt_predict`` (the ``native``
     head's adaptation: ``benchmark.heads.Adaptive``).
 
     Args:
@@ -116,8 +117,8 @@ class InnerLoopMethod(Method):
         eval_steps: inner steps at evaluation (``native`` head); 0: ``inner_steps``.
     """
 
-    kinds = frozenset({"labels", "augment"})
-    kind_hint = "patch episodes have no fixed N-way classes per support"
+    needs = frozenset({"classes"})
+    needs_hint = "patch episodes have no fixed N-way classes per support"
 
     def __init__(self, backbone: nn.Module, ways: int = 5, inner_steps: int = 1,
                  inner_lr: float = 0.4, first_order: bool = False, eval_steps: int = 0) -> None:
@@ -129,10 +130,10 @@ class InnerLoopMethod(Method):
         self.eval_steps = eval_steps or inner_steps
         self.classifier = WayClassifier(backbone.out_dim, ways)
 
-    def check_task(self, kind: str, ways: int, shots: int, queries: int) -> None:  # type: ignore[override]
-        """As ``Method.check_task``, and at most ``self.ways`` classes (the classifier's outputs);
-        an instance method: the bound depends on the parameters."""
-        self.check_kind(kind)
+    def check(self, task: Task) -> None:
+        """As ``Method.check``, and at most ``self.ways`` classes (the classifier's outputs)."""
+        super().check(task)
+        ways = task.ways
         if ways > self.ways:
             raise BenchmarkError(f"method {self.name!r} has a {self.ways}-way classifier: it "
                                  f"cannot take {ways}-way episodes (set params.ways: {ways})")

@@ -8,10 +8,10 @@ import torch.nn.functional as F
 
 from benchmark.episodes.episode import Episode
 from benchmark.methods.adaptation import InnerLoopMethod, inner_loop, support_normalised, wrap
-from benchmark.methods.base import METHODS
+from benchmark.methods.base import register_method
 
 
-@METHODS.register(
+@register_method(
     "anil", "ANIL: MAML with the inner loop on the classifier only, over backbone features"
 )
 class ANIL(InnerLoopMethod):
@@ -28,13 +28,12 @@ class ANIL(InnerLoopMethod):
     Args: see ``InnerLoopMethod``.
     """
 
-    name = "anil"
 
     def episode_loss(self, support: torch.Tensor, query: torch.Tensor, episode: Episode) -> dict[str, torch.Tensor]:
         learner = self._adapted(support, episode, self.inner_steps, self.first_order)
         logits = learner(query, episode.ways)
         loss = F.cross_entropy(logits, episode.query_labels)
-        return {"loss": loss, "acc": (logits.argmax(1) == episode.query_labels).float().mean().detach()}
+        return {"loss": loss, "logits": logits}
 
     def adapt_predict(self, episode: Episode) -> torch.Tensor:
         """Query labels ``[N*Q]`` after ``eval_steps`` first-order inner steps of the classifier

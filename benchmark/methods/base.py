@@ -3,37 +3,44 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Iterator
+from typing import Callable, ClassVar, Iterator, Sequence
 
 import torch
 from torch import nn
 
 from benchmark import distributed
-from benchmark.episodes.episode import Episode
+from benchmark.episodes.episode import Episode, Task
 from benchmark.errors import BenchmarkError
 from benchmark.losses import DISTANCES, squared_euclidean
 from benchmark.registry import Registry
 
 
 class Method(nn.Module):
-    """Base class: subclasses set ``name``, ``kinds`` and implement ``episode_loss``.
+    """Base class: a subclass is registered with ``register_method`` (which sets ``name``),
+    says what it ``needs`` and implements ``episode_loss`` (or ``embed_and_loss``).
 
     Every subclass declares its hyper-parameters as keyword arguments of ``__init__`` (with
-    defaults); ``build_method`` refuses any other name. Support and query are embedded in one
-    backbone call.
+    defaults); ``build_method`` refuses any other name. By default support and query are
+    embedded in one backbone call.
+
+    ``forward`` is the one template every method runs: the episode ``check``, the method's loss
+    (``embed_and_loss``), the accuracy and the diagnostics (``embedding_std``); a method file
+    writes only its loss (and, where it has one, its own adaptation).
 
     Lifecycle, as the trainer (``benchmark.train.train``) drives it: the optimiser is built over
-    ``trainable_parameters()``; every step calls ``forward(episode)``, steps the optimiser and
-    the learning-rate schedule on its loss, then calls ``after_step``. State that is not trained
+    ``trainable_parameters()``; every step calls ``forward_batch(episodes)`` (``meta_batch``
+    episodes; by default the mean of their ``forward`` outputs), steps the optimiser and the
+    learning-rate schedule on its loss, then calls ``after_step``. State that is not trained
     by the optimiser (an EMA target network, a queue of keys) is kept as buffers or as parameters
     with ``requires_grad=False``, so it is in ``state_dict``: checkpoints and exact resume cover
     it with no trainer change.
 
     Attributes:
-        name: registered method name.
-        kinds: episode kinds (``Episode.kind``, a registered sampler) the method can train on;
-            ``None`` (the default): every registered sampler.
-        kind_hint: why other kinds are refused (ends the error message).
+        name: registered method name (set by ``register_method``).
+        needs: what an episode must offer (``Episode.offers``, words of
+            ``benchmark.episodes.episode.OFFERS``) for the method to train on it; empty (the
+            default): any episode.
+        needs_hint: why other episodes are refused (ends the error message).
         trains: False for a method evaluated as it is built (``pretrained``): the runner
             skips training.
         across_ranks: the method trains across the ranks of a torchrun run as on one process
@@ -45,8 +52,8 @@ class Method(nn.Module):
     """
 
     name: ClassVar[str] = "method"
-    kinds: ClassVar[frozenset[str] | None] = None
-    kind_hint: ClassVar[str] = ""
+    needs: ClassVar[frozenset[str]] = frozenset()
+    needs_hint: ClassVar[str] = ""
     trains: ClassVar[bool] = True
     across_ranks: ClassVar[bool] = False
 
@@ -56,43 +63,25 @@ class Method(nn.Module):
 
     @classmethod
     def accepted_kinds(cls) -> frozenset[str]:
-        """The episode kinds this method trains on: ``kinds``, or every registered sampler."""
-        if cls.kinds is not None:
-            return cls.kinds
+        """The registered samplers whose episodes offer what this method ``needs``."""
         from benchmark.samplers import SAMPLERS
 
-        return frozenset(SAMPLERS.names())
+        return frozenset(n for n in SAMPLERS.names() if cls.needs <= SAMPLERS.get(n).offers)
 
-    @classmethod
-    def check_kind(cls, kind: str) -> None:
-        """BenchmarkError unless episodes of ``kind`` can train this method."""
-        kinds = cls.accepted_kinds()
-        if kind not in kinds:
-            accepted = ", ".join(repr(s) for s in sorted(kinds))
-            hint = f"; {cls.kind_hint}" if cls.kind_hint else ""
-            raise BenchmarkError(
-                f"method {cls.name!r} cannot train on {kind!r} episodes: it accepts {accepted}{hint}"
-            )
-
-    @classmethod
-    def check_task(cls, kind: str, ways: int, shots: int, queries: int) -> None:
-        """BenchmarkError unless N-way K-shot Q-query episodes of ``kind`` can train this method."""
-        cls.check_kind(kind)
-
-    @classmethod
-    def check_ranks(cls) -> None:
-        """BenchmarkError when training is distributed (torchrun) and this method does not
-        train across ranks (``across_ranks``)."""
-        if distributed.is_distributed() and not cls.across_ranks:
-            raise BenchmarkError(f"method {cls.name!r} does not train across ranks (torchrun): "
-                                 "only the methods with Method.across_ranks do (simclr, "
-                                 "protoclr, moco, byol, psco)")
-
-    def check_episode_size(self, ways: int, shots: int, queries: int) -> None:
-        """BenchmarkError unless this method, with its hyper-parameters, can train on N-way
-        K-shot Q-query episodes (e.g. a key queue that must hold a whole number of batches).
-        Checked before training, on the model built on the meta device. Default: nothing.
+    def check(self, task: Task) -> None:
+        """BenchmarkError unless this method, with its hyper-parameters, can train on episodes
+        like ``task`` (an ``Episode``, or a ``TaskShape`` before any is drawn): they offer what
+        it ``needs``; under torchrun it trains across ranks (``across_ranks``). Checked before
+        training (on the model built on the meta device) and on every episode ``forward``
+        takes. A subclass with bounds of its own (a classifier's ways, a queue of whole steps)
+        extends it, calling ``super().check(task)`` first.
         """
+        if not self.needs <= task.offers:
+            accepted = ", ".join(repr(s) for s in sorted(self.accepted_kinds()))
+            hint = f"; {self.needs_hint}" if self.needs_hint else ""
+            raise BenchmarkError(f"method {self.name!r} cannot train on {task.kind!r} episodes: "
+                                 f"it accepts {accepted}{hint}")
+        check_across_ranks(type(self))
 
     def trainable_parameters(self) -> Iterator[nn.Parameter]:
         """The parameters the optimiser owns and updates: by default every parameter with
@@ -125,25 +114,71 @@ class Method(nn.Module):
         return self.backbone(x)
 
     def forward(self, episode: Episode) -> dict[str, torch.Tensor]:
-        """Loss and metrics of one episode.
+        """Loss and metrics of one episode: the template every method runs (``check``, then
+        ``embed_and_loss``, then accuracy and diagnostics).
 
         Returns:
-            ``"loss"`` (differentiable scalar), ``"acc"`` (detached scalar), ``"embedding_std"``
-            (detached: mean over dimensions of the features' standard deviation over the episode,
-            which falls to 0 when the representation collapses) and method-specific metrics.
+            ``"loss"`` (differentiable scalar), ``"acc"`` (detached scalar: the loss's own, or
+            the arg-max of its ``"logits"`` against the query labels), method-specific metrics,
+            and ``"embedding_std"`` (detached: mean over dimensions of the features' standard
+            deviation over the episode, which falls to 0 when the representation collapses).
         """
-        self.check_task(episode.kind, episode.ways, episode.shots, episode.queries)
-        n_support = len(episode.support)
-        features = self.backbone(torch.cat([episode.support, episode.query]))
-        out = self.episode_loss(features[:n_support], features[n_support:], episode)
+        self.check(episode)
+        features, out = self.embed_and_loss(episode)
+        if "logits" in out:
+            logits = out.pop("logits")
+            acc = (logits.argmax(1) == episode.query_labels).float().mean().detach()
+            out = {"loss": out.pop("loss"), "acc": acc, **out}
         out["embedding_std"] = features.detach().float().std(0).mean()
         return out
+
+    def forward_batch(self, episodes: Sequence[Episode]) -> dict[str, torch.Tensor]:
+        """Loss and metrics of a meta-batch (the trainer's ``meta_batch`` episodes of one
+        step): by default the mean of each episode's ``forward`` outputs (one episode: its
+        outputs as they are). A method may override it to compute them in one call."""
+        outs = [self(episode) for episode in episodes]
+        if len(outs) == 1:
+            return outs[0]
+        return {key: torch.stack([o[key] for o in outs]).mean() for key in outs[0]}
+
+    def embed_and_loss(self, episode: Episode) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The features the loss saw (``[B, D]``, for ``embedding_std``) and ``{"loss", "acc"
+        or "logits" (query logits ``[N*Q, N]``), ...}``. Default: support and query embedded
+        in one backbone call, then ``episode_loss``."""
+        n_support = len(episode.support)
+        features = self.backbone(torch.cat([episode.support, episode.query]))
+        return features, self.episode_loss(features[:n_support], features[n_support:], episode)
 
     def episode_loss(
         self, support: torch.Tensor, query: torch.Tensor, episode: Episode
     ) -> dict[str, torch.Tensor]:
-        """``{"loss", "acc", ...}`` from the backbone features of support ``[N*K, D]`` and query ``[N*Q, D]``."""
+        """``{"loss", "acc" or "logits", ...}`` from the backbone features of support ``[N*K, D]`` and query ``[N*Q, D]``."""
         raise NotImplementedError
+
+
+def check_across_ranks(cls: type[Method]) -> None:
+    """BenchmarkError when training is distributed (torchrun) and method class ``cls`` does not
+    train across ranks (``Method.across_ranks``); part of ``Method.check``, and usable before a
+    model is built."""
+    if distributed.is_distributed() and not cls.across_ranks:
+        raise BenchmarkError(f"method {cls.name!r} does not train across ranks (torchrun): "
+                             "only the methods with Method.across_ranks do")
+
+
+class ParameterError(BenchmarkError):
+    """A ``Method.check`` refusal caused by the method's hyper-parameters (a queue that cannot
+    hold whole steps): reported at the spec's ``params``."""
+
+
+def register_method(name: str, description: str | None = None) -> Callable[[type], type]:
+    """Class decorator: register a ``Method`` subclass in ``METHODS`` as ``name``, which
+    becomes its ``name`` (written once, here)."""
+
+    def decorator(cls: type) -> type:
+        cls.name = name
+        return METHODS.register(name, description)(cls)
+
+    return decorator
 
 
 class DistanceMethod(Method):

@@ -6,20 +6,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.methods.base import METHODS, check_positive
-from benchmark.methods.momentum import MomentumMethod
+from benchmark.losses import byol_loss
+from benchmark.methods.base import check_positive, register_method
+from benchmark.methods.momentum_base import MomentumMethod
 
 
-def byol_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """``2 - 2 cos(prediction, target)``, averaged over pairs (BYOL's normalised MSE).
-
-    Shape:
-        prediction, target: ``[P, D]``. Output: scalar in ``[0, 4]``.
-    """
-    return (2 - 2 * F.cosine_similarity(prediction, target, dim=1)).mean()
-
-
-@METHODS.register(
+@register_method(
     "byol", "BYOL: online projector + predictor regress an EMA target's projection of the other view"
 )
 class BYOL(MomentumMethod):
@@ -37,7 +29,6 @@ class BYOL(MomentumMethod):
         symmetric: the loss of both views.
     """
 
-    name = "byol"
 
     def __init__(
         self,

@@ -6,10 +6,10 @@ import torch
 
 from benchmark.episodes.episode import Episode
 from benchmark.losses import infonce
-from benchmark.methods.base import METHODS, DistanceMethod
+from benchmark.methods.base import DistanceMethod, register_method
 
 
-@METHODS.register(
+@register_method(
     "infonce", "N-way InfoNCE: each query picks one same-class support view against all other classes' views"
 )
 class InfoNCE(DistanceMethod):
@@ -22,7 +22,6 @@ class InfoNCE(DistanceMethod):
         temperature: distance divisor.
     """
 
-    name = "infonce"
 
     def episode_loss(self, support: torch.Tensor, query: torch.Tensor, episode: Episode) -> dict[str, torch.Tensor]:
         positives = episode.query_labels[:, None] == episode.support_labels[None, :]

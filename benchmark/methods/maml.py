@@ -10,7 +10,7 @@ from torch import nn
 
 from benchmark.episodes.episode import Episode
 from benchmark.methods.adaptation import InnerLoopMethod, inner_loop, support_statistics, wrap
-from benchmark.methods.base import METHODS
+from benchmark.methods.base import register_method
 
 
 class _Network(nn.Module):
@@ -24,7 +24,7 @@ class _Network(nn.Module):
         return self.classifier(self.backbone(x), ways)
 
 
-@METHODS.register(
+@register_method(
     "maml", "MAML: inner SGD on the support adapts backbone + classifier; outer loss on the queries "
             "(UMTRA on augmentation episodes)"
 )
@@ -46,19 +46,14 @@ class MAML(InnerLoopMethod):
     Args: see ``InnerLoopMethod``.
     """
 
-    name = "maml"
 
-    def forward(self, episode: Episode) -> dict[str, torch.Tensor]:
-        self.check_task(episode.kind, episode.ways, episode.shots, episode.queries)
+    def embed_and_loss(self, episode: Episode) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The adapted clone's query features and cross-entropy (the outer loss)."""
         network = self._adapted(episode, self.inner_steps, self.first_order).module
         features = network.backbone(episode.query)  # the adapted clone's, as network(x) computes
         logits = network.classifier(features, episode.ways)
-        loss = nn.functional.cross_entropy(logits, episode.query_labels)
-        return {
-            "loss": loss,
-            "acc": (logits.argmax(1) == episode.query_labels).float().mean().detach(),
-            "embedding_std": features.detach().float().std(0).mean(),
-        }
+        return features, {"loss": nn.functional.cross_entropy(logits, episode.query_labels),
+                          "logits": logits}
 
     def adapt_predict(self, episode: Episode) -> torch.Tensor:
         """Query labels ``[N*Q]`` after ``eval_steps`` first-order inner steps on the support

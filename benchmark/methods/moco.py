@@ -8,29 +8,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmark import distributed
+from benchmark.episodes.episode import Task
 from benchmark.errors import BenchmarkError
-from benchmark.methods.base import METHODS, check_positive
-from benchmark.methods.momentum import MomentumMethod
+from benchmark.losses import queue_infonce
+from benchmark.methods.base import ParameterError, check_positive, register_method
+from benchmark.methods.momentum_base import MomentumMethod
 from benchmark.modules.queue import KeyQueue
 
 
-def queue_infonce(query: torch.Tensor, key: torch.Tensor, queue: torch.Tensor,
-                  temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """MoCo's loss: each query must pick its own key (logit ``q·k⁺ / τ``) out of it and the
-    queue's keys (``q·k⁻ / τ``); cross-entropy with the positive at index 0.
-
-    Shape:
-        query: ``[P, D]`` (normalised here), key: ``[P, D]`` normalised, queue: ``[K, D]``
-        normalised. Outputs: two scalars (loss, accuracy: the own key scores highest).
-    """
-    query = F.normalize(query, dim=1)
-    positive = (query * key).sum(1, keepdim=True)
-    logits = torch.cat([positive, query @ queue.T], dim=1) / temperature
-    target = torch.zeros(len(query), dtype=torch.long, device=query.device)
-    return F.cross_entropy(logits, target), (logits.argmax(1) == 0).float().mean().detach()
-
-
-@METHODS.register(
+@register_method(
     "moco", "MoCo v2: momentum key encoder, InfoNCE against a FIFO queue of past keys, MLP projector"
 )
 class MoCo(MomentumMethod):
@@ -54,7 +40,6 @@ class MoCo(MomentumMethod):
         symmetric: both views as queries.
     """
 
-    name = "moco"
 
     def __init__(
         self,
@@ -75,10 +60,13 @@ class MoCo(MomentumMethod):
         self.temperature = temperature
         self.queue = KeyQueue(queue_size, self.key_dim)
 
-    def check_episode_size(self, ways: int, shots: int, queries: int) -> None:
+    def check(self, task: Task) -> None:
+        """As ``Method.check``, and the queue holds a whole number of steps' keys."""
+        super().check(task)
+        ways, queries = task.ways, task.queries
         keys = self.keys_per_step(ways, queries)
         if self.queue.size % keys:
-            raise BenchmarkError(
+            raise ParameterError(
                 f"method {self.name!r}: queue_size {self.queue.size} is not a multiple of the "
                 f"{keys} keys a step enqueues ({ways} ways x {queries} queries"
                 f"{' x 2 views' if self.symmetric else ''})")

@@ -6,10 +6,10 @@ import torch
 
 from benchmark.episodes.episode import Episode
 from benchmark.losses import pairwise_loss
-from benchmark.methods.base import METHODS, Method, nearest_support_accuracy
+from benchmark.methods.base import Method, nearest_support_accuracy, register_method
 
 
-@METHODS.register(
+@register_method(
     "pairwise", "pull positives together (mean squared distance), no negatives: collapses, see embedding_std"
 )
 class Pairwise(Method):
@@ -19,7 +19,6 @@ class Pairwise(Method):
     Accuracy: each query's nearest support view shares its label.
     """
 
-    name = "pairwise"
 
     def episode_loss(self, support: torch.Tensor, query: torch.Tensor, episode: Episode) -> dict[str, torch.Tensor]:
         emb = torch.cat([support, query])

@@ -8,10 +8,10 @@ from torch import nn
 from benchmark.backbones import Backbone, load_weights
 from benchmark.episodes.episode import Episode
 from benchmark.errors import BenchmarkError
-from benchmark.methods.base import METHODS, Method
+from benchmark.methods.base import Method, register_method
 
 
-@METHODS.register(
+@register_method(
     "pretrained", "an encoder evaluated as it is, no training: weights from a file, the library "
     "(weights: library) or random"
 )
@@ -24,7 +24,6 @@ class Pretrained(Method):
             pretrained weights (a download), or None for the backbone's random initialisation.
     """
 
-    name = "pretrained"
     trains = False
 
     def __init__(self, backbone: nn.Module, weights: str | None = None) -> None:

@@ -8,10 +8,10 @@ from torch import nn
 from benchmark.episodes.episode import Episode
 from benchmark.losses import prototypical_loss
 from benchmark.methods.protonet import ProtoNet
-from benchmark.methods.base import METHODS
+from benchmark.methods.base import register_method
 
 
-@METHODS.register(
+@register_method(
     "protoclr", "ProtoNet loss on augmentation episodes (each image a class, K views → prototype), cosine / τ"
 )
 class ProtoCLR(ProtoNet):
@@ -24,9 +24,8 @@ class ProtoCLR(ProtoNet):
         temperature: logit divisor.
     """
 
-    name = "protoclr"
-    kinds = frozenset({"augment", "patches"})
-    kind_hint = "on labelled episodes it is 'protonet'"
+    needs = frozenset({"instances"})
+    needs_hint = "on labelled episodes it is 'protonet'"
     across_ranks = True
 
     def __init__(self, backbone: nn.Module, distance: str = "cosine", temperature: float = 0.5) -> None:

@@ -6,10 +6,10 @@ import torch
 
 from benchmark.episodes.episode import Episode
 from benchmark.losses import prototypical_loss
-from benchmark.methods.base import METHODS, DistanceMethod
+from benchmark.methods.base import DistanceMethod, register_method
 
 
-@METHODS.register(
+@register_method(
     "protonet", "Prototypical Networks: softmax over -squared Euclidean (or scaled cosine) distance to class means"
 )
 class ProtoNet(DistanceMethod):
@@ -21,9 +21,8 @@ class ProtoNet(DistanceMethod):
         temperature: logit divisor (use ≈ 0.1 with cosine).
     """
 
-    name = "protonet"
-    kinds = frozenset({"labels", "augment"})
-    kind_hint = "for unlabelled patch episodes use 'protoclr' or a contrastive method"
+    needs = frozenset({"classes"})
+    needs_hint = "for unlabelled patch episodes use 'protoclr' or a contrastive method"
 
     def episode_loss(self, support: torch.Tensor, query: torch.Tensor, episode: Episode) -> dict[str, torch.Tensor]:
         loss, acc = prototypical_loss(

@@ -8,32 +8,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmark.errors import BenchmarkError
-from benchmark.methods.base import METHODS, check_positive
-from benchmark.methods.moco import MoCo, queue_infonce
+from benchmark.losses import pseudo_supcon, queue_infonce
+from benchmark.methods.base import check_positive, register_method
+from benchmark.methods.moco import MoCo
 from benchmark.modules.sinkhorn import sinkhorn
 
 
-def pseudo_supcon(query: torch.Tensor, shots: torch.Tensor,
-                  temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Supervised contrastive loss of an N-way K-shot pseudo-task: query ``i``'s positives are
-    its ``K`` shots, every one of the ``N*K`` shots is a candidate; per query, the mean over its
-    positives of ``-log softmax(q·s / τ)``.
-
-    Shape:
-        query: ``[N, D]`` normalised, shots: ``[N, K, D]`` normalised. Outputs: two scalars
-        (loss; accuracy: the query is closest to the mean of its own shots).
-    """
-    n, k, _ = shots.shape
-    logits = query @ shots.reshape(n * k, -1).T / temperature  # [N, N*K]
-    own = logits.reshape(n, n, k).diagonal(dim1=0, dim2=1).T  # [N, K]: q_i · s_ik
-    loss = (torch.logsumexp(logits, dim=1) - own.mean(1)).mean()
-    with torch.no_grad():
-        nearest = (query @ shots.mean(1).T).argmax(1)
-        acc = (nearest == torch.arange(n, device=query.device)).float().mean()
-    return loss, acc
-
-
-@METHODS.register(
+@register_method(
     "psco", "PsCo: MoCo plus supervised contrast on pseudo-labelled shots picked from the queue by Sinkhorn"
 )
 class PsCo(MoCo):
@@ -62,7 +43,6 @@ class PsCo(MoCo):
         momentum 0.99).
     """
 
-    name = "psco"
 
     def __init__(
         self,

@@ -11,7 +11,7 @@ from torch import nn
 
 from benchmark.episodes.episode import Episode
 from benchmark.methods.adaptation import support_normalised
-from benchmark.methods.base import METHODS, Method, check_positive
+from benchmark.methods.base import Method, check_positive, register_method
 
 
 def ridge_solve(features: torch.Tensor, targets: torch.Tensor, ridge: torch.Tensor | float) -> torch.Tensor:
@@ -30,7 +30,7 @@ def ridge_solve(features: torch.Tensor, targets: torch.Tensor, ridge: torch.Tens
     return torch.linalg.solve(gram, features.T @ targets)
 
 
-@METHODS.register(
+@register_method(
     "r2d2", "R2-D2: differentiable closed-form ridge regression on the support features, learned scale"
 )
 class R2D2(Method):
@@ -49,9 +49,8 @@ class R2D2(Method):
         scale: initial logit scale (> 0).
     """
 
-    name = "r2d2"
-    kinds = frozenset({"labels", "augment"})
-    kind_hint = "patch episodes have no fixed N-way classes per support"
+    needs = frozenset({"classes"})
+    needs_hint = "patch episodes have no fixed N-way classes per support"
 
     def __init__(self, backbone: nn.Module, ridge: float = 1.0, scale: float = 10.0) -> None:
         super().__init__(backbone)
@@ -69,7 +68,7 @@ class R2D2(Method):
     def episode_loss(self, support: torch.Tensor, query: torch.Tensor, episode: Episode) -> dict[str, torch.Tensor]:
         logits = self.scores(support, episode.support_labels, query, episode.ways)
         loss = F.cross_entropy(logits, episode.query_labels)
-        return {"loss": loss, "acc": (logits.argmax(1) == episode.query_labels).float().mean().detach(),
+        return {"loss": loss, "logits": logits,
                 "ridge": self.log_ridge.detach().exp(), "scale": self.scale.detach()}
 
     def adapt_predict(self, episode: Episode) -> torch.Tensor:

@@ -8,14 +8,14 @@ from torch import nn
 from benchmark.episodes.episode import Episode
 from benchmark.losses import sup_con
 from benchmark.errors import BenchmarkError
-from benchmark.methods.base import METHODS, Method, check_positive
+from benchmark.methods.base import Method, check_positive, register_method
 from benchmark.modules.projector import build_projector
 
 #: What SimCLR's evaluation may embed.
 EMBED_FROM = ("backbone", "projector")
 
 
-@METHODS.register(
+@register_method(
     "simclr", "SimCLR: NT-Xent (cosine / τ, 2B-2 negatives) through an MLP projector; supervised contrastive on labels"
 )
 class SimCLR(Method):
@@ -38,7 +38,6 @@ class SimCLR(Method):
         symmetric: anchors on both sides (SimCLR: True; False keeps query anchors only).
     """
 
-    name = "simclr"
     across_ranks = True
 
     def __init__(

@@ -6,13 +6,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.episodes.episode import Episode
+from benchmark.episodes.episode import Episode, Task
 from benchmark.errors import BenchmarkError
 from benchmark.losses import MINERS, triplet_loss
-from benchmark.methods.base import METHODS, Method, check_positive, nearest_support_accuracy
+from benchmark.methods.base import Method, check_positive, nearest_support_accuracy, register_method
 
 
-@METHODS.register(
+@register_method(
     "triplet", "triplet loss max(0, d(a,p) - d(a,n) + margin) with batch-all, batch-hard or semi-hard mining"
 )
 class Triplet(Method):
@@ -25,7 +25,6 @@ class Triplet(Method):
         normalize: L2-normalise embeddings before the distances (so the margin has a fixed scale).
     """
 
-    name = "triplet"
 
     def __init__(
         self, backbone: nn.Module, margin: float = 0.2, mining: str = "semi-hard", normalize: bool = True
@@ -37,11 +36,11 @@ class Triplet(Method):
         self.mining = mining
         self.normalize = normalize
 
-    @classmethod
-    def check_task(cls, kind: str, ways: int, shots: int, queries: int) -> None:
-        super().check_task(kind, ways, shots, queries)
-        if ways < 2:
-            raise BenchmarkError(f"method {cls.name!r} needs at least 2 ways (negatives), got {ways}")
+    def check(self, task: Task) -> None:
+        """As ``Method.check``, and at least 2 ways (negatives)."""
+        super().check(task)
+        if task.ways < 2:
+            raise BenchmarkError(f"method {self.name!r} needs at least 2 ways (negatives), got {task.ways}")
 
     def episode_loss(self, support: torch.Tensor, query: torch.Tensor, episode: Episode) -> dict[str, torch.Tensor]:
         if self.normalize:

@@ -1,5 +1,6 @@
 """Reusable parts of methods: the projection MLP, the momentum (EMA) update of a target network
-and its schedules, the key queue and Sinkhorn-Knopp."""
+and its schedules, the key queue, Sinkhorn-Knopp, and learn2learn (``benchmark.optional``:
+imported lazily, for the meta-learners' inner loop and the interoperability)."""
 
 from benchmark.modules.momentum import (MOMENTUM_SCHEDULES, check_momentum, cosine_momentum,
                                         frozen_copy, update_momentum)

@@ -27,7 +27,7 @@ from torch import nn
 from benchmark import provenance
 from benchmark.data import load_split
 from benchmark.episodes.episode import Episode
-from benchmark.episodes.learn2learn import import_learn2learn
+from benchmark.optional import import_learn2learn
 from benchmark.errors import BenchmarkError
 from benchmark.perf import PERF_SCRIPTS
 from benchmark.report.perf_page import finish, heading, verdict

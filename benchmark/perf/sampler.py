@@ -28,7 +28,7 @@ from benchmark import provenance
 from benchmark.data import load_split
 from benchmark.data.split import Split, unit_float
 from benchmark.samplers import AugmentSampler, LabelSampler
-from benchmark.episodes.learn2learn import import_learn2learn
+from benchmark.optional import import_learn2learn
 from benchmark.errors import BenchmarkError
 from benchmark.perf import PERF_SCRIPTS, require_extra
 from benchmark.report.perf_page import finish, heading, verdict

@@ -23,7 +23,7 @@ from benchmark.data import load_split
 from benchmark.data.split import Split
 from benchmark.samplers import build_sampler
 from benchmark.episodes.episode import Episode
-from benchmark.episodes.learn2learn import import_learn2learn
+from benchmark.optional import import_learn2learn
 from benchmark.errors import BenchmarkError
 from benchmark.methods import build_method
 from benchmark.perf import PERF_SCRIPTS, require_extra
@@ -78,7 +78,7 @@ def our_step(method_name: str, split: Split, kind: str, ways: int, shots: int, q
         start = time.perf_counter()
         episode = sampler.sample(i)
         sampled = time.perf_counter()
-        stepper(episode)
+        stepper([episode])
         clock["sampling"] += sampled - start
         clock["total"] += time.perf_counter() - start
 

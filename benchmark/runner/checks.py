@@ -15,10 +15,11 @@ from benchmark.device import resolve_device
 from benchmark.errors import BenchmarkError
 from benchmark.evaluation import RandomFloor
 from benchmark.heads import check_head
-from benchmark.methods import METHODS
+from benchmark.episodes.episode import TaskShape
+from benchmark.methods.base import ParameterError
 from benchmark.runner.cells import heads_of
 from benchmark.runner.job import build_model, build_train_sampler
-from benchmark.samplers import build_sampler
+from benchmark.samplers import SAMPLERS, build_sampler
 from benchmark.spec.benchmark_spec import BenchmarkSpec, EvalData, MethodSpec, SpecError
 
 
@@ -92,14 +93,13 @@ def _check_method(spec: BenchmarkSpec, i: int, method: MethodSpec, train: Split,
             own = load_split(spec.train.dataset, method.train_split, data_root)
         except BenchmarkError as err:
             raise _prefixed(spec, f"{path}.train_split", err) from None
-    try:
-        METHODS.get(method.method).check_kind(method.sampler)
-    except BenchmarkError as err:
-        raise _prefixed(spec, path, err) from None
     model = _model_on_meta(spec, path, method, train.image_shape)
     try:  # on the instance: a bound may depend on the parameters (MAML's classifier ways)
-        model.check_task(method.sampler, method.ways, method.shots, method.queries)
+        model.check(TaskShape(method.sampler, SAMPLERS.get(method.sampler).offers,
+                              method.ways, method.shots, method.queries))
         build_train_sampler(method, own)
+    except ParameterError as err:
+        raise _prefixed(spec, f"{path}.params", err) from None
     except BenchmarkError as err:
         raise _prefixed(spec, path, err) from None
     _check_heads(spec, method.label, model, path)
@@ -112,7 +112,6 @@ def _model_on_meta(spec: BenchmarkSpec, path: str, method: MethodSpec,
     try:
         with torch.device("meta"):  # shapes only: no memory, however large the model
             model = build_model(method, image_shape, seed=0)
-        model.check_episode_size(method.ways, method.shots, method.queries)
         size = sum(p.numel() for p in model.parameters())
         if size > limits.MAX_PARAMETERS:
             raise BenchmarkError(f"method {method.method!r} would have {size} parameters, "

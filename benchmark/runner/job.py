@@ -17,13 +17,14 @@ import torch
 
 from benchmark import distributed, provenance
 from benchmark import train as training
-from benchmark.checkpoint import ModelSpec, load_checkpoint
+from benchmark.checkpoint import load_checkpoint
 from benchmark.data import Split, load_split
 from benchmark.data.convert import InputConversion, convert_for
 from benchmark.device import resolve_device
 from benchmark.spec.plain import writable
 from benchmark.evaluation import evaluate, fixed_episodes, random_floor, validator
-from benchmark.methods import METHODS, build_method
+from benchmark.methods import METHODS, ModelSpec, build_method
+from benchmark.methods.base import check_across_ranks
 from benchmark.runner.cells import Cell, by_episodes, cells_of
 from benchmark.samplers import Sampler, build_sampler
 from benchmark.spec.benchmark_spec import BenchmarkSpec, MethodSpec
@@ -49,7 +50,7 @@ def build_train_sampler(method: MethodSpec, split: Split,
     rank's share of them (``distributed.shard``: ``ways / world`` images or classes)."""
     ways = method.ways
     if distributed.is_distributed():
-        METHODS.get(method.method).check_ranks()
+        check_across_ranks(METHODS.get(method.method))
         ways = distributed.shard(method.ways, "ways")
     return build_sampler(method.sampler, split, ways, method.shots, method.queries,
                          device=device, **writable(method.sampler_options))

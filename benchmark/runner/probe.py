@@ -36,10 +36,10 @@ def step_seconds(spec: BenchmarkSpec, label: str, data_root: Path | None, device
     optimizer = build_optimizer(model, config)
     step = TrainStep(model, optimizer, build_scheduler(optimizer, config), where, config.amp)
     model.train()
-    step(sampler.sample(episode_seed(0, 0)))
+    step([sampler.sample(episode_seed(0, 0))])
     started = time.perf_counter()
     for i in range(1, steps + 1):
-        step(sampler.sample(episode_seed(0, i)))
+        step([sampler.sample(episode_seed(0, i))])
     return (time.perf_counter() - started) / steps
 
 

@@ -31,6 +31,8 @@ class AugmentSampler(ViewSampler):
         augment_support: False makes every support view the un-augmented image (resized).
     """
 
+    offers = frozenset({"classes", "instances"})
+
     per_view = NUM_UNIFORMS
 
     def __init__(self, split: Split, ways: int, shots: int, queries: int,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 import operator
 from abc import ABC, abstractmethod
+from dataclasses import replace
 from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
@@ -15,7 +16,7 @@ from benchmark.spec import limits
 from benchmark.data.split import Split
 from benchmark.device import resolve_device
 from benchmark.episodes.batch import EpisodeBatch
-from benchmark.episodes.episode import Episode, EpisodeKind
+from benchmark.episodes.episode import OFFERS, Episode, EpisodeKind
 from benchmark.errors import BenchmarkError, refuse_unknown
 from benchmark.registry import Registry
 
@@ -56,9 +57,13 @@ def check_seed(seed: Any) -> int:
 def register_sampler(name: str, description: str | None = None) -> Callable[[type], type]:
     """Class decorator: register a ``Sampler`` subclass in ``SAMPLERS`` as ``name``, which
     becomes its ``kind`` (so a subclass registered under a new name makes episodes of its own
-    kind, never its parent's)."""
+    kind, never its parent's). Its ``offers`` must be words of ``OFFERS``."""
 
     def decorator(cls: type) -> type:
+        unknown = sorted(set(cls.offers) - OFFERS)
+        if unknown:
+            raise BenchmarkError(f"sampler {name!r} offers {', '.join(map(repr, unknown))}: "
+                                 f"not among {', '.join(sorted(OFFERS))}")
         cls.kind = name
         return SAMPLERS.register(name, description)(cls)
 
@@ -74,10 +79,15 @@ class Sampler(ABC):
     Attributes:
         kind: the name the class is registered under (``register_sampler`` sets it); the
             ``kind`` of every episode it makes.
+        offers: what its episodes offer a method (words of ``OFFERS``: ``classes``,
+            ``instances``, ``frames``), carried by each as ``Episode.offers``; methods whose
+            ``needs`` are among them train on them. Default: nothing (methods that need
+            nothing).
         images: the stored ``uint8`` images ``[M, C, H, W]`` (on ``device``) episodes are made from.
     """
 
     kind: ClassVar[EpisodeKind]
+    offers: ClassVar[frozenset[str]] = frozenset()
     images: torch.Tensor
 
     def __init__(self, ways: int, shots: int, queries: int, device: str | torch.device) -> None:
@@ -101,7 +111,7 @@ class Sampler(ABC):
         checked = [check_seed(s) for s in seeds]
         if not checked:
             raise BenchmarkError("sample_stacked needs at least one seed")
-        return self._draw(checked)
+        return replace(self._draw(checked), offers=self.offers)
 
     @abstractmethod
     def _draw(self, seeds: list[int]) -> EpisodeBatch:

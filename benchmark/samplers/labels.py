@@ -66,6 +66,8 @@ class LabelSampler(Sampler):
             ``c * 4 + k`` (the Omniglot convention); classes are then the 4x set.
     """
 
+    offers = frozenset({"classes"})
+
 
     def __init__(self, split: Split, ways: int, shots: int, queries: int,
                  device: str | torch.device = "cpu", rotations: bool = False) -> None:

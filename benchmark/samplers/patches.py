@@ -26,6 +26,8 @@ class PatchSampler(ViewSampler):
         size: output side in pixels (default: the image's height).
     """
 
+    offers = frozenset({"instances"})
+
     per_image = 2  # anchor x, y
     per_view = 2  # offset x, y
 

@@ -91,6 +91,8 @@ class Rule:
         mapping_hint: added when a mapping is given where a string is expected.
         words: for a dataclass field, strings that stand for a mapping of its keys (e.g.
             ``{"auto": {}}``: ``convert: auto`` reads as ``convert: {}``).
+        resumable: a run may resume with another value (it does not touch the weights:
+            logging, validation, checkpoint cadence, device).
     """
 
     doc: str = ""
@@ -106,6 +108,7 @@ class Rule:
     renamed_from: str | None = None
     mapping_hint: str = ""
     words: Mapping[str, Mapping[str, Any]] | None = None
+    resumable: bool = False
 
 
 def setting(default: Any = MISSING, *, factory: Callable[[], Any] | Any = MISSING, **rule: Any) -> Any:
@@ -205,6 +208,12 @@ def _rules(cls: type, spec_only: bool = True) -> dict[str, tuple[Field, Rule]]:
         if rule is not None and (rule.spec or not spec_only):
             out[f.name] = (f, rule)
     return out
+
+
+def resumable_fields(cls: type) -> frozenset[str]:
+    """The fields of ``cls`` marked ``resumable``: a run may resume with other values."""
+    return frozenset(name for name, (_, rule) in _rules(cls, spec_only=False).items()
+                     if rule.resumable)
 
 
 def spec_fields(cls: type) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from benchmark.train.loop import (
     episode_seed,
     place,
     seed_everything,
+    step_seeds,
     train,
 )
 from benchmark.train.metrics_log import METRIC_COLUMNS, MetricsLog
@@ -34,5 +35,6 @@ __all__ = [
     "lr_factor",
     "place",
     "seed_everything",
+    "step_seeds",
     "train",
 ]

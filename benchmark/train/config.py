@@ -17,11 +17,16 @@ class TrainConfig:
 
     Each field is defined once, here: its type, default, bounds and ``doc`` validate a spec's
     ``trainer:`` sections (``benchmark.spec.benchmark_spec``) and a config built in Python alike. Fields with
-    ``spec=False`` are set by the code that runs the training, never by a spec.
+    ``spec=False`` are set by the code that runs the training, never by a spec; fields with
+    ``resumable=True`` may differ between a run and its resumption (they do not touch the
+    weights).
     """
 
     steps: int = setting(1000, minimum=1, maximum=limits.MAX_STEPS,
-                         doc="optimisation steps (one episode each)")
+                         doc="optimisation steps (meta_batch episodes each)")
+    meta_batch: int = setting(1, minimum=1, maximum=limits.MAX_EPISODES,
+                              doc="episodes per optimisation step (the meta-batch); the "
+                                  "step's loss is their mean (Method.forward_batch)")
     optimizer: str = setting("adam", registry=OPTIMIZERS,
                              doc="a registered optimiser (OPTIMIZERS): adam, adamw, sgd")
     lr: float = setting(1e-3, minimum=1e-12, doc="learning rate")
@@ -35,25 +40,25 @@ class TrainConfig:
                                 doc="linear warm-up steps before the schedule")
     val_every: int = setting(0, minimum=0, maximum=limits.MAX_STEPS,
                              doc="validate every this many steps (and at the end); "
-                                 "0 validates only at the end")
+                                 "0 validates only at the end", resumable=True)
     val_episodes: int = setting(100, minimum=1, maximum=limits.MAX_EPISODES,
                                 doc="episodes the caller's validator uses "
-                                    "(see evaluation.validator)")
+                                    "(see evaluation.validator)", resumable=True)
     log_every: int = setting(10, minimum=1, maximum=limits.MAX_STEPS, spec=False,
-                             doc="progress-bar refresh and CSV flush interval")
+                             doc="progress-bar refresh and CSV flush interval", resumable=True)
     checkpoint_every: int = setting(100, minimum=1, maximum=limits.MAX_STEPS,
-                                    doc="write last.pt every this many steps (and at the end)")
+                                    doc="write last.pt every this many steps (and at the end)", resumable=True)
     seed: int = setting(0, minimum=0, maximum=limits.MAX_SEED, spec=False,
                         doc="seeds the generators at the start and every episode "
                             "(episode_seed)")
-    device: str = setting("auto", spec=False, doc="auto, cpu, cuda or cuda:N")
+    device: str = setting("auto", spec=False, doc="auto, cpu, cuda or cuda:N", resumable=True)
     amp: bool = setting(False, doc="mixed precision (autocast float16 + GradScaler); CUDA only")
     channels_last: bool = setting(True, doc="channels-last memory format for the model's "
                                             "weights (≈1.3x faster convolutions on CPU)")
     progress: bool | None = setting(None, spec=False, doc="tqdm progress bar; None shows it "
-                                                          "when stderr is a terminal")
+                                                          "when stderr is a terminal", resumable=True)
     tensorboard: bool = setting(True, spec=False, doc="also log to run_dir/tensorboard when "
-                                                      "TensorBoard is installed")
+                                                      "TensorBoard is installed", resumable=True)
 
     def __post_init__(self) -> None:
         check_fields(self, "train config")

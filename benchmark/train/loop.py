@@ -1,8 +1,8 @@
 """The one training loop for every method.
 
-``train(method, sampler, config, run_dir)`` draws episode ``step`` from the seed
-``episode_seed(config.seed, step)``, so a resumed run sees the very episodes an uninterrupted
-one would. It logs every step to ``run_dir/metrics.csv`` (and TensorBoard when installed),
+``train(method, sampler, config, run_dir)`` draws the ``config.meta_batch`` episodes of
+``step`` from the seeds ``episode_seed(config.seed, step * meta_batch + i)`` (``step_seeds``), so
+a resumed run sees the very episodes an uninterrupted one would. It logs every step to ``run_dir/metrics.csv`` (and TensorBoard when installed),
 validates every ``val_every`` steps through the ``validate`` callable, keeps ``best.pt`` and
 ``last.pt`` (written atomically), and resumes from ``last.pt`` when it matches the config. It
 drives the method's lifecycle (``Method.trainable_parameters``, ``Method.after_step``).
@@ -26,9 +26,9 @@ import random
 import sys
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -38,7 +38,6 @@ from tqdm.auto import tqdm
 from benchmark import distributed
 from benchmark.backbones import place_model
 from benchmark.checkpoint import (
-    ModelSpec,
     load_checkpoint,
     model_spec_of,
     rng_state,
@@ -46,20 +45,19 @@ from benchmark.checkpoint import (
     set_rng_state,
 )
 from benchmark.device import resolve_device
-from benchmark.episodes.episode import Episode, EpisodeSampler
+from benchmark.episodes.episode import Episode, EpisodeSampler, TaskShape
 from benchmark.errors import BenchmarkError
+from benchmark.methods import ModelSpec
 from benchmark.methods.base import Method
+from benchmark.spec.schema import resumable_fields
 from benchmark.train.config import TrainConfig
 from benchmark.train.metrics_log import MetricsLog
 from benchmark.train.optim import build_optimizer, build_scheduler
 
 Validator = Callable[[torch.nn.Module], float]
 
-#: Config fields that may change between a run and its resumption (they do not touch the weights).
-RESUMABLE_CHANGES = frozenset(
-    {"device", "progress", "tensorboard", "log_every", "val_every", "val_episodes",
-     "checkpoint_every"}
-)
+#: Config fields that may change between a run and its resumption (``setting(resumable=True)``).
+RESUMABLE = resumable_fields(TrainConfig)
 
 
 class DivergedError(BenchmarkError):
@@ -111,6 +109,13 @@ def episode_seed(seed: int, step: int, rank: int = 0) -> int:
     return int(np.random.SeedSequence(entropy).generate_state(1)[0] & 0x7FFFFFFF)
 
 
+def step_seeds(seed: int, step: int, meta_batch: int, rank: int = 0) -> list[int]:
+    """The episode seeds of 0-based ``step`` with ``meta_batch`` episodes a step:
+    ``episode_seed(seed, step * meta_batch + i)`` (one episode a step: ``episode_seed(seed,
+    step)``)."""
+    return [episode_seed(seed, step * meta_batch + i, rank) for i in range(meta_batch)]
+
+
 def seed_everything(seed: int) -> None:
     """Seed torch (CPU and CUDA), numpy and Python's ``random``."""
     torch.manual_seed(seed)
@@ -122,11 +127,12 @@ def seed_everything(seed: int) -> None:
 
 
 class TrainStep:
-    """One optimisation step: forward, finite-loss check, backward, optimiser and LR step.
+    """One optimisation step: forward (of a meta-batch), finite-loss check, backward, optimiser
+    and LR step.
 
     Args:
-        method: the Method (``forward(episode) -> {"loss", "acc", ...}``), placed by ``place``
-            (under torchrun, its DistributedDataParallel wrapper).
+        method: the Method (``forward_batch(episodes) -> {"loss", "acc", ...}``), placed by
+            ``place`` (under torchrun, its DistributedDataParallel wrapper, ``_parallel``).
         optimizer, scheduler: as built by ``build_optimizer`` / ``build_scheduler``.
         device: where episodes are moved.
         amp: autocast float16 + GradScaler (only on CUDA).
@@ -147,13 +153,17 @@ class TrainStep:
         self.amp = amp and device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
 
-    def __call__(self, episode: Episode) -> dict[str, torch.Tensor]:
-        """Run the step; returns the method's outputs (detached). A non-finite loss (on any
-        rank) raises ``FloatingPointError`` before any weight changes."""
-        episode = episode.to(self.device)
+    def __call__(self, episodes: Sequence[Episode]) -> dict[str, torch.Tensor]:
+        """Run the step on the meta-batch ``episodes``; returns the method's outputs (detached).
+        A non-finite loss (on any rank) raises ``FloatingPointError`` before any weight
+        changes."""
+        episodes = [episode.to(self.device) for episode in episodes]
         autocast = torch.autocast("cuda", dtype=torch.float16) if self.amp else nullcontext()
         with autocast:
-            out = self.method(episode)
+            if isinstance(self.method, DistributedDataParallel):
+                out = self.method(episodes)  # through the wrapper: its gradient hooks
+            else:
+                out = self.method.forward_batch(episodes)
         loss = out["loss"]
         checked = distributed.mean_over_ranks(loss.detach())  # every rank stops together
         if not bool(torch.isfinite(checked)):
@@ -175,6 +185,49 @@ def place(method: torch.nn.Module, config: TrainConfig) -> torch.device:
     return device
 
 
+# --------------------------------------------------------------------------- the run log
+
+
+class RunLog:
+    """What a run shows and keeps of its steps: ``metrics.csv`` (``MetricsLog``), TensorBoard
+    when installed and enabled, and the tqdm bar; only the lead rank writes (``lead``)."""
+
+    def __init__(self, run_dir: Path, config: TrainConfig, start: int, lead: bool) -> None:
+        self.config = config
+        self.csv = MetricsLog(run_dir / "metrics.csv", start) if lead else None
+        self.board = _tensorboard(run_dir, config.tensorboard and lead, start)
+        show = lead and (config.progress if config.progress is not None else sys.stderr.isatty())
+        self.bar = tqdm(total=config.steps, initial=start, disable=not show, desc="train",
+                        dynamic_ncols=True)
+
+    def write(self, row: Mapping[str, Any]) -> None:
+        """One step's row: to the CSV, TensorBoard, and (every ``log_every`` steps and at the
+        end) flushed, with the bar's loss and accuracy."""
+        done = row["step"]
+        if self.csv is not None:
+            self.csv.write(row)
+        if self.board is not None:
+            for key, value in row.items():
+                if key not in ("step", "seed", "seconds") and value is not None:
+                    self.board.add_scalar(f"train/{key}", value, done)
+        if self.csv is not None and (done % self.config.log_every == 0 or done == self.config.steps):
+            self.csv.flush()
+            self.bar.set_postfix(loss=f"{row['loss']:.4f}", acc=f"{row.get('acc', float('nan')):.3f}",
+                                 refresh=False)
+
+    def flush(self) -> None:
+        """The CSV on disk up to the last row (before a checkpoint names that step)."""
+        if self.csv is not None:
+            self.csv.flush()
+
+    def close(self) -> None:
+        self.bar.close()
+        if self.csv is not None:
+            self.csv.close()
+        if self.board is not None:
+            self.board.close()
+
+
 def _tensorboard(run_dir: Path, enabled: bool, start: int) -> Any:
     if not enabled:
         return None
@@ -183,6 +236,95 @@ def _tensorboard(run_dir: Path, enabled: bool, start: int) -> Any:
     except ImportError:
         return None
     return SummaryWriter(log_dir=str(run_dir / "tensorboard"), purge_step=start or None)
+
+
+# --------------------------------------------------------------------------- checkpoints and resume
+
+
+@dataclass
+class Progress:
+    """Where a run stands: completed steps, the best validation so far, the training clock."""
+
+    start: int = 0
+    best: dict[str, Any] = field(default_factory=lambda: {"val_acc": None, "step": None})
+    clock_offset: float = 0.0
+    started: float = field(default_factory=time.perf_counter)
+
+    def clock(self) -> float:
+        """The run's training seconds so far, over all its sittings."""
+        return self.clock_offset + time.perf_counter() - self.started
+
+
+class Checkpoints:
+    """``last.pt`` and ``best.pt`` of a run: written atomically, by the lead rank only, with
+    everything exact resume needs (weights, optimiser, schedule, scaler, RNG, best, clock)."""
+
+    def __init__(self, run_dir: Path, lead: bool, model_spec: ModelSpec, config: TrainConfig,
+                 spec: Mapping[str, Any] | None) -> None:
+        self.last, self.best = run_dir / "last.pt", run_dir / "best.pt"
+        self.lead, self.model_spec, self.config, self.spec = lead, model_spec, config, spec
+        if lead:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            for stale in run_dir.glob(".*.tmp"):  # temporary files of a write killed half-way
+                stale.unlink(missing_ok=True)
+
+    def resume(self, method: Method, optimizer: torch.optim.Optimizer,
+               scheduler: torch.optim.lr_scheduler.LRScheduler,
+               device: torch.device) -> tuple[Progress, Mapping[str, Any] | None]:
+        """The run's progress: from ``last.pt`` when there is one (it must match the config
+        and model; weights, optimiser, schedule and RNG are restored), else a fresh start with
+        every generator seeded. Returns it and the checkpoint read (None when fresh)."""
+        progress = Progress()
+        if not self.last.exists():
+            seed_everything(self.config.seed)
+            return progress, None
+        payload = load_checkpoint(self.last, map_location=device)
+        _check_resumable(payload, self.config, self.model_spec, self.last)
+        method.load_state_dict(payload["model"])
+        optimizer.load_state_dict(payload["optimizer"])
+        scheduler.load_state_dict(payload["scheduler"])
+        set_rng_state(payload["rng"])
+        progress.start, progress.best = int(payload["step"]), dict(payload["best"])
+        progress.clock_offset = float(payload.get("seconds", 0.0))
+        return progress, payload
+
+    def save(self, path: Path, step: int, stepper: TrainStep, method: Method,
+             progress: Progress) -> None:
+        """Write ``path`` (``last`` or ``best``) at ``step`` (the lead rank only)."""
+        if not self.lead:
+            return
+        save_checkpoint(path, {
+            "model_spec": self.model_spec.to_dict(),
+            "model": method.state_dict(),
+            "optimizer": stepper.optimizer.state_dict(),
+            "scheduler": stepper.scheduler.state_dict(),
+            "scaler": stepper.scaler.state_dict(),
+            "step": step,
+            "rng": rng_state(),
+            "config": self.config.to_dict(),
+            "spec": dict(self.spec or {}),
+            "best": dict(progress.best),
+            "seconds": progress.clock(),
+        })
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _validates(config: TrainConfig, done: int) -> bool:
+    """Whether step ``done`` validates: every ``val_every`` steps and at the end."""
+    return done == config.steps or bool(config.val_every and done % config.val_every == 0)
+
+
+def _validate_and_keep_best(validate: Validator, method: Method, device: torch.device,
+                            done: int, progress: Progress, checkpoints: Checkpoints,
+                            stepper: TrainStep) -> float:
+    """Step ``done``'s validation accuracy; a new best is recorded and written as ``best.pt``."""
+    accuracy = _validate(validate, method, device)
+    if progress.best["val_acc"] is None or accuracy > progress.best["val_acc"]:
+        progress.best = {"val_acc": accuracy, "step": done}
+        checkpoints.save(checkpoints.best, done, stepper, method, progress)
+    return accuracy
 
 
 # --------------------------------------------------------------------------- the loop
@@ -202,9 +344,10 @@ def train(
 
     Args:
         method: trained in place (its final weights are the run's last weights); the optimiser
-            owns its ``trainable_parameters()``, and ``after_step(step, config.steps)`` runs
-            after every step.
-        sampler: draws the training episodes; ``sampler.sample(episode_seed(seed, step))``.
+            owns its ``trainable_parameters()``, every step runs ``forward_batch`` on
+            ``config.meta_batch`` episodes, and ``after_step(step, config.steps)`` runs after
+            every step.
+        sampler: draws the training episodes (``step_seeds``).
         config: optimiser, schedule, budget, logging and device settings.
         run_dir: where ``metrics.csv``, ``last.pt`` and ``best.pt`` live. An existing
             ``last.pt`` of the same config and model is resumed from.
@@ -222,123 +365,96 @@ def train(
     model_spec = model_spec or model_spec_of(method)
     if model_spec is None:
         raise ValueError("train needs a model_spec (or method.model_spec) to write checkpoints")
-    method.check_kind(sampler.kind)
+    method.check(TaskShape(sampler.kind, sampler.offers, sampler.ways, sampler.shots,
+                           sampler.queries))
     lead = distributed.rank() == 0  # validates and writes; every rank when not distributed
-    method.check_ranks()
     device = place(method, config)
     run_dir = Path(run_dir)
-    last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
-    if lead:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        for stale in run_dir.glob(".*.tmp"):  # temporary files of a write killed half-way
-            stale.unlink(missing_ok=True)
-
+    checkpoints = Checkpoints(run_dir, lead, model_spec, config, spec)
     optimizer = build_optimizer(method, config)
     scheduler = build_scheduler(optimizer, config)
-
-    best: dict[str, Any] = {"val_acc": None, "step": None}
-    start, clock_offset, payload = 0, 0.0, None
-    if last_path.exists():
-        payload = load_checkpoint(last_path, map_location=device)
-        _check_resumable(payload, config, model_spec, last_path)
-        method.load_state_dict(payload["model"])
-        optimizer.load_state_dict(payload["optimizer"])
-        scheduler.load_state_dict(payload["scheduler"])
-        set_rng_state(payload["rng"])
-        start, best = int(payload["step"]), dict(payload["best"])
-        clock_offset = float(payload.get("seconds", 0.0))
-    else:
-        seed_everything(config.seed)
+    progress, payload = checkpoints.resume(method, optimizer, scheduler, device)
+    progress.started = started
+    start = progress.start
     _same_start(start, run_dir, device)  # every rank has decided before rank 0 writes
     stepper = TrainStep(_parallel(method, device), optimizer, scheduler, device, config.amp)
-    if payload is not None and stepper.scaler.is_enabled() and payload.get("scaler"):
+    if payload is None:
+        checkpoints.save(checkpoints.last, 0, stepper, method, progress)
+    elif stepper.scaler.is_enabled() and payload.get("scaler"):
         stepper.scaler.load_state_dict(payload["scaler"])
-
-    def clock() -> float:
-        """The run's training seconds so far, over all its sittings."""
-        return clock_offset + time.perf_counter() - started
-
-    def checkpoint(path: Path, step: int) -> None:
-        if not lead:
-            return
-        save_checkpoint(path, {
-            "model_spec": model_spec.to_dict(),
-            "model": method.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "scaler": stepper.scaler.state_dict(),
-            "step": step,
-            "rng": rng_state(),
-            "config": config.to_dict(),
-            "spec": dict(spec or {}),
-            "best": dict(best),
-            "seconds": clock(),
-        })
-
-    if start == 0 and not last_path.exists():
-        checkpoint(last_path, 0)
     saved_step = start
 
-    log = MetricsLog(run_dir / "metrics.csv", start) if lead else None
-    board = _tensorboard(run_dir, config.tensorboard and lead, start)
-    show = lead and (config.progress if config.progress is not None else sys.stderr.isatty())
-    bar = tqdm(total=config.steps, initial=start, disable=not show, desc="train", dynamic_ncols=True)
-    final_loss = final_acc = float("nan")
+    log = RunLog(run_dir, config, start, lead)
+    row: dict[str, Any] = {}
     method.train()
     try:
         for step in range(start, config.steps):
-            seed = episode_seed(config.seed, step, distributed.rank())
+            seeds = step_seeds(config.seed, step, config.meta_batch, distributed.rank())
             lr = optimizer.param_groups[0]["lr"]
             try:
-                out = stepper(sampler.sample(seed))
+                out = stepper(_draw(sampler, seeds))
             except FloatingPointError as err:
-                raise DivergedError(step + 1, float(err.args[0]), last_path, saved_step) from None
+                raise DivergedError(step + 1, float(err.args[0]), checkpoints.last,
+                                    saved_step) from None
             done = step + 1
             with torch.no_grad():
                 method.after_step(done, config.steps)
-            row = {k: _scalar(distributed.mean_over_ranks(torch.as_tensor(v, device=device)))
-                   for k, v in out.items() if _is_scalar(v)}
-            final_loss, final_acc = row["loss"], row.get("acc", float("nan"))
-            row.update(step=done, seed=seed, lr=lr, seconds=round(clock(), 4))
-            if lead and validate is not None and (done == config.steps or (config.val_every and done % config.val_every == 0)):
-                row["val_acc"] = _validate(validate, method, device)
-                if best["val_acc"] is None or row["val_acc"] > best["val_acc"]:
-                    best = {"val_acc": row["val_acc"], "step": done}
-                    checkpoint(best_path, done)
-            if log is not None:
-                log.write(row)
-            if board is not None:
-                for key, value in row.items():
-                    if key not in ("step", "seed", "seconds") and value is not None:
-                        board.add_scalar(f"train/{key}", value, done)
-            if log is not None and (done % config.log_every == 0 or done == config.steps):
-                log.flush()
-                bar.set_postfix(loss=f"{final_loss:.4f}", acc=f"{final_acc:.3f}", refresh=False)
+            row = {**_mean_metrics(out, device), "step": done, "seed": seeds[0], "lr": lr,
+                   "seconds": round(progress.clock(), 4)}
+            if lead and validate is not None and _validates(config, done):
+                row["val_acc"] = _validate_and_keep_best(validate, method, device, done,
+                                                         progress, checkpoints, stepper)
+            log.write(row)
             if done % config.checkpoint_every == 0 or done == config.steps:
-                if log is not None:
-                    log.flush()
-                checkpoint(last_path, done)
+                log.flush()
+                checkpoints.save(checkpoints.last, done, stepper, method, progress)
                 saved_step = done
-            bar.update(1)
+            log.bar.update(1)
     finally:
-        bar.close()
-        if log is not None:
-            log.close()
-        if board is not None:
-            board.close()
+        log.close()
 
+    return _result(config, start, row, progress, checkpoints, device)
+
+
+def _mean_metrics(out: Mapping[str, Any], device: torch.device) -> dict[str, float]:
+    """The step's scalar outputs as floats, each the mean over the ranks."""
+    return {k: _scalar(distributed.mean_over_ranks(torch.as_tensor(v, device=device)))
+            for k, v in out.items() if _is_scalar(v)}
+
+
+def _result(config: TrainConfig, start: int, last_row: Mapping[str, Any], progress: Progress,
+            checkpoints: Checkpoints, device: torch.device) -> TrainResult:
+    """What ``train`` reports, from the last row this call logged (none: nan metrics)."""
+    best = progress.best
     return TrainResult(
         steps=config.steps,
         resumed_from=start,
-        final_loss=final_loss,
-        final_acc=final_acc,
+        final_loss=last_row.get("loss", float("nan")),
+        final_acc=last_row.get("acc", float("nan")),
         best_val_acc=best["val_acc"],
         best_step=best["step"],
-        last_checkpoint=last_path,
-        best_checkpoint=best_path if best["val_acc"] is not None else None,
-        seconds=time.perf_counter() - started,
+        last_checkpoint=checkpoints.last,
+        best_checkpoint=checkpoints.best if best["val_acc"] is not None else None,
+        seconds=time.perf_counter() - progress.started,
         device=str(device),
     )
+
+
+def _draw(sampler: EpisodeSampler, seeds: list[int]) -> list[Episode]:
+    """The episodes of one step: one drawn alone, a meta-batch in one vectorised draw."""
+    return [sampler.sample(seeds[0])] if len(seeds) == 1 else sampler.sample_batch(seeds)
+
+
+class MetaBatch(torch.nn.Module):
+    """``method.forward_batch`` as a module's ``forward``, for DistributedDataParallel to wrap
+    (its gradient hooks need the call to go through the wrapper)."""
+
+    def __init__(self, method: Method) -> None:
+        super().__init__()
+        self.method = method
+
+    def forward(self, episodes: Sequence[Episode]) -> dict[str, torch.Tensor]:
+        return self.method.forward_batch(episodes)
 
 
 def _same_start(start: int, run_dir: Path, device: torch.device) -> None:
@@ -360,8 +476,8 @@ def _parallel(method: Method, device: torch.device) -> torch.nn.Module:
         return method
     if device.type == "cuda":  # untested on GPU: written for one GPU per rank
         torch.nn.SyncBatchNorm.convert_sync_batchnorm(method)
-        return DistributedDataParallel(method, device_ids=[device.index])
-    return DistributedDataParallel(method)
+        return DistributedDataParallel(MetaBatch(method), device_ids=[device.index])
+    return DistributedDataParallel(MetaBatch(method))
 
 
 def _validate(validate: Validator, method: torch.nn.Module, device: torch.device) -> float:
@@ -378,8 +494,9 @@ def _check_resumable(
 ) -> None:
     saved = payload.get("config", {})
     current = config.to_dict()
+    defaults = TrainConfig().to_dict()  # a key the checkpoint lacks: it ran with the default
     differ = sorted(
-        k for k in current if k not in RESUMABLE_CHANGES and saved.get(k) != current[k]
+        k for k in current if k not in RESUMABLE and saved.get(k, defaults[k]) != current[k]
     )
     if ModelSpec.from_dict(payload["model_spec"]) != model_spec:
         differ.insert(0, "model_spec")

@@ -3,7 +3,7 @@ to match an EMA target network's output on another view."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -40,7 +40,8 @@ class MomentumMethod(Method):
     Subclasses implement ``pair_loss`` (online outputs of one view against target outputs of the
     other); with ``symmetric`` each view is predicted from the other and the two losses are
     averaged. ``store_keys`` gets the step's normalised target keys once, in ``after_step``
-    (after the optimiser: the loss of a step sees the keys of the steps before it).
+    (after the optimiser: the loss of a step sees the keys of the steps before it; with a
+    meta-batch, the keys of its episodes in order).
 
     Args:
         momentum: the EMA coefficient ``m`` in ``[0, 1)`` (the schedule's base value).
@@ -51,13 +52,13 @@ class MomentumMethod(Method):
         symmetric: predict each view from the other (True) or only view 2 from view 1.
     """
 
-    kinds: ClassVar[frozenset[str] | None] = frozenset({"augment", "patches"})
+    needs: ClassVar[frozenset[str]] = frozenset({"instances"})
     #: Under torchrun each rank's loss is its own pairs' (against the shared queue for MoCo and
     #: PsCo): DDP's gradient mean makes it the global batch's; the targets stay identical on
     #: every rank (the same EMA of identical online weights) and the queues too (every rank
     #: enqueues every rank's keys, ``store_keys``). PsCo's Sinkhorn plan is per rank.
     across_ranks: ClassVar[bool] = True
-    kind_hint: ClassVar[str] = "it contrasts views of one image and needs augmentation episodes"
+    needs_hint: ClassVar[str] = "it contrasts views of one image and needs augmentation episodes"
 
     def __init__(self, backbone: nn.Module, momentum: float, momentum_schedule: str,
                  projector: str, projector_dim: int, projector_hidden: int,
@@ -78,7 +79,7 @@ class MomentumMethod(Method):
         self.momentum_schedule = momentum_schedule
         self.symmetric = symmetric
         self.key_dim = out_dim
-        self._pending_keys: torch.Tensor | None = None
+        self._pending_keys: list[torch.Tensor] = []
 
     def keys_per_step(self, ways: int, queries: int) -> int:
         """Target keys a step of N-way Q-query episodes makes (one per pair and view)."""
@@ -93,8 +94,9 @@ class MomentumMethod(Method):
         """
         return episode.support[episode.query_labels * episode.shots], episode.query
 
-    def forward(self, episode: Episode) -> dict[str, torch.Tensor]:
-        self.check_task(episode.kind, episode.ways, episode.shots, episode.queries)
+    def embed_and_loss(self, episode: Episode) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The online backbone's features of both views and the (symmetrised) ``pair_loss``;
+        the step's target keys are kept for ``after_step``."""
         x1, x2 = self.views(episode)
         pairs = len(x1)
         both = torch.cat([x1, x2])
@@ -106,9 +108,15 @@ class MomentumMethod(Method):
         if self.symmetric:
             losses.append(self.pair_loss(online[pairs:], target[:pairs]))
         out = {key: torch.stack([l[key] for l in losses]).mean() for key in losses[0]}
-        self._pending_keys = torch.cat([target[pairs:], target[:pairs]]) if self.symmetric else target[pairs:]
-        out["embedding_std"] = features.detach().float().std(0).mean()
-        return out
+        self._pending_keys.append(
+            torch.cat([target[pairs:], target[:pairs]]) if self.symmetric else target[pairs:])
+        return features, out
+
+    def forward_batch(self, episodes: Sequence[Episode]) -> dict[str, torch.Tensor]:
+        """As ``Method.forward_batch``; ``after_step`` then stores the target keys of every
+        episode of the batch, in order."""
+        self._pending_keys = []
+        return super().forward_batch(episodes)
 
     def pair_loss(self, online: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
         """``{"loss", "acc", ...}`` of online outputs ``[P, D]`` (not normalised) against the
@@ -121,9 +129,10 @@ class MomentumMethod(Method):
         m = MOMENTUM_SCHEDULES.get(self.momentum_schedule)(self.momentum, step, total_steps)
         update_momentum(self.target_backbone, self.backbone, m)
         update_momentum(self.target_projector, self.projector, m)
-        if self._pending_keys is not None:
-            self.store_keys(self._pending_keys)
-        self._pending_keys = None
+        if self._pending_keys:
+            keys = self._pending_keys
+            self.store_keys(keys[0] if len(keys) == 1 else torch.cat(keys))
+        self._pending_keys = []
 
     def store_keys(self, keys: torch.Tensor) -> None:
         """What becomes of a step's normalised target keys ``[keys_per_step, D]`` (view-2 keys
