@@ -4,6 +4,7 @@ only the rows of the spec that was run, and committed results are never overwrit
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,11 @@ import yaml
 
 from benchmark import runner
 from benchmark.checkpoint import load_checkpoint
+from benchmark.data import cache, commands, load_split
+from benchmark.data.split import Split
+from benchmark.errors import BenchmarkError
 from benchmark.store import Store
+from test_data_fakes import FAKES
 
 TINY = Path(__file__).resolve().parent / "data" / "tiny.yaml"
 
@@ -54,3 +59,81 @@ def test_a_checkpoint_of_another_training_split_is_not_reused(tmp_path: Path) ->
         rows = opened.results("tiny")
     assert {r.train_split for r in rows} == {"vinyals_train"}
     assert {r.spec_hash for r in rows if r.method == "protonet"} == {after["spec_hash"]}
+
+
+# ---------------------------------------------------------------- one preparation
+
+
+def test_a_preparation_killed_between_split_files_is_not_taken_as_prepared(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "root"
+    source = FAKES["mnist"](tmp_path)
+    commands.prepare("mnist", source, root)
+    written: list[str] = []
+    real = cache.atomic_write
+
+    def killed_after_one(path, write):
+        if written:
+            raise KeyboardInterrupt  # the kill, between two split files
+        written.append(Path(path).name)
+        return real(path, write)
+
+    monkeypatch.setattr(cache, "atomic_write", killed_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        commands.prepare("mnist", source, root, force=True)
+    monkeypatch.setattr(cache, "atomic_write", real)
+    assert written == ["train.pt"]
+    assert not commands.prepare("mnist", source, root).skipped  # prepared again, not skipped
+    assert load_split("mnist", "test", root).fingerprint
+
+
+def test_split_files_of_two_preparations_are_refused(tmp_path: Path) -> None:
+    first = tmp_path / "root"
+    commands.prepare("mnist", FAKES["mnist"](tmp_path), first)
+    original = load_split("mnist", "train", first)
+    other = Split("mnist", "train", 255 - original.images, original.labels, original.class_names)
+    torch.save({"images": other.images, "labels": other.labels,
+                "class_names": list(other.class_names)}, first / "mnist" / "train.pt")
+    with pytest.raises(BenchmarkError, match="different preparations; prepare mnist again"):
+        load_split("mnist", "train", first)
+
+
+@pytest.mark.parametrize("content", [
+    b"not a torch file",
+    pickle.dumps({"images": 1}),
+    "torch:{'images': 3}",
+    "torch:{'images': torch.zeros(2, 1, 4, 4), 'labels': torch.zeros(2), 'class_names': ['a']}",
+    "torch:{'images': torch.zeros(2, 1, 4, 4, dtype=torch.uint8), "
+    "'labels': torch.tensor([0, 7]), 'class_names': ['a']}",
+    "torch:[1, 2]",
+])
+def test_a_corrupt_cache_file_is_refused_in_one_line(tmp_path: Path, content) -> None:
+    root = tmp_path / "root"
+    commands.prepare("mnist", FAKES["mnist"](tmp_path), root)
+    path = root / "mnist" / "train.pt"
+    if isinstance(content, str):
+        torch.save(eval(content[len("torch:"):]), path)
+    else:
+        path.write_bytes(content)
+    with pytest.raises(BenchmarkError) as caught:
+        load_split("mnist", "train", root)
+    assert "\n" not in str(caught.value) and "prepare mnist again" in str(caught.value)
+
+
+@pytest.mark.parametrize("meta", ["[1, 2]", '{"splits": 3}', "{"])
+def test_corrupt_metadata_is_refused_in_one_line(tmp_path: Path, meta: str) -> None:
+    root = tmp_path / "root"
+    commands.prepare("mnist", FAKES["mnist"](tmp_path), root)
+    (root / "mnist" / "meta.json").write_text(meta)
+    with pytest.raises(BenchmarkError, match="corrupt metadata"):
+        load_split("mnist", "train", root)
+
+
+def test_a_preparation_sweeps_temporary_files_of_a_killed_write(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    source = FAKES["mnist"](tmp_path)
+    commands.prepare("mnist", source, root)
+    left = root / "mnist" / ".train.pt.abc123.tmp"
+    left.write_bytes(b"half")
+    commands.prepare("mnist", source, root, force=True)
+    assert not left.exists()
