@@ -11,11 +11,13 @@ import pytest
 import torch
 import yaml
 
+import benchmark
 from benchmark import runner
-from benchmark.checkpoint import load_checkpoint
+from benchmark.checkpoint import ModelSpec, load_checkpoint, save_checkpoint
 from benchmark.data import cache, commands, load_split
 from benchmark.data.split import Split
 from benchmark.errors import BenchmarkError
+from benchmark.evaluation import evaluate_checkpoint
 from benchmark.store import Store
 from test_data_fakes import FAKES
 
@@ -137,3 +139,45 @@ def test_a_preparation_sweeps_temporary_files_of_a_killed_write(tmp_path: Path) 
     left.write_bytes(b"half")
     commands.prepare("mnist", source, root, force=True)
     assert not left.exists()
+
+
+# ---------------------------------------------------------------- usable features
+
+
+def nan_checkpoint(path: Path) -> Path:
+    spec = ModelSpec("protonet", "conv4", (1, 28, 28))
+    torch.manual_seed(0)
+    weights = spec.build().state_dict()
+    first = next(key for key, value in weights.items() if value.is_floating_point())
+    weights[first] = torch.full_like(weights[first], float("nan"))
+    return save_checkpoint(path, {"model_spec": spec.to_dict(), "model": weights, "step": 0})
+
+
+def test_a_checkpoint_with_non_finite_weights_is_not_scored(tmp_path: Path) -> None:
+    with pytest.raises(BenchmarkError, match="weights are not finite .*not scored"):
+        evaluate_checkpoint(nan_checkpoint(tmp_path / "nan.pt"), "omniglot", ways=5, shots=1,
+                            queries=2, episodes=3, device="cpu")
+
+
+class NanWeights(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.tensor(float("inf")))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1) * self.scale
+
+
+@pytest.mark.parametrize("model, message", [
+    (NanWeights(), "weights are not finite \\(scale holds NaN or infinite values\\)"),
+    (lambda x: x.flatten(1) * float("nan"), "features are not finite"),
+    (lambda x: torch.log(x.flatten(1) - 1), "features are not finite"),
+    (lambda x: x.flatten(1).tolist(), "returned a list, not a tensor"),
+    (lambda x: x.flatten(1)[:1], "shape \\[1, 784\\] for \\d+ images"),
+    (lambda x: x.sum(), "shape \\[\\] for"),
+    (lambda x: (x.flatten(1) * 255).long(), "torch.int64 features; expected floats"),
+])
+def test_a_module_without_usable_features_is_refused_through_the_api(model, message) -> None:
+    with pytest.raises(BenchmarkError, match=message) as caught:
+        benchmark.evaluate(model, "omniglot", ways=5, shots=1, queries=2, episodes=3)
+    assert "\n" not in str(caught.value)
