@@ -147,7 +147,7 @@ def results(store: str | Path = DEFAULT_STORE, spec: str | Sequence[str] | None 
     if not path.is_file():
         raise BenchmarkError(f"store {path} does not exist")
     names = [spec] if isinstance(spec, str) else spec
-    with Store(path) as opened:
+    with Store(path, read_only=True) as opened:
         rows = [row for name in (names or [None]) for row in opened.results(name, with_episodes=episodes)]
     records = []
     for row in rows:

@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from benchmark import provenance as prov
-from benchmark.atomic import atomic_write, atomic_write_text
+from benchmark.atomic import atomic_write, atomic_write_text, sweep_temporary
 from benchmark.errors import BenchmarkError
 from benchmark.report import curves as run_curves
 from benchmark.report import plots, published, tables, time_plot, time_to_accuracy
@@ -95,6 +95,8 @@ def render_benchmark(store: Store, benchmark: str, out_dir: Path,
     files = table_paths(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
+        sweep_temporary(out_dir)  # of a report killed half-way
+        sweep_temporary(out_dir.parent, [path.name for path in files.values()])
         atomic_write_text(files["markdown"], markdown)
         atomic_write_text(files["latex"], tables.to_latex(table, lines))
         atomic_write_text(files["csv"], tables.to_csv(table, lines))
@@ -115,7 +117,7 @@ def render_store(store_path: str | Path, out_dir: str | Path = Path("results"),
     store_path = Path(store_path)
     if not store_path.is_file():
         raise BenchmarkError(f"store {store_path} does not exist (run a spec first)")
-    with Store(store_path) as store:
+    with Store(store_path, read_only=True) as store:
         known = store.benchmarks()
         if benchmark_name is not None and benchmark_name not in known:
             raise BenchmarkError(f"no results for benchmark {benchmark_name!r} in {store_path} "
@@ -123,11 +125,23 @@ def render_store(store_path: str | Path, out_dir: str | Path = Path("results"),
         names = [benchmark_name] if benchmark_name else known
         if not names:
             raise BenchmarkError(f"store {store_path} holds no results yet")
-        reports = [render_benchmark(store, name, Path(out_dir) / name) for name in names]
+        folders = [Path(out_dir) / _file_name(name, store_path) for name in names]  # all first
+        reports = [render_benchmark(store, name, folder) for name, folder in zip(names, folders)]
     for report in reports:
         print(report.markdown)
         print("wrote " + ", ".join(str(p) for p in report.files.values()))
     return reports
+
+
+def _file_name(name: str, store_path: Path) -> str:
+    """A stored benchmark name as a file name inside ``--out``: only a plain name is one (a
+    stored name never chooses where the report goes: ``../x`` or ``/x`` is refused)."""
+    if (name in ("", ".", "..") or any(c in name for c in "/\\\0")
+            or len(f"{name}.html".encode()) > 255):
+        raise BenchmarkError(f"store {store_path} holds benchmark name {name[:60]!r}"
+                             f"{'...' if len(name) > 60 else ''}, not a plain file name: its "
+                             f"report would be written outside --out; refused, nothing written")
+    return name
 
 
 def render_ablation_store(store_path: str | Path, ablation: str,
@@ -138,7 +152,7 @@ def render_ablation_store(store_path: str | Path, ablation: str,
     if not store_path.is_file():
         raise BenchmarkError(f"store {store_path} does not exist (run an ablation first)")
     folder = Path(out_dir) / "ablations"
-    with Store(store_path) as store:
+    with Store(store_path, read_only=True) as store:
         report = render_ablation(store, ablation, folder / ablation)
         index = render_ablation_index(store, folder)
     print(report.markdown)
