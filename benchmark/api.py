@@ -136,12 +136,16 @@ def results(store: str | Path = DEFAULT_STORE, spec: str | Sequence[str] | None 
         episodes: add the per-episode accuracies (a tuple per row, column
             ``episode_accuracies``).
 
+    Column ``current`` marks the rows of their job's present configuration: False for a row
+    whose job was since run with another configuration, or failed (``store.is_current``;
+    reports show only current rows).
+
     Raises:
         BenchmarkError: a store that does not exist or is not a store.
     """
     import pandas
 
-    from benchmark.store import Store
+    from benchmark.store import Store, is_current
 
     path = Path(store)
     if not path.is_file():
@@ -149,11 +153,14 @@ def results(store: str | Path = DEFAULT_STORE, spec: str | Sequence[str] | None 
     names = [spec] if isinstance(spec, str) else spec
     with Store(path, read_only=True) as opened:
         rows = [row for name in (names or [None]) for row in opened.results(name, with_episodes=episodes)]
+        runs = {(r.benchmark, r.method, r.seed): r for name in (names or [None])
+                for r in opened.runs(name)}
     records = []
     for row in rows:
         record = asdict(row)
         if not episodes:
             record.pop("episode_accuracies")
+        record["current"] = is_current(row, runs)
         records.append(record)
     frame = pandas.DataFrame.from_records(records)
     return frame.sort_values(["benchmark", "method", "eval_dataset", "eval_split", "ways", "shots",

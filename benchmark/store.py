@@ -29,7 +29,7 @@ import sqlite3
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 from benchmark.errors import BenchmarkError
 
@@ -493,6 +493,13 @@ class Store:
         """Names of the ablations whose grid points are stored."""
         return [r[0] for r in self._read("SELECT DISTINCT ablation FROM ablation_points ORDER BY 1")]
 
+    def current_results(self, benchmark: str | None = None,
+                        with_episodes: bool = False) -> list[ResultRow]:
+        """``results`` less the rows of another configuration (``is_current``): what a report
+        shows."""
+        runs = {(r.benchmark, r.method, r.seed): r for r in self.runs(benchmark)}
+        return [row for row in self.results(benchmark, with_episodes) if is_current(row, runs)]
+
     def benchmarks(self) -> list[str]:
         """Names of the benchmarks with results in the store."""
         return [r[0] for r in self._read("SELECT DISTINCT benchmark FROM results ORDER BY 1")]
@@ -502,6 +509,14 @@ class Store:
         if table not in ("runs", "results", "episode_accuracies", "leases", "ablation_points"):
             raise ValueError(f"no table {table!r}")
         return self._read(f"SELECT COUNT(*) FROM {table}")[0][0]
+
+
+def is_current(row: ResultRow, runs: Mapping[tuple[str, str, int], RunRecord]) -> bool:
+    """Whether ``row`` is of its job's present configuration: its training run (``runs``,
+    keyed by benchmark, method label, seed) is not failed and has the row's spec hash. A row
+    without a run record (the random-init floor) is current."""
+    run = runs.get((row.benchmark, row.method, row.seed))
+    return run is None or (run.status != "failed" and run.spec_hash == row.spec_hash)
 
 
 #: Columns added to a table after it was first made: (table, column, definition).

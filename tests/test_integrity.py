@@ -18,7 +18,10 @@ from benchmark.data import cache, commands, load_split
 from benchmark.data.split import Split
 from benchmark.errors import BenchmarkError
 from benchmark.evaluation import evaluate_checkpoint
+from benchmark.runner import driver
+from benchmark.runner.job import run_job
 from benchmark.store import Store
+from benchmark.train import DivergedError
 from test_data_fakes import FAKES
 
 TINY = Path(__file__).resolve().parent / "data" / "tiny.yaml"
@@ -181,3 +184,29 @@ def test_a_module_without_usable_features_is_refused_through_the_api(model, mess
     with pytest.raises(BenchmarkError, match=message) as caught:
         benchmark.evaluate(model, "omniglot", ways=5, shots=1, queries=2, episodes=3)
     assert "\n" not in str(caught.value)
+
+
+# ---------------------------------------------------------------- a failed run's report
+
+
+def test_a_failed_run_leaves_no_earlier_numbers_under_its_header(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = tiny_spec(tmp_path)
+    store = run(spec, tmp_path)
+    report = tmp_path / "report.md"
+    assert "| protonet" in report.read_text()
+
+    def diverged(**kwargs):
+        if kwargs["label"] == "protonet":
+            raise DivergedError(2, float("nan"), None, None)
+        return run_job(**kwargs)
+
+    monkeypatch.setattr(driver, "run_job", diverged)
+    with pytest.raises(BenchmarkError, match="1 run\\(s\\) failed"):
+        run(spec, tmp_path, overrides={"methods[0].params.temperature": 2.0})
+    text = report.read_text()
+    assert "FAILED: protonet seed 0 at step 2" in text
+    assert "| protonet" not in text  # the previous configuration's row is not shown
+    frame = benchmark.results(store, spec="tiny")
+    assert set(frame.loc[~frame["current"], "method"]) == {"protonet"}
+    assert set(frame.loc[frame["current"], "method"]) == {"random"}

@@ -25,7 +25,7 @@ from benchmark.report import curves as run_curves
 from benchmark.report import plots, published, tables, time_plot, time_to_accuracy
 from benchmark.report.ablation import AblationReport, render_ablation, render_ablation_index
 from benchmark.report.header import budget_lines
-from benchmark.store import Store
+from benchmark.store import RunRecord, Store
 
 
 @dataclass(frozen=True)
@@ -73,11 +73,11 @@ def render_benchmark(store: Store, benchmark: str, out_dir: Path,
                      command: str | None = None) -> Report:
     """Write the plots of one benchmark of ``store`` into ``out_dir`` and its tables beside it
     (``table_paths``)."""
-    rows = store.results(benchmark, with_episodes=True)
+    rows = store.current_results(benchmark, with_episodes=True)  # not another config's rows
     table = tables.build_table(rows, benchmark)
     curves = run_curves.benchmark_curves(store, benchmark)
     lines = [*provenance_lines(table, store.path, command or prov.command_line()),
-             *budget_lines(rows, curves)]
+             *budget_lines(rows, curves), *failed_lines(store.runs(benchmark))]
     out_dir = Path(out_dir)
     methods = {r.method: (r.method_name, r.backbone) for r in rows}
     markdown = "\n".join([
@@ -107,6 +107,14 @@ def render_benchmark(store: Store, benchmark: str, out_dir: Path,
     except OSError as err:
         raise BenchmarkError(f"cannot write the report into {out_dir} ({err})") from None
     return Report(benchmark, markdown, files, table)
+
+
+def failed_lines(runs: Sequence[RunRecord]) -> list[str]:
+    """One header line per failed run: its rows are not in the table."""
+    return [f"FAILED: {r.method} seed {r.seed}"
+            + (f" at step {r.failed_step}" if r.failed_step is not None else "")
+            + f" ({r.error or 'no message'}); no row of it is shown" for r in runs
+            if r.status == "failed"]
 
 
 def render_store(store_path: str | Path, out_dir: str | Path = Path("results"),
