@@ -18,6 +18,7 @@ from benchmark.data import cache, commands, load_split
 from benchmark.data.split import Split
 from benchmark.errors import BenchmarkError
 from benchmark.evaluation import evaluate_checkpoint
+from benchmark.report.ablation import render_ablation_index
 from benchmark.runner import driver
 from benchmark.runner.job import run_job
 from benchmark.store import Store
@@ -210,3 +211,57 @@ def test_a_failed_run_leaves_no_earlier_numbers_under_its_header(
     frame = benchmark.results(store, spec="tiny")
     assert set(frame.loc[~frame["current"], "method"]) == {"protonet"}
     assert set(frame.loc[frame["current"], "method"]) == {"random"}
+
+
+# ---------------------------------------------------------------- committed results
+
+
+def test_a_spec_reuses_another_benchmarks_finished_jobs_under_its_own_name(
+        tmp_path: Path) -> None:
+    store = run(tiny_spec(tmp_path), tmp_path)
+
+    def reusing(data: dict) -> None:
+        data["name"] = "tiny_more"
+        data["reuse"] = ["tiny"]
+        data["methods"].append({"label": "protonet2", "method": "protonet", "backbone": "conv4",
+                                "sampler": "labels", "ways": 5, "shots": 1, "queries": 1})
+
+    runner.run_file(tiny_spec(tmp_path, reusing, "more.yaml"), store_path=store,
+                    runs_dir=tmp_path / "runs", report_dir=tmp_path / "more", device="cpu")
+    assert not (tmp_path / "runs" / "tiny_more" / "protonet").exists()  # not trained again
+    assert (tmp_path / "runs" / "tiny_more" / "protonet2").is_dir()
+    with Store(store) as opened:
+        old, new = opened.results("tiny"), opened.results("tiny_more")
+        runs = {r.method: r for r in opened.runs("tiny_more")}
+    assert {r.method for r in new} == {"random", "protonet", "protonet2"}
+    mine = {r.key[1:]: r for r in new}
+    for row in old:
+        assert mine[row.key[1:]].accuracy == row.accuracy
+    assert runs["protonet"].status == "done" and "runs/tiny/protonet" in runs["protonet"].checkpoint
+    assert "tiny_more" in (tmp_path / "more.md").read_text()
+    assert "| protonet2" not in (tmp_path / "report.md").read_text()  # tiny's own tables
+
+
+def test_a_run_that_is_not_the_files_never_writes_over_its_report(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    spec = tiny_spec(tmp_path)
+    store, runs = tmp_path / "store.sqlite", tmp_path / "runs"
+    runner.run_file(spec, store_path=store, runs_dir=runs, device="cpu")
+    committed = (tmp_path / "results" / "tiny.md").read_text()
+    for change in [dict(overrides={"trainer.steps": 3}), dict(only=["protonet"])]:
+        runner.run_file(spec, store_path=store, runs_dir=runs, device="cpu", **change)
+        assert (tmp_path / "results" / "tiny.md").read_text() == committed
+    reports = sorted((tmp_path / "results" / "experiments").glob("tiny-*.md"))
+    assert len(reports) == 2
+
+
+def test_the_ablation_index_lists_every_report_on_disk(tmp_path: Path) -> None:
+    folder = tmp_path / "ablations"
+    for name in ["alpha", "beta"]:
+        (folder / name).mkdir(parents=True)
+        (folder / name / "index.md").write_text(f"# Ablation: {name}\n\n**Question:** why {name}?\n")
+    with Store(tmp_path / "empty.sqlite") as store:  # a store that holds none of them
+        index = render_ablation_index(store, folder).read_text()
+    assert "- [alpha](alpha/index.md) ([HTML](alpha/report.html)): why alpha?" in index
+    assert "[beta](beta/index.md)" in index and "No ablation" not in index

@@ -20,11 +20,12 @@ from benchmark.ablations import MAX_POINTS, AblationPlan, check_path, load_ablat
 from benchmark.errors import BenchmarkError
 from benchmark.executors import Executor, Job, Outcome, build_executor
 from benchmark.runner import progress
+from benchmark.runner.adopt import adopt
 from benchmark.runner.checks import check_device, check_writable_dir, preflight
 from benchmark.runner.job import JobResult, run_dir, run_job
 from benchmark.runner.leases import DEFAULT_TIMEOUT_S, LeaseKeeper, check_timeout
 from benchmark.runner.planning import Work, dry_plan, plan, plan_text, retire, work_left
-from benchmark.frozen import thaw
+from benchmark.frozen import canonical_hash, thaw
 from benchmark.schema import Reader
 from benchmark.specs import BenchmarkSpec, load_specs, parse_spec
 from benchmark.store import Lease, RunRecord, Store
@@ -43,6 +44,7 @@ def _run_spec(spec: BenchmarkSpec, store_path: Path, runs_dir: Path, data_root: 
     jobs run (None: all).
     """
     with Store(store_path) as store:
+        adopt(spec, store)  # the finished jobs of the benchmarks its ``reuse:`` names
         planned = [w for w in plan(spec, store) if only is None or w.label in only]
         progress.planned(spec, len(planned), store_path, resolved)
         attempted: set[tuple[str, int]] = set()
@@ -130,15 +132,23 @@ def _record(spec: BenchmarkSpec, store: Store, outcome: Outcome, resolved: str,
 
 
 def _report_dir(specs: list[BenchmarkSpec], ablation: AblationPlan | None,
-                report_dir: str | Path | None) -> Path:
+                report_dir: str | Path | None, overrides: Mapping[str, Any] | None = None,
+                only: Sequence[str] | None = None) -> Path:
     """Where the report goes: ``report_dir``, or ``results/ablations/<ablation>/`` for an
     ablation file, ``results/<spec name>`` for a spec (its plots' folder; the tables go beside
-    it, ``results/<spec name>.md``)."""
+    it, ``results/<spec name>.md``). A run that is not the file's (``--set`` overrides or
+    ``--only`` labels) never writes over the file's report: without ``report_dir`` it goes to
+    ``results/experiments/<name>-<hash of the overrides and labels>``."""
     if report_dir is not None:
         return Path(report_dir)
+    name = ablation.name if ablation is not None else specs[0].name
+    if overrides or only is not None:
+        change = canonical_hash({"set": thaw(dict(overrides or {})),
+                                 "only": sorted(only) if only is not None else None})
+        return Path("results") / "experiments" / f"{name}-{change[:8]}"
     if ablation is not None:
-        return Path("results") / "ablations" / ablation.name
-    return Path("results") / specs[0].name
+        return Path("results") / "ablations" / name
+    return Path("results") / name
 
 
 def report_ablation(store: Store, ablation: str, out: Path, command: str | None,
@@ -249,7 +259,9 @@ def run_file(spec_path: str | Path | Mapping[str, Any],
         preflight(spec, data_root)
     requested = [device or spec.device for spec in specs]
     resolved = [check_device(name) for name in requested]
-    out = _report_dir(specs, ablation, report_dir)
+    out = _report_dir(specs, ablation, report_dir, overrides, only)
+    if report_dir is None and (overrides or only is not None):
+        progress.elsewhere(out)
     for folder, what in [(Path(runs_dir), "--runs-dir"), (out, "--report-dir")]:
         check_writable_dir(folder, what)
     runner = build_executor(executor, **(executor_options or {}))
@@ -264,7 +276,8 @@ def run_file(spec_path: str | Path | Mapping[str, Any],
             failed += _run_spec(spec, Path(store_path), Path(runs_dir), data_root, name, here,
                                 runner, leases, None if only is None else frozenset(only))
     _report(Path(store_path), specs, ablation, out, command,
-            out.parent if ablation is not None and report_dir is None else None)
+            out.parent if ablation is not None and report_dir is None
+            and not (overrides or only is not None) else None)
     if failed:
         detail = "; ".join(f"{r.method} seed {r.seed}"
                            + (f" at step {r.failed_step}" if r.failed_step is not None else "")
