@@ -90,20 +90,31 @@ def evaluate(model: "Embedder | EmbedFn | str", dataset: "str | Split", ways: in
         BenchmarkError: unknown dataset, split, head or backbone; impossible N/K/Q; weights
             that do not fit; ``weights`` without a backbone name.
     """
+    from benchmark.arguments import check_counts, check_encoder, check_strings
     from benchmark.backbones import place_model
     from benchmark.data import dataset_info, load_split
-    from benchmark.data.convert import convert_for, parse_conversion
+    from benchmark.data.convert import InputConversion, convert_for, parse_conversion
+    from benchmark.data.split import Split
     from benchmark.device import resolve_device
     from benchmark.evaluation import evaluate as evaluate_episodes
     from benchmark.evaluation import fixed_episodes
     from benchmark.heads import HEADS
     from benchmark.methods import build_method
 
+    check_encoder(model)
+    check_counts(ways=ways, shots=shots, queries=queries, episodes=episodes, seed=seed)
+    check_strings(split=split, weights=weights, head=head, device=device)
+    if convert is not None and not isinstance(convert, (str, InputConversion)):
+        raise BenchmarkError(f"convert must be 'auto', 'channels=C,size=S' or an "
+                             f"InputConversion, got {type(convert).__name__}")
     HEADS.get(head)
     if isinstance(dataset, str):
         data = load_split(dataset, split or dataset_info(dataset, data_root).test_split, data_root)
-    else:
+    elif isinstance(dataset, Split):
         data = dataset
+    else:
+        raise BenchmarkError(f"dataset must be a dataset name or a Split, got "
+                             f"{type(dataset).__name__}")
     done = ""
     if convert is not None:
         conversion = parse_conversion(convert, "convert") if isinstance(convert, str) else convert
@@ -145,8 +156,12 @@ def results(store: str | Path = DEFAULT_STORE, spec: str | Sequence[str] | None 
     """
     import pandas
 
+    from benchmark.arguments import check_names, check_path
     from benchmark.store import Store, is_current
 
+    check_path("store", store)
+    if spec is not None:
+        check_names("spec", spec)
     path = Path(store)
     if not path.is_file():
         raise BenchmarkError(f"store {path} does not exist")
@@ -185,8 +200,19 @@ def run(spec: str | Path | Mapping[str, Any], *, store: str | Path = DEFAULT_STO
     Raises:
         BenchmarkError: as ``benchmark run`` (bad spec, path, data, store; failed runs).
     """
+    from benchmark.arguments import check_names, check_path, check_spec
     from benchmark.runner.driver import run_file
 
+    check_spec(spec)
+    for name, value in [("store", store), ("runs_dir", runs_dir)]:
+        check_path(name, value)
+    check_path("report_dir", report_dir, optional=True)
+    check_path("data_root", data_root, optional=True)
+    if only is not None:
+        check_names("only", only)
+        only = [only] if isinstance(only, str) else only
+    if set is not None and not isinstance(set, Mapping):
+        raise BenchmarkError(f"set must be a mapping of paths to values, got {type(set).__name__}")
     paths = {**(set or {}), **overrides}
     names = run_file(spec, store_path=store, data_root=data_root, runs_dir=runs_dir,
                      device=device, report_dir=report_dir, overrides=paths or None, only=only,
