@@ -26,6 +26,7 @@ from benchmark.runner.job import JobResult, run_dir, run_job
 from benchmark.runner.leases import DEFAULT_TIMEOUT_S, LeaseKeeper, check_timeout
 from benchmark.runner.planning import Work, dry_plan, plan, plan_text, retire, work_left
 from benchmark.frozen import canonical_hash, thaw
+from benchmark.interrupt import interruption
 from benchmark.schema import Reader
 from benchmark.specs import BenchmarkSpec, load_specs, parse_spec
 from benchmark.store import Lease, RunRecord, Store
@@ -82,12 +83,25 @@ def _run_spec(spec: BenchmarkSpec, store_path: Path, runs_dir: Path, data_root: 
                         dict(spec=spec, label=w.label, seed=w.seed, runs_dir=runs_dir,
                              data_root=data_root, device=device, cells=w.cells))
                     for w in work]
-            for outcome in executor.run(jobs, started):
-                failure = _record(spec, store, outcome, resolved,
-                                  leases.lease(spec, *outcome.job.key))
-                if failure is not None:
-                    failed.append(failure)
-                clock.job_done()
+            finished: set[tuple[str, int]] = set()
+            try:
+                for outcome in executor.run(jobs, started):
+                    finished.add(outcome.job.key)
+                    failure = _record(spec, store, outcome, resolved,
+                                      leases.lease(spec, *outcome.job.key))
+                    if failure is not None:
+                        failed.append(failure)
+                    clock.job_done()
+            except KeyboardInterrupt as stop:  # SIGINT, or SIGTERM (benchmark.interrupt)
+                for label, seed in (attempted & {job.key for job in jobs}) - finished:
+                    if label not in spec.floors:
+                        store.set_run(RunRecord(
+                            spec.name, label, seed, "failed", spec_hash=spec.job_hash(label),
+                            error=f"interrupted by {interruption(stop)}", device=resolved,
+                            commit=provenance.commit(),
+                            checkpoint=str(run_dir(runs_dir, spec, label, seed))),
+                            release=leases.lease(spec, label, seed))
+                raise
 
         run(planned)
         waited = False
