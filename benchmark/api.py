@@ -88,16 +88,27 @@ def evaluate(model: "Embedder | EmbedFn | str", dataset: "str | Split", ways: in
         BenchmarkError: unknown dataset, split, head or backbone; impossible N/K/Q; weights
             that do not fit; ``weights`` without a backbone name.
     """
+    from benchmark.arguments import check_counts, check_encoder, check_strings
     from benchmark.data import dataset_info, load_split
-    from benchmark.data.convert import describe, parse_conversion
+    from benchmark.data.convert import InputConversion, describe, parse_conversion
+    from benchmark.data.split import Split
     from benchmark.evaluation import build_encoder, evaluate_split
     from benchmark.heads import HEADS
 
+    check_encoder(model)
+    check_counts(ways=ways, shots=shots, queries=queries, episodes=episodes, seed=seed)
+    check_strings(split=split, weights=weights, head=head, device=device)
+    if convert is not None and not isinstance(convert, (str, InputConversion)):
+        raise BenchmarkError(f"convert must be 'auto', 'channels=C,size=S' or an "
+                             f"InputConversion, got {type(convert).__name__}")
     HEADS.get(head)
     if isinstance(dataset, str):
         data = load_split(dataset, split or dataset_info(dataset, data_root).test_split, data_root)
-    else:
+    elif isinstance(dataset, Split):
         data = dataset
+    else:
+        raise BenchmarkError(f"dataset must be a dataset name or a Split, got "
+                             f"{type(dataset).__name__}")
     conversion, shape = None, tuple(data.image_shape)
     if convert is not None:
         conversion = parse_conversion(convert, "convert") if isinstance(convert, str) else convert
@@ -128,24 +139,35 @@ def results(store: str | Path = DEFAULT_STORE, spec: str | Sequence[str] | None 
         episodes: add the per-episode accuracies (a tuple per row, column
             ``episode_accuracies``).
 
+    Column ``current`` marks the rows of their job's present configuration: False for a row
+    whose job was since run with another configuration, or failed (``store.is_current``;
+    reports show only current rows).
+
     Raises:
         BenchmarkError: a store that does not exist or is not a store.
     """
     import pandas
 
-    from benchmark.store import Store
+    from benchmark.arguments import check_names, check_path
+    from benchmark.store import Store, is_current
 
+    check_path("store", store)
+    if spec is not None:
+        check_names("spec", spec)
     path = Path(store)
     if not path.is_file():
         raise BenchmarkError(f"store {path} does not exist")
     names = [spec] if isinstance(spec, str) else spec
-    with Store(path) as opened:
+    with Store(path, read_only=True) as opened:
         rows = [row for name in (names or [None]) for row in opened.results(name, with_episodes=episodes)]
+        runs = {(r.benchmark, r.method, r.seed): r for name in (names or [None])
+                for r in opened.runs(name)}
     records = []
     for row in rows:
         record = asdict(row)
         if not episodes:
             record.pop("episode_accuracies")
+        record["current"] = is_current(row, runs)
         records.append(record)
     frame = pandas.DataFrame.from_records(records)
     return frame.sort_values(["benchmark", "method", "eval_dataset", "eval_split", "ways", "shots",
@@ -170,8 +192,19 @@ def run(spec: str | Path | Mapping[str, Any], *, store: str | Path = DEFAULT_STO
     Raises:
         BenchmarkError: as ``benchmark run`` (bad spec, path, data, store; failed runs).
     """
+    from benchmark.arguments import check_names, check_path, check_spec
     from benchmark.runner.driver import run_file
 
+    check_spec(spec)
+    for name, value in [("store", store), ("runs_dir", runs_dir)]:
+        check_path(name, value)
+    check_path("report_dir", report_dir, optional=True)
+    check_path("data_root", data_root, optional=True)
+    if only is not None:
+        check_names("only", only)
+        only = [only] if isinstance(only, str) else only
+    if set is not None and not isinstance(set, Mapping):
+        raise BenchmarkError(f"set must be a mapping of paths to values, got {type(set).__name__}")
     paths = {**(set or {}), **overrides}
     names = run_file(spec, store_path=store, data_root=data_root, runs_dir=runs_dir,
                      device=device, report_dir=report_dir, overrides=paths or None, only=only,

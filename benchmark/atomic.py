@@ -12,7 +12,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO, Callable, Iterable
 
 from benchmark.errors import BenchmarkError
 
@@ -46,6 +46,15 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> Path:
         raise
     _fsync_dir(path.parent)
     return path
+
+
+def sweep_temporary(folder: Path, names: Iterable[str] | None = None) -> None:
+    """Remove the temporary files ``atomic_write`` leaves in ``folder`` when killed half-way:
+    those of the files ``names`` (None: every one in the folder)."""
+    patterns = [".*.tmp"] if names is None else [f".{name}.*.tmp" for name in names]
+    for pattern in patterns:
+        for stale in Path(folder).glob(pattern):
+            stale.unlink(missing_ok=True)
 
 
 def _discard(tmp: str | None) -> None:

@@ -109,9 +109,37 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
         raise BenchmarkError(f"checkpoint {path} lacks {', '.join(missing)}")
     try:
         ModelSpec.from_dict(payload["model_spec"])
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError):
         raise BenchmarkError(f"checkpoint {path} has a malformed model_spec") from None
+    problem = _out_of_bounds(payload)
+    if problem:
+        raise BenchmarkError(f"checkpoint {path} is malformed: {problem}")
     return payload
+
+
+def _out_of_bounds(payload: Mapping[str, Any]) -> str:
+    """What of a checkpoint's contents is of the wrong type or out of bounds ("" if nothing):
+    the model spec's names, image shape and params, the step, the weights."""
+    from benchmark.spec.limits import MAX_IMAGE_SIDE
+
+    spec = payload["model_spec"]
+    if not all(isinstance(spec.get(key), str) for key in ("method", "backbone")):
+        return "model_spec method and backbone must be names"
+    shape = list(spec["image_shape"])
+    if (len(shape) != 3 or not all(isinstance(v, int) and not isinstance(v, bool) for v in shape)
+            or not 1 <= shape[0] <= 4 or not all(1 <= v <= MAX_IMAGE_SIDE for v in shape[1:])):
+        return (f"model_spec image_shape must be (C, H, W) with C in 1..4 and sides in "
+                f"1..{MAX_IMAGE_SIDE}, got {str(shape)[:60]}")
+    if not isinstance(spec.get("params", {}), Mapping):
+        return "model_spec params must be a mapping"
+    step = payload["step"]
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        return f"step must be a non-negative integer, got {str(step)[:40]}"
+    weights = payload["model"]
+    if not isinstance(weights, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in weights.items()):
+        return "model must map parameter names to tensors"
+    return ""
 
 
 def rebuild_method(payload: Mapping[str, Any], path: Path | str = "checkpoint") -> torch.nn.Module:
@@ -121,10 +149,15 @@ def rebuild_method(payload: Mapping[str, Any], path: Path | str = "checkpoint") 
         BenchmarkError: the weights do not fit the method/backbone the checkpoint names.
     """
     spec = ModelSpec.from_dict(payload["model_spec"])
-    method = spec.build()
+    try:
+        method = spec.build()
+    except (TypeError, ValueError, KeyError, AttributeError, OverflowError, RuntimeError) as err:
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        raise BenchmarkError(f"checkpoint {path}: cannot rebuild {spec.method}/{spec.backbone} "
+                             f"from its model_spec ({reason})") from None
     try:
         method.load_state_dict(payload["model"])
-    except RuntimeError as err:
+    except (RuntimeError, TypeError, ValueError, KeyError, AttributeError) as err:
         first = str(err).strip().splitlines()[0]
         raise BenchmarkError(
             f"checkpoint {path}: weights do not fit {spec.method}/{spec.backbone} ({first})"

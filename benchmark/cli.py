@@ -16,6 +16,7 @@ from typing import Callable, Sequence
 
 from benchmark import listing
 from benchmark.errors import BenchmarkError
+from benchmark.interrupt import Terminated, sigterm_as_interrupt
 from benchmark.memory import keep_freed_memory
 
 Handler = Callable[[argparse.Namespace], int]
@@ -345,10 +346,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     keep_freed_memory()
     log_to_stdout()
     try:
-        return args.handler(args)
+        with sigterm_as_interrupt():
+            return args.handler(args)
     except BenchmarkError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except Terminated:
+        print("terminated (SIGTERM): runs in flight recorded as failed, leases released; "
+              "run the command again to resume", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -14,6 +14,7 @@ the targets identical too.
 
 from __future__ import annotations
 
+import gc
 import os
 from datetime import timedelta
 from typing import Any
@@ -96,8 +97,11 @@ def init(backend: str | None = None) -> None:
 
 
 def shutdown() -> None:
-    """Leave the process group (no-op when not in one)."""
+    """Leave the process group (no-op when not in one), after collecting what still holds it
+    (a DDP wrapper's reducer, in a reference cycle): a group torn down at the interpreter's
+    exit may abort the process (gloo's threads still joinable)."""
     if dist.is_available() and dist.is_initialized():
+        gc.collect()
         dist.destroy_process_group()
 
 

@@ -27,6 +27,7 @@ from benchmark.errors import BenchmarkError
 from benchmark.heads import (HEADS, EmbedFn, Embedder, EmbeddingHead, Head, check_head, embed_fn,
                              eval_mode, model_device)
 from benchmark.report.stats import mean_ci95
+from benchmark.usable import check_weights
 
 #: Images embedded per ``embed`` call (several small episodes share one call).
 BATCH_IMAGES = 1024
@@ -158,6 +159,7 @@ def evaluate(
     head_obj: Head = HEADS.build(head) if isinstance(head, str) else head
     if len(episodes) == 0:
         raise BenchmarkError("evaluation needs at least 1 episode")
+    check_weights(model)
     with eval_mode(model), torch.no_grad():
         rows = _split_rows(head_obj, episodes)
         if rows is not None:

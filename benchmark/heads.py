@@ -22,6 +22,7 @@ from benchmark.errors import BenchmarkError
 from benchmark.losses import class_means
 from benchmark.registry import Registry
 from benchmark.samplers import SAMPLERS
+from benchmark.usable import checked
 
 EmbedFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -45,8 +46,9 @@ HEADS: Registry[Callable[..., Head]] = Registry("head")
 
 
 def embed_fn(model: Embedder | EmbedFn) -> EmbedFn:
-    """The embedding function of a model with ``embed`` or of a plain callable."""
-    return model.embed if hasattr(model, "embed") else model  # type: ignore[union-attr,return-value]
+    """The embedding function of a model with ``embed`` or of a plain callable, its output
+    checked (``usable.checked``: a finite float tensor ``[B, D]``)."""
+    return checked(model.embed if hasattr(model, "embed") else model)  # type: ignore[union-attr,arg-type]
 
 
 def model_device(model: Embedder | EmbedFn) -> torch.device:

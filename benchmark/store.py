@@ -29,7 +29,7 @@ import sqlite3
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 from benchmark.errors import BenchmarkError
 from benchmark.records import FLOOR, AblationPoint  # noqa: F401  (stored here; defined below the spec)
@@ -198,19 +198,35 @@ class Store:
     Args:
         path: the SQLite file (created with its parent folder when missing).
         timeout: seconds to wait for another writer before giving up (busy timeout).
+        read_only: only read (``report``, ``results()``): the file must exist and is opened
+            read-only; a store of an older schema is read through an upgraded copy in memory.
+
+    An SQLite file that is not a suite store (another application's tables, or a
+    ``user_version`` of its own) is refused before anything is written to it.
     """
 
-    def __init__(self, path: str | Path, timeout: float = DEFAULT_TIMEOUT_S) -> None:
+    def __init__(self, path: str | Path, timeout: float = DEFAULT_TIMEOUT_S,
+                 read_only: bool = False) -> None:
         self.path = Path(path)
         self.timeout = timeout
         _check_is_sqlite(self.path)
+        if read_only and not self.path.is_file():
+            raise BenchmarkError(f"store {self.path} does not exist")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+            if read_only:
+                self._conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True,
+                                             timeout=timeout, isolation_level=None)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
         except (OSError, sqlite3.Error) as err:
             raise BenchmarkError(f"store {self.path}: cannot open ({err})") from None
         try:
             self._conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            _check_ours(self._conn, self.path)
+            if read_only:
+                self._read_only_schema()
+                return
             self._conn.execute("PRAGMA foreign_keys = ON")
             self._init_schema()
         except BenchmarkError:
@@ -246,6 +262,23 @@ class Store:
                         conn.execute(statement)
                 _add_missing_columns(conn)
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _read_only_schema(self) -> None:
+        """Refuse a newer schema; read an older one through an upgraded copy in memory."""
+        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise BenchmarkError(f"store {self.path} has schema version {version}, newer than "
+                                 f"this code's {SCHEMA_VERSION}; upgrade the benchmark code")
+        if version < SCHEMA_VERSION:
+            copy = sqlite3.connect(":memory:", isolation_level=None)
+            self._conn.backup(copy)
+            self._conn.close()
+            self._conn = copy
+            with self.transaction() as conn:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                _add_missing_columns(conn)
 
     class _Transaction:
         def __init__(self, store: "Store") -> None:
@@ -438,6 +471,13 @@ class Store:
         """Names of the ablations whose grid points are stored."""
         return [r[0] for r in self._read("SELECT DISTINCT ablation FROM ablation_points ORDER BY 1")]
 
+    def current_results(self, benchmark: str | None = None,
+                        with_episodes: bool = False) -> list[ResultRow]:
+        """``results`` less the rows of another configuration (``is_current``): what a report
+        shows."""
+        runs = {(r.benchmark, r.method, r.seed): r for r in self.runs(benchmark)}
+        return [row for row in self.results(benchmark, with_episodes) if is_current(row, runs)]
+
     def benchmarks(self) -> list[str]:
         """Names of the benchmarks with results in the store."""
         return [r[0] for r in self._read("SELECT DISTINCT benchmark FROM results ORDER BY 1")]
@@ -447,6 +487,14 @@ class Store:
         if table not in ("runs", "results", "episode_accuracies", "leases", "ablation_points"):
             raise ValueError(f"no table {table!r}")
         return self._read(f"SELECT COUNT(*) FROM {table}")[0][0]
+
+
+def is_current(row: ResultRow, runs: Mapping[tuple[str, str, int], RunRecord]) -> bool:
+    """Whether ``row`` is of its job's present configuration: its training run (``runs``,
+    keyed by benchmark, method label, seed) is not failed and has the row's spec hash. A row
+    without a run record (the random-init floor) is current."""
+    run = runs.get((row.benchmark, row.method, row.seed))
+    return run is None or (run.status != "failed" and run.spec_hash == row.spec_hash)
 
 
 #: Columns added to a table after it was first made: (table, column, definition).
@@ -473,6 +521,25 @@ def _release(conn: sqlite3.Connection, lease: Lease) -> None:
 
 def _run_of(row: sqlite3.Row) -> RunRecord:
     return RunRecord(**{c: row[_sql_name(c)] for c in _RUN_COLUMNS})
+
+
+#: The tables of a suite store (SQLite's own ``sqlite_*`` tables aside).
+_TABLES = frozenset({"runs", "results", "episode_accuracies", "ablation_points", "leases"})
+
+
+def _check_ours(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse an SQLite file that is not a suite store: one with tables of its own, or an
+    empty one whose ``user_version`` another application set (only reads; writes nothing)."""
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+              if not row[0].startswith("sqlite_")}
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    foreign = sorted(tables - _TABLES)
+    empty_but_versioned = not tables and 0 < version <= SCHEMA_VERSION  # (newer: refused below)
+    if foreign or (tables and "results" not in tables) or empty_but_versioned:
+        what = (f"it holds other tables: {', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}"
+                if foreign else f"user_version {version}, tables: {', '.join(sorted(tables)) or 'none'}")
+        raise BenchmarkError(f"store {path} is an SQLite file of another application, not a "
+                             f"results store ({what}); left untouched")
 
 
 def _check_is_sqlite(path: Path) -> None:

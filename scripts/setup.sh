@@ -19,14 +19,16 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && "$PY" -c "import benchm
   exit 0
 fi
 # pip's exit status is kept; only the noise about this machine's absent local index folders is dropped.
-pip_quiet() { "$PY" -m pip install -q --disable-pip-version-check "$@" 2> >(grep -v "^WARNING: Location" >&2); }
+source scripts/pip_quiet.sh
 
 # torch/torchvision first, pinned: the releases this project is built and tested against.
-pip_quiet "torch==2.14.1" "torchvision==0.29.1" "numpy>=2"
-bash scripts/install_learn2learn.sh "$PY"
+pip_quiet "$PY" install -q "torch==2.14.1" "torchvision==0.29.1" "numpy>=2"
 # timm: the optional extra that tests/test_pretrained.py covers; ray: the Ray executor's
 # tests run in CI (about 270 MiB installed, ~30 s from PyPI).
-pip_quiet -e ".[dev,perf,timm,ray]"
+pip_quiet "$PY" install -q -e ".[dev,perf,timm,ray]"
+# learn2learn last: it is installed without its declared dependencies (gsutil, qpth, ...), so
+# any pip install after it would report them as missing (pip's resolver ERROR line).
+bash scripts/install_learn2learn.sh "$PY"
 
 "$PY" - <<'PY'
 import numpy, torch, torchvision, learn2learn, pandas, scipy, ray, timm, benchmark

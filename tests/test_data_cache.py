@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import ClassVar
@@ -28,6 +29,12 @@ def test_a_prepared_split_is_loaded_once_and_again_when_its_file_changes(tmp_pat
     payload = torch.load(path, weights_only=True)
     payload["images"] = 255 - payload["images"]
     torch.save(payload, path)
+    meta_path = root / "mnist" / "meta.json"  # a preparation again records the new fingerprint
+    meta = json.loads(meta_path.read_text())
+    meta["splits"]["train"]["fingerprint"] = Split(
+        "mnist", "train", payload["images"], payload["labels"],
+        tuple(payload["class_names"])).fingerprint
+    meta_path.write_text(json.dumps(meta))
     stat = path.stat()
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
     again = load_split("mnist", "train", root)

@@ -1,9 +1,13 @@
 """The prepared cache: ``<root>/<dataset>/<split>.pt`` per split plus ``<root>/<dataset>/meta.json``.
 
 A split file is ``torch.save`` of ``{"images": uint8 [N, C, H, W], "labels": int64 [N],
-"class_names": [str]}``. ``meta.json`` is written last, so a dataset counts as prepared only
-when every split file it lists is in place. Every write goes to a temporary file in the same
-folder, is fsynced, then renamed over the target.
+"class_names": [str]}``. A preparation first removes ``meta.json`` and writes it last, with
+every split's fingerprint, so a dataset counts as prepared only when every split file of one
+preparation is in place: a preparation killed between two split files leaves no ``meta.json``,
+and a split file whose fingerprint is not the one ``meta.json`` records (another preparation's)
+is refused when read. Every write goes to a temporary file in the same folder, is fsynced, then
+renamed over the target; the temporary files of a write killed half-way are swept by the next
+preparation.
 """
 
 from __future__ import annotations
@@ -47,15 +51,22 @@ def read_meta(root: Path, dataset: str) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text())
+        meta = json.loads(path.read_text())
     except (OSError, ValueError) as err:
         raise BenchmarkError(f"corrupt metadata {path}: {err}; prepare again with --force") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("splits", {}), dict):
+        raise BenchmarkError(f"corrupt metadata {path}: not a record of splits; "
+                             "prepare again with --force")
+    return meta
 
 
 def write_prepared(root: Path, dataset: str, splits: dict[str, Split], meta: dict[str, Any]) -> None:
     """Store every split, then ``meta.json`` (``meta`` plus per-split counts and fingerprints)."""
     folder = dataset_dir(root, dataset)
     folder.mkdir(parents=True, exist_ok=True)
+    (folder / META).unlink(missing_ok=True)  # not prepared until every split is written
+    for stale in folder.glob(".*.tmp"):  # temporary files of a write killed half-way
+        stale.unlink(missing_ok=True)
     records = {}
     for name, split in splits.items():
         payload = {"images": split.images.contiguous(), "labels": split.labels.contiguous(),
@@ -67,13 +78,34 @@ def write_prepared(root: Path, dataset: str, splits: dict[str, Split], meta: dic
     atomic_write(folder / META, lambda handle: handle.write(json.dumps(record, indent=2).encode()))
 
 
-def read_split(root: Path, dataset: str, split: str) -> Split:
-    """One prepared split, read from its file (``benchmark.data.load_split`` keeps it in memory)."""
+def read_split(root: Path, dataset: str, split: str, fingerprint: str | None = None) -> Split:
+    """One prepared split, read from its file (``benchmark.data.load_split`` keeps it in memory).
+
+    Args:
+        fingerprint: the split's fingerprint as ``meta.json`` records it; a file of other
+            contents (another preparation's, or altered) is refused.
+    """
     path = split_path(root, dataset, split)
+    again = f"prepare {dataset} again with --force"
     if not path.exists():
-        raise BenchmarkError(f"prepared split file {path} is missing; prepare {dataset} again with --force")
+        raise BenchmarkError(f"prepared split file {path} is missing; {again}")
     try:
         payload = torch.load(path, weights_only=True)
     except Exception as err:  # torch raises many types for a damaged file
-        raise BenchmarkError(f"corrupt prepared split {path}: {err}; prepare {dataset} again with --force") from None
-    return Split(dataset, split, payload["images"], payload["labels"], tuple(payload["class_names"]))
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise BenchmarkError(f"corrupt prepared split {path}: {reason}; {again}") from None
+    try:
+        loaded = Split(dataset, split, payload["images"], payload["labels"],
+                       tuple(str(name) for name in payload["class_names"]))
+        if loaded.labels.dtype != torch.int64 or (
+                len(loaded) and not 0 <= int(loaded.labels.min()) <= int(loaded.labels.max())
+                < loaded.num_classes):
+            raise ValueError("labels must be int64 class indices below the number of classes")
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise BenchmarkError(f"corrupt prepared split {path}: not a split file "
+                             f"({str(err) or type(err).__name__}); {again}") from None
+    if fingerprint is not None and loaded.fingerprint != fingerprint:
+        raise BenchmarkError(f"prepared split {path} is not the one {META} records (fingerprint "
+                             f"{loaded.fingerprint}, expected {fingerprint}): the files are of "
+                             f"different preparations; {again}")
+    return loaded

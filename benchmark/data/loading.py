@@ -97,8 +97,10 @@ def load_split(dataset: str, split: str, data_root: Path | None = None) -> Split
     root = resolve_data_root(data_root)
     meta = cache.read_meta(root, dataset)
     if meta and split in meta.get("splits", {}):
+        recorded = meta["splits"][split]
+        expected = recorded.get("fingerprint") if isinstance(recorded, dict) else None
         return _remember(cache.split_path(root, dataset, split), split,
-                         lambda: cache.read_split(root, dataset, split))
+                         lambda: cache.read_split(root, dataset, split, expected))
     source = builder(dataset)
     copy = source.embedded_copy()
     if copy is not None:

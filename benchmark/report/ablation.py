@@ -148,17 +148,37 @@ def render_ablation(store: Store, ablation: str, out_dir: Path,
 
 
 def render_ablation_index(store: Store, out_dir: Path) -> Path:
-    """Write ``out_dir/index.md``: one line per stored ablation, its question, and links to
-    its report (``<name>/index.md`` and ``<name>/report.html``)."""
+    """Write ``out_dir/index.md``: one line per ablation report, its question, and links to
+    it (``<name>/index.md`` and ``<name>/report.html``): every ablation of the store, and every
+    report already in ``out_dir`` (rendered from another store: its question read from its
+    page), so no report on disk loses its link."""
     out_dir = Path(out_dir)
     lines = ["# Ablations", ""]
-    for name in store.ablations():
-        points = store.ablation_points(name)
-        question = points[0].question if points else ""
-        lines.append(f"- [{name}]({name}/index.md) ([HTML]({name}/report.html)), "
-                     f"{len(points)} points: {question or '–'}")
+    stored = set(store.ablations())
+    on_disk = {page.parent.name: page for page in out_dir.glob("*/index.md")}
+    for name in sorted(stored | set(on_disk)):
+        if name in stored:
+            points = store.ablation_points(name)
+            question = points[0].question if points else ""
+            count = f", {len(points)} points"
+        else:
+            question, count = _question_of(on_disk[name]), ""
+        lines.append(f"- [{name}]({name}/index.md) ([HTML]({name}/report.html)){count}: "
+                     f"{question or '–'}")
     if len(lines) == 2:
         lines.append("No ablation is stored yet.")
     lines += ["", f"<sub>made by: {prov.command_line()}; commit {prov.commit()}; "
               f"store: {store.path}</sub>"]
     return atomic_write_text(out_dir / "index.md", "\n".join(lines) + "\n")
+
+
+def _question_of(page: Path) -> str:
+    """The question an ablation report's ``index.md`` states (empty when it states none)."""
+    try:
+        text = page.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    for line in text.splitlines():
+        if line.startswith("**Question:**"):
+            return line[len("**Question:**"):].strip()
+    return ""

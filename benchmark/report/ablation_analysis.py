@@ -193,9 +193,9 @@ def analyse(store: Store, ablation: str) -> Ablation:
                              f"(ablations: {known})")
     points = tuple(Point(p.point, p.position, tuple(json.loads(p.swept).items()))
                    for p in stored)
-    rows_of = {p.point: [r for r in store.results(p.benchmark, with_episodes=True)]
+    rows_of = {p.point: [r for r in store.current_results(p.benchmark, with_episodes=True)]
                for p in stored}
-    once = [r for r in store.results(ablation, with_episodes=True) if is_floor(r.method)] \
+    once = [r for r in store.current_results(ablation, with_episodes=True) if is_floor(r.method)] \
         if ablation not in {p.benchmark for p in stored} else []
     if not any(rows_of.values()):
         raise BenchmarkError(f"ablation {ablation!r}: no result rows under its points' "

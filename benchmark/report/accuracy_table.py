@@ -59,7 +59,7 @@ def run(out: Path | None = None, benchmark: str | None = None,
     store = Path(store)
     if not store.is_file():
         raise BenchmarkError(f"store {store} does not exist (run a spec first)")
-    with Store(store) as opened:
+    with Store(store, read_only=True) as opened:
         known = sorted(set(opened.benchmarks()) | {r.benchmark for r in opened.runs()})
         if benchmark not in known:
             raise BenchmarkError(f"no runs of benchmark {benchmark!r} in {store} "

@@ -19,13 +19,13 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from benchmark import provenance as prov
-from benchmark.atomic import atomic_write, atomic_write_text
+from benchmark.atomic import atomic_write, atomic_write_text, sweep_temporary
 from benchmark.errors import BenchmarkError
 from benchmark.report import curves as run_curves
 from benchmark.report import plots, published, tables, time_plot, time_to_accuracy
 from benchmark.report.ablation import AblationReport, render_ablation, render_ablation_index
 from benchmark.report.header import budget_lines
-from benchmark.store import Store
+from benchmark.store import RunRecord, Store
 
 
 @dataclass(frozen=True)
@@ -73,11 +73,11 @@ def render_benchmark(store: Store, benchmark: str, out_dir: Path,
                      command: str | None = None) -> Report:
     """Write the plots of one benchmark of ``store`` into ``out_dir`` and its tables beside it
     (``table_paths``)."""
-    rows = store.results(benchmark, with_episodes=True)
+    rows = store.current_results(benchmark, with_episodes=True)  # not another config's rows
     table = tables.build_table(rows, benchmark)
     curves = run_curves.benchmark_curves(store, benchmark)
     lines = [*provenance_lines(table, store.path, command or prov.command_line()),
-             *budget_lines(rows, curves)]
+             *budget_lines(rows, curves), *failed_lines(store.runs(benchmark))]
     out_dir = Path(out_dir)
     methods = {r.method: (r.method_name, r.backbone) for r in rows}
     markdown = "\n".join([
@@ -95,6 +95,8 @@ def render_benchmark(store: Store, benchmark: str, out_dir: Path,
     files = table_paths(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
+        sweep_temporary(out_dir)  # of a report killed half-way
+        sweep_temporary(out_dir.parent, [path.name for path in files.values()])
         atomic_write_text(files["markdown"], markdown)
         atomic_write_text(files["latex"], tables.to_latex(table, lines))
         atomic_write_text(files["csv"], tables.to_csv(table, lines))
@@ -107,6 +109,14 @@ def render_benchmark(store: Store, benchmark: str, out_dir: Path,
     return Report(benchmark, markdown, files, table)
 
 
+def failed_lines(runs: Sequence[RunRecord]) -> list[str]:
+    """One header line per failed run: its rows are not in the table."""
+    return [f"FAILED: {r.method} seed {r.seed}"
+            + (f" at step {r.failed_step}" if r.failed_step is not None else "")
+            + f" ({r.error or 'no message'}); no row of it is shown" for r in runs
+            if r.status == "failed"]
+
+
 def render_store(store_path: str | Path, out_dir: str | Path = Path("results"),
                  benchmark_name: str | None = None) -> list[Report]:
     """Render every benchmark in the store (or only ``benchmark_name``): tables to
@@ -115,7 +125,7 @@ def render_store(store_path: str | Path, out_dir: str | Path = Path("results"),
     store_path = Path(store_path)
     if not store_path.is_file():
         raise BenchmarkError(f"store {store_path} does not exist (run a spec first)")
-    with Store(store_path) as store:
+    with Store(store_path, read_only=True) as store:
         known = store.benchmarks()
         if benchmark_name is not None and benchmark_name not in known:
             raise BenchmarkError(f"no results for benchmark {benchmark_name!r} in {store_path} "
@@ -123,11 +133,23 @@ def render_store(store_path: str | Path, out_dir: str | Path = Path("results"),
         names = [benchmark_name] if benchmark_name else known
         if not names:
             raise BenchmarkError(f"store {store_path} holds no results yet")
-        reports = [render_benchmark(store, name, Path(out_dir) / name) for name in names]
+        folders = [Path(out_dir) / _file_name(name, store_path) for name in names]  # all first
+        reports = [render_benchmark(store, name, folder) for name, folder in zip(names, folders)]
     for report in reports:
         print(report.markdown)
         print("wrote " + ", ".join(str(p) for p in report.files.values()))
     return reports
+
+
+def _file_name(name: str, store_path: Path) -> str:
+    """A stored benchmark name as a file name inside ``--out``: only a plain name is one (a
+    stored name never chooses where the report goes: ``../x`` or ``/x`` is refused)."""
+    if (name in ("", ".", "..") or any(c in name for c in "/\\\0")
+            or len(f"{name}.html".encode()) > 255):
+        raise BenchmarkError(f"store {store_path} holds benchmark name {name[:60]!r}"
+                             f"{'...' if len(name) > 60 else ''}, not a plain file name: its "
+                             f"report would be written outside --out; refused, nothing written")
+    return name
 
 
 def render_ablation_store(store_path: str | Path, ablation: str,
@@ -138,7 +160,7 @@ def render_ablation_store(store_path: str | Path, ablation: str,
     if not store_path.is_file():
         raise BenchmarkError(f"store {store_path} does not exist (run an ablation first)")
     folder = Path(out_dir) / "ablations"
-    with Store(store_path) as store:
+    with Store(store_path, read_only=True) as store:
         report = render_ablation(store, ablation, folder / ablation)
         index = render_ablation_index(store, folder)
     print(report.markdown)

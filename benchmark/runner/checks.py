@@ -4,6 +4,7 @@ folders the run will write. Each refuses with one line and writes nothing."""
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import torch
@@ -177,3 +178,9 @@ def check_writable_dir(path: Path, what: str) -> None:
         raise BenchmarkError(f"{what} {path} cannot be created: {probe} is not a directory")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise BenchmarkError(f"{what} {path} is not writable: {probe} is read-only")
+    try:  # os.access answers for root by the mode bits alone (yes under /proc): try it
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as err:
+        raise BenchmarkError(f"{what} {path} is not writable: no file can be made in {probe} "
+                             f"({err.strerror or type(err).__name__})") from None

@@ -20,11 +20,13 @@ from benchmark.spec.ablation import MAX_POINTS, AblationPlan, check_path
 from benchmark.errors import BenchmarkError
 from benchmark.executors import Executor, Job, Outcome, build_executor
 from benchmark.runner import progress
+from benchmark.runner.adopt import adopt
 from benchmark.runner.checks import check_device, check_writable_dir, preflight
 from benchmark.runner.job import JobResult, run_dir, run_job
 from benchmark.runner.leases import DEFAULT_TIMEOUT_S, LeaseKeeper, check_timeout
 from benchmark.runner.planning import Work, dry_plan, plan, plan_text, retire, work_left
-from benchmark.spec.plain import writable
+from benchmark.interrupt import interruption
+from benchmark.spec.plain import canonical_hash, writable
 from benchmark.spec.schema import Reader
 from benchmark.spec.benchmark_spec import BenchmarkSpec, parse_spec
 from benchmark.spec.file import read_spec_file
@@ -44,6 +46,7 @@ def _run_spec(spec: BenchmarkSpec, store_path: Path, runs_dir: Path, data_root: 
     jobs run (None: all).
     """
     with Store(store_path) as store:
+        adopt(spec, store)  # the finished jobs of the benchmarks its ``reuse:`` names
         planned = [w for w in plan(spec, store) if only is None or w.label in only]
         progress.planned(spec, len(planned), store_path, resolved)
         attempted: set[tuple[str, int]] = set()
@@ -81,12 +84,25 @@ def _run_spec(spec: BenchmarkSpec, store_path: Path, runs_dir: Path, data_root: 
                         dict(spec=spec, label=w.label, seed=w.seed, runs_dir=runs_dir,
                              data_root=data_root, device=device, cells=w.cells))
                     for w in work]
-            for outcome in executor.run(jobs, started):
-                failure = _record(spec, store, outcome, resolved,
-                                  leases.lease(spec, *outcome.job.key))
-                if failure is not None:
-                    failed.append(failure)
-                clock.job_done()
+            finished: set[tuple[str, int]] = set()
+            try:
+                for outcome in executor.run(jobs, started):
+                    finished.add(outcome.job.key)
+                    failure = _record(spec, store, outcome, resolved,
+                                      leases.lease(spec, *outcome.job.key))
+                    if failure is not None:
+                        failed.append(failure)
+                    clock.job_done()
+            except KeyboardInterrupt as stop:  # SIGINT, or SIGTERM (benchmark.interrupt)
+                for label, seed in (attempted & {job.key for job in jobs}) - finished:
+                    if label not in spec.floors:
+                        store.set_run(RunRecord(
+                            spec.name, label, seed, "failed", spec_hash=spec.job_hash(label),
+                            error=f"interrupted by {interruption(stop)}", device=resolved,
+                            commit=provenance.commit(),
+                            checkpoint=str(run_dir(runs_dir, spec, label, seed))),
+                            release=leases.lease(spec, label, seed))
+                raise
 
         run(planned)
         waited = False
@@ -131,15 +147,23 @@ def _record(spec: BenchmarkSpec, store: Store, outcome: Outcome, resolved: str,
 
 
 def _report_dir(specs: list[BenchmarkSpec], ablation: AblationPlan | None,
-                report_dir: str | Path | None) -> Path:
+                report_dir: str | Path | None, overrides: Mapping[str, Any] | None = None,
+                only: Sequence[str] | None = None) -> Path:
     """Where the report goes: ``report_dir``, or ``results/ablations/<ablation>/`` for an
     ablation file, ``results/<spec name>`` for a spec (its plots' folder; the tables go beside
-    it, ``results/<spec name>.md``)."""
+    it, ``results/<spec name>.md``). A run that is not the file's (``--set`` overrides or
+    ``--only`` labels) never writes over the file's report: without ``report_dir`` it goes to
+    ``results/experiments/<name>-<hash of the overrides and labels>``."""
     if report_dir is not None:
         return Path(report_dir)
+    name = ablation.name if ablation is not None else specs[0].name
+    if overrides or only is not None:
+        change = canonical_hash({"set": writable(dict(overrides or {})),
+                                 "only": sorted(only) if only is not None else None})
+        return Path("results") / "experiments" / f"{name}-{change[:8]}"
     if ablation is not None:
-        return Path("results") / "ablations" / ablation.name
-    return Path("results") / specs[0].name
+        return Path("results") / "ablations" / name
+    return Path("results") / name
 
 
 def report_ablation(store: Store, ablation: str, out: Path, command: str | None,
@@ -247,7 +271,9 @@ def run_file(spec_path: str | Path | Mapping[str, Any],
     """
     ablation, specs = load_run(spec_path, data_root, overrides, only, yes)
     requested, resolved = _preflight(specs, data_root, device)
-    out = _report_dir(specs, ablation, report_dir)
+    out = _report_dir(specs, ablation, report_dir, overrides, only)
+    if report_dir is None and (overrides or only is not None):
+        progress.elsewhere(out)
     for folder, what in [(Path(runs_dir), "--runs-dir"), (out, "--report-dir")]:
         check_writable_dir(folder, what)
     runner = build_executor(executor, **(executor_options or {}))
@@ -262,7 +288,8 @@ def run_file(spec_path: str | Path | Mapping[str, Any],
             failed += _run_spec(spec, Path(store_path), Path(runs_dir), data_root, name, here,
                                 runner, leases, None if only is None else frozenset(only))
     _report(Path(store_path), specs, ablation, out, command,
-            out.parent if ablation is not None and report_dir is None else None)
+            out.parent if ablation is not None and report_dir is None
+            and not (overrides or only is not None) else None)
     if failed:
         raise BenchmarkError(_failures(failed, store_path))
     return [spec.name for spec in specs]

@@ -26,6 +26,7 @@ from benchmark.evaluation import evaluate, fixed_episodes, random_floor, validat
 from benchmark.methods import METHODS, ModelSpec, build_method
 from benchmark.methods.base import check_across_ranks
 from benchmark.runner.cells import Cell, by_episodes, cells_of
+from benchmark.runner.reuse import claim_folder, job_fingerprint
 from benchmark.samplers import Sampler, build_sampler
 from benchmark.spec.benchmark_spec import BenchmarkSpec, MethodSpec
 from benchmark.store import ResultRow, RunRecord
@@ -86,12 +87,15 @@ def _trained_model(spec: BenchmarkSpec, method: MethodSpec, seed: int, device: s
                                   method.trainer.val_episodes, spec.eval.seed, device)
         validate = validator(episodes, (method.heads or spec.eval.heads)[0])
     folder = run_dir(runs_dir, spec, method.label, seed)
+    trained_on = job_fingerprint(spec.job_hash(method.label), split.name, split.fingerprint)
+    if distributed.rank() == 0:  # the writer of the folder
+        claim_folder(folder, trained_on, f"{spec.name}: {method.label} seed {seed}")
     model_spec = ModelSpec(method.method, method.backbone, split.image_shape,
                            writable(method.params))
     result = training.train(
         model, sampler, method.train_config(seed, device), folder, validate,
         model_spec=model_spec,
-        spec={"benchmark": spec.name, "spec_hash": spec.job_hash(method.label),
+        spec={"benchmark": spec.name, **trained_on,
               "method": spec.to_dict()["methods"][spec.methods.index(method)]})
     if result.best_checkpoint is not None and Path(result.best_checkpoint).exists():
         model.load_state_dict(load_checkpoint(Path(result.best_checkpoint),

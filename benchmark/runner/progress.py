@@ -105,6 +105,12 @@ class Overall:
         log.info("%s", self.line())
 
 
+def elsewhere(out: Path) -> None:
+    """A run with --set or --only is not the file's: its report goes to ``out``."""
+    log.info("--set/--only: this run is not the file's, so its report goes to %s, not over "
+             "the file's report (--report-dir chooses the folder)", out)
+
+
 def reported(markdown: str, files: Iterable[Path]) -> None:
     """A benchmark's report: its Markdown table and the files written."""
     log.info("%s", markdown)

@@ -95,15 +95,30 @@ def _heads_used(spec: "EvalSpec", context: Context) -> None:
                 raise Invalid(str(err), "head_episodes") from None
 
 
+#: The longest benchmark name or label: each names a file or folder (with suffixes).
+MAX_NAME_CHARS = 100
+
+
 def _plain_name(name: str, context: Context) -> None:
     if not _NAME.match(name):
         raise BenchmarkError(f"{name!r} must be a plain name (letters, digits, _ . - + =)")
+    if len(name) > MAX_NAME_CHARS:
+        raise BenchmarkError(f"a name of {len(name)} characters is too long (at most "
+                             f"{MAX_NAME_CHARS}: it names files and folders)")
+
+
+def _plain_names(names: tuple[str, ...], context: Context) -> None:
+    for name in names:
+        _plain_name(name, context)
 
 
 def _plain_label(label: str, context: Context) -> None:
     if not _NAME.match(label) or label.startswith(FLOOR):
         raise BenchmarkError(f"label {label!r} must be a plain name (letters, digits, "
                              f"_ . - + = , [ ]) not starting with {FLOOR!r} (the floor's label)")
+    if len(label) > MAX_NAME_CHARS:
+        raise BenchmarkError(f"a label of {len(label)} characters is too long (at most "
+                             f"{MAX_NAME_CHARS}: it names a folder)")
 
 
 # ---------------------------------------------------------------- the spec objects (immutable)
@@ -239,6 +254,10 @@ class BenchmarkSpec:
     methods: tuple[MethodSpec, ...] = setting(check=unique(
         "label", "label {value!r} is used twice; give each method a distinct label"))
     eval: EvalSpec = setting(check=_heads_used)
+    reuse: tuple[str, ...] = setting((), check=_plain_names,
+                                     doc="benchmarks whose finished jobs of the same "
+                                         "configuration are reused under this name (rows "
+                                         "copied, not trained again): runner/adopt.py")
     raw: Mapping[str, Any] = field(default_factory=ReadOnlyDict, repr=False, compare=False)
     origin: str = field(default="<spec>", compare=False)
     floor: str = "with"  # one of FLOORS; set by an ablation's plan, never by a spec file
