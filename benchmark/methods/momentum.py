@@ -51,7 +51,7 @@ class MomentumMethod(Method):
         symmetric: predict each view from the other (True) or only view 2 from view 1.
     """
 
-    kinds: ClassVar[frozenset[str] | None] = frozenset({"augment", "patches"})
+    kinds: ClassVar[frozenset[str] | None] = frozenset({"augment", "patches", "temporal"})
     #: Under torchrun each rank's loss is its own pairs' (against the shared queue for MoCo and
     #: PsCo): DDP's gradient mean makes it the global batch's; the targets stay identical on
     #: every rank (the same EMA of identical online weights) and the queues too (every rank

@@ -25,7 +25,7 @@ class ProtoCLR(ProtoNet):
     """
 
     name = "protoclr"
-    kinds = frozenset({"augment", "patches"})
+    kinds = frozenset({"augment", "patches", "temporal"})
     kind_hint = "on labelled episodes it is 'protonet'"
     across_ranks = True
 
