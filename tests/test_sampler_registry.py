@@ -97,5 +97,5 @@ def test_restricted_methods_keep_their_kinds(first_images: str) -> None:
 
 def test_an_unregistered_sampler_is_refused_by_the_spec() -> None:
     with pytest.raises(BenchmarkError, match=r"methods\[0\].sampler: unknown sampler "
-                                             r"'first_images' \(known: augment, labels, patches\)"):
+                                             r"'first_images' \(known: augment, labels, patches, temporal\)"):
         parse_spec(tiny_spec("infonce", "first_images"))

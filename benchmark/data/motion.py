@@ -3,8 +3,9 @@
 ``moving_sequences(split, motion)`` turns any image split into a split of sequences: each
 sequence is one drawing of the source moving on a dark canvas over ``motion.frames`` frames,
 with a constant velocity that bounces off the canvas edges, a steady rotation and a linear
-scale drift (and, with ``motion.crossing``, a second drawing of another class whose path
-crosses the first one's at the middle frame; the two are composed by their maximum).
+scale drift (and, with ``motion.crossing``, a second drawing of another class, at the first
+one's scale, whose path crosses the first one's at the middle frame; the two are composed by
+their maximum).
 
 The result is an ordinary ``Split`` with a frame axis: class ``s`` is sequence ``s`` and its
 ``frames`` images, stored in time order, are rows ``s * frames .. s * frames + frames - 1``.
@@ -178,7 +179,9 @@ def motion_paths(count: int, motion: Motion, side: int) -> tuple[Paths, Paths | 
     if not motion.crossing:
         return first, None, u[:, 16]
     middle = first.centre[:, (motion.frames - 1) // 2]
-    return first, _path(u[:, 8:16], motion, side, motion.frames, through=middle), u[:, 16]
+    crossing = u[:, 8:16].copy()
+    crossing[:, 4:6] = u[:, 4:6]  # the first drawing's scales: the same room, so the paths meet
+    return first, _path(crossing, motion, side, motion.frames, through=middle), u[:, 16]
 
 
 def _chosen_rows(source: Split, motion: Motion) -> np.ndarray:

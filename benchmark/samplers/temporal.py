@@ -93,10 +93,6 @@ class TemporalSampler(Sampler):
         for name, value in (("negatives", negatives), ("augment_support", augment_support)):
             if not isinstance(value, bool):
                 raise BenchmarkError(f"{WHO}: {name} must be true or false, got {value!r}")
-        slots = (window - 1) // stride + 1
-        if shots + queries > slots:
-            raise BenchmarkError(f"{WHO}: a window of {window} frames at stride {stride} holds {slots} "
-                                 f"frames, fewer than shots+queries K+Q={shots + queries}")
         if not negatives and margin is not None:
             raise BenchmarkError(f"{WHO}: margin applies with negatives: true only")
         if negatives:
@@ -109,6 +105,10 @@ class TemporalSampler(Sampler):
             if 2 * window + margin > length:
                 raise BenchmarkError(f"{WHO}: two windows of {window} frames more than {margin} frames "
                                      f"apart need {2 * window + margin} frames, more than {where}")
+        slots = (window - 1) // stride + 1
+        if shots + queries > slots:
+            raise BenchmarkError(f"{WHO}: a window of {window} frames at stride {stride} holds {slots} "
+                                 f"frames, fewer than shots+queries K+Q={shots + queries}")
         per_sequence = 2 if negatives else 1
         if ways // per_sequence > count:
             raise BenchmarkError(f"ways N={ways} needs {ways // per_sequence} sequences, more than the "
