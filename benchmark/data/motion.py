@@ -13,9 +13,9 @@ Every class name is ``<source class>#<source row>@<recipe>``, where the recipe h
 source split's fingerprint and every motion parameter, so the sequences' fingerprint
 (``Split.fingerprint``) says which images and which motion made them.
 
-Everything is a pure function of ``motion.seed``: numpy's PCG64 uniforms, float64 arithmetic,
-and the results of ``sin``/``cos`` rounded to multiples of 2^-30, so that every machine (whatever
-its maths library) computes the same frames to the bit.
+Everything is a pure function of ``motion.seed``: numpy's PCG64 uniforms, exactly rounded
+float64 and float32 arithmetic, and the results of ``sin``/``cos`` rounded to multiples of 2^-30,
+so that every machine (whatever its maths library) computes the same frames to the bit.
 """
 
 from __future__ import annotations
@@ -138,11 +138,14 @@ def _path(u: np.ndarray, motion: Motion, side: int, frames: int,
 
 
 def _render(sources: np.ndarray, paths: Paths, canvas: int) -> np.ndarray:
-    """Frames ``[S, T, C, canvas, canvas]`` float64 of sources ``[S, C, H, W]`` (float64)
-    moved along ``paths``: bilinear, zero outside the drawing."""
+    """Frames ``[S, T, C, canvas, canvas]`` float32 of sources ``[S, C, H, W]`` moved along
+    ``paths``: bilinear, zero outside the drawing (coordinates in float64, weights and pixel
+    values in float32: each an exactly rounded operation, so the same on every machine)."""
     s, c, h, w = sources.shape
-    padded = np.zeros((s, c, h + 2, w + 2))
+    frames = paths.scale.shape[1]
+    padded = np.zeros((s, c, h + 2, w + 2), dtype=np.float32)
     padded[:, :, 1:-1, 1:-1] = sources
+    flat = padded.reshape(s, c, -1)
     grid = np.arange(canvas, dtype=np.float64) + 0.5
     px, py = grid[None, None, None, :], grid[None, None, :, None]  # [1, 1, 1, X], [1, 1, Y, 1]
     cos = _quantised(np.cos(paths.angle))[:, :, None, None]
@@ -153,17 +156,20 @@ def _render(sources: np.ndarray, paths: Paths, canvas: int) -> np.ndarray:
     sx = w / 2 + cos * dx - sin * dy - 0.5
     sy = h / 2 + sin * dx + cos * dy - 0.5
     x0, y0 = np.floor(sx), np.floor(sy)
-    fx, fy = sx - x0, sy - y0
-    frames = paths.scale.shape[1]
-    flat = padded.reshape(s, c, -1)
-    out = np.zeros((s, frames, c, canvas, canvas))
-    for ox, oy in ((0, 0), (1, 0), (0, 1), (1, 1)):
-        weight = (fx if ox else 1 - fx) * (fy if oy else 1 - fy)
-        index = ((np.clip(y0 + oy, -1, h) + 1) * (w + 2) + np.clip(x0 + ox, -1, w) + 1).astype(np.int64)
-        index = index.reshape(s, 1, -1)
-        for channel in range(c):
-            values = np.take_along_axis(flat[:, channel:channel + 1], index, 2)
-            out[:, :, channel] += weight * values.reshape(s, frames, canvas, canvas)
+    fx, fy = (sx - x0).astype(np.float32), (sy - y0).astype(np.float32)
+    x0, y0 = x0.astype(np.int64), y0.astype(np.int64)
+    columns = [np.clip(x0 + o, -1, w) + 1 for o in (0, 1)]  # padded columns, outside → the zero border
+    rows = [(np.clip(y0 + o, -1, h) + 1) * (w + 2) for o in (0, 1)]
+    out = np.empty((s, frames, c, canvas, canvas), dtype=np.float32)
+    for channel in range(c):
+        image = flat[:, channel:channel + 1]
+
+        def at(row: np.ndarray, column: np.ndarray) -> np.ndarray:
+            return np.take_along_axis(image, (row + column).reshape(s, 1, -1), 2).reshape(fx.shape)
+
+        top = at(rows[0], columns[0]) * (1 - fx) + at(rows[0], columns[1]) * fx
+        bottom = at(rows[1], columns[0]) * (1 - fx) + at(rows[1], columns[1]) * fx
+        out[:, :, channel] = top * (1 - fy) + bottom * fy
     return out
 
 
@@ -234,13 +240,13 @@ def moving_sequences(source: Split, motion: Motion, dataset: str | None = None) 
     images = np.empty((count * frames, channels, motion.canvas, motion.canvas), dtype=np.uint8)
     for start in range(0, count, CHUNK):
         part = slice(start, min(start + CHUNK, count))
-        drawings = source.images[rows[part]].numpy().astype(np.float64)
+        drawings = source.images[rows[part]].numpy()
         made = _render(drawings, Paths(first.centre[part], first.angle[part], first.scale[part]), motion.canvas)
         if second is not None:
-            crossing = source.images[rows[partner[part]]].numpy().astype(np.float64)
+            crossing = source.images[rows[partner[part]]].numpy()
             made = np.maximum(made, _render(crossing, Paths(second.centre[part], second.angle[part],
                                                             second.scale[part]), motion.canvas))
-        block = np.clip(np.floor(made + 0.5), 0, 255).astype(np.uint8)
+        block = np.clip(np.floor(made + np.float32(0.5)), 0, 255).astype(np.uint8)
         images[start * frames: part.stop * frames] = block.reshape(-1, channels, motion.canvas, motion.canvas)
     recipe = motion.recipe(source)
     names = tuple(f"{source.class_names[label]}#{row}@{recipe}" for label, row in zip(labels, rows))
