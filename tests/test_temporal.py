@@ -162,7 +162,8 @@ def test_datasets_show_renders_a_strip_of_frames(tmp_path: Path, capsys) -> None
 # ------------------------------------------------------------------ temporal episodes
 
 
-@pytest.mark.parametrize("window, stride, shots, queries", [(3, 1, 1, 2), (7, 3, 1, 2), (10, 2, 2, 3), (5, 1, 4, 1)])
+@pytest.mark.parametrize("window, stride, shots, queries",
+                         [(3, 1, 1, 2), (7, 3, 1, 2), (10, 2, 2, 3), (5, 1, 4, 1)])
 def test_episodes_are_frames_of_one_sequence_within_a_window(window, stride, shots, queries) -> None:
     sampler = build_sampler("temporal", toy_sequences(), 4, shots, queries, window=window, stride=stride)
     for seed in range(25):

@@ -99,6 +99,10 @@ class Paths:
     angle: np.ndarray
     scale: np.ndarray
 
+    def __getitem__(self, sequences: slice) -> "Paths":
+        """The paths of some of the sequences."""
+        return Paths(self.centre[sequences], self.angle[sequences], self.scale[sequences])
+
 
 def _quantised(x: np.ndarray) -> np.ndarray:
     """``x`` rounded to a multiple of 2^-30 (hides last-bit differences of ``sin``/``cos``)."""
@@ -237,17 +241,15 @@ def moving_sequences(source: Split, motion: Motion, dataset: str | None = None) 
     first, second, pick = motion_paths(count, motion, width)
     labels = source.labels.numpy()[rows]
     partner = _partners(labels, pick, source) if second is not None else None
-    images = np.empty((count * frames, channels, motion.canvas, motion.canvas), dtype=np.uint8)
+    side = motion.canvas
+    images = np.empty((count * frames, channels, side, side), dtype=np.uint8)
     for start in range(0, count, CHUNK):
         part = slice(start, min(start + CHUNK, count))
-        drawings = source.images[rows[part]].numpy()
-        made = _render(drawings, Paths(first.centre[part], first.angle[part], first.scale[part]), motion.canvas)
-        if second is not None:
-            crossing = source.images[rows[partner[part]]].numpy()
-            made = np.maximum(made, _render(crossing, Paths(second.centre[part], second.angle[part],
-                                                            second.scale[part]), motion.canvas))
+        made = _render(source.images[rows[part]].numpy(), first[part], side)
+        if second is not None and partner is not None:
+            made = np.maximum(made, _render(source.images[rows[partner[part]]].numpy(), second[part], side))
         block = np.clip(np.floor(made + np.float32(0.5)), 0, 255).astype(np.uint8)
-        images[start * frames: part.stop * frames] = block.reshape(-1, channels, motion.canvas, motion.canvas)
+        images[start * frames: part.stop * frames] = block.reshape(-1, channels, side, side)
     recipe = motion.recipe(source)
     names = tuple(f"{source.class_names[label]}#{row}@{recipe}" for label, row in zip(labels, rows))
     return Split(dataset or f"moving_{source.dataset}", source.name, torch.from_numpy(images),

@@ -57,7 +57,8 @@ class SequenceDataset(DatasetBuilder):
 
     def read_embedded(self, split: str) -> Split:
         if split not in self.source_splits:
-            raise BenchmarkError(f"unknown {self.name} split {split!r} (known: {', '.join(self.source_splits)})")
+            raise BenchmarkError(f"unknown {self.name} split {split!r} "
+                                 f"(known: {', '.join(self.source_splits)})")
         return self._make(split, self._source().read_embedded(self.source_splits[split]))
 
 
@@ -133,5 +134,6 @@ def strip_rows(split: Split, sequences: int = 8, seed: int = 0) -> list[torch.Te
     """Every frame of ``sequences`` sequences picked by ``seed``, one row per sequence
     (``[T, C, H, W]`` float in [0, 1], time from left to right), for a strip of frames."""
     frames = frames_of(split)
-    chosen = np.sort(np.random.default_rng(seed).choice(len(frames), min(sequences, len(frames)), replace=False))
+    picked = np.random.default_rng(seed).choice(len(frames), min(sequences, len(frames)), replace=False)
+    chosen = np.sort(picked)
     return [unit_float(frames[int(s)].contiguous()) for s in chosen]

@@ -170,7 +170,8 @@ class TemporalSampler(Sampler):
         flat = torch.from_numpy(rows).flatten().to(self.device)
         images = unit_float(self.images.index_select(0, flat))
         if self.augment is not None:
-            u = np.concatenate([view_u[:, :, :k].reshape(b, n * k, -1), view_u[:, :, k:].reshape(b, n * q, -1)], 1)
+            u = np.concatenate([view_u[:, :, :k].reshape(b, n * k, -1),
+                                view_u[:, :, k:].reshape(b, n * q, -1)], 1)
             images = self._augmented(images, torch.from_numpy(u.reshape(len(flat), -1)).to(
                 device=self.device, dtype=torch.float32))
         images = images.view(b, n * (k + q), *images.shape[1:])
