@@ -172,6 +172,7 @@ FAKES: dict[str, Callable[[Path], Path]] = {
     "omniglot": omniglot, "mnist": mnist, "fashion_mnist": mnist, "kmnist": mnist,
     "cifar10": cifar10, "cifar100": cifar100, "cifar_fs": cifar100, "fc100": cifar100,
     "mini_imagenet": mini_imagenet, "imagefolder": imagefolder,
+    "moving_omniglot": omniglot, "moving_omniglot_crossing": omniglot, "moving_mnist": mnist,
 }
 
 

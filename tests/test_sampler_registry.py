@@ -129,5 +129,5 @@ def test_a_sampler_offers_only_words_of_the_vocabulary() -> None:
 
 def test_an_unregistered_sampler_is_refused_by_the_spec() -> None:
     with pytest.raises(BenchmarkError, match=r"methods\[0\].sampler: unknown sampler "
-                                             r"'first_images' \(known: augment, labels, patches\)"):
+                                             r"'first_images' \(known: augment, labels, patches, temporal\)"):
         parse_spec(tiny_spec("infonce", "first_images"))

@@ -117,7 +117,7 @@ BAD = [
     (["methods", 0, "ways"], True, "methods[0].ways", "expected an integer"),
     (["methods", 0, "shots"], 0, "methods[0].shots", "≥ 1"),
     (["methods", 0, "sampler"], "foo", "methods[0].sampler",
-     "unknown sampler 'foo' (known: augment, labels, patches)"),
+     "unknown sampler 'foo' (known: augment, labels, patches, temporal)"),
     (["methods", 0, "source"], "labels", "methods[0].source", "renamed to 'sampler'"),
     (["methods", 0, "sampler"], {"rotations": True}, "methods[0].sampler",
      "sampler options go under 'sampler_options'"),

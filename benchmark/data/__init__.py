@@ -18,6 +18,7 @@ Command line::
 """
 
 from benchmark.data import cifar, imagefolder, learn2learn_sets, mnist, omniglot  # noqa: F401  (register)
+from benchmark.data import sequences  # noqa: F401  (register the moving sequences)
 from benchmark.data.builder import DATASETS, DatasetInfo
 from benchmark.data.loading import dataset_info, load_split
 from benchmark.data.root import resolve_data_root

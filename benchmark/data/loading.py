@@ -65,7 +65,8 @@ def dataset_info(name: str, data_root: Path | None = None) -> DatasetInfo:
                          f"`python -m benchmark datasets prepare imagefolder:{name} --source DIR`)")
 
 
-#: The one cache of loaded splits: ``(file, split)`` → ``((mtime_ns, size) of the file, Split)``.
+#: The one cache of loaded splits: ``(file, split)`` → ``((mtime_ns, size) of the file, Split)``
+#: (an embedded copy, which may serve several datasets, is keyed ``(file, dataset/split)``).
 _LOADED: dict[tuple[str, str], tuple[tuple[int, int], Split]] = {}
 
 
@@ -104,6 +105,6 @@ def load_split(dataset: str, split: str, data_root: Path | None = None) -> Split
     source = builder(dataset)
     copy = source.embedded_copy()
     if copy is not None:
-        return _remember(copy, split, lambda: source.read_embedded(split))
+        return _remember(copy, f"{dataset}/{split}", lambda: source.read_embedded(split))
     raise BenchmarkError(f"{dataset} is not prepared in {root}: run `python -m benchmark datasets prepare "
                          f"{dataset}` (needs network) or add `--source PATH` ({source.source_hint})")

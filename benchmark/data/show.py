@@ -3,8 +3,9 @@
 Two grids, drawn from a seed: ``<name>_<split>_samples.png`` (one row per class: images of
 that class, as stored) and ``<name>_<split>_<sampler>_views.png`` (one row per episode class of
 a training sampler: for the ``augment`` sampler the plain image first, then its support and
-query views, made exactly as training makes them). Small images are enlarged (nearest
-neighbour) so that a glyph's strokes can be seen.
+query views, made exactly as training makes them); for a sequence dataset also a strip of
+frames, ``<name>_<split>_frames.png`` (one sequence per row, time from left to right). Small
+images are enlarged (nearest neighbour) so that a glyph's strokes can be seen.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from torchvision.utils import make_grid, save_image
 
 from benchmark.spec import limits
 from benchmark.data.loading import dataset_info, load_split
+from benchmark.data.sequences import sequence_dataset, strip_rows
 from benchmark.data.split import Split, unit_float
 from benchmark.errors import BenchmarkError
 
@@ -125,5 +127,7 @@ def show(name: str, out: Path, split: str | None = None, data_root: Path | None 
     stem = f"{info.name}_{chosen}"
     views = views_grid(data, Path(out) / f"{stem}_{sampler}_views.png", sampler, classes,
                        per_class, seed, options)  # first: a sampler that refuses writes nothing
-    return summaries, [sample_grid(data, Path(out) / f"{stem}_samples.png", classes, per_class,
-                                   seed), views]
+    grids = [sample_grid(data, Path(out) / f"{stem}_samples.png", classes, per_class, seed), views]
+    if sequence_dataset(info.name) is not None:  # a strip of frames: one sequence per row
+        grids.append(_save(strip_rows(data, classes, seed), Path(out) / f"{stem}_frames.png"))
+    return summaries, grids
