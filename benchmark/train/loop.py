@@ -25,7 +25,6 @@ from __future__ import annotations
 import random
 import sys
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -49,6 +48,7 @@ from benchmark.device import resolve_device
 from benchmark.episodes.episode import Episode, EpisodeSampler
 from benchmark.errors import BenchmarkError
 from benchmark.methods.base import Method
+from benchmark.precision import autocast, choose, step_probe
 from benchmark.train.config import TrainConfig
 from benchmark.train.metrics_log import MetricsLog
 from benchmark.train.optim import build_optimizer, build_scheduler
@@ -130,6 +130,7 @@ class TrainStep:
         optimizer, scheduler: as built by ``build_optimizer`` / ``build_scheduler``.
         device: where episodes are moved.
         amp: autocast float16 + GradScaler (only on CUDA).
+        precision: a resolved ``benchmark.precision`` precision (not ``auto``); float16 is ``amp``.
     """
 
     def __init__(
@@ -139,20 +140,21 @@ class TrainStep:
         scheduler: torch.optim.lr_scheduler.LRScheduler,
         device: torch.device,
         amp: bool = False,
+        precision: str = "float32",
     ) -> None:
         self.method = method
         self.optimizer = optimizer
         self.scheduler = scheduler
         self.device = device
-        self.amp = amp and device.type == "cuda"
+        self.amp = (amp or precision == "float16") and device.type == "cuda"
+        self.precision = "float16" if self.amp else precision
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
 
     def __call__(self, episode: Episode) -> dict[str, torch.Tensor]:
         """Run the step; returns the method's outputs (detached). A non-finite loss (on any
         rank) raises ``FloatingPointError`` before any weight changes."""
         episode = episode.to(self.device)
-        autocast = torch.autocast("cuda", dtype=torch.float16) if self.amp else nullcontext()
-        with autocast:
+        with autocast(self.precision, self.device):
             out = self.method(episode)
         loss = out["loss"]
         checked = distributed.mean_over_ranks(loss.detach())  # every rank stops together
@@ -250,7 +252,8 @@ def train(
     else:
         seed_everything(config.seed)
     _same_start(start, run_dir, device)  # every rank has decided before rank 0 writes
-    stepper = TrainStep(_parallel(method, device), optimizer, scheduler, device, config.amp)
+    stepper = TrainStep(_parallel(method, device), optimizer, scheduler, device, config.amp,
+                        choose(config.precision, device, step_probe(method, sampler, device)).precision)
     if payload is not None and stepper.scaler.is_enabled() and payload.get("scaler"):
         stepper.scaler.load_state_dict(payload["scaler"])
 
