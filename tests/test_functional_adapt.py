@@ -11,6 +11,7 @@ from benchmark.episodes.episode import Episode
 from benchmark.errors import BenchmarkError
 from benchmark.methods import build_method
 from benchmark.methods.functional_adapt import resolve_inner_loop
+from test_maml import LR, reference_outer_loss
 
 SHAPE = (1, 16, 16)
 META_BATCH = 4
@@ -40,7 +41,7 @@ def meta_step(name: str, inner_loop: str, dtype: torch.dtype, device: str = "cpu
               **params) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
     """``forward_batch`` outputs, the flat meta-gradient and the flat buffers after it."""
     torch.manual_seed(0)
-    method = build_method(name, "conv4", SHAPE, ways=5, inner_lr=0.4, inner_loop=inner_loop,
+    method = build_method(name, "conv4", SHAPE, ways=5, inner_lr=LR, inner_loop=inner_loop,
                           **params).to(device, dtype).train()
     out = method.forward_batch(episodes(dtype, device))
     out["loss"].backward()
@@ -95,9 +96,16 @@ def test_vectorised_refuses_mixed_shapes() -> None:
 
 @pytest.mark.cuda
 @pytest.mark.parametrize("first_order", [False, True])
-def test_vectorised_equals_sequential_on_cuda(first_order: bool) -> None:
-    params = dict(first_order=first_order, inner_steps=2)
-    _, ref_grad, ref_buffers = meta_step("maml", "sequential", torch.float64, "cuda", **params)
-    _, grad, buffers = meta_step("maml", "vectorised", torch.float64, "cuda", **params)
+def test_vectorised_equals_a_plain_autograd_loop_on_cuda(first_order: bool) -> None:
+    """On CUDA, against ``reference_outer_loss`` (a ``torch.autograd`` inner loop, no
+    learn2learn: the GPU machine may not have it), per episode, averaged."""
+    steps = 2
+    _, grad, _ = meta_step("maml", "vectorised", torch.float64, "cuda", first_order=first_order,
+                           inner_steps=steps)
+    torch.manual_seed(0)
+    method = build_method("maml", "conv4", SHAPE, ways=5, inner_lr=LR,
+                          first_order=first_order).to("cuda", torch.float64).train()
+    batch = episodes(torch.float64, "cuda")
+    torch.stack([reference_outer_loss(method, e, steps, first_order)[0] for e in batch]).mean().backward()
+    ref_grad = torch.cat([p.grad.flatten() for p in method.parameters()])
     assert relative(grad, ref_grad) < 1e-6
-    assert relative(buffers, ref_buffers) < 1e-6
