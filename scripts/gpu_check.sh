@@ -109,6 +109,7 @@ fi
 "$PY" - "$OUT/environment.json" "$DEVICE" <<'EOF' 2>&1 | tee -a "$LOG"
 import json, platform, sys
 import torch
+import torch.distributed
 
 
 def importable(name):
@@ -124,7 +125,7 @@ env = {
     "device_name": torch.cuda.get_device_name(0) if device == "cuda" else platform.processor() or "cpu",
     "bf16_supported": bool(torch.cuda.is_bf16_supported()) if device == "cuda" else None,
     "torch": torch.__version__, "cuda": torch.version.cuda,
-    "nccl": ".".join(map(str, torch.cuda.nccl.version())) if device == "cuda" else None,
+    "nccl": str(torch.cuda.nccl.version()) if device == "cuda" and torch.distributed.is_nccl_available() else None,
     "python": platform.python_version(),
     "optional packages": {m: importable(m)
                           for m in ("learn2learn", "ray", "timm", "easyfsl", "tensorboard")},
@@ -137,7 +138,7 @@ has() { "$PY" -c "import $1" 2>/dev/null; }
 if [ "$DRY" = "1" ]; then
     QUICK_SET=(--set "methods[0].trainer.steps=2" --set "methods[1].trainer.steps=2"
                --set "methods[2].trainer.steps=2" --set "eval.episodes=4")
-    TRANSFER_SET=(--set "trainer.steps=2" --set "methods[0].trainer.steps=2"
+    TRANSFER_SET=(--set "trainer.steps=2" --set "eval.head_episodes.finetune=2" --set "methods[0].trainer.steps=2"
                   --set "methods[1].trainer.steps=2" --set "methods[2].trainer.steps=2"
                   --set "eval.episodes=4" --set "trainer.val_episodes=4")
     export BENCHMARK_PERF_ROUNDS=1 BENCHMARK_PERF_BUDGET_S=0.05
