@@ -47,9 +47,12 @@ from benchmark.errors import BenchmarkError
 #: reference, the default), this module's batched computation, or ``auto``.
 INNER_LOOPS = ("sequential", "vectorised", "auto")
 
-#: What ``auto`` picks on a CPU (measured by ``benchmark perf maml``: on a 2-thread CPU the
-#: vectorised path is no faster than the sequential one at meta-batch 32 and keeps every
-#: episode's activations alive at once, so the reference path stays); on CUDA, ``vectorised``.
+#: What ``auto`` picks on a CPU: the reference path. On a CPU the vectorised path is no clear win
+#: (issue 24, 2 threads, meta-batch 32, 5w1s: a vmap sketch 31.0 tasks/s against learn2learn's
+#: 29.7; here, on a contended 2-core AMD EPYC, 1 thread, meta-batch 8: vectorised 1.7 tasks/s,
+#: sequential 2.1, a plain autograd loop 2.3), the batch norm written out in tensor operations
+#: costs a little, and every episode's activations are alive at once. On CUDA, where hundreds
+#: of tiny kernels per episode are the cost, ``auto`` is ``vectorised``.
 AUTO_ON_CPU = "sequential"
 
 Params = dict[str, torch.Tensor]

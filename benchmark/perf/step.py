@@ -188,7 +188,8 @@ def run(out: Path | None = None, data_root: Path | None = None) -> int:
     if out is not None and out.is_dir():
         raise BenchmarkError(f"--out {out} is a directory; give a file name")
     started = time.perf_counter()
-    machine = provenance.machine(torch.get_num_threads())
+    machine = (f"{provenance.machine(torch.get_num_threads())}; "
+               f"bfloat16: {precision.hardware_bf16(torch.device('cpu'))[1]}")
     split = load_split("omniglot", "background", data_root)
     l2l = import_learn2learn()
 
