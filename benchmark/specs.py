@@ -296,6 +296,8 @@ class BenchmarkSpec:
             del method["train_split"]
         if method.get("heads", None) == []:  # no heads of its own: hashed as before the key
             del method["heads"]
+        if method.get("trainer", {}).get("precision") == "float32":  # hashed as before the key
+            del method["trainer"]["precision"]
         return canonical_hash({
             "name": self.name,
             "train": plain(self.train),

@@ -379,7 +379,7 @@ def _validate(validate: Validator, method: torch.nn.Module, device: torch.device
 def _check_resumable(
     payload: Mapping[str, Any], config: TrainConfig, model_spec: ModelSpec, path: Path
 ) -> None:
-    saved = payload.get("config", {})
+    saved = {"precision": "float32", **payload.get("config", {})}  # before the key: float32
     current = config.to_dict()
     differ = sorted(
         k for k in current if k not in RESUMABLE_CHANGES and saved.get(k) != current[k]
