@@ -19,6 +19,7 @@ from benchmark.errors import BenchmarkError
 from benchmark.episodes.episode import Task
 from benchmark.optional import import_learn2learn
 from benchmark.methods.base import Method
+from benchmark.methods.functional_adapt import check_inner_loop
 
 
 class WayClassifier(nn.Module):
@@ -115,14 +116,20 @@ class InnerLoopMethod(Method):
         first_order: drop the second-order terms (FOMAML): the outer gradient is the query
             loss's gradient at the adapted weights.
         eval_steps: inner steps at evaluation (``native`` head); 0: ``inner_steps``.
+        inner_loop: how ``forward_batch`` runs a meta-batch's inner loops: ``sequential``
+            (a learn2learn clone per episode, the reference), ``vectorised`` (one batched
+            computation, ``functional_adapt``) or ``auto`` (``functional_adapt.resolve_inner_loop``).
     """
 
     needs = frozenset({"classes"})
     needs_hint = "patch episodes have no fixed N-way classes per support"
 
     def __init__(self, backbone: nn.Module, ways: int = 5, inner_steps: int = 1,
-                 inner_lr: float = 0.4, first_order: bool = False, eval_steps: int = 0) -> None:
+                 inner_lr: float = 0.4, first_order: bool = False, eval_steps: int = 0,
+                 inner_loop: str = "sequential") -> None:
         super().__init__(backbone)
+        check_inner_loop(self.name, inner_loop)
+        self.inner_loop = inner_loop
         check_inner(self.name, ways=ways, inner_steps=inner_steps, inner_lr=inner_lr,
                     eval_steps=eval_steps)
         self.ways, self.inner_steps, self.inner_lr = ways, inner_steps, inner_lr

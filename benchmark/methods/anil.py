@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from benchmark.episodes.episode import Episode
 from benchmark.methods.adaptation import InnerLoopMethod, inner_loop, support_normalised, wrap
 from benchmark.methods.base import register_method
+from benchmark.methods.functional_adapt import anil_forward_batch, resolve_inner_loop
 
 
 @register_method(
@@ -34,6 +35,16 @@ class ANIL(InnerLoopMethod):
         logits = learner(query, episode.ways)
         loss = F.cross_entropy(logits, episode.query_labels)
         return {"loss": loss, "logits": logits}
+
+    def forward_batch(self, episodes: list[Episode]) -> dict[str, torch.Tensor]:
+        """The mean of ``forward`` over ``episodes``; one batched computation when the
+        ``inner_loop`` setting resolves to ``vectorised`` (``functional_adapt``)."""
+        for episode in episodes:
+            self.check(episode)
+        if resolve_inner_loop(self.inner_loop, episodes[0].support.device) == "vectorised":
+            return anil_forward_batch(self.backbone, self.classifier, episodes, self.inner_steps,
+                                      self.inner_lr, self.first_order)
+        return super().forward_batch(episodes)
 
     def adapt_predict(self, episode: Episode) -> torch.Tensor:
         """Query labels ``[N*Q]`` after ``eval_steps`` first-order inner steps of the classifier

@@ -11,6 +11,7 @@ from torch import nn
 from benchmark.episodes.episode import Episode
 from benchmark.methods.adaptation import InnerLoopMethod, inner_loop, support_statistics, wrap
 from benchmark.methods.base import register_method
+from benchmark.methods.functional_adapt import maml_forward_batch, resolve_inner_loop
 
 
 class _Network(nn.Module):
@@ -54,6 +55,16 @@ class MAML(InnerLoopMethod):
         logits = network.classifier(features, episode.ways)
         return features, {"loss": nn.functional.cross_entropy(logits, episode.query_labels),
                           "logits": logits}
+
+    def forward_batch(self, episodes: list[Episode]) -> dict[str, torch.Tensor]:
+        """The mean of ``forward`` over ``episodes``; one batched computation when the
+        ``inner_loop`` setting resolves to ``vectorised`` (``functional_adapt``)."""
+        for episode in episodes:
+            self.check(episode)
+        if resolve_inner_loop(self.inner_loop, episodes[0].support.device) == "vectorised":
+            return maml_forward_batch(_Network(self.backbone, self.classifier), episodes,
+                                      self.inner_steps, self.inner_lr, self.first_order)
+        return super().forward_batch(episodes)
 
     def adapt_predict(self, episode: Episode) -> torch.Tensor:
         """Query labels ``[N*Q]`` after ``eval_steps`` first-order inner steps on the support

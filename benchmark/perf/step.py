@@ -10,7 +10,9 @@ Every measurement is time-boxed, all in one process, so the ratios compare like 
 
 from __future__ import annotations
 
+import os
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
@@ -18,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from benchmark import provenance
+from benchmark import precision, provenance
 from benchmark.data import load_split
 from benchmark.data.split import Split
 from benchmark.samplers import build_sampler
@@ -37,13 +39,30 @@ PROTONET_SHAPES = ((5, 1, 15), (20, 5, 15), (60, 5, 5))
 SIMCLR_BATCH = 256
 TARGET_RATIO = 1.2
 TARGET_AUGMENT = 0.05
+TARGET_BF16 = 1.5
 
 
-def measure(steps: dict[str, Callable[[int], Any]], rounds: int = ROUNDS,
-            budget_s: float = BUDGET_S) -> dict[str, float]:
+def settings() -> tuple[int, float]:
+    """Rounds and seconds per round of ``measure``: ``ROUNDS`` and ``BUDGET_S``, or the
+    environment's ``BENCHMARK_PERF_ROUNDS`` and ``BENCHMARK_PERF_BUDGET_S`` where set (tiny
+    values check that a perf command runs; they measure nothing)."""
+    try:
+        return (int(os.environ.get("BENCHMARK_PERF_ROUNDS", ROUNDS)),
+                float(os.environ.get("BENCHMARK_PERF_BUDGET_S", BUDGET_S)))
+    except ValueError:
+        raise BenchmarkError("BENCHMARK_PERF_ROUNDS must be a whole number and "
+                             "BENCHMARK_PERF_BUDGET_S a number of seconds") from None
+
+
+def measure(steps: dict[str, Callable[[int], Any]], rounds: int | None = None,
+            budget_s: float | None = None) -> dict[str, float]:
     """Best steps/s of each ``step(i)`` over ``rounds`` interleaved time boxes of ``budget_s``
-    (at least ``MIN_STEPS`` steps each) after one warm-up step: on a shared CPU, the best round
-    is the least disturbed one, and interleaving exposes every step to the same load."""
+    (at least ``MIN_STEPS`` steps each; both by default from ``settings``) after one warm-up
+    step: on a shared CPU, the best round is the least disturbed one, and interleaving exposes
+    every step to the same load."""
+    default_rounds, default_budget = settings()
+    rounds = default_rounds if rounds is None else rounds
+    budget_s = default_budget if budget_s is None else budget_s
     best = dict.fromkeys(steps, 0.0)
     calls = dict.fromkeys(steps, 0)
     for step in steps.values():
@@ -62,15 +81,18 @@ def measure(steps: dict[str, Callable[[int], Any]], rounds: int = ROUNDS,
 # ---- ours ---------------------------------------------------------------------------------
 
 def our_step(method_name: str, split: Split, kind: str, ways: int, shots: int, queries: int,
-             channels_last: bool, /, **params: Any) -> tuple[Callable[[int], Any], dict[str, float]]:
-    """Our trainer's step (sampling included) and a dict accumulating seconds spent sampling."""
+             channels_last: bool, /, precision: str = "float32",
+             **params: Any) -> tuple[Callable[[int], Any], dict[str, float]]:
+    """Our trainer's step (sampling included) in ``precision`` (float32 or bfloat16, the
+    trainer's autocast) and a dict accumulating seconds spent sampling."""
     torch.manual_seed(0)
     method = build_method(method_name, "conv4", split.image_shape, **params)
     config = TrainConfig(steps=10**6, lr=1e-3, device="cpu", channels_last=channels_last,
                          progress=False, tensorboard=False)
     device = place(method, config)
     optimizer = build_optimizer(method, config)
-    stepper = TrainStep(method.train(), optimizer, build_scheduler(optimizer, config), device)
+    stepper = TrainStep(method.train(), optimizer, build_scheduler(optimizer, config), device,
+                        precision=precision)
     sampler = build_sampler(kind, split, ways, shots, queries)
     clock = {"sampling": 0.0, "total": 0.0}
 
@@ -127,6 +149,36 @@ def l2l_step(l2l: Any, episodes: list[Episode]) -> Callable[[int], Any]:
     return step
 
 
+# ---- precision ----------------------------------------------------------------------------
+
+def precision_table(split: Split, ratio_lines: list[str]) -> tuple[list[str], list[str]]:
+    """The float32 and bfloat16 rows of ProtoNet 60w5s5q and SimCLR batch 256 (channels-last),
+    their ratios appended to ``ratio_lines``, and notes: the CPU's bfloat16 instructions and
+    what ``trainer.precision: auto`` chooses here (``benchmark.precision.choose``)."""
+    cpu = torch.device("cpu")
+    has, why = precision.hardware_bf16(cpu)
+    cases = {"ProtoNet 60w5s5q": ("protonet", "labels", 60, 5, 5),
+             "SimCLR batch 256": ("simclr", "augment", SIMCLR_BATCH, 1, 1)}
+    rows = ["| step | float32 | bfloat16 | bfloat16 / float32 |", "|---|---:|---:|---:|"]
+    for label, (name, kind, n, k, q) in cases.items():
+        best = measure({p: our_step(name, split, kind, n, k, q, True, precision=p)[0]
+                        for p in ("float32", "bfloat16")})
+        ratio = best["bfloat16"] / best["float32"]
+        rows.append(f"| ours: {label}, Conv-4 | {best['float32']:.2f} | {best['bfloat16']:.2f} | "
+                    f"{ratio:.2f}x |")
+        target = (f"(target >= {TARGET_BF16}x where the CPU has AMX or AVX512-BF16: "
+                  f"{verdict(ratio >= TARGET_BF16)})" if has else
+                  "(no target: the CPU has neither AMX nor AVX512-BF16)")
+        ratio_lines.append(f"- {label}: bfloat16 / float32 = {ratio:.2f}x {target}")
+        print(rows[-1], flush=True)
+    choice = precision.choose("auto", cpu, lambda p: partial(
+        our_step("protonet", split, "labels", 60, 5, 5, True, precision=p)[0], 0))
+    notes = [f"- CPU bfloat16 instructions: {why}",
+             f"- `trainer.precision: auto` here (probe: a ProtoNet 60w5s5q step): "
+             f"{choice.precision} ({choice.reason})"]
+    return rows, notes
+
+
 # ---- report -------------------------------------------------------------------------------
 
 @PERF_SCRIPTS.register("step", "training steps/s: our ProtoNet and SimCLR vs a learn2learn-style ProtoNet step")
@@ -136,7 +188,8 @@ def run(out: Path | None = None, data_root: Path | None = None) -> int:
     if out is not None and out.is_dir():
         raise BenchmarkError(f"--out {out} is a directory; give a file name")
     started = time.perf_counter()
-    machine = provenance.machine(torch.get_num_threads())
+    machine = (f"{provenance.machine(torch.get_num_threads())}; "
+               f"bfloat16: {precision.hardware_bf16(torch.device('cpu'))[1]}")
     split = load_split("omniglot", "background", data_root)
     l2l = import_learn2learn()
 
@@ -178,13 +231,15 @@ def run(out: Path | None = None, data_root: Path | None = None) -> int:
                            f"(target <= {100 * TARGET_AUGMENT:.0f}%: {verdict(share <= TARGET_AUGMENT)})")
         print(simclr_rows[-1], flush=True)
 
+    precision_rows, precision_notes = precision_table(split, ratio_lines)
+
     command = "python -m benchmark perf step" + (f" --out {out}" if out else "")
     lines = [
         *heading("Training step speed", command),
         f"- machine: {machine}",
         f"- versions: {provenance.library_versions()}, learn2learn {l2l.__version__}",
         "- data: embedded Omniglot background, 28x28; CPU; each number: the best of "
-        f"{ROUNDS} interleaved rounds of {BUDGET_S:.0f} s (at least {MIN_STEPS} steps) after one "
+        f"{settings()[0]} interleaved rounds of {settings()[1]:g} s (at least {MIN_STEPS} steps) after one "
         "warm-up step, in steps per second; augmenting share: over all timed SimCLR steps",
         "",
         "## ProtoNet steps per second",
@@ -194,6 +249,12 @@ def run(out: Path | None = None, data_root: Path | None = None) -> int:
         "## SimCLR steps per second (augmented views made inside the step)",
         "",
         *simclr_rows,
+        "",
+        "## float32 and bfloat16 (channels-last, steps per second)",
+        "",
+        *precision_notes,
+        "",
+        *precision_rows,
         "",
         "## Ratios (same run)",
         "",

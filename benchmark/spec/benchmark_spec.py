@@ -317,6 +317,8 @@ class BenchmarkSpec:
             del method["heads"]
         if method.get("trainer", {}).get("meta_batch") == 1:  # one episode a step: as before the key
             del method["trainer"]["meta_batch"]
+        if method.get("trainer", {}).get("precision") == "float32":  # hashed as before the key
+            del method["trainer"]["precision"]
         return canonical_hash({
             "name": self.name,
             "train": plain(self.train),

@@ -7,6 +7,7 @@ from typing import Any, Mapping
 
 from benchmark.spec import limits
 from benchmark.errors import refuse_unknown
+from benchmark.precision import PRECISIONS
 from benchmark.spec.schema import Invalid, check_fields, setting
 from benchmark.train.optim import OPTIMIZERS, SCHEDULES
 
@@ -52,7 +53,12 @@ class TrainConfig:
                         doc="seeds the generators at the start and every episode "
                             "(episode_seed)")
     device: str = setting("auto", spec=False, doc="auto, cpu, cuda or cuda:N", resumable=True)
-    amp: bool = setting(False, doc="mixed precision (autocast float16 + GradScaler); CUDA only")
+    amp: bool = setting(False, doc="mixed precision (autocast float16 + GradScaler); CUDA only; "
+                                   "an alias of precision: float16 on CUDA")
+    precision: str = setting("float32", choices=PRECISIONS,
+                             doc="float32, bfloat16 (autocast; fast on CUDA and on CPUs with AMX "
+                                 "or AVX512-BF16), float16 (CUDA) or auto (bfloat16 where the "
+                                 "hardware has it and a probe finds it faster)")
     channels_last: bool = setting(True, doc="channels-last memory format for the model's "
                                             "weights (≈1.3x faster convolutions on CPU)")
     progress: bool | None = setting(None, spec=False, doc="tqdm progress bar; None shows it "

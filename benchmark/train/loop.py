@@ -25,7 +25,6 @@ from __future__ import annotations
 import random
 import sys
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -49,6 +48,7 @@ from benchmark.episodes.episode import Episode, EpisodeSampler, TaskShape
 from benchmark.errors import BenchmarkError
 from benchmark.methods import ModelSpec
 from benchmark.methods.base import Method
+from benchmark.precision import autocast, choose, step_probe
 from benchmark.spec.schema import resumable_fields
 from benchmark.train.config import TrainConfig
 from benchmark.train.metrics_log import MetricsLog
@@ -136,6 +136,7 @@ class TrainStep:
         optimizer, scheduler: as built by ``build_optimizer`` / ``build_scheduler``.
         device: where episodes are moved.
         amp: autocast float16 + GradScaler (only on CUDA).
+        precision: a resolved ``benchmark.precision`` precision (not ``auto``); float16 is ``amp``.
     """
 
     def __init__(
@@ -145,12 +146,14 @@ class TrainStep:
         scheduler: torch.optim.lr_scheduler.LRScheduler,
         device: torch.device,
         amp: bool = False,
+        precision: str = "float32",
     ) -> None:
         self.method = method
         self.optimizer = optimizer
         self.scheduler = scheduler
         self.device = device
-        self.amp = amp and device.type == "cuda"
+        self.amp = (amp or precision == "float16") and device.type == "cuda"
+        self.precision = "float16" if self.amp else precision
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
 
     def __call__(self, episodes: Sequence[Episode]) -> dict[str, torch.Tensor]:
@@ -158,8 +161,7 @@ class TrainStep:
         A non-finite loss (on any rank) raises ``FloatingPointError`` before any weight
         changes."""
         episodes = [episode.to(self.device) for episode in episodes]
-        autocast = torch.autocast("cuda", dtype=torch.float16) if self.amp else nullcontext()
-        with autocast:
+        with autocast(self.precision, self.device):
             if isinstance(self.method, DistributedDataParallel):
                 out = self.method(episodes)  # through the wrapper: its gradient hooks
             else:
@@ -377,7 +379,8 @@ def train(
     progress.started = started
     start = progress.start
     _same_start(start, run_dir, device)  # every rank has decided before rank 0 writes
-    stepper = TrainStep(_parallel(method, device), optimizer, scheduler, device, config.amp)
+    stepper = TrainStep(_parallel(method, device), optimizer, scheduler, device, config.amp,
+                        choose(config.precision, device, step_probe(method, sampler, device)).precision)
     if payload is None:
         checkpoints.save(checkpoints.last, 0, stepper, method, progress)
     elif stepper.scaler.is_enabled() and payload.get("scaler"):

@@ -1,0 +1,111 @@
+"""The vectorised inner loop (``benchmark.methods.functional_adapt``) against the sequential
+learn2learn clone/adapt path: the same meta-loss, meta-gradient and batch-norm running
+statistics over a meta-batch, in float64, first and second order, 1 and 5 inner steps."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from benchmark.episodes.episode import Episode
+from benchmark.errors import BenchmarkError
+from benchmark.methods import build_method
+from benchmark.methods.functional_adapt import resolve_inner_loop
+from test_maml import LR, reference_outer_loss
+
+SHAPE = (1, 16, 16)
+META_BATCH = 4
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def episodes(dtype: torch.dtype, device: str = "cpu", ways: int = 5, shots: int = 1,
+             queries: int = 2) -> list[Episode]:
+    """A meta-batch of noisy class-template episodes, class-major, a pure function of the seeds."""
+    templates = torch.rand(8, *SHAPE, generator=torch.Generator().manual_seed(99))
+    batch = []
+    for seed in range(META_BATCH):
+        g = torch.Generator().manual_seed(seed)
+        class_ids = torch.randperm(8, generator=g)[:ways]
+        drawn = []
+        for per_class in (shots, queries):
+            labels = torch.arange(ways).repeat_interleave(per_class)
+            noise = 0.3 * torch.rand(len(labels), *SHAPE, generator=g)
+            drawn += [(0.7 * templates[class_ids[labels]] + noise).clamp(0, 1).to(device, dtype),
+                      labels.to(device)]
+        batch.append(Episode(*drawn, class_ids, ways, shots, queries, "labels", seed))
+    return batch
+
+
+def meta_step(name: str, inner_loop: str, dtype: torch.dtype, device: str = "cpu",
+              **params) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+    """``forward_batch`` outputs, the flat meta-gradient and the flat buffers after it."""
+    torch.manual_seed(0)
+    method = build_method(name, "conv4", SHAPE, ways=5, inner_lr=LR, inner_loop=inner_loop,
+                          **params).to(device, dtype).train()
+    out = method.forward_batch(episodes(dtype, device))
+    out["loss"].backward()
+    gradient = torch.cat([p.grad.flatten() for p in method.parameters()])
+    buffers = torch.cat([b.double().flatten() for b in method.buffers()])
+    return out, gradient, buffers
+
+
+def relative(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).norm() / b.norm())
+
+
+@pytest.mark.parametrize("name", ["maml", "anil"])
+@pytest.mark.parametrize("first_order", [False, True])
+@pytest.mark.parametrize("steps", [1, 5])
+def test_vectorised_meta_gradient_equals_sequential(name: str, first_order: bool, steps: int) -> None:
+    params = dict(first_order=first_order, inner_steps=steps)
+    ref_out, ref_grad, ref_buffers = meta_step(name, "sequential", torch.float64, **params)
+    out, grad, buffers = meta_step(name, "vectorised", torch.float64, **params)
+    assert relative(grad, ref_grad) < 1e-6
+    assert relative(buffers, ref_buffers) < 1e-6  # running statistics and counters alike
+    for key in ("loss", "acc", "embedding_std"):
+        assert torch.allclose(out[key], ref_out[key], rtol=1e-9, atol=1e-12), key
+    assert float(ref_grad.norm()) > 0
+
+
+def test_sequential_forward_batch_is_the_mean_of_forward() -> None:
+    torch.manual_seed(0)
+    method = build_method("maml", "conv4", SHAPE, ways=5).train()
+    batch = episodes(torch.float32)
+    state = {k: v.clone() for k, v in method.state_dict().items()}
+    mean = torch.stack([method(e)["loss"] for e in batch]).mean()
+    method.load_state_dict(state)
+    assert torch.allclose(method.forward_batch(batch)["loss"], mean, rtol=1e-6)
+
+
+def test_inner_loop_setting() -> None:
+    assert resolve_inner_loop("auto", torch.device("cuda")) == "vectorised"
+    assert resolve_inner_loop("sequential", torch.device("cuda")) == "sequential"
+    assert resolve_inner_loop("auto", torch.device("cpu")) in ("sequential", "vectorised")
+    with pytest.raises(BenchmarkError, match="inner_loop must be one of"):
+        build_method("maml", "conv4", SHAPE, inner_loop="parallel")
+
+
+def test_vectorised_refuses_mixed_shapes() -> None:
+    torch.manual_seed(0)
+    method = build_method("anil", "conv4", SHAPE, ways=5, inner_loop="vectorised").train()
+    mixed = episodes(torch.float32)[:1] + episodes(torch.float32, ways=3)[:1]
+    with pytest.raises(BenchmarkError, match="episodes of one shape"):
+        method.forward_batch(mixed)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("first_order", [False, True])
+def test_vectorised_equals_a_plain_autograd_loop_on_cuda(first_order: bool) -> None:
+    """On CUDA, against ``reference_outer_loss`` (a ``torch.autograd`` inner loop, no
+    learn2learn: the GPU machine may not have it), per episode, averaged."""
+    steps = 2
+    _, grad, _ = meta_step("maml", "vectorised", torch.float64, "cuda", first_order=first_order,
+                           inner_steps=steps)
+    torch.manual_seed(0)
+    method = build_method("maml", "conv4", SHAPE, ways=5, inner_lr=LR,
+                          first_order=first_order).to("cuda", torch.float64).train()
+    batch = episodes(torch.float64, "cuda")
+    torch.stack([reference_outer_loss(method, e, steps, first_order)[0] for e in batch]).mean().backward()
+    ref_grad = torch.cat([p.grad.flatten() for p in method.parameters()])
+    assert relative(grad, ref_grad) < 1e-6
