@@ -33,7 +33,7 @@ def episodes(dtype: torch.dtype, device: str = "cpu", ways: int = 5, shots: int 
             noise = 0.3 * torch.rand(len(labels), *SHAPE, generator=g)
             drawn += [(0.7 * templates[class_ids[labels]] + noise).clamp(0, 1).to(device, dtype),
                       labels.to(device)]
-        batch.append(Episode(*drawn, class_ids, ways, shots, queries, "labels", seed))
+        batch.append(Episode(*drawn, class_ids, ways, shots, queries, "labels", seed, offers=frozenset({"classes"})))
     return batch
 
 

@@ -76,7 +76,7 @@ def one_step(device: str, name: str) -> dict[str, torch.Tensor]:
     step = TrainStep(method.train(), optimizer, build_scheduler(optimizer, config), where,
                      precision=precision.choose(name, where).precision)
     before = [p.detach().clone() for p in method.parameters()]
-    out = step(BlobSampler().sample(0))
+    out = step([BlobSampler().sample(0)])
     assert all(p.dtype == torch.float32 for p in method.parameters())
     assert any(not torch.equal(a, b) for a, b in zip(before, method.parameters()))
     return out

@@ -19,7 +19,7 @@ from benchmark.data.split import Split
 from benchmark.errors import BenchmarkError
 from benchmark.methods import build_method
 from benchmark.samplers import build_sampler
-from benchmark.specs import parse_spec
+from benchmark.spec.benchmark_spec import parse_spec
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

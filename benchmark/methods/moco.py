@@ -4,12 +4,10 @@ encoder's past keys, so the negatives are not limited to the batch."""
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from benchmark import distributed
 from benchmark.episodes.episode import Task
-from benchmark.errors import BenchmarkError
 from benchmark.losses import queue_infonce
 from benchmark.methods.base import ParameterError, check_positive, register_method
 from benchmark.methods.momentum_base import MomentumMethod

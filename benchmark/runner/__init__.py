@@ -18,7 +18,8 @@ from benchmark.runner.cells import Cell, cells_of
 from benchmark.runner.checks import check_device, check_writable_dir, preflight
 from benchmark.runner.driver import run_file
 from benchmark.runner.job import JobResult, run_dir, run_job
-from benchmark.runner.planning import Work, plan, retire
+from benchmark.runner.planning import Work, plan
+from benchmark.runner.reuse import retire
 
 __all__ = ["Cell", "JobResult", "Work", "cells_of", "check_device", "check_writable_dir",
            "plan", "preflight", "retire", "run_dir", "run_file", "run_job"]

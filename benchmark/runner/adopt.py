@@ -16,7 +16,7 @@ from dataclasses import replace
 from benchmark.runner.cells import cells_of
 from benchmark.runner.planning import _row_key, work_left
 from benchmark.spec.benchmark_spec import BenchmarkSpec
-from benchmark.store import ResultRow, RunRecord, Store, is_current
+from benchmark.store import ResultRow, Store, is_current
 
 log = logging.getLogger("benchmark.runner.progress")
 

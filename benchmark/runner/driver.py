@@ -24,7 +24,8 @@ from benchmark.runner.adopt import adopt
 from benchmark.runner.checks import check_device, check_writable_dir, preflight
 from benchmark.runner.job import JobResult, run_dir, run_job
 from benchmark.runner.leases import DEFAULT_TIMEOUT_S, LeaseKeeper, check_timeout
-from benchmark.runner.planning import Work, dry_plan, plan, plan_text, retire, work_left
+from benchmark.runner.planning import Work, dry_plan, plan, plan_text, work_left
+from benchmark.runner.reuse import retire
 from benchmark.interrupt import interruption
 from benchmark.spec.plain import canonical_hash, writable
 from benchmark.spec.schema import Reader

@@ -53,20 +53,6 @@ def work_left(spec: BenchmarkSpec, store: Store, label: str, seed: int) -> Work 
     return None
 
 
-def retire(folder: Path, old_hash: str) -> Path | None:
-    """Move a run folder of another configuration aside (kept, never deleted); returns where
-    it went, or None when there was none."""
-    if not folder.exists():
-        return None
-    target = folder.with_name(f"{folder.name}.stale-{old_hash}")
-    suffix = 0
-    while target.exists():
-        suffix += 1
-        target = folder.with_name(f"{folder.name}.stale-{old_hash}-{suffix}")
-    folder.rename(target)
-    return target
-
-
 # ---------------------------------------------------------------- ``benchmark run --plan``
 
 

@@ -17,7 +17,6 @@ from typing import Any, Mapping
 
 from benchmark.checkpoint import load_checkpoint
 from benchmark.errors import BenchmarkError
-from benchmark.runner.planning import retire
 
 log = logging.getLogger("benchmark.runner.progress")
 
@@ -56,3 +55,17 @@ def claim_folder(folder: Path, expected: Mapping[str, str], where: str) -> None:
         moved = retire(Path(folder), str(stored.get("spec_hash") or "unknown"))
         log.info("%s: the checkpoint in %s was trained on something else (%s); retraining, "
                  "previous run kept in %s", where, folder, ", ".join(differ), moved)
+
+
+def retire(folder: Path, old_hash: str) -> Path | None:
+    """Move a run folder of another configuration aside (kept, never deleted); returns where
+    it went, or None when there was none."""
+    if not folder.exists():
+        return None
+    target = folder.with_name(f"{folder.name}.stale-{old_hash}")
+    suffix = 0
+    while target.exists():
+        suffix += 1
+        target = folder.with_name(f"{folder.name}.stale-{old_hash}-{suffix}")
+    folder.rename(target)
+    return target
