@@ -1,4 +1,4 @@
-"""Reusable method parts: the projection MLP, frozen copies and the momentum (EMA) update."""
+"""Reusable method parts: the projection MLPs, frozen copies and the momentum (EMA) update."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from benchmark.modules import ProjectionMLP, frozen_copy, update_momentum
+from benchmark.episodes.episode import Episode
+from benchmark.methods import build_method
+from benchmark.modules import BatchNormMLP, ProjectionMLP, frozen_copy, update_momentum
+from benchmark.modules.projector import build_projector
 
 
 def small_net(seed: int) -> nn.Module:
@@ -53,3 +56,40 @@ def test_update_momentum_refuses_bad_momentum_and_mismatched_modules() -> None:
         update_momentum(small_net(0), small_net(1), 1.5)
     with pytest.raises(ValueError, match="different parameters"):
         update_momentum(small_net(0), nn.Linear(4, 3), 0.9)
+
+
+@pytest.mark.parametrize("name, out_bn", [("mlp_bn", False), ("mlp_bn_out", True)])
+def test_batchnorm_projectors_have_batchnorm_where_their_papers_put_it(name: str, out_bn: bool) -> None:
+    projector = build_projector(name, 8, 16, 4)
+    assert isinstance(projector, BatchNormMLP)
+    norms = [m for m in projector if isinstance(m, nn.BatchNorm1d)]
+    assert [n.num_features for n in norms] == ([16, 4] if out_bn else [16])
+    linears = [m for m in projector if isinstance(m, nn.Linear)]
+    assert [(l.in_features, l.out_features) for l in linears] == [(8, 16), (16, 4)]
+    assert linears[0].bias is None and (linears[1].bias is None) == out_bn
+    projector.train()
+    out = projector(torch.rand(5, 8))
+    assert out.shape == (5, 4)
+    if out_bn:  # a last BatchNorm in training: each output feature has batch mean 0
+        assert torch.allclose(out.mean(0), torch.zeros(4), atol=1e-5)
+
+
+@pytest.mark.parametrize("method", ["simclr", "moco", "byol", "psco"])
+def test_default_projector_is_still_the_plain_mlp(method: str) -> None:
+    """The BatchNorm projectors are options: every method's default stays today's."""
+    model = build_method(method, "conv4", (1, 28, 28), projector_dim=32)
+    assert type(model.projector) is ProjectionMLP
+    assert not any(isinstance(m, nn.BatchNorm1d) for m in model.projector.modules())
+
+
+def test_a_momentum_method_trains_with_a_batchnorm_projector() -> None:
+    model = build_method("byol", "conv4", (1, 28, 28), projector="mlp_bn", projector_dim=16,
+                         projector_hidden=32, predictor_hidden=32)
+    assert isinstance(model.projector, BatchNormMLP) and isinstance(model.target_projector, BatchNormMLP)
+    g = torch.Generator().manual_seed(0)
+    episode = Episode(support=torch.rand(4, 1, 28, 28, generator=g), support_labels=torch.arange(4),
+                      query=torch.rand(4, 1, 28, 28, generator=g), query_labels=torch.arange(4),
+                      class_ids=torch.arange(4), ways=4, shots=1, queries=1, kind="augment", seed=0)
+    out = model(episode)
+    out["loss"].backward()
+    assert torch.isfinite(out["loss"]) and model.projector[1].weight.grad is not None

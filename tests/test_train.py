@@ -273,6 +273,19 @@ def test_schedules_start_at_one_after_warmup(schedule: str) -> None:
     assert 0.0 <= lr_factor(schedule, 0, 100, 99) <= 1.0
 
 
+@pytest.mark.parametrize("warmup", [0, 100])
+def test_halve2000_halves_every_2000_steps_after_warmup(warmup: int) -> None:
+    """ProtoNet's schedule (Snell et al.: Adam 1e-3 halved every 2,000 episodes), whatever the budget."""
+    for budget in (5000, 100000):
+        factors = [lr_factor("halve2000", warmup, budget, warmup + s) for s in (0, 1999, 2000, 3999, 4000, 6500)]
+        assert factors == [1.0, 1.0, 0.5, 0.5, 0.25, 0.125]
+
+
+def test_default_schedule_is_still_constant() -> None:
+    assert TrainConfig().schedule == "constant"
+    assert [lr_factor("constant", 0, 100, s) for s in (0, 50, 99)] == [1.0, 1.0, 1.0]
+
+
 def test_cosine_decays_to_zero() -> None:
     assert lr_factor("cosine", 0, 100, 100) == pytest.approx(0.0)
     assert lr_factor("step", 0, 100, 80) == pytest.approx(0.01)

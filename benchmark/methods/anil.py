@@ -26,6 +26,11 @@ class ANIL(InnerLoopMethod):
     (``support_normalised``: no query's prediction depends on another's) and runs the same
     inner loop on the support features.
 
+    Published recipe: ``tasks/reproduce/anil.yaml`` (learn2learn's ANIL example: 5 head steps
+    at 0.1, meta-batch 32, Adam 1e-3, queries = shots; needs ``trainer.meta_batch``).
+    Differences that remain: test queries normalised with the support's statistics (the
+    example's ConvBase keeps no running statistics: transductive).
+
     Args: see ``InnerLoopMethod``.
     """
 

@@ -22,6 +22,12 @@ class BYOL(MomentumMethod):
     if it collapses. ``acc``: the fraction of pairs whose prediction is closest (cosine) to its
     own target among the batch's targets, a diagnostic only (not trained for).
 
+    Published recipe: ``tasks/reproduce/simclr_moco_byol.yaml`` (projector ``mlp_bn`` and
+    predictor with BN, 4096 hidden, 256 out; momentum 0.996 rising to 1; both views augmented).
+    Differences that remain: the default here (momentum 0.99, BN-free projector) is not the
+    paper's; no LARS; the loss is ``2 - 2 cos`` (the paper's normalised MSE, twice lightly's
+    negative cosine: the same gradient direction).
+
     Args:
         momentum, momentum_schedule: the target's EMA (BYOL: 0.996 rising to 1, ``cosine``).
         projector, projector_dim, projector_hidden: the projector (BYOL: an MLP).

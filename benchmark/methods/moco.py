@@ -28,6 +28,10 @@ class MoCo(MomentumMethod):
     key encoders each see the whole (rank's) batch at once, so BN statistics cannot tell a
     key's pair from the others. Under torchrun every rank enqueues every rank's keys.
 
+    Published recipe: ``tasks/reproduce/simclr_moco_byol.yaml`` (v2's MLP head without BN, τ
+    0.2, asymmetric, both views augmented, PsCo's Omniglot queue 16,384 and momentum 0.99).
+    Differences that remain: no shuffling BN (see above); the Omniglot optimisation is PsCo's.
+
     Args:
         temperature: τ of the cosine logits (MoCo v2: 0.2).
         queue_size: ``K``, the number of negative keys.

@@ -46,7 +46,8 @@ class MomentumMethod(Method):
     Args:
         momentum: the EMA coefficient ``m`` in ``[0, 1)`` (the schedule's base value).
         momentum_schedule: a registered schedule (``MOMENTUM_SCHEDULES``): ``constant``, ``cosine``.
-        projector: a registered projector (``mlp``, ``linear``, ``none``).
+        projector: a registered projector (``mlp``, ``mlp_bn``, ``mlp_bn_out``, ``linear``,
+            ``none``).
         projector_dim, projector_hidden: its output and hidden size (hidden 0: ``out_dim``).
         predictor_hidden: hidden size of the predictor MLP; 0: no predictor.
         symmetric: predict each view from the other (True) or only view 2 from view 1.

@@ -19,6 +19,11 @@ class ProtoCLR(ProtoNet):
     prototype, its Q query views are classified. With one shot, cosine distance and temperature
     τ, the loss is the query-side half of NT-Xent without same-side negatives.
 
+    Published recipe: ``tasks/reproduce/protoclr.yaml`` (Medina et al. 2020: 50 images x (1
+    plain support + 3 augmented queries), squared Euclidean distance without temperature, Adam
+    1e-3, train + validation). Differences that remain: this suite's ``glyphs`` augmentation;
+    no early stopping on the merged set. The default here (cosine, τ 0.5) is not theirs.
+
     Args:
         distance: ``"cosine"`` (default) or ``"euclidean"``.
         temperature: logit divisor.

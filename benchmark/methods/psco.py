@@ -32,6 +32,11 @@ class PsCo(MoCo):
     the two views by default; evaluation embeds the backbone's features for every head (their
     Omniglot numbers use a supervised-contrastive head on the predictor's output).
 
+    Published recipe: ``tasks/reproduce/psco.yaml`` (their SGD 0.03 / cosine / batch 256,
+    projector ``mlp_bn_out`` and predictor 4096 wide, 3 Sinkhorn rounds, one direction). Of
+    the differences above, the projector's and the symmetrisation are then gone; the last
+    BatchNorm is affine here (theirs is not) and the EMA copies no BatchNorm buffers.
+
     Args:
         temperature: τ of the MoCo loss.
         shot_temperature: τ of the pseudo-supervised loss (theirs: 1.0).

@@ -25,10 +25,15 @@ class SimCLR(Method):
     views; on labelled episodes it is the supervised contrastive loss. The loss sees the
     projector's output; ``embed`` (evaluation) returns the backbone's features by default.
 
+    Published recipe: ``tasks/reproduce/simclr_moco_byol.yaml`` (projector ``mlp_bn_out``, as
+    SimCLR's code and lightly's head, both views augmented). Differences that remain: Conv-4
+    on Omniglot with PsCo's optimisation (the paper has no Omniglot run); no LARS.
+
     Args:
         temperature: τ of the cosine similarities.
         projector: a registered projector (``benchmark.modules.projector.PROJECTORS``): ``mlp``
-            (SimCLR's), ``linear`` or ``none``.
+            (SimCLR's paper), ``mlp_bn_out`` (SimCLR's code: BatchNorm), ``mlp_bn``, ``linear``
+            or ``none``.
         projector_dim: output size of the projector (``mlp``, ``linear``).
         projector_hidden: hidden size of the ``mlp`` projector (0: the backbone's ``out_dim``).
         embed_from: what evaluation embeds: ``backbone`` (before the projector, SimCLR's

@@ -36,7 +36,7 @@ class TrainConfig:
     nesterov: bool = setting(False, doc="SGD Nesterov momentum (needs momentum > 0)")
     schedule: str = setting("constant", registry=SCHEDULES,
                             doc="a registered learning-rate schedule (SCHEDULES): constant, "
-                                "cosine, step")
+                                "cosine, step, halve2000")
     warmup_steps: int = setting(0, minimum=0, maximum=limits.MAX_STEPS,
                                 doc="linear warm-up steps before the schedule")
     val_every: int = setting(0, minimum=0, maximum=limits.MAX_STEPS,
