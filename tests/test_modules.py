@@ -89,7 +89,8 @@ def test_a_momentum_method_trains_with_a_batchnorm_projector() -> None:
     g = torch.Generator().manual_seed(0)
     episode = Episode(support=torch.rand(4, 1, 28, 28, generator=g), support_labels=torch.arange(4),
                       query=torch.rand(4, 1, 28, 28, generator=g), query_labels=torch.arange(4),
-                      class_ids=torch.arange(4), ways=4, shots=1, queries=1, kind="augment", seed=0)
+                      class_ids=torch.arange(4), ways=4, shots=1, queries=1, kind="augment", seed=0,
+                      offers=frozenset({"classes", "instances"}))
     out = model(episode)
     out["loss"].backward()
     assert torch.isfinite(out["loss"]) and model.projector[1].weight.grad is not None
