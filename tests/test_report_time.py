@@ -200,11 +200,12 @@ def test_render_writes_the_benchmark_files_headed_by_their_budget(tmp_path: Path
         store.set_run(record(tmp_path / "runs" / "simclr", method="simclr", steps=3))
     (report,) = render_store(store_path, out_dir=tmp_path / "out", benchmark_name="synth")
     out = tmp_path / "out"
-    for name in ("synth.md", "synth.tex", "synth.csv", "synth/accuracy_vs_shots.png",
-                 "synth/accuracy_vs_shots.svg", "synth/time_to_accuracy.png",
-                 "synth/time_to_accuracy.svg"):
+    for name in ("synth.md", "synth.tex", "synth.csv", "synth.html",
+                 "synth/accuracy_vs_shots.png", "synth/accuracy_vs_shots.svg",
+                 "synth/time_to_accuracy.png", "synth/time_to_accuracy.svg", "index.html"):
         assert (out / name).stat().st_size > 0, name
-    assert set(report.files.values()) == {p for p in out.rglob("*") if p.is_file()}
+    assert set(report.files.values()) | {out / "index.html"} == {
+        p for p in out.rglob("*") if p.is_file()}
     md = (out / "synth.md").read_text()
     head = md.split("### ")[0]
     for text in ("made by:", "device(s): cpu", "wall time: training 2 min 50 s (2 run(s))",

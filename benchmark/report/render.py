@@ -22,10 +22,12 @@ from benchmark import provenance as prov
 from benchmark.atomic import atomic_write, atomic_write_text
 from benchmark.errors import BenchmarkError
 from benchmark.report import curves as run_curves
+from benchmark.report import html as pages
 from benchmark.report import plots, published, tables, time_plot, time_to_accuracy
 from benchmark.report.ablation import AblationReport, render_ablation, render_ablation_index
 from benchmark.report.header import budget_lines
-from benchmark.store import Store
+from benchmark.report.index import render_index
+from benchmark.store import ResultRow, Store
 
 
 @dataclass(frozen=True)
@@ -49,9 +51,45 @@ def provenance_lines(table: tables.TransferTable, store_path: Path, command: str
 
 
 def table_paths(folder: Path) -> dict[str, Path]:
-    """Where the tables of the benchmark whose plots are in ``folder`` go: beside it."""
+    """Where the tables (and the HTML page) of the benchmark whose plots are in ``folder`` go:
+    beside it."""
     return {kind: folder.parent / f"{folder.name}.{suffix}"
-            for kind, suffix in (("markdown", "md"), ("latex", "tex"), ("csv", "csv"))}
+            for kind, suffix in (("markdown", "md"), ("latex", "tex"), ("csv", "csv"),
+                                 ("html", "html"))}
+
+
+def classes_overlap(rows: Sequence[ResultRow]) -> bool:
+    """Whether some row was evaluated on classes its method trained on (the same dataset, and
+    a split holding every class, ``DatasetInfo.classes_overlap``); unknown datasets: no."""
+    from benchmark.data import dataset_info
+
+    for row in {(r.train_dataset, r.train_split, r.eval_dataset, r.eval_split) for r in rows}:
+        train_dataset, train_split, eval_dataset, eval_split = row
+        if train_dataset != eval_dataset:
+            continue
+        try:
+            info = dataset_info(train_dataset)
+        except BenchmarkError:
+            continue
+        if info.classes_overlap(train_split, eval_split.split("→")[0]):
+            return True
+    return False
+
+
+def to_html(table: tables.TransferTable, overlap: bool, sections: Sequence[str],
+            pngs: Sequence[tuple[str, bytes]], provenance: Sequence[str]) -> str:
+    """The benchmark's self-contained page: one sortable table per evaluation split and head,
+    the legend and notes, the published numbers beside ours, the time-to-accuracy section
+    (``sections``: Markdown lines), the plots embedded, the provenance once at the foot."""
+    parts = [f"<h1>{pages.inline(tables.title(table, overlap))}</h1>",
+             '<nav><a href="index.html">all results</a></nav>']
+    for heading, grid in tables.group_grids(table):
+        parts += [f"<h2>{pages.inline(heading)}</h2>", pages.table(grid, keep_last=True)]
+    parts.append(pages.paragraphs([tables.LEGEND, *tables.notes(table)]))
+    parts.append(pages.from_markdown(sections))
+    if pngs:
+        parts.append("<h2>Plots</h2>" + "".join(pages.figure(t, d) for t, d in pngs))
+    return pages.page(tables.title(table, overlap), parts, provenance)
 
 
 def _save(figure: Figure, stem: Path, title: str, lines: Sequence[str]) -> list[Path]:
@@ -80,28 +118,31 @@ def render_benchmark(store: Store, benchmark: str, out_dir: Path,
              *budget_lines(rows, curves)]
     out_dir = Path(out_dir)
     methods = {r.method: (r.method_name, r.backbone) for r in rows}
+    overlap = classes_overlap(rows)
+    sections = [*published.markdown_lines(published.compare(table, methods)),
+                *time_to_accuracy.markdown_lines(curves, f"{out_dir.name}/time_to_accuracy.png",
+                                                 table.methods)]
     markdown = "\n".join([
         f"# {benchmark}", "", *(f"- {line}" for line in lines), "",
-        tables.to_markdown(table, []),
-        *published.markdown_lines(published.compare(table, methods)),
-        *time_to_accuracy.markdown_lines(curves, f"{out_dir.name}/time_to_accuracy.png",
-                                         table.methods),
-    ])
+        tables.to_markdown(table, [], overlap), *sections])
     draw: dict[str, Callable[[], Figure]] = {
-        "accuracy_vs_shots": lambda: plots.accuracy_vs_shots(table, lines),
-        "time_to_accuracy": lambda: time_plot.time_to_accuracy(curves, benchmark, lines,
-                                                               table.methods),
-    }
+        "accuracy_vs_shots": lambda: plots.accuracy_vs_shots(table)}
+    if time_to_accuracy.has_curves(curves):
+        draw["time_to_accuracy"] = lambda: time_plot.time_to_accuracy(curves, benchmark,
+                                                                      table.methods)
     files = table_paths(out_dir)
+    pngs: list[tuple[str, bytes]] = []
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(files["markdown"], markdown)
-        atomic_write_text(files["latex"], tables.to_latex(table, lines))
+        atomic_write_text(files["latex"], tables.to_latex(table, lines, overlap))
         atomic_write_text(files["csv"], tables.to_csv(table, lines))
         for stem, figure in draw.items():
             title = f"{benchmark}: {stem.replace('_', ' ')}"
             png, svg = _save(figure(), out_dir / stem, title, lines)
             files.update({f"{stem}.png": png, f"{stem}.svg": svg})
+            pngs.append((title, png.read_bytes()))
+        atomic_write_text(files["html"], to_html(table, overlap, sections, pngs, lines))
     except OSError as err:
         raise BenchmarkError(f"cannot write the report into {out_dir} ({err})") from None
     return Report(benchmark, markdown, files, table)
@@ -124,9 +165,11 @@ def render_store(store_path: str | Path, out_dir: str | Path = Path("results"),
         if not names:
             raise BenchmarkError(f"store {store_path} holds no results yet")
         reports = [render_benchmark(store, name, Path(out_dir) / name) for name in names]
+        index = render_index(store, Path(out_dir))
     for report in reports:
         print(report.markdown)
         print("wrote " + ", ".join(str(p) for p in report.files.values()))
+    print(f"wrote {index}")
     return reports
 
 
@@ -141,6 +184,7 @@ def render_ablation_store(store_path: str | Path, ablation: str,
     with Store(store_path) as store:
         report = render_ablation(store, ablation, folder / ablation)
         index = render_ablation_index(store, folder)
+        page = render_index(store, Path(out_dir))
     print(report.markdown)
-    print("wrote " + ", ".join(str(p) for p in [*report.files.values(), index]))
+    print("wrote " + ", ".join(str(p) for p in [*report.files.values(), index, page]))
     return report
