@@ -183,8 +183,25 @@ def test_no_published_number_for_another_split_backbone_or_head() -> None:
 
 
 def test_every_published_setting_is_unique() -> None:
-    keys = [(p.family, p.eval_dataset, p.eval_split, p.ways, p.shots) for p in published.PUBLISHED]
-    assert len(keys) == len(set(keys)) and len(keys) == 14
+    keys = [(p.family, p.eval_dataset, p.eval_split, p.ways, p.shots, p.head)
+            for p in published.PUBLISHED]
+    assert len(keys) == len(set(keys)) and len(keys) == 20
+
+
+def test_maml_and_umtra_match_by_method_and_supervision() -> None:
+    labels = {"maml": "maml", "umtra": "maml"}
+    rows = [row(label, k, np.full(10, 0.9), eval_split="vinyals_test", head="native",
+                train_split="vinyals_train", method_name="maml")
+            for label in labels for k in (1, 5)]
+    table = tables.build_table(rows, "synth")
+    methods = {m: (n, "conv4") for m, n in labels.items()}
+    supervision = {"maml": published.supervision_of("labels"),
+                   "umtra": published.supervision_of("augment")}
+    got = published.compare(table, methods, supervision=supervision)
+    same = {(c.ours, c.published.method) for c in got if c.same_method}
+    assert same == {("maml", "MAML"), ("umtra", "UMTRA")}
+    assert not any(c.ours == "umtra" and c.published.method == "MAML" for c in got)
+    assert published.compare(table, methods) == []  # supervision unknown: nothing
 
 
 # ---------------------------------------------------------------- rendered files

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
@@ -108,9 +108,11 @@ def _save(figure: Figure, stem: Path, title: str, lines: Sequence[str]) -> list[
 
 
 def render_benchmark(store: Store, benchmark: str, out_dir: Path,
-                     command: str | None = None) -> Report:
-    """Write the plots of one benchmark of ``store`` into ``out_dir`` and its tables beside it
-    (``table_paths``)."""
+                     command: str | None = None,
+                     supervision: Mapping[str, str] | None = None) -> Report:
+    """Write the plots of one benchmark of ``store`` into ``out_dir`` and its tables and page
+    beside it (``table_paths``); ``supervision`` (method label → labels/none, from the spec)
+    matches the published numbers (``published.compare``)."""
     rows = store.results(benchmark, with_episodes=True)
     table = tables.build_table(rows, benchmark)
     curves = run_curves.benchmark_curves(store, benchmark)
@@ -119,7 +121,7 @@ def render_benchmark(store: Store, benchmark: str, out_dir: Path,
     out_dir = Path(out_dir)
     methods = {r.method: (r.method_name, r.backbone) for r in rows}
     overlap = classes_overlap(rows)
-    sections = [*published.markdown_lines(published.compare(table, methods)),
+    sections = [*published.markdown_lines(published.compare(table, methods, supervision=supervision)),
                 *time_to_accuracy.markdown_lines(curves, f"{out_dir.name}/time_to_accuracy.png",
                                                  table.methods)]
     markdown = "\n".join([

@@ -158,6 +158,7 @@ def _report(store_path: Path, specs: list[BenchmarkSpec], ablation: AblationPlan
     """Render the spec's tables, or the ablation's report (and the ablations' ``index``, when
     the report goes to its default place), when the store holds rows of it; log its Markdown
     and the files written."""
+    from benchmark.report.published import supervision_of
     from benchmark.report.render import render_benchmark  # matplotlib: only when reporting
 
     with Store(store_path) as store:
@@ -165,7 +166,8 @@ def _report(store_path: Path, specs: list[BenchmarkSpec], ablation: AblationPlan
         if not stored & {spec.name for spec in specs}:
             return
         report = (report_ablation(store, ablation.name, out, command, index) if ablation is not None
-                  else render_benchmark(store, specs[0].name, out))
+                  else render_benchmark(store, specs[0].name, out, supervision={
+                      m.label: supervision_of(m.sampler) for m in specs[0].methods}))
     progress.reported(report.markdown, report.files.values())
 
 
