@@ -102,8 +102,10 @@ def _cmd_perf(args: argparse.Namespace) -> int:
 
 def parse_set(items: Sequence[str] | None) -> dict[str, object] | None:
     """``--set PATH=VALUE`` options → ``{path: value}``, each value read as YAML (``0.2``,
-    ``[0,1]``, ``true``, ``{crop_scale: [0.6, 1.0]}``), as an ablation file's values are."""
+    ``[0,1]``, ``true``, ``{crop_scale: [0.6, 1.0]}``, ``1e-3``), as a spec file's values are."""
     import yaml
+
+    from benchmark.spec_yaml import parse_value
 
     if not items:
         return None
@@ -114,7 +116,7 @@ def parse_set(items: Sequence[str] | None) -> dict[str, object] | None:
             raise BenchmarkError(f"--set {item!r}: expected PATH=VALUE, e.g. "
                                  "methods[0].params.temperature=0.2")
         try:
-            out[path.strip()] = yaml.safe_load(text)
+            out[path.strip()] = parse_value(text)
         except yaml.YAMLError as err:
             raise BenchmarkError(f"--set {item!r}: the value is not YAML "
                                  f"({str(err).splitlines()[0]})") from None
