@@ -130,7 +130,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     overrides = parse_set(args.set)
     if args.plan:
         print(plan_file(args.spec, store_path=args.store, data_root=args.data_root,
-                        device=args.device, overrides=overrides, only=args.only, yes=args.yes))
+                        device=args.device, overrides=overrides, only=args.only, yes=args.yes,
+                        runs_dir=args.runs_dir))
         return 0
     options = {key: value for key, value in [("address", args.address), ("cpus", args.job_cpus),
                                              ("gpus", args.job_gpus), ("workers", args.workers)]

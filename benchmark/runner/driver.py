@@ -23,7 +23,8 @@ from benchmark.runner import progress
 from benchmark.runner.checks import check_device, check_writable_dir, preflight
 from benchmark.runner.job import JobResult, run_dir, run_job
 from benchmark.runner.leases import DEFAULT_TIMEOUT_S, LeaseKeeper, check_timeout
-from benchmark.runner.planning import Work, dry_plan, plan, plan_text, retire, work_left
+from benchmark.runner.planning import (Work, dry_plan, plan, plan_text, retire, steps_left,
+                                       work_left)
 from benchmark.frozen import thaw
 from benchmark.schema import Reader
 from benchmark.specs import BenchmarkSpec, load_specs, parse_spec
@@ -47,7 +48,8 @@ def _run_spec(spec: BenchmarkSpec, store_path: Path, runs_dir: Path, data_root: 
         progress.planned(spec, len(planned), store_path, resolved)
         attempted: set[tuple[str, int]] = set()
         failed: list[RunRecord] = []
-        clock = progress.Overall(spec, len(planned))
+        clock = progress.Overall(spec, {(w.label, w.seed): steps_left(
+            spec, store, w.label, w.seed, runs_dir)[0] for w in planned})
 
         def started(job: Job) -> bool:
             label, seed = job.key
@@ -85,7 +87,7 @@ def _run_spec(spec: BenchmarkSpec, store_path: Path, runs_dir: Path, data_root: 
                                   leases.lease(spec, *outcome.job.key))
                 if failure is not None:
                     failed.append(failure)
-                clock.job_done()
+                clock.job_done(outcome)
 
         run(planned)
         waited = False
@@ -279,7 +281,7 @@ def plan_file(spec_path: str | Path | Mapping[str, Any],
               store_path: str | Path = Path("results/results.sqlite"),
               data_root: Path | None = None, device: str | None = None,
               overrides: Mapping[str, Any] | None = None, only: Sequence[str] | None = None,
-              yes: bool = False) -> str:
+              yes: bool = False, runs_dir: str | Path | None = None) -> str:
     """What ``benchmark run FILE --plan`` prints: the jobs that would run, what the store
     already holds and an estimated time (``planning.dry_plan``), after the same checks as
     ``run_file``; nothing is written (not the store, not a run folder, not a report)."""
@@ -287,5 +289,6 @@ def plan_file(spec_path: str | Path | Mapping[str, Any],
     for spec in specs:
         preflight(spec, data_root)
     resolved = check_device(device or specs[0].device)
-    jobs = dry_plan(specs, Path(store_path), data_root, resolved, only)
+    jobs = dry_plan(specs, Path(store_path), data_root, resolved, only,
+                    runs_dir=Path(runs_dir) if runs_dir is not None else None)
     return plan_text(jobs, Path(store_path), resolved)

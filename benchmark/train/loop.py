@@ -23,7 +23,6 @@ validates and writes ``metrics.csv`` and the checkpoints. Every rank resumes fro
 from __future__ import annotations
 
 import random
-import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from tqdm.auto import tqdm
+from benchmark.bars import progress_bar
 
 from benchmark import distributed
 from benchmark.backbones import place_model
@@ -281,8 +280,7 @@ def train(
 
     log = MetricsLog(run_dir / "metrics.csv", start) if lead else None
     board = _tensorboard(run_dir, config.tensorboard and lead, start)
-    show = lead and (config.progress if config.progress is not None else sys.stderr.isatty())
-    bar = tqdm(total=config.steps, initial=start, disable=not show, desc="train", dynamic_ncols=True)
+    bar = progress_bar(config.steps, start, "train", config.progress if lead else False)
     final_loss = final_acc = float("nan")
     method.train()
     try:
