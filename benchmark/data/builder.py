@@ -2,7 +2,7 @@
 
 A builder reads a dataset's **official layout** from a local path (``read``) and knows how to
 fetch that layout from the official source with the library that already knows it
-(``download``). ``commands.prepare`` turns what ``read`` returns into the prepared cache.
+(``download``). ``benchmark.cli.dataset_tools.prepare`` turns what ``read`` returns into the prepared cache.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 
 from benchmark import provenance
 from benchmark.ablations import MAX_POINTS, AblationPlan, check_path, load_ablation
-from benchmark.errors import BenchmarkError
+from benchmark.errors import BenchmarkError, RunsFailed
 from benchmark.executors import Executor, Job, Outcome, build_executor
 from benchmark.runner import progress
 from benchmark.runner.checks import check_device, check_writable_dir, preflight
@@ -273,7 +273,7 @@ def run_file(spec_path: str | Path | Mapping[str, Any],
         detail = "; ".join(f"{r.method} seed {r.seed}"
                            + (f" at step {r.failed_step}" if r.failed_step is not None else "")
                            + f" ({r.error})" for r in failed)
-        raise BenchmarkError(f"{len(failed)} run(s) failed (recorded in {store_path}): {detail}")
+        raise RunsFailed(f"{len(failed)} run(s) failed (recorded in {store_path}): {detail}")
     return [spec.name for spec in specs]
 
 
