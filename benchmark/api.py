@@ -112,6 +112,7 @@ def evaluate(model: "Embedder | EmbedFn | str", dataset: "str | Split", ways: in
         if shape is None:
             raise BenchmarkError("convert='auto' needs image_shape, the shape the model takes")
         data, done = convert_for(data, conversion, tuple(shape))
+    _check_input_shape(model, data, convert)
     if isinstance(model, str):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -121,7 +122,31 @@ def evaluate(model: "Embedder | EmbedFn | str", dataset: "str | Split", ways: in
         raise BenchmarkError("weights go with a backbone name (e.g. 'torchvision:resnet18'), "
                              "not with a model object")
     test = fixed_episodes(data, ways, shots, queries, episodes, seed, device)
-    return replace(evaluate_episodes(model, test, head), input_conversion=done)
+    try:
+        return replace(evaluate_episodes(model, test, head), input_conversion=done)
+    except RuntimeError as err:  # a plain encoder fed images of another shape than it takes
+        if convert is None and "channels" in str(err):
+            shape = "x".join(map(str, data.image_shape))
+            raise BenchmarkError(
+                f"the encoder does not take {data.dataset!r}'s {shape} images (C x H x W): "
+                f"{str(err).splitlines()[0]}; pass convert='auto' with image_shape=(C, H, W), "
+                "the shape it takes, to evaluate on converted images") from None
+        raise
+
+
+def _check_input_shape(model: Any, data: "Split", convert: Any) -> None:
+    """Refuse, with the ``convert=`` hint, a benchmark model built for images of another shape
+    than the dataset's (the CLI's ``--convert auto`` hint)."""
+    from benchmark.checkpoint import model_spec_of
+
+    spec = model_spec_of(model) if isinstance(model, torch.nn.Module) else None
+    if spec is None or convert is not None or tuple(spec.image_shape) == tuple(data.image_shape):
+        return
+    have, want = ("x".join(map(str, s)) for s in (spec.image_shape, data.image_shape))
+    raise BenchmarkError(
+        f"the model is a {spec.method}/{spec.backbone} built for {have} images (C x H x W), but "
+        f"dataset {data.dataset!r} has {want} images; pass convert='auto', "
+        f"image_shape={tuple(spec.image_shape)} to evaluate on its images converted to {have}")
 
 
 def results(store: str | Path = DEFAULT_STORE, spec: str | Sequence[str] | None = None,
@@ -144,11 +169,14 @@ def results(store: str | Path = DEFAULT_STORE, spec: str | Sequence[str] | None 
     from benchmark.store import Store
 
     path = Path(store)
-    if not path.is_file():
-        raise BenchmarkError(f"store {path} does not exist")
     names = [spec] if isinstance(spec, str) else spec
-    with Store(path) as opened:
-        rows = [row for name in (names or [None]) for row in opened.results(name, with_episodes=episodes)]
+    if not path.is_file():
+        rows = _exported_rows(path, names)
+    else:
+        with Store(path) as opened:
+            _check_names(names, opened.benchmarks(), str(path))
+            rows = [row for name in (names or [None])
+                    for row in opened.results(name, with_episodes=episodes)]
     records = []
     for row in rows:
         record = asdict(row)
@@ -158,6 +186,28 @@ def results(store: str | Path = DEFAULT_STORE, spec: str | Sequence[str] | None 
     frame = pandas.DataFrame.from_records(records)
     return frame.sort_values(["benchmark", "method", "eval_dataset", "eval_split", "ways", "shots",
                               "head", "seed"], ignore_index=True) if records else frame
+
+
+def _check_names(names: Sequence[str] | None, known: Sequence[str], where: str) -> None:
+    """Refuse a benchmark name the rows do not hold, naming those they hold."""
+    unknown = [n for n in names or () if n not in known]
+    if unknown:
+        raise BenchmarkError(f"no benchmark {', '.join(map(repr, unknown))} in {where} "
+                             f"(benchmarks: {', '.join(known) or 'none'})")
+
+
+def _exported_rows(path: Path, names: Sequence[str] | None) -> list:
+    """The rows of the committed export (``benchmark.export``) when there is no store at
+    ``path`` (a fresh clone)."""
+    from benchmark import export
+
+    found = export.find(path)
+    if found is None:
+        raise BenchmarkError(f"store {path} does not exist, and no exported results "
+                             f"({export.FILE_NAME}) are beside it")
+    rows = export.read_rows(found)
+    _check_names(names, sorted({r.benchmark for r in rows}), str(found))
+    return [r for r in rows if names is None or r.benchmark in names]
 
 
 def run(spec: str | Path | Mapping[str, Any], *, store: str | Path = DEFAULT_STORE,

@@ -93,6 +93,11 @@ class EvalResult:
     head: str
     input_conversion: str = ""
 
+    def __repr__(self) -> str:
+        """One line: ``EvalResult(62.31 ± 0.84 % (600 episodes, 5-way 1-shot, head
+        prototype))`` (the per-episode accuracies are in ``accuracies``)."""
+        return f"EvalResult({self.summary()})"
+
     def summary(self) -> str:
         """E.g. ``62.31 ± 0.84 % (600 episodes, 5-way 1-shot, head prototype)``, with the input
         conversion when there was one (``; input: RGB→grey (ITU-R 601 luma), ...``)."""

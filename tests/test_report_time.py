@@ -221,7 +221,7 @@ def test_render_writes_the_benchmark_files_headed_by_their_budget(tmp_path: Path
                  "synth/accuracy_vs_shots.png", "synth/accuracy_vs_shots.svg",
                  "synth/time_to_accuracy.png", "synth/time_to_accuracy.svg", "index.html"):
         assert (out / name).stat().st_size > 0, name
-    assert set(report.files.values()) | {out / "index.html"} == {
+    assert set(report.files.values()) | {out / "index.html", out / "results.jsonl.gz"} == {
         p for p in out.rglob("*") if p.is_file()}
     md = (out / "synth.md").read_text()
     head = md.split("### ")[0]

@@ -11,13 +11,16 @@ the Markdown adds the published numbers of matching cells and the time-to-accura
 
 from __future__ import annotations
 
+import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
+from benchmark import export
 from benchmark import provenance as prov
 from benchmark.atomic import atomic_write, atomic_write_text
 from benchmark.errors import BenchmarkError
@@ -150,15 +153,32 @@ def render_benchmark(store: Store, benchmark: str, out_dir: Path,
     return Report(benchmark, markdown, files, table)
 
 
+@contextmanager
+def opened_store(store_path: Path, what: str) -> Iterator[Store]:
+    """The store at ``store_path``, or, where there is none (a fresh clone), a temporary one
+    holding the export beside it (``benchmark.export``)."""
+    if store_path.is_file():
+        with Store(store_path) as store:
+            yield store
+        return
+    found = export.find(store_path)
+    if found is None:
+        raise BenchmarkError(f"store {store_path} does not exist and no export "
+                             f"({export.FILE_NAME}) is beside it ({what} first)")
+    with tempfile.TemporaryDirectory(prefix="benchmark-export-") as folder:
+        with Store(Path(folder) / "store.sqlite") as store:
+            export.load_into(found, store)
+            yield store
+
+
 def render_store(store_path: str | Path, out_dir: str | Path = Path("results"),
                  benchmark_name: str | None = None) -> list[Report]:
-    """Render every benchmark in the store (or only ``benchmark_name``): tables to
-    ``out_dir/<benchmark>.{md,tex,csv}``, plots to ``out_dir/<benchmark>/``; print each
-    Markdown text and the files written."""
+    """Render every benchmark in the store (or only ``benchmark_name``): tables and page to
+    ``out_dir/<benchmark>.{md,tex,csv,html}``, plots to ``out_dir/<benchmark>/``, the index
+    ``out_dir/index.html`` and the store's export ``out_dir/results.jsonl.gz`` (from a real
+    store); print each Markdown text and the files written."""
     store_path = Path(store_path)
-    if not store_path.is_file():
-        raise BenchmarkError(f"store {store_path} does not exist (run a spec first)")
-    with Store(store_path) as store:
+    with opened_store(store_path, "run a spec") as store:
         known = store.benchmarks()
         if benchmark_name is not None and benchmark_name not in known:
             raise BenchmarkError(f"no results for benchmark {benchmark_name!r} in {store_path} "
@@ -168,6 +188,8 @@ def render_store(store_path: str | Path, out_dir: str | Path = Path("results"),
             raise BenchmarkError(f"store {store_path} holds no results yet")
         reports = [render_benchmark(store, name, Path(out_dir) / name) for name in names]
         index = render_index(store, Path(out_dir))
+        if store_path.is_file():
+            print(f"wrote {export.write(store, Path(out_dir) / export.FILE_NAME)}")
     for report in reports:
         print(report.markdown)
         print("wrote " + ", ".join(str(p) for p in report.files.values()))
@@ -180,10 +202,8 @@ def render_ablation_store(store_path: str | Path, ablation: str,
     """Render one stored ablation into ``out_dir/ablations/<ablation>/``, refresh the index
     ``out_dir/ablations/index.md``, and print the page and the files written."""
     store_path = Path(store_path)
-    if not store_path.is_file():
-        raise BenchmarkError(f"store {store_path} does not exist (run an ablation first)")
     folder = Path(out_dir) / "ablations"
-    with Store(store_path) as store:
+    with opened_store(store_path, "run an ablation") as store:
         report = render_ablation(store, ablation, folder / ablation)
         index = render_ablation_index(store, folder)
         page = render_index(store, Path(out_dir))
