@@ -25,11 +25,12 @@ pip_quiet() { "$PY" -m pip install -q --disable-pip-version-check "$@" 2> >(grep
 pip_quiet "torch==2.14.1" "torchvision==0.29.1" "numpy>=2"
 bash scripts/install_learn2learn.sh "$PY"
 # timm: the optional extra that tests/test_pretrained.py covers; ray: the Ray executor's
-# tests run in CI (about 270 MiB installed, ~30 s from PyPI).
-pip_quiet -e ".[dev,perf,timm,ray]"
+# tests run in CI (about 270 MiB installed, ~30 s from PyPI); tensorboard: the training curves
+# every run logs (README, "Watch training in TensorBoard").
+pip_quiet -e ".[dev,perf,timm,ray,tensorboard]"
 
 "$PY" - <<'PY'
-import numpy, torch, torchvision, learn2learn, pandas, scipy, ray, timm, benchmark
+import numpy, torch, torchvision, learn2learn, pandas, scipy, ray, timm, tensorboard, benchmark
 assert numpy.__version__.split(".")[0] == "2", f"numpy 2 expected, got {numpy.__version__}"
 assert torch.__version__.startswith("2.14.1"), torch.__version__
 print(f"setup ok: torch {torch.__version__}, torchvision {torchvision.__version__}, "

@@ -274,3 +274,13 @@ def test_a_shadowed_override_is_said_in_one_line(capsys: pytest.CaptureFixture[s
                    "methods[*].trainer.steps=... to set it for every method"]
     spec.with_overrides({"trainer.lr": 0.1, "methods[*].trainer.steps": 3})
     assert capsys.readouterr().err == ""
+
+
+def test_run_overrides_take_wildcards_and_labels() -> None:
+    from benchmark.runner.driver import load_run
+
+    _, (spec,) = load_run(TINY, overrides={"methods[*].trainer.steps": 5,
+                                           "methods[protoclr].ways": 4})
+    assert [m.trainer.steps for m in spec.methods] == [5, 5] and spec.method("protoclr").ways == 4
+    with pytest.raises(BenchmarkError, match="no entry labelled 'simclr'"):
+        load_run(TINY, overrides={"methods[simclr].ways": 4})
