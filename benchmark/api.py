@@ -68,7 +68,8 @@ def evaluate(model: "Embedder | EmbedFn | str", dataset: "str | Split", ways: in
              queries: int = 15, episodes: int = 600, head: str = "prototype", seed: int = 0,
              device: str = "cpu", data_root: Path | None = None,
              convert: "InputConversion | str | None" = None,
-             image_shape: tuple[int, int, int] | None = None) -> "EvalResult":
+             image_shape: tuple[int, int, int] | None = None,
+             progress: bool | None = False) -> "EvalResult":
     """Accuracy of ``model`` on ``episodes`` fixed N-way K-shot episodes of ``dataset``.
 
     Args:
@@ -85,6 +86,8 @@ def evaluate(model: "Embedder | EmbedFn | str", dataset: "str | Split", ways: in
         device: where the episodes are made and a named backbone runs.
         convert: bring the images to another shape first (``"channels=1,size=28"``, or
             ``"auto"`` with ``image_shape``, the shape the model takes); ``benchmark.data.convert``.
+        progress: show the episodes done (None: a bar on a terminal or in a notebook, a line
+            every 30 s elsewhere; False: nothing).
 
     Raises:
         BenchmarkError: unknown dataset, split, head or backbone; impossible N/K/Q; weights
@@ -123,7 +126,8 @@ def evaluate(model: "Embedder | EmbedFn | str", dataset: "str | Split", ways: in
                              "not with a model object")
     test = fixed_episodes(data, ways, shots, queries, episodes, seed, device)
     try:
-        return replace(evaluate_episodes(model, test, head), input_conversion=done)
+        return replace(evaluate_episodes(model, test, head, progress=progress),
+                       input_conversion=done)
     except RuntimeError as err:  # a plain encoder fed images of another shape than it takes
         if convert is None and "channels" in str(err):
             shape = "x".join(map(str, data.image_shape))

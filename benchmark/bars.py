@@ -1,4 +1,4 @@
-"""Progress of a counted loop (training steps): a tqdm bar on a terminal and in a notebook
+"""Progress of a counted loop (training steps, evaluation episodes): a tqdm bar on a terminal and in a notebook
 (``tqdm.auto`` picks tqdm's notebook front end there), one line every ``PERIOD_S`` seconds
 elsewhere (a pipe, a CI log), so a long job is never silent.
 
@@ -34,12 +34,13 @@ class Lines:
     end) to ``stream``: ``update``, ``set_postfix``, ``close``."""
 
     def __init__(self, total: int, initial: int = 0, desc: str = "", unit: str = "steps",
-                 stream: TextIO | None = None, period: float = PERIOD_S,
+                 stream: TextIO | None = None, period: float | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.total, self.n, self.first, self.desc, self.unit = total, initial, initial, desc, unit
-        self.stream, self.period, self.clock = stream or sys.stderr, period, clock
+        self.stream, self.clock = stream or sys.stderr, clock
+        self.period = PERIOD_S if period is None else period
         self.started = self.last = clock()
-        self.postfix = ""
+        self.postfix, self.written = "", False
 
     def _write(self, text: str) -> None:
         print(f"{self.desc}: {text}", file=self.stream, flush=True)
@@ -58,7 +59,7 @@ class Lines:
         """``n`` more done; a line when ``period`` seconds passed since the last one."""
         self.n += n
         if self.clock() - self.last >= self.period:
-            self.last = self.clock()
+            self.last, self.written = self.clock(), True
             self._write(self.line())
 
     def set_postfix(self, refresh: bool = False, **values: Any) -> None:
@@ -66,15 +67,16 @@ class Lines:
         self.postfix = " ".join(f"{k}={v}" for k, v in values.items())
 
     def close(self) -> None:
-        """The last line: how many were done, in how long."""
-        if self.n > self.first:
+        """The last line, after periodic ones (a loop shorter than a period stays silent): how
+        many were done, in how long."""
+        if self.written:
             self._write(f"{self.n}/{self.total} {self.unit} in "
                         f"{clock_text(self.clock() - self.started)}"
                         + (f", {self.postfix}" if self.postfix else ""))
 
 
 def progress_bar(total: int, initial: int = 0, desc: str = "", show: bool | None = None,
-                 stream: TextIO | None = None) -> Any:
+                 stream: TextIO | None = None, unit: str = "steps") -> Any:
     """The progress of a loop of ``total`` steps from ``initial``: nothing when ``show`` is
     False; a tqdm bar when it is True, or None on a terminal or in a notebook; else ``Lines``.
     A resumed loop (``initial`` > 0) says from which step, whichever is shown."""
@@ -88,5 +90,6 @@ def progress_bar(total: int, initial: int = 0, desc: str = "", show: bool | None
     if show or interactive(stream):
         from tqdm.auto import tqdm
 
-        return tqdm(total=total, initial=initial, desc=desc, dynamic_ncols=True, file=stream)
-    return Lines(total, initial, desc, stream=stream)
+        return tqdm(total=total, initial=initial, desc=desc, dynamic_ncols=True, file=stream,
+                    unit=unit.rstrip("s") or unit)
+    return Lines(total, initial, desc, unit, stream=stream)

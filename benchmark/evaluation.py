@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
 from benchmark import limits
+from benchmark.bars import progress_bar
 from benchmark.checkpoint import ModelSpec, load_checkpoint, rebuild_method
 from benchmark.data.convert import InputConversion, convert_for, describe
 from benchmark.data.split import Split, unit_float
@@ -149,6 +150,7 @@ def evaluate(
     episodes: EpisodeSet | Sequence[Episode],
     head: str | Head = "prototype",
     batch_images: int = BATCH_IMAGES,
+    progress: bool | None = False,
 ) -> EvalResult:
     """Accuracy of ``head`` on ``model``'s representation over ``episodes``.
 
@@ -157,6 +159,8 @@ def evaluate(
         episodes: an ``EpisodeSet`` or a list of same-shaped episodes.
         head: a registered head name or a head instance.
         batch_images: images per ``embed`` call; episodes are batched up to it.
+        progress: show the episodes done (``benchmark.bars.progress_bar``: None a bar on a
+            terminal or in a notebook, lines elsewhere; False nothing).
     """
     head_name = head if isinstance(head, str) else _head_name(head)
     head_obj: Head = HEADS.build(head) if isinstance(head, str) else head
@@ -167,7 +171,9 @@ def evaluate(
         if rows is not None:
             acc = _split_embedding_accuracies(model, episodes, head_obj, rows, batch_images)  # type: ignore[arg-type]
         else:
-            acc = _episode_accuracies(model, episodes, head_obj, batch_images)
+            bar = progress_bar(len(episodes), 0, f"eval {head_name}", progress, unit="episodes")
+            acc = _episode_accuracies(model, episodes, head_obj, batch_images, bar.update)
+            bar.close()
     setting = episodes if isinstance(episodes, EpisodeSet) else episodes[0]
     mean, ci95 = mean_ci95(acc)
     return EvalResult(
@@ -225,8 +231,10 @@ def evaluate_checkpoint(
     device: str = "auto",
     data_root: Path | None = None,
     convert: InputConversion | None = None,
+    progress: bool | None = False,
 ) -> EvalResult:
-    """Episodic evaluation of a checkpoint (what ``python -m benchmark eval`` runs).
+    """Episodic evaluation of a checkpoint (what ``python -m benchmark eval`` runs; ``progress``
+    as ``evaluate``'s).
 
     ``convert`` brings the dataset's images to the checkpoint's image shape first
     (``benchmark.data.convert``; ``EvalResult.input_conversion`` says what it did); without it
@@ -255,7 +263,7 @@ def evaluate_checkpoint(
         data, done = convert_for(data, convert, tuple(spec.image_shape))
     test_episodes = fixed_episodes(data, ways, shots, queries, episodes, seed)
     method = place_model(method, target)
-    return replace(evaluate(method, test_episodes, head), input_conversion=done)
+    return replace(evaluate(method, test_episodes, head, progress=progress), input_conversion=done)
 
 
 def _check_shape(spec: ModelSpec, shape: tuple[int, ...], convert: InputConversion | None,
@@ -274,14 +282,17 @@ def _check_shape(spec: ModelSpec, shape: tuple[int, ...], convert: InputConversi
 
 
 def _episode_accuracies(
-    model: Embedder | EmbedFn, episodes: EpisodeSet | Sequence[Episode], head: Head, batch_images: int
+    model: Embedder | EmbedFn, episodes: EpisodeSet | Sequence[Episode], head: Head, batch_images: int,
+    done: Callable[[int], Any] = lambda n: None,
 ) -> np.ndarray:
-    """Per-episode accuracies, embedding the images of each episode (batched by ``batch_images``)."""
+    """Per-episode accuracies, embedding the images of each episode (batched by ``batch_images``);
+    ``done(n)`` after each batch of ``n`` episodes."""
     accuracies: list[torch.Tensor] = []
     for batch in _batches(episodes, batch_images):
         predictions = head.predict(model, batch)
         labels = torch.stack([e.query_labels for e in batch]).cpu()
         accuracies.append((predictions == labels).double().mean(1))
+        done(len(batch))
     return torch.cat(accuracies).numpy()
 
 

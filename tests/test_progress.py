@@ -162,3 +162,19 @@ def test_plan_counts_the_steps_left_after_a_checkpoint(spec: BenchmarkSpec, tmp_
         assert planning.steps_left(spec, store, "random", 0, tmp_path / "runs") == (0, 0)
     job = planning.PlannedJob("tiny", "protonet", 0, 1, 0, 4, False, None, None, resumes=1)
     assert job.line() == "protonet seed 0: train 1 steps left (resumes at step 1 of 2)"
+
+
+def test_evaluation_reports_its_episodes_without_a_terminal(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import benchmark
+    from benchmark import bars
+
+    monkeypatch.setattr(bars, "PERIOD_S", 0.0)
+    benchmark.evaluate(lambda x: x.flatten(1), "omniglot", 5, 1, split="evaluation",
+                       episodes=4, queries=1, progress=None)
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("eval prototype: ") and "/4 episodes" in err[0]
+    assert err[-1].startswith("eval prototype: 4/4 episodes in ")
+    benchmark.evaluate(lambda x: x.flatten(1), "omniglot", 5, 1, split="evaluation",
+                       episodes=4, queries=1)
+    assert capsys.readouterr().err == ""                 # the API's default: quiet

@@ -27,7 +27,7 @@ def _eval(args: argparse.Namespace) -> int:
         result = evaluate_encoder(
             args.backbone, args.dataset, args.ways, args.shots, split=args.split,
             weights=args.weights, queries=args.queries, episodes=args.episodes, head=args.head,
-            seed=args.seed, device=args.device, data_root=args.data_root)
+            seed=args.seed, device=args.device, data_root=args.data_root, progress=None)
         print(result.summary())
         return 0
     result = evaluation.evaluate_checkpoint(
@@ -43,6 +43,7 @@ def _eval(args: argparse.Namespace) -> int:
         device=args.device,
         data_root=args.data_root,
         convert=convert,
+        progress=None,
     )
     print(result.summary())
     return 0
