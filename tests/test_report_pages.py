@@ -151,3 +151,23 @@ def test_heat_map_names_training_ways_and_shots_and_its_mark(tmp_path: Path) -> 
     assert ax.get_ylabel() == "training ways (methods[0].ways)"
     assert ax.get_xlabel() == "training shots (methods[0].shots)"
     assert ablation_plots.HEAT_KEY in texts and "*: best" in ablation_plots.HEAT_KEY
+
+
+@pytest.mark.parametrize("train, evaluated, overlap", [
+    (("mnist", "train"), ("mnist", "test"), True),
+    (("cifar10", "train"), ("cifar10", "fewshot_test→auto"), True),
+    (("omniglot", "background"), ("omniglot", "evaluation"), False),
+    (("omniglot", "background"), ("mnist", "test"), False),
+])
+def test_a_title_says_when_training_and_evaluation_classes_overlap(train, evaluated,
+                                                                  overlap: bool) -> None:
+    from dataclasses import replace
+
+    from benchmark.report import tables
+    from benchmark.report.render import classes_overlap
+
+    rows = [replace(r, train_dataset=train[0], train_split=train[1], eval_dataset=evaluated[0],
+                    eval_split=evaluated[1]) for r in synthetic_rows()]
+    assert classes_overlap(rows) is overlap
+    title = tables.title(tables.build_table(rows, "synth"), classes_overlap(rows))
+    assert ("overlap" in title) is overlap and ("transfer accuracy" in title) is not overlap
