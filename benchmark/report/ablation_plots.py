@@ -107,7 +107,7 @@ def heat_map(ablation: Ablation, column: Column) -> Figure:
         ax.set_xticks(range(len(cols)), [value_text(json.loads(c)) for c in cols])
         ax.set_ylabel(axis_label(ablation, first))
         ax.set_xlabel(axis_label(ablation, second))
-        ax.set_title(f"{series}: {column.title(True)}", fontsize=9)
+        ax.set_title(f"{series}, evaluated on {column.title(True)}", fontsize=9)
         figure.colorbar(image, ax=ax, label="accuracy (%)")
     figure.text(0.01, 0.01, HEAT_KEY, fontsize=8, va="bottom", ha="left")
     figure.tight_layout(rect=(0, 0.06, 1, 1))
