@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmark.errors import BenchmarkError
 from benchmark.report import ablation_plots
 from benchmark.report.ablation import render_ablation
 from benchmark.report.ablation_analysis import analyse
@@ -171,3 +172,26 @@ def test_a_title_says_when_training_and_evaluation_classes_overlap(train, evalua
     assert classes_overlap(rows) is overlap
     title = tables.title(tables.build_table(rows, "synth"), classes_overlap(rows))
     assert ("overlap" in title) is overlap and ("transfer accuracy" in title) is not overlap
+
+
+def test_a_page_is_rebuilt_from_the_files_of_a_gone_store(rendered: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from benchmark.report import tables
+    from benchmark.report.render import render_from_files
+
+    table = tables.build_table(synthetic_rows(), "synth")
+    back = tables.table_from_csv((rendered / "synth.csv").read_text())
+    assert back.methods == table.methods and back.columns == table.columns
+    assert back.ranks == pytest.approx(table.ranks) and back.comparisons == {}
+    assert list(back.cells.best) == list(table.cells.best)
+    folder = tmp_path / "results"
+    folder.mkdir()
+    for name in ("synth.csv", "synth.md"):
+        shutil.copy(rendered / name, folder / name)
+    files = render_from_files(folder, "synth")
+    text = files["html"].read_text()
+    assert "Rebuilt from <code>synth.csv</code>" in text and "Published vs ours" in text
+    assert "p (best vs 2nd)" not in text and text.count("made by:") == 1
+    with pytest.raises(BenchmarkError, match="not a transfer table CSV"):
+        tables.table_from_csv("a,b\n1,2\n")

@@ -24,7 +24,22 @@ def _benchmark_section(store: Store, name: str, out_dir: Path) -> list[str]:
     table = tables.build_table(store.results(name, with_episodes=True), name)
     parts = [f'<h3><a href="{html.escape(_page(out_dir, name))}">{html.escape(name)}</a></h3>']
     for heading, grid in tables.group_grids(table):
-        parts += [f"<h4>{pages.inline(heading)}</h4>", pages.table(grid, keep_last=True)]
+        parts += [f"<h4>{pages.inline(heading)}</h4>", pages.table(grid, keep_last=bool(table.comparisons))]
+    return parts
+
+
+def _rendered_section(out_dir: Path, name: str) -> list[str]:
+    """A benchmark rendered from another store: its link, and its headline tables read back
+    from its CSV where there is one (the paired tests are on its page)."""
+    link = f'<h3><a href="{html.escape(_page(out_dir, name))}">{html.escape(name)}</a></h3>'
+    note = "<p>Rendered from another store; read back from its CSV (the paired tests are on its page).</p>"
+    try:
+        table = tables.table_from_csv((out_dir / f"{name}.csv").read_text())
+    except (OSError, BenchmarkError):
+        return [link, "<p>Rendered from another store (its rows are not in this one).</p>"]
+    parts = [link, note]
+    for heading, grid in tables.group_grids(table):
+        parts += [f"<h4>{pages.inline(heading)}</h4>", pages.table(grid)]
     return parts
 
 
@@ -51,11 +66,8 @@ def render_index(store: Store, out_dir: Path) -> Path:
         parts += _benchmark_section(store, name, out_dir)
     others = sorted(p.stem for p in out_dir.glob("*.md")
                     if p.stem not in stored and not p.stem.startswith(("perf_", "README", "index")))
-    if others:
-        parts.append("<p>Rendered from another store (their rows are not in "
-                     f"{html.escape(str(store.path))}):</p><ul>" + "".join(
-                         f'<li><a href="{html.escape(_page(out_dir, n))}">{html.escape(n)}</a></li>'
-                         for n in others) + "</ul>")
+    for name in others:
+        parts += _rendered_section(out_dir, name)
     if not benchmarks and not others:
         parts.append("<p>No benchmark is stored yet.</p>")
     parts.append("<h2>Ablations</h2>")

@@ -87,7 +87,8 @@ def to_html(table: tables.TransferTable, overlap: bool, sections: Sequence[str],
     parts = [f"<h1>{pages.inline(tables.title(table, overlap))}</h1>",
              '<nav><a href="index.html">all results</a></nav>']
     for heading, grid in tables.group_grids(table):
-        parts += [f"<h2>{pages.inline(heading)}</h2>", pages.table(grid, keep_last=True)]
+        parts += [f"<h2>{pages.inline(heading)}</h2>",
+                  pages.table(grid, keep_last=bool(table.comparisons))]
     parts.append(pages.paragraphs([tables.LEGEND, *tables.notes(table)]))
     parts.append(pages.from_markdown(sections))
     if pngs:
@@ -108,6 +109,39 @@ def _save(figure: Figure, stem: Path, title: str, lines: Sequence[str]) -> list[
     finally:
         plt.close(figure)
     return paths
+
+
+def render_from_files(out_dir: Path, name: str) -> dict[str, Path]:
+    """Render the page ``out_dir/<name>.html`` (and redraw ``out_dir/<name>/accuracy_vs_shots``)
+    of a benchmark whose store is gone, from the files rendered before: its CSV (cells,
+    marks, ranks and provenance lines) and its Markdown's sections after the table (published
+    numbers, time to accuracy). The paired tests are not in the CSV: the page says so.
+
+    Raises:
+        BenchmarkError: no such CSV, or not a transfer table CSV.
+    """
+    csv_path = out_dir / f"{name}.csv"
+    try:
+        text = csv_path.read_text()
+    except OSError as err:
+        raise BenchmarkError(f"cannot read {csv_path} ({err})") from None
+    table = tables.table_from_csv(text)
+    lines = [line[2:] for line in text.splitlines() if line.startswith("# ")]
+    md_path = out_dir / f"{name}.md"
+    markdown = md_path.read_text().splitlines() if md_path.is_file() else []
+    start = next((i for i, line in enumerate(markdown) if line == "### Published vs ours"),
+                 len(markdown))
+    note = (f"Rebuilt from `{csv_path.name}` (its store is not here): the paired Wilcoxon "
+            f"tests (p) are in `{md_path.name}`.")
+    title = f"{name}: accuracy vs shots"
+    stem = out_dir / name / "accuracy_vs_shots"
+    files = dict(zip(("accuracy_vs_shots.png", "accuracy_vs_shots.svg"),
+                     _save(plots.accuracy_vs_shots(table), stem, title, lines)))
+    overlap = classes_overlap(list(table.cells.itertuples()))
+    page = to_html(table, overlap, [note, *markdown[start:]],
+                   [(title, files["accuracy_vs_shots.png"].read_bytes())], lines)
+    files["html"] = atomic_write_text(out_dir / f"{name}.html", page)
+    return files
 
 
 def render_benchmark(store: Store, benchmark: str, out_dir: Path,
@@ -153,6 +187,13 @@ def render_benchmark(store: Store, benchmark: str, out_dir: Path,
     return Report(benchmark, markdown, files, table)
 
 
+def _rendered_elsewhere(out_dir: Path, stored: Sequence[str]) -> list[str]:
+    """The benchmarks with tables (``<name>.csv`` and ``.md``) in ``out_dir`` but no rows in
+    the store being rendered."""
+    return sorted(p.stem for p in out_dir.glob("*.csv")
+                  if p.stem not in stored and p.with_suffix(".md").is_file())
+
+
 @contextmanager
 def opened_store(store_path: Path, what: str) -> Iterator[Store]:
     """The store at ``store_path``, or, where there is none (a fresh clone), a temporary one
@@ -187,6 +228,9 @@ def render_store(store_path: str | Path, out_dir: str | Path = Path("results"),
         if not names:
             raise BenchmarkError(f"store {store_path} holds no results yet")
         reports = [render_benchmark(store, name, Path(out_dir) / name) for name in names]
+        if benchmark_name is None:  # the pages of benchmarks rendered from another store
+            for name in _rendered_elsewhere(Path(out_dir), names):
+                print("wrote " + ", ".join(map(str, render_from_files(Path(out_dir), name).values())))
         index = render_index(store, Path(out_dir))
         if store_path.is_file():
             print(f"wrote {export.write(store, Path(out_dir) / export.FILE_NAME)}")

@@ -204,6 +204,38 @@ def build_table(rows: Sequence[ResultRow], benchmark: str) -> TransferTable:
     )
 
 
+def table_from_csv(text: str) -> TransferTable:
+    """A table read back from its CSV (``to_csv``'s text): the cells with their best and tie
+    marks and ranks. The paired tests are not in the CSV: ``comparisons`` is empty.
+
+    Raises:
+        BenchmarkError: a CSV without ``CSV_COLUMNS`` or without rows.
+    """
+    import io
+
+    body = "".join(line for line in text.splitlines(keepends=True) if not line.startswith("#"))
+    try:
+        cells = pd.read_csv(io.StringIO(body), keep_default_na=False)
+    except (ValueError, pd.errors.ParserError) as err:
+        raise BenchmarkError(f"not a transfer table CSV ({err})") from None
+    missing = [c for c in CSV_COLUMNS if c not in cells.columns]
+    if missing or cells.empty:
+        raise BenchmarkError(f"not a transfer table CSV (missing {', '.join(missing) or 'rows'})")
+    for name in ("best", "tie"):
+        cells[name] = cells[name].astype(str) == "True"
+    ranks = {m: float(r) for m, r in cells.groupby("method")["rank"].mean().items()}
+    columns = {Column(r.eval_dataset, r.eval_split, int(r.ways), int(r.shots), r["head"])
+               for _, r in cells.iterrows()}
+    return TransferTable(
+        benchmark=str(cells.benchmark.iloc[0]), cells=cells,
+        methods=tuple(sorted(ranks, key=lambda m: (m == FLOOR, ranks[m], m))),
+        columns=tuple(sorted(columns, key=lambda c: (c.eval_dataset, c.eval_split, c.ways,
+                                                     c.head, c.shots))),
+        comparisons={}, ranks=ranks, spec_hashes=tuple(sorted(set(cells.spec_hash.astype(str)))),
+        commits=(), conversions={f"{r.eval_dataset}/{r.eval_split}": r.input_conversion
+                                 for _, r in cells.iterrows() if r.input_conversion})
+
+
 def _column_mask(cells: pd.DataFrame, column: Column) -> pd.Series:
     return ((cells.eval_dataset == column.eval_dataset) & (cells.eval_split == column.eval_split)
             & (cells.ways == column.ways) & (cells.shots == column.shots)
@@ -267,7 +299,8 @@ def table_grid(table: TransferTable, style: _Style = _MARKDOWN) -> list[list[str
 def group_grids(table: TransferTable, style: _Style = _MARKDOWN) -> list[tuple[str, list[list[str]]]]:
     """The table as a paper prints it: one grid per evaluation split (and head, where there
     are several), its columns the settings (``5w1s``), each with its heading; rows as in
-    ``table_grid`` (the rank column is the average rank over every column of the benchmark)."""
+    ``table_grid`` (the rank column is the average rank over every column of the benchmark;
+    the p-value row last, where the paired tests are known)."""
     groups: dict[tuple[str, str, str], list[Column]] = {}
     for column in table.columns:
         groups.setdefault((column.eval_dataset, column.eval_split, column.head), []).append(column)
@@ -282,8 +315,9 @@ def group_grids(table: TransferTable, style: _Style = _MARKDOWN) -> list[tuple[s
                 continue
             grid.append([style.escape(method), *(_cell_text(c, style) for c in cells),
                          f"{table.ranks[method]:.2f}"])
-        grid.append(["p (best vs 2nd)",
-                     *(_p_text(table.comparisons.get(c), style) for c in columns), ""])
+        if table.comparisons:  # none for a table read back from its CSV
+            grid.append(["p (best vs 2nd)",
+                         *(_p_text(table.comparisons.get(c), style) for c in columns), ""])
         out.append((style.escape(heading), grid))
     return out
 
