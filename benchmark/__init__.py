@@ -1,7 +1,8 @@
 """Contrastive self-supervised learning and few-shot meta-learning under one episodic API.
 
 The Python API (``benchmark.api``; imported on first use): ``benchmark.run(spec, ...)``,
-``benchmark.results(store, spec=None)``, ``benchmark.evaluate(encoder, dataset, ways, shots)``.
+``benchmark.results(store, spec=None)``, ``benchmark.evaluate(encoder, dataset, ways, shots)``
+(``dir(benchmark)`` lists them, so a notebook's tab completion shows them).
 """
 
 from typing import Any
@@ -18,3 +19,8 @@ def __getattr__(name: str) -> Any:
 
         return getattr(api, name)
     raise AttributeError(f"module 'benchmark' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The API and the module's own names (tab completion)."""
+    return sorted({*globals(), *__all__})

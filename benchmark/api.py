@@ -66,7 +66,8 @@ def evaluate(model: "Embedder | EmbedFn | str", dataset: "str | Split", ways: in
              queries: int = 15, episodes: int = 600, head: str = "prototype", seed: int = 0,
              device: str = "cpu", data_root: Path | None = None,
              convert: "InputConversion | str | None" = None,
-             image_shape: tuple[int, int, int] | None = None) -> "EvalResult":
+             image_shape: tuple[int, int, int] | None = None,
+             progress: bool | None = False) -> "EvalResult":
     """Accuracy of ``model`` on ``episodes`` fixed N-way K-shot episodes of ``dataset``.
 
     Args:
@@ -83,6 +84,8 @@ def evaluate(model: "Embedder | EmbedFn | str", dataset: "str | Split", ways: in
         device: where the episodes are made and a named backbone runs.
         convert: bring the images to another shape first (``"channels=1,size=28"``, or
             ``"auto"`` with ``image_shape``, the shape the model takes); ``benchmark.data.convert``.
+        progress: show the episodes done (None: a bar on a terminal or in a notebook, a line
+            every 30 s elsewhere; False: nothing).
 
     Raises:
         BenchmarkError: unknown dataset, split, head or backbone; impossible N/K/Q; weights
@@ -118,13 +121,40 @@ def evaluate(model: "Embedder | EmbedFn | str", dataset: "str | Split", ways: in
             raise BenchmarkError("convert='auto' needs image_shape, the shape the model takes")
         shape = tuple(wanted)
         describe(tuple(data.image_shape), conversion.target(shape))  # refused before any model
+    _check_input_shape(model, data, convert)
     if isinstance(model, str):
         model = build_encoder(model, shape, weights, seed, device)
     elif weights is not None:
         raise BenchmarkError("weights go with a backbone name (e.g. 'torchvision:resnet18'), "
                              "not with a model object")
-    return evaluate_split(model, data, ways, shots, queries, episodes, head, seed, device,
-                          conversion, shape)
+    try:
+        return evaluate_split(model, data, ways, shots, queries, episodes, head, seed, device,
+                              conversion, shape, progress=progress)
+    except RuntimeError as err:  # a plain encoder fed images of another shape than it takes
+        if convert is None and "channels" in str(err):
+            shape = "x".join(map(str, data.image_shape))
+            raise BenchmarkError(
+                f"the encoder does not take {data.dataset!r}'s {shape} images (C x H x W): "
+                f"{str(err).splitlines()[0]}; pass convert='auto' with image_shape=(C, H, W), "
+                "the shape it takes, to evaluate on converted images") from None
+        raise
+
+
+def _check_input_shape(model: Any, data: "Split", convert: Any) -> None:
+    """Refuse, with the ``convert=`` hint, a benchmark model built for images of another shape
+    than the dataset's (the CLI's ``--convert auto`` hint)."""
+    import torch
+
+    from benchmark.checkpoint import model_spec_of
+
+    spec = model_spec_of(model) if isinstance(model, torch.nn.Module) else None
+    if spec is None or convert is not None or tuple(spec.image_shape) == tuple(data.image_shape):
+        return
+    have, want = ("x".join(map(str, s)) for s in (spec.image_shape, data.image_shape))
+    raise BenchmarkError(
+        f"the model is a {spec.method}/{spec.backbone} built for {have} images (C x H x W), but "
+        f"dataset {data.dataset!r} has {want} images; pass convert='auto', "
+        f"image_shape={tuple(spec.image_shape)} to evaluate on its images converted to {have}")
 
 
 def results(store: str | Path = DEFAULT_STORE, spec: str | Sequence[str] | None = None,
@@ -155,13 +185,16 @@ def results(store: str | Path = DEFAULT_STORE, spec: str | Sequence[str] | None 
     if spec is not None:
         check_names("spec", spec)
     path = Path(store)
-    if not path.is_file():
-        raise BenchmarkError(f"store {path} does not exist")
     names = [spec] if isinstance(spec, str) else spec
-    with Store(path, read_only=True) as opened:
-        rows = [row for name in (names or [None]) for row in opened.results(name, with_episodes=episodes)]
-        runs = {(r.benchmark, r.method, r.seed): r for name in (names or [None])
-                for r in opened.runs(name)}
+    if not path.is_file():
+        rows, runs = _exported(path, names)
+    else:
+        with Store(path, read_only=True) as opened:
+            _check_names(names, opened.benchmarks(), str(path))
+            rows = [row for name in (names or [None])
+                    for row in opened.results(name, with_episodes=episodes)]
+            runs = {(r.benchmark, r.method, r.seed): r for name in (names or [None])
+                    for r in opened.runs(name)}
     records = []
     for row in rows:
         record = asdict(row)
@@ -172,6 +205,29 @@ def results(store: str | Path = DEFAULT_STORE, spec: str | Sequence[str] | None 
     frame = pandas.DataFrame.from_records(records)
     return frame.sort_values(["benchmark", "method", "eval_dataset", "eval_split", "ways", "shots",
                               "head", "seed"], ignore_index=True) if records else frame
+
+
+def _check_names(names: Sequence[str] | None, known: Sequence[str], where: str) -> None:
+    """Refuse a benchmark name the rows do not hold, naming those they hold."""
+    unknown = [n for n in names or () if n not in known]
+    if unknown:
+        raise BenchmarkError(f"no benchmark {', '.join(map(repr, unknown))} in {where} "
+                             f"(benchmarks: {', '.join(known) or 'none'})")
+
+
+def _exported(path: Path, names: Sequence[str] | None) -> tuple[list, dict]:
+    """The rows of the committed export (``benchmark.export``) when there is no store at
+    ``path`` (a fresh clone), and its run records by (benchmark, method, seed)."""
+    from benchmark import export
+
+    found = export.find(path)
+    if found is None:
+        raise BenchmarkError(f"store {path} does not exist, and no exported results "
+                             f"({export.FILE_NAME}) are beside it")
+    data = export.read(found)
+    _check_names(names, sorted({r.benchmark for r in data["results"]}), str(found))
+    rows = [r for r in data["results"] if names is None or r.benchmark in names]
+    return rows, {(r.benchmark, r.method, r.seed): r for r in data["runs"]}
 
 
 def run(spec: str | Path | Mapping[str, Any], *, store: str | Path = DEFAULT_STORE,

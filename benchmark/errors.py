@@ -22,3 +22,8 @@ def refuse_unknown(owner: str, noun: str, given: Iterable[str], known: Iterable[
         raise BenchmarkError(
             f"{owner}: unknown {noun}(s) {', '.join(unknown)} (known: {', '.join(known) or 'none'})"
         )
+
+
+class RunsFailed(BenchmarkError):
+    """Some training or evaluation runs failed (each is recorded in the store): the CLI exits
+    with code 1, not 2 (the input was not refused)."""

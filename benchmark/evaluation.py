@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
 from benchmark.spec import limits
+from benchmark.bars import progress_bar
 from benchmark.checkpoint import load_checkpoint, rebuild_method
 from benchmark.methods import ModelSpec
 from benchmark.data.convert import InputConversion, convert_for, describe
@@ -95,6 +96,11 @@ class EvalResult:
     head: str
     input_conversion: str = ""
 
+    def __repr__(self) -> str:
+        """One line: ``EvalResult(62.31 ± 0.84 % (600 episodes, 5-way 1-shot, head
+        prototype))`` (the per-episode accuracies are in ``accuracies``)."""
+        return f"EvalResult({self.summary()})"
+
     def summary(self) -> str:
         """E.g. ``62.31 ± 0.84 % (600 episodes, 5-way 1-shot, head prototype)``, with the input
         conversion when there was one (``; input: RGB→grey (ITU-R 601 luma), ...``)."""
@@ -146,6 +152,7 @@ def evaluate(
     episodes: EpisodeSet | Sequence[Episode],
     head: str | Head = "prototype",
     batch_images: int = BATCH_IMAGES,
+    progress: bool | None = False,
 ) -> EvalResult:
     """Accuracy of ``head`` on ``model``'s representation over ``episodes``.
 
@@ -154,6 +161,8 @@ def evaluate(
         episodes: an ``EpisodeSet`` or a list of same-shaped episodes.
         head: a registered head name or a head instance.
         batch_images: images per ``embed`` call; episodes are batched up to it.
+        progress: show the episodes done (``benchmark.bars.progress_bar``: None a bar on a
+            terminal or in a notebook, lines elsewhere; False nothing).
     """
     head_name = head if isinstance(head, str) else _head_name(head)
     head_obj: Head = HEADS.build(head) if isinstance(head, str) else head
@@ -165,7 +174,9 @@ def evaluate(
         if rows is not None:
             acc = _split_embedding_accuracies(model, episodes, head_obj, rows, batch_images)  # type: ignore[arg-type]
         else:
-            acc = _episode_accuracies(model, episodes, head_obj, batch_images)
+            bar = progress_bar(len(episodes), 0, f"eval {head_name}", progress, unit="episodes")
+            acc = _episode_accuracies(model, episodes, head_obj, batch_images, bar.update)
+            bar.close()
     setting = episodes if isinstance(episodes, EpisodeSet) else episodes[0]
     mean, ci95 = mean_ci95(acc)
     return EvalResult(
@@ -225,15 +236,17 @@ def random_floor(backbone: str, image_shape: tuple[int, int, int], seed: int = 0
 def evaluate_split(model: Embedder | EmbedFn, split: Split, ways: int, shots: int, queries: int,
                    episodes: int, head: str, seed: int, device: str = "cpu",
                    convert: InputConversion | None = None,
-                   shape: tuple[int, int, int] | None = None) -> EvalResult:
+                   shape: tuple[int, int, int] | None = None,
+                   progress: bool | None = False) -> EvalResult:
     """The one evaluation path of ``api.evaluate`` and ``evaluate_checkpoint``: the split's
     images converted to ``shape`` (with ``convert``; ``EvalResult.input_conversion`` says
-    what was done), ``episodes`` fixed episodes made on ``device``, ``head`` on ``model``."""
+    what was done), ``episodes`` fixed episodes made on ``device``, ``head`` on ``model``
+    (``progress`` as ``evaluate``'s)."""
     done = ""
     if convert is not None:
         split, done = convert_for(split, convert, tuple(shape))  # type: ignore[arg-type]
     test_episodes = fixed_episodes(split, ways, shots, queries, episodes, seed, device)
-    return replace(evaluate(model, test_episodes, head), input_conversion=done)
+    return replace(evaluate(model, test_episodes, head, progress=progress), input_conversion=done)
 
 
 def evaluate_checkpoint(
@@ -249,8 +262,10 @@ def evaluate_checkpoint(
     device: str = "auto",
     data_root: Path | None = None,
     convert: InputConversion | None = None,
+    progress: bool | None = False,
 ) -> EvalResult:
-    """Episodic evaluation of a checkpoint (what ``python -m benchmark eval`` runs).
+    """Episodic evaluation of a checkpoint (what ``python -m benchmark eval`` runs; ``progress``
+    as ``evaluate``'s).
 
     ``convert`` brings the dataset's images to the checkpoint's image shape first
     (``benchmark.data.convert``; ``EvalResult.input_conversion`` says what it did); without it
@@ -275,7 +290,8 @@ def evaluate_checkpoint(
     data = load_split(dataset, split or info.test_split, data_root)
     _check_shape(spec, data.image_shape, convert, dataset, checkpoint)
     return evaluate_split(place_model(method, target), data, ways, shots, queries, episodes,
-                          head, seed, convert=convert, shape=tuple(spec.image_shape))
+                          head, seed, convert=convert, shape=tuple(spec.image_shape),
+                          progress=progress)
 
 
 def _check_shape(spec: ModelSpec, shape: tuple[int, ...], convert: InputConversion | None,
@@ -294,14 +310,17 @@ def _check_shape(spec: ModelSpec, shape: tuple[int, ...], convert: InputConversi
 
 
 def _episode_accuracies(
-    model: Embedder | EmbedFn, episodes: EpisodeSet | Sequence[Episode], head: Head, batch_images: int
+    model: Embedder | EmbedFn, episodes: EpisodeSet | Sequence[Episode], head: Head, batch_images: int,
+    done: Callable[[int], Any] = lambda n: None,
 ) -> np.ndarray:
-    """Per-episode accuracies, embedding the images of each episode (batched by ``batch_images``)."""
+    """Per-episode accuracies, embedding the images of each episode (batched by ``batch_images``);
+    ``done(n)`` after each batch of ``n`` episodes."""
     accuracies: list[torch.Tensor] = []
     for batch in _batches(episodes, batch_images):
         predictions = head.predict(model, batch)
         labels = torch.stack([e.query_labels for e in batch]).cpu()
         accuracies.append((predictions == labels).double().mean(1))
+        done(len(batch))
     return torch.cat(accuracies).numpy()
 
 

@@ -24,14 +24,15 @@ source scripts/pip_quiet.sh
 # torch/torchvision first, pinned: the releases this project is built and tested against.
 pip_quiet "$PY" install -q "torch==2.14.1" "torchvision==0.29.1" "numpy>=2"
 # timm: the optional extra that tests/test_pretrained.py covers; ray: the Ray executor's
-# tests run in CI (about 270 MiB installed, ~30 s from PyPI).
-pip_quiet "$PY" install -q -e ".[dev,perf,timm,ray]"
+# tests run in CI (about 270 MiB installed, ~30 s from PyPI); tensorboard: the training curves
+# every run logs (README, "Watch training in TensorBoard").
+pip_quiet "$PY" install -q -e ".[dev,perf,timm,ray,tensorboard]"
 # learn2learn last: it is installed without its declared dependencies (gsutil, qpth, ...), so
 # any pip install after it would report them as missing (pip's resolver ERROR line).
 bash scripts/install_learn2learn.sh "$PY"
 
 "$PY" - <<'PY'
-import numpy, torch, torchvision, learn2learn, pandas, scipy, ray, timm, benchmark
+import numpy, torch, torchvision, learn2learn, pandas, scipy, ray, timm, tensorboard, benchmark
 assert numpy.__version__.split(".")[0] == "2", f"numpy 2 expected, got {numpy.__version__}"
 assert torch.__version__.startswith("2.14.1"), torch.__version__
 print(f"setup ok: torch {torch.__version__}, torchvision {torchvision.__version__}, "

@@ -492,7 +492,7 @@ def _stores(tree: Path) -> None:
 @pytest.fixture(scope="module")
 def outcomes(tmp_path_factory) -> dict[str, dict]:
     """Build the case tree, run every case through the forking driver, return its outcomes."""
-    from benchmark.data import commands
+    from benchmark.cli import dataset_tools as commands
 
     tree = tmp_path_factory.mktemp("bad_input_tree")
     logs = tmp_path_factory.mktemp("bad_input_logs")
@@ -579,7 +579,7 @@ import hashlib, json, os, runpy, signal, sys, traceback
 import torch
 torch.set_num_threads(1)
 import benchmark.cli, benchmark.runner, benchmark.evaluation, benchmark.listing, benchmark.perf
-import benchmark.report.render, benchmark.data.commands, benchmark.methods, benchmark.samplers
+import benchmark.report.render, benchmark.cli.dataset_tools, benchmark.methods, benchmark.samplers
 
 plan = json.load(sys.stdin)
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmark.data import DATASETS, commands, dataset_info, load_split, resolve_data_root
+from benchmark.cli import dataset_tools as commands
+from benchmark.data import DATASETS, dataset_info, load_split, resolve_data_root
 from benchmark.data.split import Split
 from benchmark.errors import BenchmarkError
 from fixtures_data import FAKES, OMNIGLOT, OMNIGLOT_VINYALS, cifar10_imagefolder

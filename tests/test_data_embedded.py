@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from benchmark.data import commands, embedded, load_split
+from benchmark.cli import dataset_tools as commands
+from benchmark.data import embedded, load_split
 from fixtures_data import FAKES
 
 EXPECTED = {"background": 964, "evaluation": 659, "vinyals_train": 1028, "vinyals_val": 172,

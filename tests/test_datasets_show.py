@@ -10,7 +10,7 @@ from PIL import Image
 
 from benchmark import cli
 from benchmark.data import load_split
-from benchmark.data.show import MIN_SIDE, summarise
+from benchmark.cli.dataset_show import MIN_SIDE, summarise
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

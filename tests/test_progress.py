@@ -86,3 +86,96 @@ def test_a_library_user_gets_nothing_without_a_logging_configuration(
     monkeypatch.setattr(benchmark_logger, "handlers", [])  # an earlier in-process CLI call's
     _every_line(spec)
     assert capsys.readouterr() == ("", "")
+
+
+# ---------------------------------------------------------------- progress without a terminal
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_lines_every_period_without_a_terminal() -> None:
+    import io
+
+    from benchmark.bars import Lines, progress_bar
+
+    stream, clock = io.StringIO(), _Clock()
+    bar = Lines(100, 20, "train", stream=stream, period=30.0, clock=clock)
+    for _ in range(10):
+        clock.now += 2.0
+        bar.update()
+    assert stream.getvalue() == ""                     # 20 s: not yet a period
+    clock.now += 10.0
+    bar.set_postfix(loss="0.5000")
+    bar.update()
+    assert stream.getvalue() == ("train: 31/100 steps (31%), 0.37 steps/s, ETA 3m08s, "
+                                 "loss=0.5000\n")
+    bar.close()
+    assert stream.getvalue().splitlines()[-1] == "train: 31/100 steps in 30s, loss=0.5000"
+    piped = io.StringIO()
+    assert isinstance(progress_bar(10, 4, "train", None, piped), Lines)
+    assert piped.getvalue() == "train: resumed at step 4 of 10\n"
+    assert not isinstance(progress_bar(10, 0, "train", True, piped), Lines)
+
+
+def test_eta_counts_steps_left_at_the_measured_rate(spec: BenchmarkSpec) -> None:
+    from benchmark.executors.base import Job, Outcome
+    from benchmark.runner.job import JobResult
+    from benchmark.store import RunRecord
+
+    clock = _Clock()
+    overall = progress.Overall(spec, {("random", 0): 0, ("protonet", 0): 100,
+                                      ("protoclr", 0): 300}, clock=clock)
+
+    def done(label: str, steps: int, train: float, evaluate: float) -> Outcome:
+        run = RunRecord("tiny", label, 0, "done", steps=steps, wall_seconds=train)
+        row = _row(5, 1, "prototype", 0.5)
+        from dataclasses import replace
+        return Outcome(Job((label, 0), print), JobResult((replace(row, eval_seconds=evaluate),),
+                                                         run if steps else None))
+
+    clock.now = 4.0
+    overall.job_done(done("random", 0, 0.0, 4.0))
+    assert overall.line() == "tiny: 1/3 jobs done, elapsed 4s, ETA ?"  # no step timed yet
+    clock.now = 58.0
+    overall.job_done(done("protonet", 100, 50.0, 4.0))
+    # 300 steps at 2 steps/s, and one job's evaluation (4 s mean): 2m34s
+    assert overall.line() == "tiny: 2/3 jobs done, elapsed 58s, ETA 2m34s"
+
+
+def test_plan_counts_the_steps_left_after_a_checkpoint(spec: BenchmarkSpec, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchmark.runner import planning
+    from benchmark.store import Store
+
+    folder = tmp_path / "runs" / "tiny" / "protonet" / "seed0"
+    folder.mkdir(parents=True)
+    monkeypatch.setattr(planning, "checkpoint_step",
+                        lambda path: 1 if path == folder else 0)
+    with Store(tmp_path / "s.sqlite") as store:
+        assert planning.steps_left(spec, store, "protonet", 0, tmp_path / "runs") == (1, 1)
+        assert planning.steps_left(spec, store, "protoclr", 0, tmp_path / "runs") == (2, 0)
+        assert planning.steps_left(spec, store, "random", 0, tmp_path / "runs") == (0, 0)
+    job = planning.PlannedJob("tiny", "protonet", 0, 1, 0, 4, False, None, None, resumes=1)
+    assert job.line() == "protonet seed 0: train 1 steps left (resumes at step 1 of 2)"
+
+
+def test_evaluation_reports_its_episodes_without_a_terminal(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import benchmark
+    from benchmark import bars
+
+    monkeypatch.setattr(bars, "PERIOD_S", 0.0)
+    benchmark.evaluate(lambda x: x.flatten(1), "omniglot", 5, 1, split="evaluation",
+                       episodes=4, queries=1, progress=None)
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("eval prototype: ") and "/4 episodes" in err[0]
+    assert err[-1].startswith("eval prototype: 4/4 episodes in ")
+    benchmark.evaluate(lambda x: x.flatten(1), "omniglot", 5, 1, split="evaluation",
+                       episodes=4, queries=1)
+    assert capsys.readouterr().err == ""                 # the API's default: quiet

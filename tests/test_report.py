@@ -45,7 +45,8 @@ def test_converted_columns_are_footnoted_with_what_was_done() -> None:
     assert table.conversions == {"cifar10/fewshot_test→auto": done}
     assert len(table.columns) == 4
     markdown = tables.to_markdown(table, ["made by: test"])
-    assert "cifar10/fewshot_test→auto 5w1s" in markdown.splitlines()[2]
+    lines = markdown.splitlines()
+    assert lines[2] == "#### cifar10/fewshot_test→auto" and "5w1s" in lines[4]
     assert f"Input conversion (to the models' image shape): cifar10/fewshot_test→auto: {done}." \
         in markdown
     latex = tables.to_latex(table, [])

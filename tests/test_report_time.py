@@ -163,8 +163,25 @@ def test_no_published_number_for_another_split_backbone_or_head() -> None:
 
 
 def test_every_published_setting_is_unique() -> None:
-    keys = [(p.family, p.eval_dataset, p.eval_split, p.ways, p.shots) for p in published.PUBLISHED]
-    assert len(keys) == len(set(keys)) and len(keys) == 14
+    keys = [(p.family, p.eval_dataset, p.eval_split, p.ways, p.shots, p.head)
+            for p in published.PUBLISHED]
+    assert len(keys) == len(set(keys)) and len(keys) == 20
+
+
+def test_maml_and_umtra_match_by_method_and_supervision() -> None:
+    labels = {"maml": "maml", "umtra": "maml"}
+    rows = [row(label, k, np.full(10, 0.9), eval_split="vinyals_test", head="native",
+                train_split="vinyals_train", method_name="maml")
+            for label in labels for k in (1, 5)]
+    table = tables.build_table(rows, "synth")
+    methods = {m: (n, "conv4") for m, n in labels.items()}
+    supervision = {"maml": published.supervision_of("labels"),
+                   "umtra": published.supervision_of("augment")}
+    got = published.compare(table, methods, supervision=supervision)
+    same = {(c.ours, c.published.method) for c in got if c.same_method}
+    assert same == {("maml", "MAML"), ("umtra", "UMTRA")}
+    assert not any(c.ours == "umtra" and c.published.method == "MAML" for c in got)
+    assert published.compare(table, methods) == []  # supervision unknown: nothing
 
 
 # ---------------------------------------------------------------- rendered files
@@ -180,11 +197,12 @@ def test_render_writes_the_benchmark_files_headed_by_their_budget(tmp_path: Path
         store.set_run(record(tmp_path / "runs" / "simclr", method="simclr", steps=3))
     (report,) = render_store(store_path, out_dir=tmp_path / "out", benchmark_name="synth")
     out = tmp_path / "out"
-    for name in ("synth.md", "synth.tex", "synth.csv", "synth/accuracy_vs_shots.png",
-                 "synth/accuracy_vs_shots.svg", "synth/time_to_accuracy.png",
-                 "synth/time_to_accuracy.svg"):
+    for name in ("synth.md", "synth.tex", "synth.csv", "synth.html",
+                 "synth/accuracy_vs_shots.png", "synth/accuracy_vs_shots.svg",
+                 "synth/time_to_accuracy.png", "synth/time_to_accuracy.svg", "index.html"):
         assert (out / name).stat().st_size > 0, name
-    assert set(report.files.values()) == {p for p in out.rglob("*") if p.is_file()}
+    assert set(report.files.values()) | {out / "index.html", out / "results.jsonl.gz"} == {
+        p for p in out.rglob("*") if p.is_file()}
     md = (out / "synth.md").read_text()
     head = md.split("### ")[0]
     for text in ("made by:", "device(s): cpu", "wall time: training 2 min 50 s (2 run(s))",

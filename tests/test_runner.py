@@ -17,7 +17,8 @@ import pytest
 import yaml
 
 from benchmark import cli, runner
-from benchmark.data import commands, load_split
+from benchmark.cli import dataset_tools as commands
+from benchmark.data import load_split
 from benchmark.device import resolve_device
 from benchmark.errors import BenchmarkError
 from benchmark.executors import EXECUTORS, Job, Outcome

@@ -230,3 +230,72 @@ def test_train_config_of_a_run_is_the_method_trainer_with_seed_and_device() -> N
     config = method.train_config(seed=3, device="cpu")
     assert config == TrainConfig(steps=2, optimizer="adam", lr=0.001, checkpoint_every=1,
                                  seed=3, device="cpu")
+
+
+# ---------------------------------------------------------------- YAML 1.2 numbers, overrides
+
+
+@pytest.mark.parametrize("text, number", [
+    ("1e-3", 0.001), ("1E3", 1000.0), (".5", 0.5), ("+1", 1), ("0x1F", 31), ("0o17", 15),
+    ("-1.5e+2", -150.0), ("2.", 2.0), (".inf", float("inf")), ("-.inf", float("-inf")),
+])
+def test_yaml_12_numbers_are_numbers_in_files_and_set(tmp_path: Path, text: str,
+                                                      number: float) -> None:
+    from benchmark.cli import parse_set
+    from benchmark.spec_yaml import read_yaml
+
+    path = tmp_path / "n.yaml"
+    path.write_text(f"lr: {text}\n")
+    assert read_yaml(path)["lr"] == number and not isinstance(read_yaml(path)["lr"], str)
+    assert parse_set([f"trainer.lr={text}"]) == {"trainer.lr": number}
+
+
+def test_a_spec_file_takes_lr_1e_minus_3(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(TINY.read_text().replace("lr: 0.001", "lr: 1e-3"))
+    assert load_spec(path).method("protonet").trainer.lr == 0.001
+    assert load_spec(TINY).with_overrides({"trainer.lr": 1e-4}).method("protoclr").trainer.lr == 1e-4
+
+
+def test_not_numbers_stay_text() -> None:
+    from benchmark.spec_yaml import parse_value
+
+    assert [parse_value(t) for t in ("1e", "e3", "protonet", "0o8")] == ["1e", "e3", "protonet", "0o8"]
+
+
+def test_wildcard_and_label_overrides_reach_their_methods() -> None:
+    data = tiny()
+    data["methods"][0]["trainer"] = {"steps": 7}
+    spec = parse_spec(data)
+    every = spec.with_overrides({"methods[*].trainer.steps": 20})
+    assert [m.trainer.steps for m in every.methods] == [20, 20]
+    one = spec.with_overrides({"methods[protoclr].trainer.steps": 9, "methods[protonet].ways": 4})
+    assert [m.trainer.steps for m in one.methods] == [7, 9]
+    assert one.method("protonet").ways == 4
+    with pytest.raises(BenchmarkError, match=r"no entry labelled 'simclr' here \(labels: "
+                                             r"protonet, protoclr"):
+        spec.with_overrides({"methods[simclr].trainer.steps": 1})
+
+
+def test_a_shadowed_override_is_said_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    data = tiny()
+    data["methods"][0]["trainer"] = {"steps": 7}
+    spec = parse_spec(data)
+    got = spec.with_overrides({"trainer.steps": 20})
+    assert [m.trainer.steps for m in got.methods] == [7, 20]
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["warning: tiny: override trainer.steps=20 is shadowed by "
+                   "methods[protonet].trainer.steps (7), which the spec sets; use "
+                   "methods[*].trainer.steps=... to set it for every method"]
+    spec.with_overrides({"trainer.lr": 0.1, "methods[*].trainer.steps": 3})
+    assert capsys.readouterr().err == ""
+
+
+def test_run_overrides_take_wildcards_and_labels() -> None:
+    from benchmark.runner.driver import load_run
+
+    _, (spec,) = load_run(TINY, overrides={"methods[*].trainer.steps": 5,
+                                           "methods[protoclr].ways": 4})
+    assert [m.trainer.steps for m in spec.methods] == [5, 5] and spec.method("protoclr").ways == 4
+    with pytest.raises(BenchmarkError, match="no entry labelled 'simclr'"):
+        load_run(TINY, overrides={"methods[simclr].ways": 4})

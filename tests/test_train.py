@@ -19,7 +19,6 @@ from benchmark.errors import BenchmarkError
 from benchmark.methods.protonet import ProtoNet
 from benchmark.modules import frozen_copy, update_momentum
 from benchmark.train import (
-    OPTIMIZERS,
     SCHEDULES,
     DivergedError,
     TrainConfig,

@@ -2,7 +2,7 @@
 
 A builder reads a dataset's **official layout** from a local path (``read``) and knows how to
 fetch that layout from the official source with the library that already knows it
-(``download``). ``commands.prepare`` turns what ``read`` returns into the prepared cache.
+(``download``). ``benchmark.cli.dataset_tools.prepare`` turns what ``read`` returns into the prepared cache.
 """
 
 from __future__ import annotations
@@ -32,6 +32,9 @@ class DatasetInfo:
         image_shape: ``(C, H, W)`` of every image.
         kind: what the images show, which decides their default view augmentation
             (``benchmark.transforms.presets``): ``"glyphs"`` or ``"natural"``.
+        all_class_splits: the splits holding images of every class of the dataset; training
+            on one and evaluating on another split of the same dataset is not a transfer to
+            new classes (``classes_overlap``).
     """
 
     name: str
@@ -41,6 +44,12 @@ class DatasetInfo:
     test_split: str
     image_shape: tuple[int, int, int]
     kind: str = "natural"
+    all_class_splits: tuple[str, ...] = ()
+
+    def classes_overlap(self, train_split: str, eval_split: str) -> bool:
+        """Whether evaluating on ``eval_split`` after training on ``train_split`` (both of
+        this dataset) meets classes seen in training."""
+        return train_split == eval_split or bool({train_split, eval_split} & set(self.all_class_splits))
 
 
 class DatasetBuilder(ABC):
@@ -59,12 +68,14 @@ class DatasetBuilder(ABC):
     image_shape: ClassVar[tuple[int, int, int]]
     #: what the images show (``DatasetInfo.kind``): "glyphs" (characters, digits) or "natural"
     kind: ClassVar[str] = "natural"
+    #: the splits holding images of every class (``DatasetInfo.all_class_splits``)
+    all_class_splits: ClassVar[tuple[str, ...]] = ()
     #: what ``--source`` should point at, for error messages and ``datasets list``.
     source_hint: ClassVar[str]
 
     def info(self) -> DatasetInfo:
         return DatasetInfo(self.name, self.description, self.splits, self.train_split,
-                           self.test_split, self.image_shape, self.kind)
+                           self.test_split, self.image_shape, self.kind, self.all_class_splits)
 
     @abstractmethod
     def download(self, workdir: Path) -> Path:

@@ -124,6 +124,7 @@ class CIFAR10(_CifarBuilder):
                    "fewshot_test = frog..truck (test set)")
     splits = ("train", "test", "fewshot_train", "fewshot_test")
     partition = ("train", "test")
+    all_class_splits = ("train", "test")
     train_split = "train"
     test_split = "test"
     source_hint = f"{CIFAR10_ARCHIVE} or an ImageFolder train/test tree (.tar.gz)"
@@ -149,6 +150,7 @@ class CIFAR100(_Cifar100Builder):
     description = "CIFAR-100, 100 classes 32x32 colour, 50k train / 10k test"
     splits = ("train", "test")
     partition = ("train", "test")
+    all_class_splits = ("train", "test")
     train_split = "train"
     test_split = "test"
 

@@ -47,6 +47,7 @@ class IdxDataset(DatasetBuilder):
 
     splits = ("train", "test")
     partition = ("train", "test")
+    all_class_splits = ("train", "test")
     train_split = "train"
     test_split = "test"
     image_shape = (1, 28, 28)

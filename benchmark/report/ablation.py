@@ -8,7 +8,6 @@ provenance lines (command, commits, store, spec hashes, devices, budget).
 
 from __future__ import annotations
 
-import base64
 import html
 import io
 import re
@@ -20,7 +19,8 @@ import matplotlib.pyplot as plt
 
 from benchmark import provenance as prov
 from benchmark.atomic import atomic_write, atomic_write_text
-from benchmark.report import ablation_plots, ablation_text as text
+from benchmark.report import ablation_plots, ablation_text as text, tables
+from benchmark.report import html as pages
 from benchmark.report.ablation_analysis import Ablation, analyse
 from benchmark.store import Store
 
@@ -37,23 +37,6 @@ class AblationReport:
 
 def _slug(title: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", title).strip("-").lower()
-
-
-def _markdown_table(grid: Sequence[Sequence[str]]) -> list[str]:
-    lines = ["| " + " | ".join(c.replace("|", "\\|") for c in grid[0]) + " |",
-             "|" + "|".join(["---"] + [":-:"] * (len(grid[0]) - 1)) + "|"]
-    return lines + ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |"
-                    for row in grid[1:]]
-
-
-def _html_table(grid: Sequence[Sequence[str]]) -> str:
-    def cell(tag: str, value: str) -> str:
-        body = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", html.escape(value))
-        return f"<{tag}>{body}</{tag}>"
-
-    head = "".join(cell("th", c) for c in grid[0])
-    rows = "".join("<tr>" + "".join(cell("td", c) for c in row) + "</tr>" for row in grid[1:])
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
 
 
 def _sections(ablation: Ablation) -> list[tuple[str, list[list[str]]]]:
@@ -73,7 +56,7 @@ def to_markdown(ablation: Ablation, sentences: Sequence[str], figures: Sequence[
              f"**Answer:** {text.overall_sentence(ablation)}", ""]
     lines += [f"- {s}" for s in sentences] + ["", "## Accuracy", ""]
     for heading, grid in _sections(ablation):
-        lines += ([f"### {heading}", ""] if heading else []) + _markdown_table(grid) + [""]
+        lines += ([f"### {heading}", ""] if heading else []) + tables.markdown_grid([[c.replace("|", "\\|") for c in row] for row in grid]) + [""]
     lines += [text.caption(ablation), "", "## Plots", ""]
     lines += [f"![{title}]({name})" for title, name in figures] + [""]
     lines += [f"<sub>{line}</sub>  " for line in provenance]
@@ -90,20 +73,10 @@ def to_html(ablation: Ablation, sentences: Sequence[str], pngs: Sequence[tuple[s
              "<ul>" + "".join(f"<li>{esc(s)}</li>" for s in sentences) + "</ul>",
              "<h2>Accuracy</h2>"]
     for heading, grid in _sections(ablation):
-        parts += ([f"<h3>{esc(heading)}</h3>"] if heading else []) + [_html_table(grid)]
-    parts.append("<p>" + re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", esc(text.caption(ablation)))
-                 + "</p><h2>Plots</h2>")
-    parts += [f'<figure><img alt="{esc(title)}" src="data:image/png;base64,'
-              f'{base64.b64encode(data).decode("ascii")}"/></figure>' for title, data in pngs]
-    parts.append("<footer><small>" + "<br/>".join(esc(line) for line in provenance)
-                 + "</small></footer>")
-    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto}"
-             "table{border-collapse:collapse;margin:1em 0}"
-             "td,th{border:1px solid #ccc;padding:3px 8px;text-align:center}"
-             "img{max-width:100%}")
-    return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"/>"
-            f"<title>Ablation: {esc(ablation.name)}</title><style>{style}</style></head>"
-            f"<body>{''.join(parts)}</body></html>\n")
+        parts += ([f"<h3>{esc(heading)}</h3>"] if heading else []) + [pages.table(grid)]
+    parts.append(pages.paragraphs([text.caption(ablation)]) + "<h2>Plots</h2>")
+    parts += [pages.figure(title, data) for title, data in pngs]
+    return pages.page(f"Ablation: {ablation.name}", parts, provenance)
 
 
 def render_ablation(store: Store, ablation: str, out_dir: Path,
@@ -125,7 +98,7 @@ def render_ablation(store: Store, ablation: str, out_dir: Path,
     pngs: list[tuple[str, bytes]] = []
     for column in analysis.columns:
         title, stem = column.title(True), _slug(column.title(True))
-        figure = ablation_plots.figure_for(analysis, column, lines)
+        figure = ablation_plots.figure_for(analysis, column)
         try:
             metadata = {"Title": f"{ablation}: {title}", "Description": " | ".join(lines)}
             for kind in ("png", "svg"):

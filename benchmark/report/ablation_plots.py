@@ -20,12 +20,6 @@ from benchmark.report.ablation_text import point_label, value_text  # noqa: E402
 from benchmark.report.tables import Column  # noqa: E402
 
 
-def _footer(figure: Figure, provenance: Sequence[str]) -> None:
-    figure.text(0.01, 0.005, "\n".join(provenance), fontsize=5, va="bottom", ha="left",
-                family="monospace")
-    figure.tight_layout(rect=(0, 0.05 + 0.012 * len(provenance), 1, 1))
-
-
 def _line(ax: Axes, x: np.ndarray, entries: Sequence[Entry | None], label: str,
           dashed: bool) -> None:
     keep = [i for i, e in enumerate(entries) if e is not None]
@@ -38,7 +32,7 @@ def _line(ax: Axes, x: np.ndarray, entries: Sequence[Entry | None], label: str,
     ax.fill_between(xs, mean - ci, mean + ci, alpha=0.2, color=drawn.get_color())
 
 
-def line_plot(ablation: Ablation, column: Column, provenance: Sequence[str]) -> Figure:
+def line_plot(ablation: Ablation, column: Column) -> Figure:
     """Accuracy against the swept value on one evaluation cell (numeric x when every value is
     a number, log-scaled when they span 10× or more; else categories in grid order)."""
     figure, ax = plt.subplots(figsize=(6.0, 4.2))
@@ -68,11 +62,26 @@ def line_plot(ablation: Ablation, column: Column, provenance: Sequence[str]) -> 
     ax.set_title(f"{ablation.name}: {column.title(True)}", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    _footer(figure, provenance)
+    figure.tight_layout()
     return figure
 
 
-def heat_map(ablation: Ablation, column: Column, provenance: Sequence[str]) -> Figure:
+#: What the marks of a heat map's cells mean (written under the map).
+HEAT_KEY = "*: best mean of the series; †: its 95% CI overlaps the best's (a tie)"
+#: Swept method settings that shape the training episodes (an axis says so).
+TRAINING_EPISODE = ("ways", "shots", "queries")
+
+
+def axis_label(ablation: Ablation, path: str) -> str:
+    """``training ways (methods[0].ways)`` for a method's training-episode setting, else the
+    parameter's name (``temperature``)."""
+    name = ablation.param_name(path)
+    if path.startswith("methods") and name in TRAINING_EPISODE:
+        return f"training {name} ({path})"
+    return name
+
+
+def heat_map(ablation: Ablation, column: Column) -> Figure:
     """Two crossed parameters on one evaluation cell: a mean-accuracy heat map per series
     (rows: the first parameter, columns: the second, in grid order; † marks ties)."""
     first, second = ablation.params
@@ -96,14 +105,15 @@ def heat_map(ablation: Ablation, column: Column, provenance: Sequence[str]) -> F
                     color="white")
         ax.set_yticks(range(len(rows)), [value_text(json.loads(r)) for r in rows])
         ax.set_xticks(range(len(cols)), [value_text(json.loads(c)) for c in cols])
-        ax.set_ylabel(ablation.param_name(first))
-        ax.set_xlabel(ablation.param_name(second))
-        ax.set_title(f"{series}: {column.title(True)}", fontsize=9)
+        ax.set_ylabel(axis_label(ablation, first))
+        ax.set_xlabel(axis_label(ablation, second))
+        ax.set_title(f"{series}, evaluated on {column.title(True)}", fontsize=9)
         figure.colorbar(image, ax=ax, label="accuracy (%)")
-    _footer(figure, provenance)
+    figure.text(0.01, 0.01, HEAT_KEY, fontsize=8, va="bottom", ha="left")
+    figure.tight_layout(rect=(0, 0.06, 1, 1))
     return figure
 
 
-def figure_for(ablation: Ablation, column: Column, provenance: Sequence[str]) -> Figure:
+def figure_for(ablation: Ablation, column: Column) -> Figure:
     """The cell's figure: a heat map for two crossed parameters, else a line plot."""
-    return (heat_map if ablation.kind == "two" else line_plot)(ablation, column, provenance)
+    return (heat_map if ablation.kind == "two" else line_plot)(ablation, column)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -14,11 +12,9 @@ from matplotlib.figure import Figure  # noqa: E402
 from benchmark.report.tables import TransferTable  # noqa: E402
 
 
-def accuracy_vs_shots(table: TransferTable, provenance: Sequence[str]) -> Figure:
-    """A figure of mean accuracy (with 95% CI error bars) against shots per method.
-
-    The provenance lines are printed small under the panels.
-    """
+def accuracy_vs_shots(table: TransferTable) -> Figure:
+    """A figure of mean accuracy (with 95% CI error bars) against shots per method (the
+    provenance goes into the files' metadata and the pages, not into the image)."""
     cells = table.cells
     panels = sorted({(c.eval_dataset, c.eval_split, c.ways, c.head) for c in table.columns})
     ncols = min(3, len(panels))
@@ -44,7 +40,5 @@ def accuracy_vs_shots(table: TransferTable, provenance: Sequence[str]) -> Figure
         ax.set_visible(False)
     axes.flat[0].legend(fontsize=8)
     figure.suptitle(f"{table.benchmark}: accuracy vs shots")
-    figure.text(0.01, 0.005, "\n".join(provenance), fontsize=5, va="bottom", ha="left",
-                family="monospace")
-    figure.tight_layout(rect=(0, 0.06 + 0.01 * len(provenance), 1, 1))
+    figure.tight_layout()
     return figure

@@ -5,11 +5,13 @@ method registered as ``M``, on backbone ``B``) when
 
 - ``(P.backbone, P.train_dataset, P.eval_dataset, P.eval_split, P.ways, P.shots, P.head)``
   equals ``(B, C.train_dataset, C.eval_dataset, C.eval_split, C.ways, C.shots, C.head)``, and
-- ``P.supervision`` is ``SUPERVISION[M]`` (labels, or none).
+- ``P.supervision`` is the cell's supervision ``S``: labels, or none (from the method's episode
+  sampler when the spec is known, ``supervision_of``; else ``SUPERVISION[M]``).
 
-Among those, ``P`` is the **same method** when ``P.family`` is ``FAMILY[M]``, otherwise a
-**reference** (another method trained the same way, e.g. UMTRA beside our SimCLR). A method
-missing from ``SUPERVISION`` is compared with nothing.
+Among those, ``P`` is the **same method** when ``P.family`` is ``FAMILY[M, S]``, otherwise a
+**reference** (another method trained the same way, e.g. UMTRA beside our SimCLR): MAML on
+labelled episodes is MAML, MAML on augmented views (no labels) is UMTRA. A method whose
+supervision is unknown is compared with nothing.
 """
 
 from __future__ import annotations
@@ -19,11 +21,23 @@ from typing import Mapping, Sequence
 
 from benchmark.report.tables import TransferTable
 
-#: Our registered method → the published family it reimplements.
-FAMILY = {"protonet": "protonet", "protoclr": "protoclr", "psco": "psco"}
-#: Our registered method → how it is trained: with labels, or without (``none``).
+#: (our registered method, its supervision) → the published family it reimplements.
+FAMILY = {("protonet", "labels"): "protonet", ("protoclr", "none"): "protoclr",
+          ("psco", "none"): "psco", ("maml", "labels"): "maml", ("maml", "none"): "umtra"}
+#: Our registered method → how it is trained when the spec is not known: with labels, or
+#: without (``none``).
 SUPERVISION = {"protonet": "labels", "protoclr": "none", "simclr": "none", "moco": "none",
                "byol": "none", "psco": "none"}
+
+
+def supervision_of(sampler: str) -> str:
+    """``labels`` when the episode sampler draws labelled classes, else ``none``."""
+    from benchmark.samplers import SAMPLERS
+
+    offers = getattr(SAMPLERS.get(sampler), "offers", None)
+    if offers is None:  # samplers that do not yet say what they offer: only ``labels`` has classes
+        offers = {"classes"} if sampler == "labels" else set()
+    return "labels" if "classes" in offers else "none"
 
 
 @dataclass(frozen=True)
@@ -45,18 +59,22 @@ class Published:
 
 
 def _entries(method: str, family: str, supervision: str, citation: str,
-             settings: Mapping[tuple[int, int], float]) -> list[Published]:
-    """Omniglot (Vinyals et al. split, 28x28) Conv-4 numbers of one paper."""
+             settings: Mapping[tuple[int, int], float],
+             heads: Sequence[str] = ("prototype",)) -> list[Published]:
+    """Omniglot (Vinyals et al. split, 28x28) Conv-4 numbers of one paper, set against our
+    cells of ``heads``."""
     return [Published(method, family, supervision, "conv4", "omniglot", "omniglot",
-                      "vinyals_test", ways, shots, accuracy, citation)
-            for (ways, shots), accuracy in settings.items()]
+                      "vinyals_test", ways, shots, accuracy, citation, head)
+            for (ways, shots), accuracy in settings.items() for head in heads]
 
 
 PUBLISHED: tuple[Published, ...] = tuple([
     *_entries("ProtoNet", "protonet", "labels", "Snell et al. 2017",
               {(5, 1): 98.8, (5, 5): 99.7, (20, 1): 96.0, (20, 5): 98.9}),
+    *_entries("MAML", "maml", "labels", "Finn, Abbeel & Levine 2017",
+              {(5, 1): 98.7, (5, 5): 99.9, (20, 1): 95.8, (20, 5): 98.9}, heads=("native",)),
     *_entries("UMTRA", "umtra", "none", "Khodadadeh, Bölöni & Shah 2019",
-              {(5, 1): 83.8, (5, 5): 95.4}),
+              {(5, 1): 83.8, (5, 5): 95.4}, heads=("prototype", "native")),
     *_entries("ProtoTransfer (ProtoCLR)", "protoclr", "none", "Medina, Devos & Grossglauser 2020",
               {(5, 1): 88.0, (5, 5): 96.5}),
     *_entries("C3LR", "c3lr", "none", "Shirekar & Jamali-Rad 2022",
@@ -86,23 +104,26 @@ class Comparison:
 
 
 def compare(table: TransferTable, methods: Mapping[str, tuple[str, str]],
-            published: Sequence[Published] = PUBLISHED) -> list[Comparison]:
+            published: Sequence[Published] = PUBLISHED,
+            supervision: Mapping[str, str] | None = None) -> list[Comparison]:
     """Every (our cell, published number) pair the rule matches; ``methods`` maps a method
-    label of the table to its (registered method, backbone)."""
+    label of the table to its (registered method, backbone), ``supervision`` a label to how
+    it was trained (``supervision_of`` its sampler; default ``SUPERVISION`` of its method)."""
     out = []
     for _, cell in table.cells.iterrows():
         name, backbone = methods.get(cell["method"], ("", ""))
+        trained = (supervision or {}).get(cell["method"]) or SUPERVISION.get(name)
         ours = (backbone, cell["train_dataset"], cell["eval_dataset"], cell["eval_split"],
                 int(cell["ways"]), int(cell["shots"]), cell["head"])
         for entry in published:
             theirs = (entry.backbone, entry.train_dataset, entry.eval_dataset, entry.eval_split,
                       entry.ways, entry.shots, entry.head)
-            if theirs == ours and entry.supervision == SUPERVISION.get(name):
+            if theirs == ours and entry.supervision == trained:
                 out.append(Comparison(
                     cell["method"], f"{cell['eval_dataset']}/{cell['eval_split']} "
                     f"{cell['ways']}w{cell['shots']}s {cell['head']}",
                     100 * cell["mean"], 100 * cell["ci95"], entry,
-                    entry.family == FAMILY.get(name)))
+                    entry.family == FAMILY.get((name, trained))))
     return sorted(out, key=lambda c: (c.ours, c.setting, not c.same_method, c.published.method))
 
 

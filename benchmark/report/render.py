@@ -11,21 +11,26 @@ the Markdown adds the published numbers of matching cells and the time-to-accura
 
 from __future__ import annotations
 
+import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
+from benchmark import export
 from benchmark import provenance as prov
 from benchmark.atomic import atomic_write, atomic_write_text, sweep_temporary
 from benchmark.errors import BenchmarkError
 from benchmark.report import curves as run_curves
+from benchmark.report import html as pages
 from benchmark.report import plots, published, tables, time_plot, time_to_accuracy
 from benchmark.report.ablation import AblationReport, render_ablation, render_ablation_index
 from benchmark.report.header import budget_lines
-from benchmark.store import RunRecord, Store
+from benchmark.report.index import render_index
+from benchmark.store import ResultRow, RunRecord, Store
 
 
 @dataclass(frozen=True)
@@ -49,9 +54,46 @@ def provenance_lines(table: tables.TransferTable, store_path: Path, command: str
 
 
 def table_paths(folder: Path) -> dict[str, Path]:
-    """Where the tables of the benchmark whose plots are in ``folder`` go: beside it."""
+    """Where the tables (and the HTML page) of the benchmark whose plots are in ``folder`` go:
+    beside it."""
     return {kind: folder.parent / f"{folder.name}.{suffix}"
-            for kind, suffix in (("markdown", "md"), ("latex", "tex"), ("csv", "csv"))}
+            for kind, suffix in (("markdown", "md"), ("latex", "tex"), ("csv", "csv"),
+                                 ("html", "html"))}
+
+
+def classes_overlap(rows: Sequence[ResultRow]) -> bool:
+    """Whether some row was evaluated on classes its method trained on (the same dataset, and
+    a split holding every class, ``DatasetInfo.classes_overlap``); unknown datasets: no."""
+    from benchmark.data import dataset_info
+
+    for row in {(r.train_dataset, r.train_split, r.eval_dataset, r.eval_split) for r in rows}:
+        train_dataset, train_split, eval_dataset, eval_split = row
+        if train_dataset != eval_dataset:
+            continue
+        try:
+            info = dataset_info(train_dataset)
+        except BenchmarkError:
+            continue
+        if info.classes_overlap(train_split, eval_split.split("→")[0]):
+            return True
+    return False
+
+
+def to_html(table: tables.TransferTable, overlap: bool, sections: Sequence[str],
+            pngs: Sequence[tuple[str, bytes]], provenance: Sequence[str]) -> str:
+    """The benchmark's self-contained page: one sortable table per evaluation split and head,
+    the legend and notes, the published numbers beside ours, the time-to-accuracy section
+    (``sections``: Markdown lines), the plots embedded, the provenance once at the foot."""
+    parts = [f"<h1>{pages.inline(tables.title(table, overlap))}</h1>",
+             '<nav><a href="index.html">all results</a></nav>']
+    for heading, grid in tables.group_grids(table):
+        parts += [f"<h2>{pages.inline(heading)}</h2>",
+                  pages.table(grid, keep_last=bool(table.comparisons))]
+    parts.append(pages.paragraphs([tables.LEGEND, *tables.notes(table)]))
+    parts.append(pages.from_markdown(sections))
+    if pngs:
+        parts.append("<h2>Plots</h2>" + "".join(pages.figure(t, d) for t, d in pngs))
+    return pages.page(tables.title(table, overlap), parts, provenance)
 
 
 def _save(figure: Figure, stem: Path, title: str, lines: Sequence[str]) -> list[Path]:
@@ -69,10 +111,45 @@ def _save(figure: Figure, stem: Path, title: str, lines: Sequence[str]) -> list[
     return paths
 
 
+def render_from_files(out_dir: Path, name: str) -> dict[str, Path]:
+    """Render the page ``out_dir/<name>.html`` (and redraw ``out_dir/<name>/accuracy_vs_shots``)
+    of a benchmark whose store is gone, from the files rendered before: its CSV (cells,
+    marks, ranks and provenance lines) and its Markdown's sections after the table (published
+    numbers, time to accuracy). The paired tests are not in the CSV: the page says so.
+
+    Raises:
+        BenchmarkError: no such CSV, or not a transfer table CSV.
+    """
+    csv_path = out_dir / f"{name}.csv"
+    try:
+        text = csv_path.read_text()
+    except OSError as err:
+        raise BenchmarkError(f"cannot read {csv_path} ({err})") from None
+    table = tables.table_from_csv(text)
+    lines = [line[2:] for line in text.splitlines() if line.startswith("# ")]
+    md_path = out_dir / f"{name}.md"
+    markdown = md_path.read_text().splitlines() if md_path.is_file() else []
+    start = next((i for i, line in enumerate(markdown) if line == "### Published vs ours"),
+                 len(markdown))
+    note = (f"Rebuilt from `{csv_path.name}` (its store is not here): the paired Wilcoxon "
+            f"tests (p) are in `{md_path.name}`.")
+    title = f"{name}: accuracy vs shots"
+    stem = out_dir / name / "accuracy_vs_shots"
+    files = dict(zip(("accuracy_vs_shots.png", "accuracy_vs_shots.svg"),
+                     _save(plots.accuracy_vs_shots(table), stem, title, lines)))
+    overlap = classes_overlap(list(table.cells.itertuples()))
+    page = to_html(table, overlap, [note, *markdown[start:]],
+                   [(title, files["accuracy_vs_shots.png"].read_bytes())], lines)
+    files["html"] = atomic_write_text(out_dir / f"{name}.html", page)
+    return files
+
+
 def render_benchmark(store: Store, benchmark: str, out_dir: Path,
-                     command: str | None = None) -> Report:
-    """Write the plots of one benchmark of ``store`` into ``out_dir`` and its tables beside it
-    (``table_paths``)."""
+                     command: str | None = None,
+                     supervision: Mapping[str, str] | None = None) -> Report:
+    """Write the plots of one benchmark of ``store`` into ``out_dir`` and its tables and page
+    beside it (``table_paths``); ``supervision`` (method label → labels/none, from the spec)
+    matches the published numbers (``published.compare``)."""
     rows = store.current_results(benchmark, with_episodes=True)  # not another config's rows
     table = tables.build_table(rows, benchmark)
     curves = run_curves.benchmark_curves(store, benchmark)
@@ -80,30 +157,33 @@ def render_benchmark(store: Store, benchmark: str, out_dir: Path,
              *budget_lines(rows, curves), *failed_lines(store.runs(benchmark))]
     out_dir = Path(out_dir)
     methods = {r.method: (r.method_name, r.backbone) for r in rows}
+    overlap = classes_overlap(rows)
+    sections = [*published.markdown_lines(published.compare(table, methods, supervision=supervision)),
+                *time_to_accuracy.markdown_lines(curves, f"{out_dir.name}/time_to_accuracy.png",
+                                                 table.methods)]
     markdown = "\n".join([
         f"# {benchmark}", "", *(f"- {line}" for line in lines), "",
-        tables.to_markdown(table, []),
-        *published.markdown_lines(published.compare(table, methods)),
-        *time_to_accuracy.markdown_lines(curves, f"{out_dir.name}/time_to_accuracy.png",
-                                         table.methods),
-    ])
+        tables.to_markdown(table, [], overlap), *sections])
     draw: dict[str, Callable[[], Figure]] = {
-        "accuracy_vs_shots": lambda: plots.accuracy_vs_shots(table, lines),
-        "time_to_accuracy": lambda: time_plot.time_to_accuracy(curves, benchmark, lines,
-                                                               table.methods),
-    }
+        "accuracy_vs_shots": lambda: plots.accuracy_vs_shots(table)}
+    if time_to_accuracy.has_curves(curves):
+        draw["time_to_accuracy"] = lambda: time_plot.time_to_accuracy(curves, benchmark,
+                                                                      table.methods)
     files = table_paths(out_dir)
+    pngs: list[tuple[str, bytes]] = []
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         sweep_temporary(out_dir)  # of a report killed half-way
         sweep_temporary(out_dir.parent, [path.name for path in files.values()])
         atomic_write_text(files["markdown"], markdown)
-        atomic_write_text(files["latex"], tables.to_latex(table, lines))
+        atomic_write_text(files["latex"], tables.to_latex(table, lines, overlap))
         atomic_write_text(files["csv"], tables.to_csv(table, lines))
         for stem, figure in draw.items():
             title = f"{benchmark}: {stem.replace('_', ' ')}"
             png, svg = _save(figure(), out_dir / stem, title, lines)
             files.update({f"{stem}.png": png, f"{stem}.svg": svg})
+            pngs.append((title, png.read_bytes()))
+        atomic_write_text(files["html"], to_html(table, overlap, sections, pngs, lines))
     except OSError as err:
         raise BenchmarkError(f"cannot write the report into {out_dir} ({err})") from None
     return Report(benchmark, markdown, files, table)
@@ -117,15 +197,39 @@ def failed_lines(runs: Sequence[RunRecord]) -> list[str]:
             if r.status == "failed"]
 
 
+def _rendered_elsewhere(out_dir: Path, stored: Sequence[str]) -> list[str]:
+    """The benchmarks with tables (``<name>.csv`` and ``.md``) in ``out_dir`` but no rows in
+    the store being rendered."""
+    return sorted(p.stem for p in out_dir.glob("*.csv")
+                  if p.stem not in stored and p.with_suffix(".md").is_file())
+
+
+@contextmanager
+def opened_store(store_path: Path, what: str) -> Iterator[Store]:
+    """The store at ``store_path``, or, where there is none (a fresh clone), a temporary one
+    holding the export beside it (``benchmark.export``)."""
+    if store_path.is_file():
+        with Store(store_path, read_only=True) as store:
+            yield store
+        return
+    found = export.find(store_path)
+    if found is None:
+        raise BenchmarkError(f"store {store_path} does not exist and no export "
+                             f"({export.FILE_NAME}) is beside it ({what} first)")
+    with tempfile.TemporaryDirectory(prefix="benchmark-export-") as folder:
+        with Store(Path(folder) / "store.sqlite") as store:
+            export.load_into(found, store)
+            yield store
+
+
 def render_store(store_path: str | Path, out_dir: str | Path = Path("results"),
                  benchmark_name: str | None = None) -> list[Report]:
-    """Render every benchmark in the store (or only ``benchmark_name``): tables to
-    ``out_dir/<benchmark>.{md,tex,csv}``, plots to ``out_dir/<benchmark>/``; print each
-    Markdown text and the files written."""
+    """Render every benchmark in the store (or only ``benchmark_name``): tables and page to
+    ``out_dir/<benchmark>.{md,tex,csv,html}``, plots to ``out_dir/<benchmark>/``, the index
+    ``out_dir/index.html`` and the store's export ``out_dir/results.jsonl.gz`` (from a real
+    store); print each Markdown text and the files written."""
     store_path = Path(store_path)
-    if not store_path.is_file():
-        raise BenchmarkError(f"store {store_path} does not exist (run a spec first)")
-    with Store(store_path, read_only=True) as store:
+    with opened_store(store_path, "run a spec") as store:
         known = store.benchmarks()
         if benchmark_name is not None and benchmark_name not in known:
             raise BenchmarkError(f"no results for benchmark {benchmark_name!r} in {store_path} "
@@ -135,9 +239,16 @@ def render_store(store_path: str | Path, out_dir: str | Path = Path("results"),
             raise BenchmarkError(f"store {store_path} holds no results yet")
         folders = [Path(out_dir) / _file_name(name, store_path) for name in names]  # all first
         reports = [render_benchmark(store, name, folder) for name, folder in zip(names, folders)]
+        if benchmark_name is None:  # the pages of benchmarks rendered from another store
+            for name in _rendered_elsewhere(Path(out_dir), names):
+                print("wrote " + ", ".join(map(str, render_from_files(Path(out_dir), name).values())))
+        index = render_index(store, Path(out_dir))
+        if store_path.is_file():
+            print(f"wrote {export.write(store, Path(out_dir) / export.FILE_NAME)}")
     for report in reports:
         print(report.markdown)
         print("wrote " + ", ".join(str(p) for p in report.files.values()))
+    print(f"wrote {index}")
     return reports
 
 
@@ -157,12 +268,11 @@ def render_ablation_store(store_path: str | Path, ablation: str,
     """Render one stored ablation into ``out_dir/ablations/<ablation>/``, refresh the index
     ``out_dir/ablations/index.md``, and print the page and the files written."""
     store_path = Path(store_path)
-    if not store_path.is_file():
-        raise BenchmarkError(f"store {store_path} does not exist (run an ablation first)")
     folder = Path(out_dir) / "ablations"
-    with Store(store_path, read_only=True) as store:
+    with opened_store(store_path, "run an ablation") as store:
         report = render_ablation(store, ablation, folder / ablation)
         index = render_ablation_index(store, folder)
+        page = render_index(store, Path(out_dir))
     print(report.markdown)
-    print("wrote " + ", ".join(str(p) for p in [*report.files.values(), index]))
+    print("wrote " + ", ".join(str(p) for p in [*report.files.values(), index, page]))
     return report

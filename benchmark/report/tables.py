@@ -204,6 +204,38 @@ def build_table(rows: Sequence[ResultRow], benchmark: str) -> TransferTable:
     )
 
 
+def table_from_csv(text: str) -> TransferTable:
+    """A table read back from its CSV (``to_csv``'s text): the cells with their best and tie
+    marks and ranks. The paired tests are not in the CSV: ``comparisons`` is empty.
+
+    Raises:
+        BenchmarkError: a CSV without ``CSV_COLUMNS`` or without rows.
+    """
+    import io
+
+    body = "".join(line for line in text.splitlines(keepends=True) if not line.startswith("#"))
+    try:
+        cells = pd.read_csv(io.StringIO(body), keep_default_na=False)
+    except (ValueError, pd.errors.ParserError) as err:
+        raise BenchmarkError(f"not a transfer table CSV ({err})") from None
+    missing = [c for c in CSV_COLUMNS if c not in cells.columns]
+    if missing or cells.empty:
+        raise BenchmarkError(f"not a transfer table CSV (missing {', '.join(missing) or 'rows'})")
+    for name in ("best", "tie"):
+        cells[name] = cells[name].astype(str) == "True"
+    ranks = {m: float(r) for m, r in cells.groupby("method")["rank"].mean().items()}
+    columns = {Column(r.eval_dataset, r.eval_split, int(r.ways), int(r.shots), r["head"])
+               for _, r in cells.iterrows()}
+    return TransferTable(
+        benchmark=str(cells.benchmark.iloc[0]), cells=cells,
+        methods=tuple(sorted(ranks, key=lambda m: (m == FLOOR, ranks[m], m))),
+        columns=tuple(sorted(columns, key=lambda c: (c.eval_dataset, c.eval_split, c.ways,
+                                                     c.head, c.shots))),
+        comparisons={}, ranks=ranks, spec_hashes=tuple(sorted(set(cells.spec_hash.astype(str)))),
+        commits=(), conversions={f"{r.eval_dataset}/{r.eval_split}": r.input_conversion
+                                 for _, r in cells.iterrows() if r.input_conversion})
+
+
 def _column_mask(cells: pd.DataFrame, column: Column) -> pd.Series:
     return ((cells.eval_dataset == column.eval_dataset) & (cells.eval_split == column.eval_split)
             & (cells.ways == column.ways) & (cells.shots == column.shots)
@@ -264,6 +296,40 @@ def table_grid(table: TransferTable, style: _Style = _MARKDOWN) -> list[list[str
     return grid
 
 
+def group_grids(table: TransferTable, style: _Style = _MARKDOWN) -> list[tuple[str, list[list[str]]]]:
+    """The table as a paper prints it: one grid per evaluation split (and head, where there
+    are several), its columns the settings (``5w1s``), each with its heading; rows as in
+    ``table_grid`` (the rank column is the average rank over every column of the benchmark;
+    the p-value row last, where the paired tests are known)."""
+    groups: dict[tuple[str, str, str], list[Column]] = {}
+    for column in table.columns:
+        groups.setdefault((column.eval_dataset, column.eval_split, column.head), []).append(column)
+    out = []
+    for (dataset, split, head), columns in groups.items():
+        heading = f"{dataset}/{split}" + (f", head {head}" if table.show_head else "")
+        settings = [f"{c.ways}w{c.shots}s" for c in columns]
+        grid = [["method", *settings, "rank (all)"]]
+        for method in table.methods:
+            cells = [table.cell(method, c) for c in columns]
+            if all(c is None for c in cells):
+                continue
+            grid.append([style.escape(method), *(_cell_text(c, style) for c in cells),
+                         f"{table.ranks[method]:.2f}"])
+        if table.comparisons:  # none for a table read back from its CSV
+            grid.append(["p (best vs 2nd)",
+                         *(_p_text(table.comparisons.get(c), style) for c in columns), ""])
+        out.append((style.escape(heading), grid))
+    return out
+
+
+def title(table: TransferTable, overlap: bool) -> str:
+    """``<benchmark>: transfer accuracy``, or, when the training classes are also evaluation
+    classes, ``<benchmark>: accuracy (training and evaluation classes overlap)``."""
+    if overlap:
+        return f"{table.benchmark}: accuracy (training and evaluation classes overlap: not a transfer)"
+    return f"{table.benchmark}: transfer accuracy"
+
+
 def conversion_note(table: TransferTable) -> str:
     """The footnote of the converted columns, e.g. ``Input conversion (to the models' image
     shape): cifar10/fewshot_test→auto: RGB→grey (ITU-R 601 luma), 32x32→28x28 bilinear
@@ -291,21 +357,27 @@ def notes(table: TransferTable) -> list[str]:
     return [note for note in (conversion_note(table), episodes_note(table)) if note]
 
 
-def to_markdown(table: TransferTable, provenance: Sequence[str]) -> str:
-    """GitHub Markdown: a title, the table, the legend and the provenance lines."""
-    grid = table_grid(table, _MARKDOWN)
-    lines = [f"### {table.benchmark}: transfer accuracy", ""]
-    lines.append("| " + " | ".join(grid[0]) + " |")
-    lines.append("|" + "|".join(["---"] + [":-:"] * (len(grid[0]) - 1)) + "|")
-    lines += ["| " + " | ".join(row) + " |" for row in grid[1:]]
-    lines += ["", LEGEND, ""]
+def markdown_grid(grid: Sequence[Sequence[str]]) -> list[str]:
+    """A GitHub Markdown table of ``grid`` (its first row the header), cells centred."""
+    lines = ["| " + " | ".join(grid[0]) + " |",
+             "|" + "|".join(["---"] + [":-:"] * (len(grid[0]) - 1)) + "|"]
+    return lines + ["| " + " | ".join(row) + " |" for row in grid[1:]]
+
+
+def to_markdown(table: TransferTable, provenance: Sequence[str], overlap: bool = False) -> str:
+    """GitHub Markdown: a title, one table per evaluation split and head (``group_grids``),
+    the legend and the provenance lines."""
+    lines = [f"### {title(table, overlap)}", ""]
+    for heading, grid in group_grids(table, _MARKDOWN):
+        lines += [f"#### {heading}", "", *markdown_grid(grid), ""]
+    lines += [LEGEND, ""]
     for note in notes(table):
         lines += [_MARKDOWN.escape(note), ""]
     lines += [f"<sub>{line}</sub>  " for line in provenance]
     return "\n".join(lines).rstrip() + "\n"
 
 
-def to_latex(table: TransferTable, provenance: Sequence[str]) -> str:
+def to_latex(table: TransferTable, provenance: Sequence[str], overlap: bool = False) -> str:
     """A booktabs ``table`` environment; provenance as ``%`` comments and in the caption."""
     grid = table_grid(table, _LATEX)
     lines = [f"% {line}" for line in provenance]
@@ -318,7 +390,7 @@ def to_latex(table: TransferTable, provenance: Sequence[str]) -> str:
               .replace("†", "$^\\dagger$").replace("±", "$\\pm$"))
     for note in notes(table):
         legend += " " + _latex_escape(note)
-    lines += [f"\\caption{{{_latex_escape(table.benchmark)}: transfer accuracy. {legend} "
+    lines += [f"\\caption{{{_latex_escape(title(table, overlap))}. {legend} "
               f"Spec hash {', '.join(table.spec_hashes)}; "
               f"commit {_latex_escape(', '.join(table.commits))}.}}",
               f"\\label{{tab:{table.benchmark}}}", "\\end{table}"]

@@ -15,9 +15,10 @@ from benchmark.report.curves import Curve  # noqa: E402
 from benchmark.report.time_to_accuracy import by_method  # noqa: E402
 
 
-def time_to_accuracy(curves: Sequence[Curve], benchmark: str, provenance: Sequence[str],
+def time_to_accuracy(curves: Sequence[Curve], benchmark: str,
                      order: Sequence[str] = ()) -> Figure:
-    """The figure; runs without a curve are named under the axes instead of drawn."""
+    """The figure; runs without a curve are named under the axes instead of drawn (draw it
+    only when some run has a curve: ``time_to_accuracy.has_curves``)."""
     figure, ax = plt.subplots(figsize=(6.4, 4.4))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     without = []
@@ -38,7 +39,8 @@ def time_to_accuracy(curves: Sequence[Curve], benchmark: str, provenance: Sequen
     ax.grid(alpha=0.3)
     ax.set_title(f"{benchmark}: time to accuracy", fontsize=10)
     notes = [f"no validation curve: {', '.join(without)}"] if without else []
-    figure.text(0.01, 0.005, "\n".join([*notes, *provenance]), fontsize=5, va="bottom",
-                ha="left", family="monospace")
-    figure.tight_layout(rect=(0, 0.06 + 0.015 * (len(provenance) + len(notes)), 1, 1))
+    if notes:
+        figure.text(0.01, 0.005, "\n".join(notes), fontsize=7, va="bottom", ha="left",
+                    wrap=True)
+    figure.tight_layout(rect=(0, 0.06 if notes else 0, 1, 1))
     return figure

@@ -62,12 +62,22 @@ def budget_text(curves: Sequence[Curve]) -> str:
             f"{len(curves)} seed{'s' if len(curves) != 1 else ''}")
 
 
+def has_curves(curves: Sequence[Curve]) -> bool:
+    """Whether any run has a validation curve to draw."""
+    return any(not c.missing for c in curves)
+
+
 def markdown_lines(curves: Sequence[Curve], plot: str, order: Sequence[str] = ()) -> list[str]:
     """The time-to-accuracy section: the plot's path, the rule, then one line per method
     (budget, and per seed whether the curve was still rising at the end)."""
     lines = ["### Time to accuracy (validation)", ""]
     if not curves:
         return [*lines, "No training runs recorded for this benchmark (the floor only).", ""]
+    if not has_curves(curves):
+        reasons = sorted({c.missing for c in curves})
+        budgets = "; ".join(f"**{m}** {budget_text(g)}" for m, g in by_method(curves, order).items())
+        return [*lines, f"No run has a validation curve ({'; '.join(reasons)}), so there is "
+                f"no time-to-accuracy plot. Budgets: {budgets}.", ""]
     lines += [f"Validation accuracy against training wall-clock: `{plot}`. "
               f"Rule — {RULE}.", ""]
     for method, group in by_method(curves, order).items():

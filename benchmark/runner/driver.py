@@ -17,14 +17,14 @@ from typing import Any, Mapping, Sequence
 
 from benchmark import provenance
 from benchmark.spec.ablation import MAX_POINTS, AblationPlan, check_path
-from benchmark.errors import BenchmarkError
+from benchmark.errors import BenchmarkError, RunsFailed
 from benchmark.executors import Executor, Job, Outcome, build_executor
 from benchmark.runner import progress
 from benchmark.runner.adopt import adopt
 from benchmark.runner.checks import check_device, check_writable_dir, preflight
 from benchmark.runner.job import JobResult, run_dir, run_job
 from benchmark.runner.leases import DEFAULT_TIMEOUT_S, LeaseKeeper, check_timeout
-from benchmark.runner.planning import Work, dry_plan, plan, plan_text, work_left
+from benchmark.runner.planning import Work, dry_plan, plan, plan_text, steps_left, work_left
 from benchmark.runner.reuse import retire
 from benchmark.interrupt import interruption
 from benchmark.spec.plain import canonical_hash, writable
@@ -52,7 +52,8 @@ def _run_spec(spec: BenchmarkSpec, store_path: Path, runs_dir: Path, data_root: 
         progress.planned(spec, len(planned), store_path, resolved)
         attempted: set[tuple[str, int]] = set()
         failed: list[RunRecord] = []
-        clock = progress.Overall(spec, len(planned))
+        clock = progress.Overall(spec, {(w.label, w.seed): steps_left(
+            spec, store, w.label, w.seed, runs_dir)[0] for w in planned})
 
         def started(job: Job) -> bool:
             label, seed = job.key
@@ -93,7 +94,7 @@ def _run_spec(spec: BenchmarkSpec, store_path: Path, runs_dir: Path, data_root: 
                                       leases.lease(spec, *outcome.job.key))
                     if failure is not None:
                         failed.append(failure)
-                    clock.job_done()
+                    clock.job_done(outcome)
             except KeyboardInterrupt as stop:  # SIGINT, or SIGTERM (benchmark.interrupt)
                 for label, seed in (attempted & {job.key for job in jobs}) - finished:
                     if label not in spec.floors:
@@ -184,6 +185,7 @@ def _report(store_path: Path, specs: list[BenchmarkSpec], ablation: AblationPlan
     """Render the spec's tables, or the ablation's report (and the ablations' ``index``, when
     the report goes to its default place), when the store holds rows of it; log its Markdown
     and the files written."""
+    from benchmark.report.published import supervision_of
     from benchmark.report.render import render_benchmark  # matplotlib: only when reporting
 
     with Store(store_path) as store:
@@ -191,7 +193,8 @@ def _report(store_path: Path, specs: list[BenchmarkSpec], ablation: AblationPlan
         if not stored & {spec.name for spec in specs}:
             return
         report = (report_ablation(store, ablation.name, out, command, index) if ablation is not None
-                  else render_benchmark(store, specs[0].name, out))
+                  else render_benchmark(store, specs[0].name, out, supervision={
+                      m.label: supervision_of(m.sampler) for m in specs[0].methods}))
     progress.reported(report.markdown, report.files.values())
 
 
@@ -292,7 +295,7 @@ def run_file(spec_path: str | Path | Mapping[str, Any],
             out.parent if ablation is not None and report_dir is None
             and not (overrides or only is not None) else None)
     if failed:
-        raise BenchmarkError(_failures(failed, store_path))
+        raise RunsFailed(_failures(failed, store_path))
     return [spec.name for spec in specs]
 
 
@@ -318,7 +321,7 @@ def plan_file(spec_path: str | Path | Mapping[str, Any],
               store_path: str | Path = Path("results/results.sqlite"),
               data_root: Path | None = None, device: str | None = None,
               overrides: Mapping[str, Any] | None = None, only: Sequence[str] | None = None,
-              yes: bool = False) -> str:
+              yes: bool = False, runs_dir: str | Path | None = None) -> str:
     """What ``benchmark run FILE --plan`` prints: the jobs that would run, what the store
     already holds and an estimated time (``planning.dry_plan``), after the same checks as
     ``run_file``; nothing is written (not the store, not a run folder, not a report)."""
@@ -326,5 +329,6 @@ def plan_file(spec_path: str | Path | Mapping[str, Any],
     for spec in specs:
         preflight(spec, data_root)
     resolved = check_device(device or specs[0].device)
-    jobs = dry_plan(specs, Path(store_path), data_root, resolved, only)
+    jobs = dry_plan(specs, Path(store_path), data_root, resolved, only,
+                    runs_dir=Path(runs_dir) if runs_dir is not None else None)
     return plan_text(jobs, Path(store_path), resolved)

@@ -167,7 +167,8 @@ def _evaluated(spec: BenchmarkSpec, label: str, seed: int, runs_dir: Path,
                                   spec.eval.seed, device)
         for head in heads:
             began = time.perf_counter()
-            result = evaluate(model, episodes.first(spec.eval.episodes_for(head)), head)
+            result = evaluate(model, episodes.first(spec.eval.episodes_for(head)), head,
+                              progress=None)
             rows.append(ResultRow(
                 **common, episodes=result.episodes, eval_dataset=dataset, eval_split=split.name,
                 ways=ways, shots=shots,

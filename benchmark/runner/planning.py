@@ -53,6 +53,42 @@ def work_left(spec: BenchmarkSpec, store: Store, label: str, seed: int) -> Work 
     return None
 
 
+def checkpoint_step(folder: Path) -> int:
+    """The step of the resumable checkpoint (``last.pt``) in a run folder, 0 without one (or
+    with one that cannot be read: the run starts over and says why)."""
+    from benchmark.checkpoint import load_checkpoint
+    from benchmark.errors import BenchmarkError
+
+    path = Path(folder) / "last.pt"
+    if not path.is_file():
+        return 0
+    try:
+        return int(load_checkpoint(path).get("step", 0))
+    except (BenchmarkError, TypeError, ValueError):
+        return 0
+
+
+def steps_left(spec: BenchmarkSpec, store: Store, label: str, seed: int,
+               runs_dir: Path | None = None) -> tuple[int, int]:
+    """(training steps left, the step a resumed run starts from) of one label × seed: none
+    for a floor, a method that does not train or a finished run of this configuration; the
+    spec's steps less those of the run's checkpoint in ``runs_dir`` when there is one."""
+    from benchmark.methods import METHODS
+    from benchmark.runner.job import run_dir
+
+    if label in spec.floors:
+        return 0, 0
+    method = spec.method(label)
+    run = store.get_run(spec.name, label, seed)
+    stale = run is not None and run.spec_hash != spec.job_hash(label)
+    if not METHODS.get(method.method).trains or (run is not None and run.status == "done"
+                                                 and not stale):
+        return 0, 0
+    start = 0 if stale or runs_dir is None else checkpoint_step(run_dir(runs_dir, spec, label, seed))
+    start = min(start, method.trainer.steps)
+    return method.trainer.steps - start, start
+
+
 # ---------------------------------------------------------------- ``benchmark run --plan``
 
 
@@ -63,7 +99,8 @@ class PlannedJob:
     Attributes:
         benchmark, label, seed: the job.
         trains: training steps to run (0: trained already, a floor, or a method that does not
-            train).
+            train), after the checkpoint a resumed run starts from.
+        resumes: the checkpoint's step a resumed run starts from (0: from the start).
         cells_left, cells: evaluation cells to compute, of the spec's.
         stale: the stored run came from another configuration (it would be retrained).
         train_seconds, eval_seconds: estimates from the timing probe (None: not estimated).
@@ -78,6 +115,7 @@ class PlannedJob:
     stale: bool
     train_seconds: float | None
     eval_seconds: float | None
+    resumes: int = 0
 
     def line(self) -> str:
         """E.g. ``simclr seed 0: train 3000 steps (~13m30s), evaluate 14 of 14 cells (~2m10s)``."""
@@ -85,7 +123,9 @@ class PlannedJob:
             return f"{self.label} seed {self.seed}: done (in the store)"
         parts = []
         if self.trains:
-            parts.append(f"train {self.trains} steps{_estimate(self.train_seconds)}"
+            resumed = (f" left (resumes at step {self.resumes} of {self.resumes + self.trains})"
+                       if self.resumes else "")
+            parts.append(f"train {self.trains} steps{resumed}{_estimate(self.train_seconds)}"
                          + (" (stored run of another configuration: retrained)" if self.stale else ""))
         if self.cells_left:
             parts.append(f"evaluate {self.cells_left} of {self.cells} cells"
@@ -94,7 +134,7 @@ class PlannedJob:
 
 
 def _estimate(seconds: float | None) -> str:
-    from benchmark.runner.progress import clock_text
+    from benchmark.bars import clock_text
 
     return "" if seconds is None else f" (~{clock_text(seconds)})"
 
@@ -116,17 +156,17 @@ def store_snapshot(store_path: Path) -> Iterator[Store]:
 
 def dry_plan(specs: Sequence[BenchmarkSpec], store_path: Path, data_root: Path | None,
              device: str, only: Sequence[str] | None = None,
-             probe_steps: int = 3) -> list[PlannedJob]:
+             probe_steps: int = 3, runs_dir: Path | None = None) -> list[PlannedJob]:
     """Every label × seed of ``specs`` (``only`` those labels) with what the store holds and
     what would run, timed by a short probe (``probe_steps`` training steps of each method that
     would train, on ``device``, after one warm-up step; one embedding of a batch of eval images
-    for evaluation). Writes nothing anywhere.
+    for evaluation). A run with a checkpoint in ``runs_dir`` counts the steps left after it.
+    Writes nothing anywhere.
 
     The evaluation estimate counts the images the frozen heads embed (every stored image
     once, or every episode's images, whichever is fewer); a ``finetune`` cell's own training
     is not counted.
     """
-    from benchmark.methods import METHODS
     from benchmark.runner.probe import embed_seconds, step_seconds
 
     jobs: list[PlannedJob] = []
@@ -140,12 +180,8 @@ def dry_plan(specs: Sequence[BenchmarkSpec], store_path: Path, data_root: Path |
                     continue
                 for seed in spec.seeds:
                     work = work_left(spec, store, label, seed)
-                    run = store.get_run(spec.name, label, seed)
-                    trains = 0
-                    if (work is not None and label not in spec.floors
-                            and (run is None or run.status != "done" or work.stale_hash)):
-                        method = spec.method(label)
-                        trains = method.trainer.steps if METHODS.get(method.method).trains else 0
+                    trains, resumes = (steps_left(spec, store, label, seed, runs_dir)
+                                       if work is not None else (0, 0))
                     train_seconds = eval_seconds = None
                     if trains:
                         key = (spec.name, label)
@@ -160,7 +196,7 @@ def dry_plan(specs: Sequence[BenchmarkSpec], store_path: Path, data_root: Path |
                         eval_seconds = image_time[key] * _images_embedded(spec, left, data_root)
                     jobs.append(PlannedJob(spec.name, label, seed, trains, len(left), len(cells),
                                            work is not None and work.stale_hash is not None,
-                                           train_seconds, eval_seconds))
+                                           train_seconds, eval_seconds, resumes))
     return jobs
 
 
@@ -188,7 +224,7 @@ def plan_text(jobs: Sequence[PlannedJob], store_path: Path, device: str) -> str:
                      f"(store {store_path}, device {device})")
         lines += [f"  {job.line()}" for job in mine]
     seconds = sum((job.train_seconds or 0) + (job.eval_seconds or 0) for job in jobs)
-    from benchmark.runner.progress import clock_text
+    from benchmark.bars import clock_text
 
     lines.append(f"estimated time: ~{clock_text(seconds)} (training from a short timing probe "
                  "of each method, evaluation from embedding one batch; finetune cells not "

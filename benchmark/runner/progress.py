@@ -10,8 +10,10 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
+from benchmark.bars import clock_text
+from benchmark.executors.base import Outcome
 from benchmark.spec.benchmark_spec import BenchmarkSpec
 from benchmark.store import Lease, ResultRow
 
@@ -74,34 +76,49 @@ def failed(spec: BenchmarkSpec, label: str, seed: int, message: str) -> None:
     log.warning("%s: %s seed %s FAILED: %s", spec.name, label, seed, message)
 
 
-def clock_text(seconds: float) -> str:
-    """``1h02m``, ``3m07s``, ``42s``."""
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
-
-
 class Overall:
     """The progress line across a spec's jobs, logged as each job ends (beside each job's own
-    tqdm bar): ``quick: 2/5 jobs done, elapsed 3m12s, ETA 4m48s`` (ETA: the mean time of the
-    jobs done so far times the jobs left)."""
+    progress): ``quick: 2/5 jobs done, elapsed 3m12s, ETA 4m48s``.
 
-    def __init__(self, spec: BenchmarkSpec, total: int) -> None:
-        self.spec, self.total, self.done = spec, total, 0
-        self.started = time.monotonic()
+    The ETA is the training steps left over the measured step rate (the steps and training
+    seconds of the jobs done), plus the mean evaluation time of a job done times the jobs
+    left; ``?`` while steps are left and none has been timed (after the untrained floor)."""
+
+    def __init__(self, spec: BenchmarkSpec, steps: Mapping[tuple[str, int], int],
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.spec, self.steps, self.clock = spec, dict(steps), clock
+        self.total, self.done = len(steps), 0
+        self.trained_steps, self.train_seconds, self.eval_seconds = 0, 0.0, 0.0
+        self.started = clock()
+
+    def eta(self) -> str:
+        """The time left, or ``?`` when it cannot be measured yet."""
+        steps = sum(self.steps.values())
+        if steps and not self.trained_steps:
+            return "?"
+        left = self.total - self.done
+        training = steps * self.train_seconds / self.trained_steps if steps else 0.0
+        evaluating = self.eval_seconds / self.done * left if self.done else 0.0
+        return clock_text(training + evaluating) if self.done or not left else "?"
 
     def line(self) -> str:
         """The current line."""
-        elapsed = time.monotonic() - self.started
-        left = max(0, self.total - self.done)
-        eta = clock_text(elapsed / self.done * left) if self.done else "?"
         return (f"{self.spec.name}: {self.done}/{self.total} jobs done, elapsed "
-                f"{clock_text(elapsed)}, ETA {eta}")
+                f"{clock_text(self.clock() - self.started)}, ETA {self.eta()}")
 
-    def job_done(self) -> None:
-        """One more job ended (finished, failed or done elsewhere): log the line."""
+    def job_done(self, outcome: Outcome) -> None:
+        """One more job ended (finished, failed or done elsewhere): count its measured training
+        steps and seconds and its evaluation seconds, and log the line."""
         self.done += 1
+        key = outcome.job.key
+        steps = self.steps.pop(key, 0)
+        result = outcome.result
+        if outcome.error is None and result is not None:
+            run = result.run
+            if steps and run is not None and run.wall_seconds > 0:
+                self.trained_steps += steps
+                self.train_seconds += run.wall_seconds * steps / max(run.steps, steps)
+            self.eval_seconds += sum(r.eval_seconds for r in result.rows)
         log.info("%s", self.line())
 
 

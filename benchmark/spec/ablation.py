@@ -39,7 +39,7 @@ from benchmark.records import AblationPoint
 from benchmark.spec.plain import ReadOnlyDict, canonical_hash, writable
 from benchmark.spec.schema import (Context, Reader, SpecError, Text, plain, setting, spec_fields,
                               unique)
-from benchmark.spec.benchmark_spec import BenchmarkSpec, load_spec, parse_path
+from benchmark.spec.benchmark_spec import BenchmarkSpec, Entry, load_spec, parse_path
 
 __all__ = ["MAX_POINTS", "Ablation", "AblationPlan", "Variant", "check_path", "expand_sweep",
            "is_ablation", "plan_ablation"]
@@ -110,7 +110,7 @@ def check_path(raw: Any, key: str, reader: Reader, where: str) -> None:
     hint: Any = BenchmarkSpec
     node: Any = raw
     for i, step in enumerate(steps):
-        above = "".join(f"[{s}]" if isinstance(s, int) else f".{s}" for s in steps[:i])
+        above = "".join(f"[{s}]" if isinstance(s, (int, Entry)) else f".{s}" for s in steps[:i])
         above = above.lstrip(".") or "the spec"
         if get_origin(hint) is Mapping:
             return
@@ -120,6 +120,10 @@ def check_path(raw: Any, key: str, reader: Reader, where: str) -> None:
                 raise reader.fail(where, f"{key}: {above} has no key {step!r} "
                                   f"(keys: {', '.join(known)})")
             hint, node = known[step], node.get(step) if isinstance(node, Mapping) else None
+        elif get_origin(hint) is tuple and isinstance(step, Entry):  # [*] or [label]
+            entries = node if isinstance(node, list) else []
+            positions = step.positions(entries, reader.origin, key)
+            hint, node = get_args(hint)[0], entries[positions[0]] if positions else None
         elif get_origin(hint) is tuple:
             size = len(node) if isinstance(node, list) else 0
             if not isinstance(step, int):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import importlib
 import re
+import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -329,10 +330,18 @@ class BenchmarkSpec:
     def with_overrides(self, overrides: Mapping[str, Any],
                        data_root: Path | None = None) -> "BenchmarkSpec":
         """A new spec with ``{"methods[0].params.temperature": 0.1, ...}`` applied to ``raw``
-        and validated again."""
+        and validated again. A list index may be ``[*]`` (every entry) or a method's label
+        (``methods[protonet].trainer.steps``); an override of a default that a method sets
+        for itself (``trainer.steps`` where ``methods[i].trainer.steps`` is given) is applied
+        and said, in one ``warning:`` line on stderr, to be shadowed there."""
         raw = copy.deepcopy(writable(self.raw))
         for key, value in overrides.items():
             _set_path(raw, key, value, self.origin)
+            shadowed = shadowing(raw, key, self.origin)
+            if shadowed:
+                print(f"warning: {self.name}: override {key}={value!r} is shadowed by "
+                      f"{', '.join(shadowed)}, which the spec sets; use "
+                      f"methods[*].{key}=... to set it for every method", file=sys.stderr)
         return parse_spec(raw, self.origin, data_root)
 
 
@@ -356,16 +365,44 @@ def load_spec(path: str | Path, data_root: Path | None = None) -> BenchmarkSpec:
 
 # ---------------------------------------------------------------- overrides and sweeps
 
-_STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+_STEP = re.compile(r"([^.\[\]]+)|\[([^\[\]]+)\]")
+#: A list index of every entry: ``methods[*].trainer.steps``.
+EVERY = "*"
 
 
-def parse_path(key: str, origin: str) -> list[str | int]:
-    steps: list[str | int] = []
+@dataclass(frozen=True)
+class Entry:
+    """A list index in an override path other than a number: ``*`` (every entry) or a
+    label (the entry whose ``label`` it is)."""
+
+    index: str
+
+    def __str__(self) -> str:
+        return self.index
+
+    def positions(self, node: Any, origin: str, key: str) -> list[int]:
+        """The list positions this index names in ``node``."""
+        if self.index == EVERY:
+            return list(range(len(node)))
+        labels = [e.get("label") if isinstance(e, dict) else None for e in node]
+        if self.index not in labels:
+            known = ", ".join(str(label) for label in labels if label is not None) or "none"
+            raise SpecError(origin, key, f"no entry labelled {self.index!r} here "
+                                         f"(labels: {known}; or an index, or [*])")
+        return [labels.index(self.index)]
+
+
+def parse_path(key: str, origin: str) -> list[str | int | Entry]:
+    """``methods[0].params.temperature`` → ``["methods", 0, "params", "temperature"]``;
+    ``methods[*]`` and ``methods[protonet]`` give an ``Entry``."""
+    steps: list[str | int | Entry] = []
     position = 0
     for match in _STEP.finditer(key):
         if match.start() != position and key[position:match.start()] != ".":
             raise SpecError(origin, key, "malformed override path")
-        steps.append(match.group(1) if match.group(1) is not None else int(match.group(2)))
+        index = (match.group(2) or "").strip()
+        steps.append(match.group(1) if match.group(1) is not None
+                     else int(index) if index.isdigit() else Entry(index))
         position = match.end()
     if not steps or position != len(key):
         raise SpecError(origin, key, "malformed override path")
@@ -373,26 +410,50 @@ def parse_path(key: str, origin: str) -> list[str | int]:
 
 
 def _set_path(raw: Any, key: str, value: Any, origin: str) -> None:
-    """Set ``raw[...]`` at a path like ``methods[0].params.temperature`` (mappings are created
-    on the way; list indices must exist)."""
+    """Set ``raw[...]`` at a path like ``methods[0].params.temperature``, ``methods[*]...``
+    or ``methods[protonet]...`` (mappings are created on the way; list entries must exist)."""
+    _set_steps(raw, parse_path(key, origin), key, value, origin)
+
+
+def _set_steps(node: Any, steps: list[str | int | Entry], key: str, value: Any,
+               origin: str) -> None:
+    step, rest = steps[0], steps[1:]
+    if isinstance(step, (int, Entry)):
+        if not isinstance(node, list):
+            raise SpecError(origin, key, f"no list here for [{step}]")
+        if isinstance(step, int) and step >= len(node):
+            raise SpecError(origin, key, f"no list entry [{step}] here")
+        for position in [step] if isinstance(step, int) else step.positions(node, origin, key):
+            if rest:
+                _set_steps(node[position], rest, key, value, origin)
+            else:
+                node[position] = copy.deepcopy(value)
+        return
+    if not isinstance(node, dict):
+        raise SpecError(origin, key, f"cannot set {step!r} inside a non-mapping")
+    if not rest:
+        node[step] = value
+        return
+    if not isinstance(node.get(step), (dict, list)):
+        node[step] = {}
+    _set_steps(node[step], rest, key, value, origin)
+
+
+def shadowing(raw: Any, key: str, origin: str) -> list[str]:
+    """The method settings that shadow the top-level default ``key`` (``trainer.steps`` is
+    shadowed by ``methods[protonet].trainer.steps`` where that method sets it), by label."""
     steps = parse_path(key, origin)
-    node = raw
-    for i, step in enumerate(steps):
-        last = i == len(steps) - 1
-        if isinstance(step, int):
-            if not isinstance(node, list) or step >= len(node):
-                raise SpecError(origin, key, f"no list entry [{step}] here")
-            if last:
-                node[step] = value
-            else:
-                node = node[step]
+    if steps[0] == "methods" or not isinstance(raw, dict):
+        return []
+    found = []
+    for i, method in enumerate(raw.get("methods") or []):
+        node = method
+        for step in steps:
+            if not isinstance(step, str) or not isinstance(node, dict) or step not in node:
+                break
+            node = node[step]
         else:
-            if not isinstance(node, dict):
-                raise SpecError(origin, key, f"cannot set {step!r} inside a non-mapping")
-            if last:
-                node[step] = value
-            else:
-                if not isinstance(node.get(step), (dict, list)):
-                    node[step] = {}
-                node = node[step]
+            label = method.get("label", i) if isinstance(method, dict) else i
+            found.append(f"methods[{label}].{key} ({node!r})")
+    return found
 

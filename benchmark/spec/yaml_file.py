@@ -8,12 +8,18 @@ recurses without bound on deep nesting, and lets a few aliases expand into billi
 - nesting deeper than ``MAX_DEPTH`` and documents that expand (aliases included) past
   ``MAX_NODES`` nodes;
 - files larger than ``MAX_BYTES``.
+
+Numbers are read as YAML 1.2 writes them (PyYAML reads YAML 1.1, where ``1e-3`` is a string):
+``1e-3``, ``1E3``, ``.5``, ``+1``, ``0x1F``, ``0o17``, ``.inf``, ``-.inf``, ``.nan`` are numbers,
+in spec files and in ``--set`` values (``parse_value``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+
+import re
 
 import yaml
 
@@ -41,6 +47,25 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                 raise _DuplicateKey(key, first, line)
             seen[key] = line
         return super().construct_mapping(node, deep=deep)
+
+
+#: The YAML 1.2 core schema's floats and ``0o`` octal ints that YAML 1.1 reads as strings.
+_FLOAT_12 = re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+                       r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$")
+_OCTAL_12 = re.compile(r"^0o[0-7]+$")
+for _tag, _pattern in (("tag:yaml.org,2002:int", _OCTAL_12),
+                       ("tag:yaml.org,2002:float", _FLOAT_12)):
+    _UniqueKeyLoader.add_implicit_resolver(_tag, _pattern, list("-+0123456789."))
+
+
+def parse_value(text: str) -> Any:
+    """One ``--set`` value as YAML (with ``read_yaml``'s YAML 1.2 numbers): ``1e-3`` → 0.001,
+    ``[0, 1]`` → a list, ``protonet`` → a string.
+
+    Raises:
+        yaml.YAMLError: malformed YAML.
+    """
+    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
 
 
 class _DuplicateKey(Exception):

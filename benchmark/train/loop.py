@@ -23,7 +23,6 @@ validates and writes ``metrics.csv`` and the checkpoints. Every rank resumes fro
 from __future__ import annotations
 
 import random
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +31,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from tqdm.auto import tqdm
+from benchmark.bars import progress_bar
 
 from benchmark import distributed
 from benchmark.backbones import place_model
@@ -198,9 +197,7 @@ class RunLog:
         self.config = config
         self.csv = MetricsLog(run_dir / "metrics.csv", start) if lead else None
         self.board = _tensorboard(run_dir, config.tensorboard and lead, start)
-        show = lead and (config.progress if config.progress is not None else sys.stderr.isatty())
-        self.bar = tqdm(total=config.steps, initial=start, disable=not show, desc="train",
-                        dynamic_ncols=True)
+        self.bar = progress_bar(config.steps, start, "train", config.progress if lead else False)
 
     def write(self, row: Mapping[str, Any]) -> None:
         """One step's row: to the CSV, TensorBoard, and (every ``log_every`` steps and at the

@@ -95,7 +95,7 @@ def totals(splits: dict[str, Split], partition: tuple[str, ...]) -> dict[str, An
 
 def prepare(name: str, source: Path | None, data_root: Path | None, force: bool = False,
             image_size: tuple[int, int] | None = None) -> PrepareResult:
-    """Prepare dataset ``name`` (or ``imagefolder:NAME``) from ``source`` (None: download) into
+    """Prepare dataset ``name`` (or ``imagefolder:NAME``) from ``source`` (default: download) into
     the data root. A no-op when already prepared, unless ``force``.
 
     Args:
@@ -197,10 +197,24 @@ COLUMNS = (("name", "name"), ("prepared", "prepared"), ("classes", "classes"), (
            ("image_size", "image size"), ("splits", "splits"), ("source", "from"))
 
 
-def format_table(rows: list[dict[str, Any]]) -> str:
-    """A plain-text table of ``dataset_rows``."""
+#: Columns shortened (with ``…``) to fit the terminal, widest first, never below ``MIN_WIDTH``.
+SHORTENED, MIN_WIDTH = ("splits", "source"), 12
+
+
+def _fit(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def format_table(rows: list[dict[str, Any]], width: int | None = None) -> str:
+    """A plain-text table of ``dataset_rows``, at most ``width`` columns wide (default: the
+    terminal's): the ``SHORTENED`` columns give way first."""
+    width = width or shutil.get_terminal_size().columns
     widths = {k: max([len(h)] + [len(str(r[k])) for r in rows]) for k, h in COLUMNS}
-    line = lambda values: "  ".join(str(v).ljust(widths[k]) for (k, _), v in zip(COLUMNS, values)).rstrip()  # noqa: E731
+    while (sum(widths.values()) + 2 * (len(COLUMNS) - 1) > width
+           and any(widths[k] > MIN_WIDTH for k in SHORTENED)):
+        widest = max(SHORTENED, key=lambda k: widths[k])
+        widths[widest] -= 1
+    line = lambda values: "  ".join(_fit(str(v), widths[k]).ljust(widths[k]) for (k, _), v in zip(COLUMNS, values)).rstrip()  # noqa: E731
     out = [line([h for _, h in COLUMNS]), line(["-" * widths[k] for k, _ in COLUMNS])]
     out.extend(line([r[k] for k, _ in COLUMNS]) for r in rows)
     return "\n".join(out)

@@ -1,0 +1,122 @@
+"""The store as a file a fresh clone can use: ``results/results.jsonl.gz`` (committed; the
+SQLite store is not), written by ``benchmark report`` beside the store it renders, read by
+``benchmark.results()`` and ``benchmark report`` when there is no store.
+
+One JSON object a line, gzip-compressed: ``{"table": "results", ...ResultRow fields}`` (with
+``episode_accuracies`` rounded to 6 decimals: a 1000-episode row is a few kB),
+``{"table": "runs", ...RunRecord fields}`` and ``{"table": "ablation_points", ...}``. Reading
+refuses, in one line naming the line, anything else: an unknown table, missing or unknown
+fields, values of the wrong type; a file larger than ``MAX_BYTES`` unpacked.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from dataclasses import MISSING, asdict, fields
+from pathlib import Path
+from typing import Any, Iterator
+
+from benchmark.atomic import atomic_write
+from benchmark.errors import BenchmarkError
+from benchmark.store import AblationPoint, ResultRow, RunRecord, Store
+
+FILE_NAME = "results.jsonl.gz"
+MAX_BYTES = 256 << 20
+TABLES = {"results": ResultRow, "runs": RunRecord, "ablation_points": AblationPoint}
+
+
+def find(store_path: Path) -> Path | None:
+    """The export beside the store path ``store_path`` (``results/results.sqlite`` →
+    ``results/results.jsonl.gz``), or None."""
+    path = Path(store_path).parent / FILE_NAME
+    return path if path.is_file() else None
+
+
+def _records(store: Store) -> Iterator[dict[str, Any]]:
+    for row in store.results(with_episodes=True):
+        record = asdict(row)
+        record["episode_accuracies"] = [round(a, 6) for a in row.episode_accuracies]
+        yield {"table": "results", **record}
+    for run in store.runs():
+        yield {"table": "runs", **asdict(run)}
+    for ablation in store.ablations():
+        for point in store.ablation_points(ablation):
+            yield {"table": "ablation_points", **asdict(point)}
+
+
+def write(store: Store, path: Path) -> Path:
+    """Write every row, run and ablation point of ``store`` to ``path`` (atomically; the same
+    store gives the same bytes)."""
+    text = "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n"
+                   for r in _records(store))
+    data = gzip.compress(text.encode("utf-8"), mtime=0)
+    return atomic_write(Path(path), lambda handle: handle.write(data))
+
+
+def _typed(cls: type, record: dict[str, Any], where: str) -> Any:
+    known = {f.name: f for f in fields(cls)}
+    missing = [n for n, f in known.items() if n not in record
+               and f.default is MISSING and f.default_factory is MISSING]
+    unknown = sorted(set(record) - set(known))
+    if missing or unknown:
+        raise BenchmarkError(f"{where}: " + "; ".join(
+            part for part in (f"missing {', '.join(missing)}" if missing else "",
+                              f"unknown {', '.join(unknown)}" if unknown else "") if part))
+    for name, value in record.items():
+        kind = str(known[name].type)
+        if name == "episode_accuracies":
+            continue
+        ok = (isinstance(value, (int, float)) and not isinstance(value, bool) if "float" in kind
+              else isinstance(value, int) and not isinstance(value, bool) if kind.startswith("int")
+              else isinstance(value, str) if kind == "str"
+              else True)
+        if value is None and "None" in kind:
+            ok = True
+        if not ok:
+            raise BenchmarkError(f"{where}: {name} is {value!r}, expected {kind}")
+    if "episode_accuracies" in record:
+        accs = record["episode_accuracies"]
+        if not isinstance(accs, list) or not all(
+                isinstance(a, (int, float)) and not isinstance(a, bool) for a in accs):
+            raise BenchmarkError(f"{where}: episode_accuracies is not a list of numbers")
+        record = {**record, "episode_accuracies": tuple(float(a) for a in accs)}
+    return cls(**record)
+
+
+def read(path: Path) -> dict[str, list[Any]]:
+    """The export at ``path`` as ``{"results": [ResultRow], "runs": [RunRecord],
+    "ablation_points": [AblationPoint]}``.
+
+    Raises:
+        BenchmarkError: not a gzip file, too large, or a line that is not one of ours.
+    """
+    try:
+        with gzip.open(path, "rb") as handle:
+            data = handle.read(MAX_BYTES + 1)
+    except (OSError, EOFError) as err:
+        raise BenchmarkError(f"{path}: not a results export ({err})") from None
+    if len(data) > MAX_BYTES:
+        raise BenchmarkError(f"{path}: larger than {MAX_BYTES} bytes unpacked")
+    out: dict[str, list[Any]] = {table: [] for table in TABLES}
+    for number, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), 1):
+        where = f"{path}: line {number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise BenchmarkError(f"{where}: not JSON ({err.msg})") from None
+        table = record.pop("table", None) if isinstance(record, dict) else None
+        if table not in TABLES:
+            raise BenchmarkError(f"{where}: not a record of {', '.join(TABLES)}")
+        out[table].append(_typed(TABLES[table], record, where))
+    return out
+
+
+def load_into(path: Path, store: Store) -> None:
+    """Put everything of the export at ``path`` into ``store`` (a fresh, temporary one)."""
+    found = read(path)
+    store.put_results(found["results"])
+    for run in found["runs"]:
+        store.set_run(run)
+    if found["ablation_points"]:
+        store.put_ablation_points(found["ablation_points"])
