@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.data import DATASETS, commands, load_split
+from benchmark.cli import dataset_tools as commands
+from benchmark.data import DATASETS, load_split
 from benchmark.data.builder import DatasetBuilder, make_split
 from benchmark.data.split import Split
 from benchmark.errors import BenchmarkError

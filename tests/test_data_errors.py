@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from benchmark.cli import main
-from benchmark.data import cache, commands, dataset_info, load_split
+from benchmark.cli import dataset_tools as commands
+from benchmark.data import cache, dataset_info, load_split
 from benchmark.errors import BenchmarkError
 from fixtures_data import FAKES, png
 

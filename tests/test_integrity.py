@@ -14,7 +14,8 @@ import yaml
 import benchmark
 from benchmark import runner
 from benchmark.checkpoint import ModelSpec, load_checkpoint, save_checkpoint
-from benchmark.data import cache, commands, load_split
+from benchmark.cli import dataset_tools as commands
+from benchmark.data import cache, load_split
 from benchmark.data.split import Split
 from benchmark.errors import BenchmarkError
 from benchmark.evaluation import evaluate_checkpoint

@@ -31,7 +31,8 @@ from PIL import Image
 import benchmark
 from benchmark import cli
 from benchmark.checkpoint import ModelSpec, save_checkpoint
-from benchmark.data import commands, load_split
+from benchmark.cli import dataset_tools as commands
+from benchmark.data import load_split
 from benchmark.errors import BenchmarkError
 from benchmark.evaluation import evaluate_checkpoint
 from fixtures_data import FAKES, png

@@ -14,7 +14,7 @@ from benchmark import cli, runner
 from benchmark.data import load_split
 from benchmark.data.motion import Motion, motion_paths, moving_sequences
 from benchmark.data.sequences import frames_of
-from benchmark.data.show import MIN_SIDE
+from benchmark.cli.dataset_show import MIN_SIDE
 from benchmark.data.split import Split
 from benchmark.errors import BenchmarkError
 from benchmark.methods import build_method
