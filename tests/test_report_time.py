@@ -14,6 +14,7 @@ from benchmark.report import published, tables, time_to_accuracy
 from benchmark.report.curves import Curve, benchmark_curves, continuous_seconds, read_curve
 from benchmark.report.header import budget_lines, duration
 from benchmark.report.render import render_store
+from benchmark.runner.driver import supervision_of
 from benchmark.store import Store
 from fixtures_data import record, row, synthetic_rows, write_metrics
 
@@ -175,8 +176,8 @@ def test_maml_and_umtra_match_by_method_and_supervision() -> None:
             for label in labels for k in (1, 5)]
     table = tables.build_table(rows, "synth")
     methods = {m: (n, "conv4") for m, n in labels.items()}
-    supervision = {"maml": published.supervision_of("labels"),
-                   "umtra": published.supervision_of("augment")}
+    supervision = {"maml": supervision_of("labels"),
+                   "umtra": supervision_of("augment")}
     got = published.compare(table, methods, supervision=supervision)
     same = {(c.ours, c.published.method) for c in got if c.same_method}
     assert same == {("maml", "MAML"), ("umtra", "UMTRA")}

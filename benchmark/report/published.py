@@ -6,7 +6,7 @@ method registered as ``M``, on backbone ``B``) when
 - ``(P.backbone, P.train_dataset, P.eval_dataset, P.eval_split, P.ways, P.shots, P.head)``
   equals ``(B, C.train_dataset, C.eval_dataset, C.eval_split, C.ways, C.shots, C.head)``, and
 - ``P.supervision`` is the cell's supervision ``S``: labels, or none (from the method's episode
-  sampler when the spec is known, ``supervision_of``; else ``SUPERVISION[M]``).
+  sampler when the spec is known, ``runner.driver.supervision_of``; else ``SUPERVISION[M]``).
 
 Among those, ``P`` is the **same method** when ``P.family`` is ``FAMILY[M, S]``, otherwise a
 **reference** (another method trained the same way, e.g. UMTRA beside our SimCLR): MAML on
@@ -28,16 +28,6 @@ FAMILY = {("protonet", "labels"): "protonet", ("protoclr", "none"): "protoclr",
 #: without (``none``).
 SUPERVISION = {"protonet": "labels", "protoclr": "none", "simclr": "none", "moco": "none",
                "byol": "none", "psco": "none"}
-
-
-def supervision_of(sampler: str) -> str:
-    """``labels`` when the episode sampler draws labelled classes, else ``none``."""
-    from benchmark.samplers import SAMPLERS
-
-    offers = getattr(SAMPLERS.get(sampler), "offers", None)
-    if offers is None:  # samplers that do not yet say what they offer: only ``labels`` has classes
-        offers = {"classes"} if sampler == "labels" else set()
-    return "labels" if "classes" in offers else "none"
 
 
 @dataclass(frozen=True)
@@ -108,7 +98,7 @@ def compare(table: TransferTable, methods: Mapping[str, tuple[str, str]],
             supervision: Mapping[str, str] | None = None) -> list[Comparison]:
     """Every (our cell, published number) pair the rule matches; ``methods`` maps a method
     label of the table to its (registered method, backbone), ``supervision`` a label to how
-    it was trained (``supervision_of`` its sampler; default ``SUPERVISION`` of its method)."""
+    it was trained (``runner.driver.supervision_of`` its sampler; default ``SUPERVISION`` of its method)."""
     out = []
     for _, cell in table.cells.iterrows():
         name, backbone = methods.get(cell["method"], ("", ""))

@@ -185,7 +185,6 @@ def _report(store_path: Path, specs: list[BenchmarkSpec], ablation: AblationPlan
     """Render the spec's tables, or the ablation's report (and the ablations' ``index``, when
     the report goes to its default place), when the store holds rows of it; log its Markdown
     and the files written."""
-    from benchmark.report.published import supervision_of
     from benchmark.report.render import render_benchmark  # matplotlib: only when reporting
 
     with Store(store_path) as store:
@@ -332,3 +331,12 @@ def plan_file(spec_path: str | Path | Mapping[str, Any],
     jobs = dry_plan(specs, Path(store_path), data_root, resolved, only,
                     runs_dir=Path(runs_dir) if runs_dir is not None else None)
     return plan_text(jobs, Path(store_path), resolved)
+
+
+def supervision_of(sampler: str) -> str:
+    """``labels`` when the episode sampler draws labelled classes (it offers ``classes`` and
+    not ``instances``: an augmentation episode's classes are images), else ``none``."""
+    from benchmark.samplers import SAMPLERS
+
+    offers = SAMPLERS.get(sampler).offers
+    return "labels" if "classes" in offers and "instances" not in offers else "none"
