@@ -271,4 +271,5 @@ def write_metrics(folder: Path, rows: list[tuple[int, float, float | None]]) -> 
 def record(folder: Path, method: str = "protonet", seed: int = 0, steps: int = 6,
            wall: float = 30.0, checkpoint: str = "best.pt") -> RunRecord:
     return RunRecord("synth", method, seed, "done", steps=steps, wall_seconds=wall,
-                     checkpoint=str(folder / checkpoint), device="cpu")
+                     checkpoint=str(folder / checkpoint), device="cpu",
+                     spec_hash=f"hash-{method}")  # the configuration of ``row``'s rows
