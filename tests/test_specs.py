@@ -242,7 +242,7 @@ def test_train_config_of_a_run_is_the_method_trainer_with_seed_and_device() -> N
 def test_yaml_12_numbers_are_numbers_in_files_and_set(tmp_path: Path, text: str,
                                                       number: float) -> None:
     from benchmark.cli import parse_set
-    from benchmark.spec_yaml import read_yaml
+    from benchmark.spec.yaml_file import read_yaml
 
     path = tmp_path / "n.yaml"
     path.write_text(f"lr: {text}\n")
@@ -258,7 +258,7 @@ def test_a_spec_file_takes_lr_1e_minus_3(tmp_path: Path) -> None:
 
 
 def test_not_numbers_stay_text() -> None:
-    from benchmark.spec_yaml import parse_value
+    from benchmark.spec.yaml_file import parse_value
 
     assert [parse_value(t) for t in ("1e", "e3", "protonet", "0o8")] == ["1e", "e3", "protonet", "0o8"]
 

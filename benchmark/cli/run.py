@@ -15,7 +15,7 @@ def parse_set(items: Sequence[str] | None) -> dict[str, object] | None:
     ``[0,1]``, ``true``, ``{crop_scale: [0.6, 1.0]}``, ``1e-3``), as a spec file's values are."""
     import yaml
 
-    from benchmark.spec_yaml import parse_value
+    from benchmark.spec.yaml_file import parse_value
 
     if not items:
         return None
