@@ -25,6 +25,7 @@ left unchanged.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from dataclasses import dataclass, field, fields
@@ -212,10 +213,18 @@ class Store:
         _check_is_sqlite(self.path)
         if read_only and not self.path.is_file():
             raise BenchmarkError(f"store {self.path} does not exist")
+        # SQLite's side files that a refused file must not be left with (a read-only
+        # connection cannot remove on closing those it made)
+        side = [Path(f"{self.path}{end}") for end in ("-wal", "-shm")
+                if not Path(f"{self.path}{end}").exists()]
         try:
             if read_only:
-                self._conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True,
-                                             timeout=timeout, isolation_level=None)
+                # read-write, but ``query_only``, where the file is writable: then SQLite can
+                # remove its -wal/-shm side files on closing (a mode=ro connection leaves them)
+                mode = "rw" if os.access(self.path, os.W_OK) else "ro"
+                self._conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode={mode}",
+                                             uri=True, timeout=timeout, isolation_level=None)
+                self._conn.execute("PRAGMA query_only = ON")
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
@@ -230,11 +239,17 @@ class Store:
             self._conn.execute("PRAGMA foreign_keys = ON")
             self._init_schema()
         except BenchmarkError:
-            self._conn.close()
+            self._close_refused(side)
             raise
         except sqlite3.Error as err:
-            self._conn.close()
+            self._close_refused(side)
             raise self._error(err) from None
+
+    def _close_refused(self, side: list[Path]) -> None:
+        """Close the connection to a refused file and remove the side files it made."""
+        self._conn.close()
+        for path in side:
+            path.unlink(missing_ok=True)
 
     # ------------------------------------------------------------ plumbing
 
