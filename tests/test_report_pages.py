@@ -72,7 +72,8 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("pages")
     with sweep(tmp, {0.1: 0.70, 0.5: 0.80}) as store:
         store.put_results(synthetic_rows())
-        store.set_run(RunRecord("synth", "protonet", 0, "done", steps=3, device="cpu"))
+        store.set_run(RunRecord("synth", "protonet", 0, "done", steps=3, device="cpu",
+                                        spec_hash="hash-protonet"))
         render_ablation(store, "temp", tmp / "out" / "ablations" / "temp", command="test")
     render_store(tmp / "r.sqlite", out_dir=tmp / "out", benchmark_name="synth")
     return tmp / "out"
