@@ -127,6 +127,24 @@ class Sampler(ABC):
         """
         return None
 
+    def episodes(self, images: torch.Tensor, class_ids: torch.Tensor,
+                 seeds: Sequence[int]) -> EpisodeBatch:
+        """The batch of episodes of ``images`` ``[B, N*(K+Q), C, H, W]``, each class's K
+        support images first (class-major), then its Q queries; ``class_ids`` ``[B, N]``."""
+        n, k, q, b = self.ways, self.shots, self.queries, len(seeds)
+        return EpisodeBatch(
+            support=images[:, : n * k],
+            support_labels=self.labels(b, k),
+            query=images[:, n * k:],
+            query_labels=self.labels(b, q),
+            class_ids=class_ids,
+            ways=n,
+            shots=k,
+            queries=q,
+            kind=self.kind,
+            seeds=tuple(seeds),
+        )
+
     def labels(self, count: int, per_class: int) -> torch.Tensor:
         """``[count, N*per_class]`` labels ``0..N-1`` repeated class-major, on the device."""
         if per_class not in self._label_rows:

@@ -154,15 +154,4 @@ class LabelSampler(Sampler):
         index, classes = self._indices(seeds)
         images = self.images.index_select(0, torch.from_numpy(index).flatten().to(self.device))
         images = unit_float(images.view(b, n * (k + q), *self.images.shape[1:]))
-        return EpisodeBatch(
-            support=images[:, : n * k],
-            support_labels=self.labels(b, k),
-            query=images[:, n * k:],
-            query_labels=self.labels(b, q),
-            class_ids=torch.from_numpy(classes).to(self.device),
-            ways=n,
-            shots=k,
-            queries=q,
-            kind=self.kind,
-            seeds=tuple(seeds),
-        )
+        return self.episodes(images, torch.from_numpy(classes).to(self.device), seeds)

@@ -175,18 +175,7 @@ class TemporalSampler(Sampler):
             images = self._augmented(images, torch.from_numpy(u.reshape(len(flat), -1)).to(
                 device=self.device, dtype=torch.float32))
         images = images.view(b, n * (k + q), *images.shape[1:])
-        return EpisodeBatch(
-            support=images[:, : n * k],
-            support_labels=self.labels(b, k),
-            query=images[:, n * k:],
-            query_labels=self.labels(b, q),
-            class_ids=torch.from_numpy(classes).to(self.device),
-            ways=n,
-            shots=k,
-            queries=q,
-            kind=self.kind,
-            seeds=tuple(seeds),
-        )
+        return self.episodes(images, torch.from_numpy(classes).to(self.device), seeds)
 
     def _augmented(self, images: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """Frames ``[B*(N*K+N*Q), C, H, W]`` (support then query per episode) augmented with

@@ -62,15 +62,4 @@ class ViewSampler(Sampler):
         images = unit_float(self.images.index_select(0, rows))
         views = self.make_views(images, image_u.to(torch.float32), view_u.to(torch.float32))
         views = views.view(b, n * v, *views.shape[1:])
-        return EpisodeBatch(
-            support=views[:, : n * k],
-            support_labels=self.labels(b, k),
-            query=views[:, n * k:],
-            query_labels=self.labels(b, q),
-            class_ids=chosen,
-            ways=n,
-            shots=k,
-            queries=q,
-            kind=self.kind,
-            seeds=tuple(seeds),
-        )
+        return self.episodes(views, chosen, seeds)
