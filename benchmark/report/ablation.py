@@ -122,22 +122,20 @@ def render_ablation(store: Store, ablation: str, out_dir: Path,
 
 def render_ablation_index(store: Store, out_dir: Path) -> Path:
     """Write ``out_dir/index.md``: one line per ablation report, its question, and links to
-    it (``<name>/index.md`` and ``<name>/report.html``): every ablation of the store, and every
-    report already in ``out_dir`` (rendered from another store: its question read from its
-    page), so no report on disk loses its link."""
+    it (``<name>/index.md`` and ``<name>/report.html``): every report already in ``out_dir``
+    (its question read from its page, whichever store rendered it) and every ablation of the
+    store, so no report on disk loses its link and a line reads the same from any store."""
     out_dir = Path(out_dir)
     lines = ["# Ablations", ""]
     stored = set(store.ablations())
     on_disk = {page.parent.name: page for page in out_dir.glob("*/index.md")}
     for name in sorted(stored | set(on_disk)):
-        if name in stored:
+        if name in on_disk:
+            question = _question_of(on_disk[name])
+        else:
             points = store.ablation_points(name)
             question = points[0].question if points else ""
-            count = f", {len(points)} points"
-        else:
-            question, count = _question_of(on_disk[name]), ""
-        lines.append(f"- [{name}]({name}/index.md) ([HTML]({name}/report.html)){count}: "
-                     f"{question or '–'}")
+        lines.append(f"- [{name}]({name}/index.md) ([HTML]({name}/report.html)): {question or '–'}")
     if len(lines) == 2:
         lines.append("No ablation is stored yet.")
     lines += ["", f"<sub>made by: {prov.command_line()}; commit {prov.commit()}; "
