@@ -7,6 +7,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from benchmark.errors import BenchmarkError
+from benchmark.methods.momentum_base import VIEW_BATCHING
 from benchmark.modules import MOMENTUM_SCHEDULES
 
 from fixtures_data import PARAMS, episode, method
@@ -53,3 +55,20 @@ def test_after_step_is_the_ema_formula_with_the_scheduled_momentum(name: str) ->
     for (t, _), (t0, o0) in zip(pairs, before):
         assert torch.allclose(t, m * t0 + (1 - m) * o0, rtol=0, atol=1e-6)
     assert any(not torch.equal(t, t0) for (t, _), (t0, _) in zip(pairs, before))
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_view_batching_says_which_batch_batchnorm_sees(name: str) -> None:
+    ep = episode()
+    features = {b: method(name, view_batching=b).train().embed_and_loss(ep)[0]
+                for b in VIEW_BATCHING}
+    model = method(name).train()
+    x1, x2 = model.views(ep)
+    with torch.no_grad():
+        each_alone = torch.cat([model.backbone(x1), model.backbone(x2)])
+        both_at_once = model.backbone(torch.cat([x1, x2]))
+    torch.testing.assert_close(features["separate"], each_alone)
+    torch.testing.assert_close(features["joint"], both_at_once)
+    assert not torch.allclose(each_alone, both_at_once, atol=1e-3)
+    with pytest.raises(BenchmarkError, match="view_batching must be one of joint, separate"):
+        method(name, view_batching="apart")

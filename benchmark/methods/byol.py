@@ -23,7 +23,8 @@ class BYOL(MomentumMethod):
     own target among the batch's targets, a diagnostic only (not trained for).
 
     Published recipe: ``tasks/reproduce/simclr_moco_byol.yaml`` (projector ``mlp_bn`` and
-    predictor with BN, 4096 hidden, 256 out; momentum 0.996 rising to 1; both views augmented).
+    predictor with BN, 4096 hidden, 256 out; momentum 0.996 rising to 1; both views augmented,
+    one forward pass per view). Parity with lightly's BYOL: ``results/parity.md`` (three seeds).
     Differences that remain: the default here (momentum 0.99, BN-free projector) is not the
     paper's; no LARS; the loss is ``2 - 2 cos`` (the paper's normalised MSE, twice lightly's
     negative cosine: the same gradient direction).
@@ -33,6 +34,8 @@ class BYOL(MomentumMethod):
         projector, projector_dim, projector_hidden: the projector (BYOL: an MLP).
         predictor_hidden: the predictor MLP's hidden size (must be > 0 for BYOL to learn).
         symmetric: the loss of both views.
+        view_batching: ``joint`` (both views in one forward pass: BatchNorm sees 2B images)
+            or ``separate`` (one pass per view, as BYOL's code and lightly's example).
     """
 
 
@@ -46,10 +49,11 @@ class BYOL(MomentumMethod):
         projector_hidden: int = 0,
         predictor_hidden: int = 256,
         symmetric: bool = True,
+        view_batching: str = "joint",
     ) -> None:
         check_positive(self.name, predictor_hidden=predictor_hidden)
         super().__init__(backbone, momentum, momentum_schedule, projector, projector_dim,
-                         projector_hidden, predictor_hidden, symmetric)
+                         projector_hidden, predictor_hidden, symmetric, view_batching)
 
     def pair_loss(self, online: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
         with torch.no_grad():

@@ -40,6 +40,8 @@ class MoCo(MomentumMethod):
         projector, projector_dim, projector_hidden: v2's MLP head (``linear``: v1's).
         predictor_hidden: 0 (MoCo has no predictor); > 0 adds one (as MoCo v3).
         symmetric: both views as queries.
+        view_batching: ``joint`` (both views in one forward pass) or ``separate`` (one pass
+            per view, as MoCo's code runs query and key encoders).
     """
 
 
@@ -55,9 +57,10 @@ class MoCo(MomentumMethod):
         projector_hidden: int = 0,
         predictor_hidden: int = 0,
         symmetric: bool = True,
+        view_batching: str = "joint",
     ) -> None:
         super().__init__(backbone, momentum, momentum_schedule, projector, projector_dim,
-                         projector_hidden, predictor_hidden, symmetric)
+                         projector_hidden, predictor_hidden, symmetric, view_batching)
         check_positive(self.name, temperature=temperature, queue_size=queue_size)
         self.temperature = temperature
         self.queue = KeyQueue(queue_size, self.key_dim)

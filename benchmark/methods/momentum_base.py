@@ -16,6 +16,12 @@ from benchmark.modules.momentum import MOMENTUM_SCHEDULES, check_momentum, froze
 from benchmark.modules.projector import build_projector
 
 
+#: How the two views of a step meet BatchNorm: ``joint``, one forward pass of both views (the
+#: statistics of the 2B images); ``separate``, one pass per view (each view's own statistics),
+#: as BYOL's and MoCo's published code and lightly's examples run their networks.
+VIEW_BATCHING = ("joint", "separate")
+
+
 class Predictor(nn.Sequential):
     """BYOL's predictor: ``Linear(dim, hidden) - BatchNorm1d - ReLU - Linear(hidden, dim)``.
 
@@ -36,7 +42,8 @@ class MomentumMethod(Method):
 
     The two views of image ``i`` are its first support view and each of its query views (found
     through the episode's labels): on ``augment`` episodes with one shot and one query, the
-    support view and the query view. Online and target each embed both views in one call.
+    support view and the query view. Online and target embed both views in one call
+    (``view_batching="joint"``) or one view a call (``"separate"``).
     Subclasses implement ``pair_loss`` (online outputs of one view against target outputs of the
     other); with ``symmetric`` each view is predicted from the other and the two losses are
     averaged. ``store_keys`` gets the step's normalised target keys once, in ``after_step``
@@ -51,6 +58,8 @@ class MomentumMethod(Method):
         projector_dim, projector_hidden: its output and hidden size (hidden 0: ``out_dim``).
         predictor_hidden: hidden size of the predictor MLP; 0: no predictor.
         symmetric: predict each view from the other (True) or only view 2 from view 1.
+        view_batching: ``joint`` or ``separate`` (``VIEW_BATCHING``): both views in one
+            forward pass, or one pass per view (the published recipes).
     """
 
     needs: ClassVar[frozenset[str]] = frozenset({"instances"})
@@ -63,8 +72,12 @@ class MomentumMethod(Method):
 
     def __init__(self, backbone: nn.Module, momentum: float, momentum_schedule: str,
                  projector: str, projector_dim: int, projector_hidden: int,
-                 predictor_hidden: int, symmetric: bool) -> None:
+                 predictor_hidden: int, symmetric: bool, view_batching: str = "joint") -> None:
         super().__init__(backbone)
+        if view_batching not in VIEW_BATCHING:
+            raise BenchmarkError(f"method {self.name!r}: view_batching must be one of "
+                                 f"{', '.join(VIEW_BATCHING)}, got {view_batching!r}")
+        self.view_batching = view_batching
         hidden = projector_hidden or backbone.out_dim
         check_positive(self.name, projector_dim=projector_dim, projector_hidden=hidden)
         check_momentum(self.name, momentum, momentum_schedule)
@@ -100,11 +113,14 @@ class MomentumMethod(Method):
         the step's target keys are kept for ``after_step``."""
         x1, x2 = self.views(episode)
         pairs = len(x1)
-        both = torch.cat([x1, x2])
-        features = self.backbone(both)
-        online = self.predictor(self.projector(features))
-        with torch.no_grad():
-            target = F.normalize(self.target_projector(self.target_backbone(both)), dim=1)
+        passes = [torch.cat([x1, x2])] if self.view_batching == "joint" else [x1, x2]
+        features, online, target = [], [], []
+        for x in passes:  # BatchNorm's statistics are those of each pass's batch
+            features.append(self.backbone(x))
+            online.append(self.predictor(self.projector(features[-1])))
+            with torch.no_grad():
+                target.append(F.normalize(self.target_projector(self.target_backbone(x)), dim=1))
+        features, online, target = torch.cat(features), torch.cat(online), torch.cat(target)
         losses = [self.pair_loss(online[:pairs], target[pairs:])]
         if self.symmetric:
             losses.append(self.pair_loss(online[pairs:], target[:pairs]))

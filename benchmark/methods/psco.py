@@ -44,7 +44,7 @@ class PsCo(MoCo):
         sinkhorn_epsilon: entropic regularisation of the plan (theirs: 0.05).
         sinkhorn_iterations: the most Sinkhorn rounds.
         queue_size, momentum, momentum_schedule, projector, projector_dim, projector_hidden,
-        predictor_hidden, symmetric: as MoCo's (PsCo has a predictor; theirs: queue 16384,
+        predictor_hidden, symmetric, view_batching: as MoCo's (PsCo has a predictor; theirs: queue 16384,
         momentum 0.99).
     """
 
@@ -65,11 +65,12 @@ class PsCo(MoCo):
         projector_hidden: int = 0,
         predictor_hidden: int = 256,
         symmetric: bool = True,
+        view_batching: str = "joint",
     ) -> None:
         check_positive(self.name, shot_temperature=shot_temperature, num_shots=num_shots,
                        sinkhorn_epsilon=sinkhorn_epsilon, sinkhorn_iterations=sinkhorn_iterations)
         super().__init__(backbone, temperature, queue_size, momentum, momentum_schedule, projector,
-                         projector_dim, projector_hidden, predictor_hidden, symmetric)
+                         projector_dim, projector_hidden, predictor_hidden, symmetric, view_batching)
         if num_shots > queue_size:
             raise BenchmarkError(f"method {self.name!r}: num_shots {num_shots} is more than the "
                                  f"queue_size {queue_size} keys they are picked from")
