@@ -1,4 +1,6 @@
-"""Parity of our SimCLR, MoCo and BYOL with models assembled from lightly's own modules.
+"""Parity of our methods with reference code: SimCLR, MoCo and BYOL against models assembled
+from lightly's own modules; MAML and first-order MAML against learn2learn's ``maml_omniglot.py``
+training loop.
 
 Both sides start from the same Conv-4 weights, train on the same augmentation episodes (our
 ``augment`` sampler, Omniglot Vinyals train, seeds ``episode_seed(seed, step)``) for the same
@@ -9,6 +11,13 @@ ResNet-18's 512-d features to Conv-4's 64-d; lightly is imported, never copied:
 
     pip install --no-deps --target /tmp/parity/site "lightly==1.6.0"
     PYTHONPATH=/tmp/parity/site:. .venv/bin/python scripts/parity.py byol --steps 150
+
+The MAML pairs (``maml``, ``fomaml``) train both sides on the same 5-way 1-shot 1-query
+episodes of our ``labels`` sampler (rotations as classes), Adam 0.003, inner lr 0.5, one inner
+step, one task a step; the reference loop is learn2learn's example (``l2l.algorithms.MAML``,
+``clone()``, ``adapt()`` on the support, the query loss's ``backward()``) around a copy of our
+initial network; both are evaluated as our MAML module (the reference's weights loaded into
+it): prototype head and the ``native`` head (3 first-order steps).
 
 ``--reference-views joint`` runs the reference's online and target networks on both views in
 one batch (as ours does) instead of one view at a time (lightly's examples): with BatchNorm in
@@ -45,7 +54,13 @@ OURS = {
                       "momentum_schedule": "cosine", "symmetric": False}),
     "byol": ("byol", {"projector": "mlp_bn", "projector_hidden": 128, "projector_dim": 64,
                       "predictor_hidden": 128, "momentum": 0.996, "momentum_schedule": "cosine"}),
+    "maml": ("maml", {"ways": 5, "inner_steps": 1, "inner_lr": 0.5, "eval_steps": 3}),
+    "fomaml": ("maml", {"ways": 5, "inner_steps": 1, "inner_lr": 0.5, "eval_steps": 3,
+                        "first_order": True}),
 }
+#: The learning rate of both sides: learn2learn's meta_lr for the MAML pairs, else Adam 1e-3.
+LR = {"maml": 0.003, "fomaml": 0.003}
+MAML_PAIRS = ("maml", "fomaml")
 
 
 class Reference(nn.Module):
@@ -73,6 +88,18 @@ class Reference(nn.Module):
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         return self.backbone(x).flatten(1)
+
+
+class WayNetwork(nn.Module):
+    """``(x, ways) -> logits`` of a backbone and our N-way classifier: the one module
+    learn2learn's loop clones (its parameters are the MAML method's, trained in place)."""
+
+    def __init__(self, backbone: nn.Module, classifier: nn.Module) -> None:
+        super().__init__()
+        self.backbone, self.classifier = backbone, classifier
+
+    def forward(self, x: torch.Tensor, ways: int) -> torch.Tensor:
+        return self.classifier(self.backbone(x), ways)
 
 
 def _pair(fn: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tensor, x1: torch.Tensor,
@@ -119,21 +146,44 @@ def build_reference(name: str, backbone: nn.Module) -> tuple[Reference, nn.Modul
             NegativeCosineSimilarity())
 
 
-def accuracy(model: object, seed: int, episodes: int) -> dict[str, list[float]]:
-    """Prototype-head accuracy (mean, 95% CI, %) at 5w1s and 5w5s on Vinyals test."""
+def accuracy(model: object, seed: int, episodes: int, native: bool) -> dict[str, list[float]]:
+    """Accuracy (mean, 95% CI, %) on Vinyals test: prototype head at 5w1s and 5w5s, and the
+    method's own adaptation (``native``) at 5w1s where it has one."""
+    cells = [("prototype", 1), ("prototype", 5)] + ([("native", 1)] if native else [])
     out = {}
-    for shots in (1, 5):
+    for head, shots in cells:
         result = evaluate(model, "omniglot", 5, shots, split="vinyals_test", episodes=episodes,
-                          head="prototype", seed=seed)
-        out[f"5w{shots}s"] = [round(100 * result.mean, 2), round(100 * result.ci95, 2)]
+                          head=head, seed=seed)
+        key = f"5w{shots}s" if head == "prototype" else f"{head} 5w{shots}s"
+        out[key] = [round(100 * result.mean, 2), round(100 * result.ci95, 2)]
     return out
+
+
+def train_maml_reference(network: nn.Module, sampler: object, first_order: bool, steps: int,
+                         seed: int) -> None:
+    """learn2learn's ``maml_omniglot.py`` loop (meta-batch 1) on ``network`` in place:
+    ``(x, ways) -> logits``, one inner step at lr 0.5, Adam 0.003."""
+    import learn2learn as l2l
+
+    maml = l2l.algorithms.MAML(network, lr=0.5, first_order=first_order)
+    optimizer = torch.optim.Adam(maml.parameters(), LR["maml"])
+    loss = nn.CrossEntropyLoss()
+    maml.train()
+    for step in range(steps):
+        episode = sampler.sample(episode_seed(seed, step))
+        optimizer.zero_grad()
+        learner = maml.clone()
+        learner.adapt(loss(learner(episode.support, episode.ways), episode.support_labels))
+        loss(learner(episode.query, episode.ways), episode.query_labels).backward()
+        optimizer.step()
 
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("method", choices=sorted(OURS), help="which method pair to run")
     parser.add_argument("--steps", type=int, default=150, help="training steps of each side")
-    parser.add_argument("--batch", type=int, default=64, help="images a step (two views each)")
+    parser.add_argument("--batch", type=int, default=64,
+                        help="images a step, two views each (not the MAML pairs: one task a step)")
     parser.add_argument("--seed", type=int, default=0, help="initial weights, episodes, test episodes")
     parser.add_argument("--episodes", type=int, default=200, help="test episodes per setting")
     parser.add_argument("--reference-views", choices=["separate", "joint"], default="separate",
@@ -144,40 +194,48 @@ def main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     split = load_split("omniglot", "vinyals_train")
-    sampler = build_sampler("augment", split, args.batch, 1, 1)
+    meta = args.method in MAML_PAIRS
+    sampler = (build_sampler("labels", split, 5, 1, 1, rotations=True) if meta
+               else build_sampler("augment", split, args.batch, 1, 1))
     name, params = OURS[args.method]
-    if name != "simclr":
+    if name in ("moco", "byol"):
         params = {**params, "view_batching": args.ours_views}
     seed_everything(args.seed)
     ours = ModelSpec(name, "conv4", split.image_shape, params).build()
-    initial = copy.deepcopy(ours.backbone)
-    report: dict[str, object] = {"method": args.method, "steps": args.steps, "seed": args.seed,
-                                 "batch": args.batch, "reference_views": args.reference_views,
-                                 "ours_views": args.ours_views}
+    initial = copy.deepcopy(ours)
+    lr = LR.get(args.method, 1e-3)
+    report: dict[str, object] = {"method": args.method, "steps": args.steps, "seed": args.seed}
+    report |= ({} if meta else {"batch": args.batch, "reference_views": args.reference_views,
+                                "ours_views": args.ours_views})
     sides = args.sides.split(",")
     if "ours" in sides:
-        config = TrainConfig(steps=args.steps, lr=1e-3, seed=args.seed, channels_last=False,
+        config = TrainConfig(steps=args.steps, lr=lr, seed=args.seed, channels_last=False,
                              progress=False, tensorboard=False, checkpoint_every=args.steps)
         start = time.process_time()
         with TemporaryDirectory() as run_dir:
             train(ours, sampler, config, Path(run_dir))
-        report["ours"] = {**accuracy(ours.eval(), args.seed, args.episodes),
+        report["ours"] = {**accuracy(ours.eval(), args.seed, args.episodes, meta),
                           "cpu_s": round(time.process_time() - start)}
     if "reference" in sides:
-        torch.manual_seed(args.seed)
-        model, criterion = build_reference(args.method, initial)
-        optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
         start = time.process_time()
-        model.train()
-        for step in range(args.steps):
-            episode = sampler.sample(episode_seed(args.seed, step))
-            x0, x1 = episode.support[episode.query_labels * episode.shots], episode.query
-            loss = reference_step(args.method, model, criterion, x0, x1, step, args.steps,
-                                  args.reference_views == "joint")
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad()
-        report["reference"] = {**accuracy(model.eval(), args.seed, args.episodes),
+        if meta:
+            model: nn.Module = copy.deepcopy(initial)
+            train_maml_reference(WayNetwork(model.backbone, model.classifier), sampler,
+                                 params.get("first_order", False), args.steps, args.seed)
+        else:
+            torch.manual_seed(args.seed)
+            model, criterion = build_reference(args.method, initial.backbone)
+            optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+            model.train()
+            for step in range(args.steps):
+                episode = sampler.sample(episode_seed(args.seed, step))
+                x0, x1 = episode.support[episode.query_labels * episode.shots], episode.query
+                loss = reference_step(args.method, model, criterion, x0, x1, step, args.steps,
+                                      args.reference_views == "joint")
+                loss.backward()
+                optimizer.step()
+                optimizer.zero_grad()
+        report["reference"] = {**accuracy(model.eval(), args.seed, args.episodes, meta),
                                "cpu_s": round(time.process_time() - start)}
     print(json.dumps(report))
 
