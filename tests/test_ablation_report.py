@@ -11,7 +11,8 @@ import pytest
 
 from benchmark.errors import BenchmarkError
 from benchmark.report import stats
-from benchmark.report.ablation import render_ablation, render_ablation_index
+from benchmark.report.ablation import render_ablation
+from benchmark.report.index import render_indexes
 from benchmark.report.ablation_analysis import analyse
 from benchmark.report.tables import Column
 from benchmark.store import AblationPoint, ResultRow, Store
@@ -177,8 +178,9 @@ def test_missing_ablation_is_one_line_error(tmp_path: Path) -> None:
 
 def test_index_links_every_ablation(tmp_path: Path) -> None:
     with sweep(tmp_path, {0.1: 0.7, 0.5: 0.8}) as store:
-        path = render_ablation_index(store, tmp_path / "ablations")
-    text = path.read_text()
+        render_ablation(store, "temp", tmp_path / "ablations" / "temp")
+    render_indexes(tmp_path)
+    text = (tmp_path / "ablations" / "index.md").read_text()
     assert "[temp](temp/index.md)" in text and "Which temperature is best?" in text
 
 

@@ -31,14 +31,16 @@ needs_browser = pytest.mark.skipif(
 
 
 class _Page(HTMLParser):
-    """What a page holds: tables, images (their sources), links, and figures' captions."""
+    """What a page holds: tables, images (their sources), links, and the ids links can name."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.tables, self.images, self.links, self.rows = 0, [], [], 0
+        self.tables, self.images, self.links, self.rows, self.ids = 0, [], [], 0, set()
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         found = dict(attrs)
+        if found.get("id"):
+            self.ids.add(found["id"])
         self.tables += tag == "table"
         self.rows += tag == "tr"
         if tag == "img":
@@ -91,8 +93,9 @@ def test_pages_open_whole_in_a_browser(rendered: Path, tmp_path: Path, name: str
     assert page.tables >= tables and len(page.images) == images
     assert all(src.startswith("data:image/png;base64,") and len(src) > 1000
                for src in page.images)
-    for link in page.links:
-        assert (rendered / name).parent.joinpath(link).is_file(), link
+    for link in page.links:  # a file beside the page, or an anchor on it
+        assert (link[1:] in page.ids if link.startswith("#")
+                else (rendered / name).parent.joinpath(link).is_file()), link
     assert not console_errors(log), console_errors(log)
 
 

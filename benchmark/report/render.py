@@ -27,9 +27,9 @@ from benchmark.errors import BenchmarkError
 from benchmark.report import curves as run_curves
 from benchmark.report import html as pages
 from benchmark.report import plots, published, tables, time_plot, time_to_accuracy
-from benchmark.report.ablation import AblationReport, render_ablation, render_ablation_index
+from benchmark.report.ablation import AblationReport, render_ablation
 from benchmark.report.header import budget_lines
-from benchmark.report.index import render_index
+from benchmark.report.index import benchmarks_on_disk, render_indexes
 from benchmark.store import ResultRow, RunRecord, Store
 
 
@@ -197,11 +197,16 @@ def failed_lines(runs: Sequence[RunRecord]) -> list[str]:
             if r.status == "failed"]
 
 
-def _rendered_elsewhere(out_dir: Path, stored: Sequence[str]) -> list[str]:
-    """The benchmarks with tables (``<name>.csv`` and ``.md``) in ``out_dir`` but no rows in
-    the store being rendered."""
-    return sorted(p.stem for p in out_dir.glob("*.csv")
-                  if p.stem not in stored and p.with_suffix(".md").is_file())
+def refresh_folder(root: Path, store: Store | None = None) -> list[Path]:
+    """What every report written into the results folder ``root`` ends with (``benchmark
+    report`` and ``benchmark run`` alike): its indexes, listing every report on disk
+    (``benchmark.report.index.render_indexes``), and, given the ``store`` the report was
+    rendered from, the export ``root/results.jsonl.gz`` brought up to date with it
+    (``benchmark.export.write``); returns the paths written."""
+    written = render_indexes(Path(root))
+    if store is not None:
+        written.append(export.write(store, Path(root) / export.FILE_NAME))
+    return written
 
 
 @contextmanager
@@ -224,32 +229,42 @@ def opened_store(store_path: Path, what: str) -> Iterator[Store]:
 
 def render_store(store_path: str | Path, out_dir: str | Path = Path("results"),
                  benchmark_name: str | None = None) -> list[Report]:
-    """Render every benchmark in the store (or only ``benchmark_name``): tables and page to
-    ``out_dir/<benchmark>.{md,tex,csv,html}``, plots to ``out_dir/<benchmark>/``, the index
-    ``out_dir/index.html`` and the store's export ``out_dir/results.jsonl.gz`` (from a real
-    store); print each Markdown text and the files written."""
+    """Render every benchmark in the store but its ablations' (or only ``benchmark_name``):
+    tables and page to
+    ``out_dir/<benchmark>.{md,tex,csv,html}``, plots to ``out_dir/<benchmark>/``, the pages of
+    the benchmarks reported in ``out_dir`` from another store (``render_from_files``), then
+    ``refresh_folder`` (the indexes; the export, from a real store); print each Markdown text
+    and the files written."""
     store_path = Path(store_path)
     with opened_store(store_path, "run a spec") as store:
         known = store.benchmarks()
         if benchmark_name is not None and benchmark_name not in known:
             raise BenchmarkError(f"no results for benchmark {benchmark_name!r} in {store_path} "
                                  f"(benchmarks: {', '.join(known) or 'none'})")
-        names = [benchmark_name] if benchmark_name else known
+        of_ablations = _ablation_benchmarks(store)
+        names = [benchmark_name] if benchmark_name else [n for n in known if n not in of_ablations]
         if not names:
-            raise BenchmarkError(f"store {store_path} holds no results yet")
+            raise BenchmarkError(f"store {store_path} holds no benchmark results yet" + (
+                f" (only ablations: --ablation {', '.join(store.ablations())})"
+                if of_ablations else ""))
         folders = [Path(out_dir) / _file_name(name, store_path) for name in names]  # all first
         reports = [render_benchmark(store, name, folder) for name, folder in zip(names, folders)]
         if benchmark_name is None:  # the pages of benchmarks rendered from another store
-            for name in _rendered_elsewhere(Path(out_dir), names):
+            for name in sorted(set(benchmarks_on_disk(Path(out_dir))) - set(names)):
                 print("wrote " + ", ".join(map(str, render_from_files(Path(out_dir), name).values())))
-        index = render_index(store, Path(out_dir))
-        if store_path.is_file():
-            print(f"wrote {export.write(store, Path(out_dir) / export.FILE_NAME)}")
+        written = refresh_folder(Path(out_dir), store if store_path.is_file() else None)
     for report in reports:
         print(report.markdown)
         print("wrote " + ", ".join(str(p) for p in report.files.values()))
-    print(f"wrote {index}")
+    print("wrote " + ", ".join(map(str, written)))
     return reports
+
+
+def _ablation_benchmarks(store: Store) -> set[str]:
+    """The benchmarks of the store's ablations (their grid points and floors): reported in
+    ``ablations/<name>/``, not as benchmarks of their own."""
+    return {name for ablation in store.ablations()
+            for name in (ablation, *(p.benchmark for p in store.ablation_points(ablation)))}
 
 
 def _file_name(name: str, store_path: Path) -> str:
@@ -265,14 +280,14 @@ def _file_name(name: str, store_path: Path) -> str:
 
 def render_ablation_store(store_path: str | Path, ablation: str,
                           out_dir: str | Path = Path("results")) -> AblationReport:
-    """Render one stored ablation into ``out_dir/ablations/<ablation>/``, refresh the index
-    ``out_dir/ablations/index.md``, and print the page and the files written."""
+    """Render one stored ablation into ``out_dir/ablations/<ablation>/``, then
+    ``refresh_folder(out_dir)`` (the indexes; the export, from a real store), and print the
+    page and the files written."""
     store_path = Path(store_path)
     folder = Path(out_dir) / "ablations"
     with opened_store(store_path, "run an ablation") as store:
         report = render_ablation(store, ablation, folder / ablation)
-        index = render_ablation_index(store, folder)
-        page = render_index(store, Path(out_dir))
+        written = refresh_folder(Path(out_dir), store if store_path.is_file() else None)
     print(report.markdown)
-    print("wrote " + ", ".join(str(p) for p in [*report.files.values(), index, page]))
+    print("wrote " + ", ".join(str(p) for p in [*report.files.values(), *written]))
     return report
