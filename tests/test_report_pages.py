@@ -197,5 +197,20 @@ def test_a_page_is_rebuilt_from_the_files_of_a_gone_store(rendered: Path, tmp_pa
     text = files["html"].read_text()
     assert "Rebuilt from <code>synth.csv</code>" in text and "Published vs ours" in text
     assert "p (best vs 2nd)" not in text and text.count("made by:") == 1
+    assert text.count("<img") == 1
+    (folder / "synth" / "time_to_accuracy.png").write_bytes(  # drawn when the store was here
+        (folder / "synth" / "accuracy_vs_shots.png").read_bytes())
+    text = render_from_files(folder, "synth")["html"].read_text()
+    assert text.count("<img") == 2 and "time to accuracy, as drawn when it ran" in text
     with pytest.raises(BenchmarkError, match="not a transfer table CSV"):
         tables.table_from_csv("a,b\n1,2\n")
+
+
+def test_a_plot_not_drawn_now_is_not_left_from_an_earlier_report(tmp_path: Path) -> None:
+    with Store(tmp_path / "r.sqlite") as store:
+        store.put_results(synthetic_rows())  # no run has a validation curve
+    stale = tmp_path / "out" / "synth" / "time_to_accuracy.svg"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("<svg/>")
+    render_store(tmp_path / "r.sqlite", out_dir=tmp_path / "out", benchmark_name="synth")
+    assert not stale.exists() and (stale.parent / "accuracy_vs_shots.svg").is_file()

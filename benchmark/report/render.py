@@ -33,6 +33,10 @@ from benchmark.report.index import benchmarks_on_disk, render_indexes
 from benchmark.store import ResultRow, RunRecord, Store
 
 
+#: The plots a benchmark's report may draw into its folder.
+PLOTS = frozenset({"accuracy_vs_shots", "time_to_accuracy"})
+
+
 @dataclass(frozen=True)
 class Report:
     """What ``render_benchmark`` wrote: the Markdown text and the paths by kind."""
@@ -114,8 +118,9 @@ def _save(figure: Figure, stem: Path, title: str, lines: Sequence[str]) -> list[
 def render_from_files(out_dir: Path, name: str) -> dict[str, Path]:
     """Render the page ``out_dir/<name>.html`` (and redraw ``out_dir/<name>/accuracy_vs_shots``)
     of a benchmark whose store is gone, from the files rendered before: its CSV (cells,
-    marks, ranks and provenance lines) and its Markdown's sections after the table (published
-    numbers, time to accuracy). The paired tests are not in the CSV: the page says so.
+    marks, ranks and provenance lines), its Markdown's sections after the table (published
+    numbers, time to accuracy) and its time-to-accuracy plot as drawn then. The paired tests
+    are not in the CSV: the page says so.
 
     Raises:
         BenchmarkError: no such CSV, or not a transfer table CSV.
@@ -138,8 +143,12 @@ def render_from_files(out_dir: Path, name: str) -> dict[str, Path]:
     files = dict(zip(("accuracy_vs_shots.png", "accuracy_vs_shots.svg"),
                      _save(plots.accuracy_vs_shots(table), stem, title, lines)))
     overlap = classes_overlap(list(table.cells.itertuples()))
-    page = to_html(table, overlap, [note, *markdown[start:]],
-                   [(title, files["accuracy_vs_shots.png"].read_bytes())], lines)
+    pngs = [(title, files["accuracy_vs_shots.png"].read_bytes())]
+    drawn = out_dir / name / "time_to_accuracy.png"  # its curves are in the store: not redrawn
+    if drawn.is_file():
+        pngs.append((f"{name}: time to accuracy, as drawn when it ran (the small print under it "
+                     "is that report's provenance, as in the footer)", drawn.read_bytes()))
+    page = to_html(table, overlap, [note, *markdown[start:]], pngs, lines)
     files["html"] = atomic_write_text(out_dir / f"{name}.html", page)
     return files
 
@@ -184,6 +193,9 @@ def render_benchmark(store: Store, benchmark: str, out_dir: Path,
             files.update({f"{stem}.png": png, f"{stem}.svg": svg})
             pngs.append((title, png.read_bytes()))
         atomic_write_text(files["html"], to_html(table, overlap, sections, pngs, lines))
+        for stem in PLOTS.difference(draw):  # a plot of an earlier report, not drawn now
+            for kind in ("png", "svg"):
+                (out_dir / f"{stem}.{kind}").unlink(missing_ok=True)
     except OSError as err:
         raise BenchmarkError(f"cannot write the report into {out_dir} ({err})") from None
     return Report(benchmark, markdown, files, table)
