@@ -5,7 +5,9 @@ benchmarks' rows, the other benchmarks' rows are kept), read by ``benchmark.resu
 ``benchmark report`` when there is no store.
 
 One JSON object a line, gzip-compressed: ``{"table": "results", ...ResultRow fields}`` (with
-``episode_accuracies`` rounded to 6 decimals: a 1000-episode row is a few kB),
+``episode_accuracies`` at full precision, so that the paired tests on the export give the
+store's p-values: rounded, equal differences between methods become unequal and the
+Wilcoxon ranks of tied differences change),
 ``{"table": "runs", ...RunRecord fields}`` and ``{"table": "ablation_points", ...}``. Reading
 refuses, in one line naming the line, anything else: an unknown table, missing or unknown
 fields, values of the wrong type; a file larger than ``MAX_BYTES`` unpacked.
@@ -58,12 +60,6 @@ def _kept(path: Path, store: Store) -> Iterator[dict[str, Any]]:
                 yield {"table": table, **asdict(record)}
 
 
-def _line(record: dict[str, Any]) -> str:
-    if "episode_accuracies" in record:
-        record = {**record, "episode_accuracies": [round(a, 6) for a in record["episode_accuracies"]]}
-    return json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n"
-
-
 def write(store: Store, path: Path) -> Path:
     """Bring the export at ``path`` up to date with ``store`` (atomically): every row, run and
     ablation point of ``store``, and those already at ``path`` of the benchmarks and ablations
@@ -77,7 +73,8 @@ def write(store: Store, path: Path) -> Path:
     order = {table: i for i, table in enumerate(TABLES)}
     records = sorted([*_kept(path, store), *_records(store)], key=lambda r: (
         order[r["table"]], r["ablation"] if r["table"] == "ablation_points" else r["benchmark"]))
-    data = gzip.compress("".join(map(_line, records)).encode("utf-8"), mtime=0)
+    text = "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in records)
+    data = gzip.compress(text.encode("utf-8"), mtime=0)
     return atomic_write(path, lambda handle: handle.write(data))
 
 
