@@ -83,7 +83,7 @@ def _index_html(root: Path, benchmarks: list[str], ablations: list[AblationOnDis
     parts.append("<ul>" + "".join(
         f'<li><a href="{ABLATIONS}/{esc(a.name)}/report.html">{esc(a.name)}</a>: '
         f"{pages.inline(a.question or '–')}"
-        + (f" <b>Answer:</b> {pages.inline(a.answer)}" if a.answer else "") + "</li>"
+        + (f"<br/><b>Answer:</b> {pages.inline(a.answer)}" if a.answer else "") + "</li>"
         for a in ablations) + "</ul>"
         if ablations else "<p>No ablation is reported here yet.</p>")
     if benchmarks:
