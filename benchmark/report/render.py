@@ -242,11 +242,10 @@ def opened_store(store_path: Path, what: str) -> Iterator[Store]:
 def render_store(store_path: str | Path, out_dir: str | Path = Path("results"),
                  benchmark_name: str | None = None) -> list[Report]:
     """Render every benchmark in the store but its ablations' (or only ``benchmark_name``):
-    tables and page to
-    ``out_dir/<benchmark>.{md,tex,csv,html}``, plots to ``out_dir/<benchmark>/``, the pages of
-    the benchmarks reported in ``out_dir`` from another store (``render_from_files``), then
-    ``refresh_folder`` (the indexes; the export, from a real store); print each Markdown text
-    and the files written."""
+    tables and page to ``out_dir/<benchmark>.{md,tex,csv,html}``, plots to
+    ``out_dir/<benchmark>/``, the pages of the benchmarks reported in ``out_dir`` from another
+    store (``render_from_files``), then ``refresh_folder`` (the indexes; the export, from a
+    real store); print each Markdown text and the files written."""
     store_path = Path(store_path)
     with opened_store(store_path, "run a spec") as store:
         known = store.benchmarks()
