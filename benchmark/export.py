@@ -1,9 +1,13 @@
 """The store as a file a fresh clone can use: ``results/results.jsonl.gz`` (committed; the
-SQLite store is not), written by ``benchmark report`` beside the store it renders, read by
-``benchmark.results()`` and ``benchmark report`` when there is no store.
+SQLite store is not), brought up to date by every report written into a results folder
+(``benchmark report`` and ``benchmark run``: the rows of the store rendered replace their
+benchmarks' rows, the other benchmarks' rows are kept), read by ``benchmark.results()`` and
+``benchmark report`` when there is no store.
 
 One JSON object a line, gzip-compressed: ``{"table": "results", ...ResultRow fields}`` (with
-``episode_accuracies`` rounded to 6 decimals: a 1000-episode row is a few kB),
+``episode_accuracies`` at full precision, so that the paired tests on the export give the
+store's p-values: rounded, equal differences between methods become unequal and the
+Wilcoxon ranks of tied differences change),
 ``{"table": "runs", ...RunRecord fields}`` and ``{"table": "ablation_points", ...}``. Reading
 refuses, in one line naming the line, anything else: an unknown table, missing or unknown
 fields, values of the wrong type; a file larger than ``MAX_BYTES`` unpacked.
@@ -35,9 +39,7 @@ def find(store_path: Path) -> Path | None:
 
 def _records(store: Store) -> Iterator[dict[str, Any]]:
     for row in store.results(with_episodes=True):
-        record = asdict(row)
-        record["episode_accuracies"] = [round(a, 6) for a in row.episode_accuracies]
-        yield {"table": "results", **record}
+        yield {"table": "results", **asdict(row)}
     for run in store.runs():
         yield {"table": "runs", **asdict(run)}
     for ablation in store.ablations():
@@ -45,13 +47,35 @@ def _records(store: Store) -> Iterator[dict[str, Any]]:
             yield {"table": "ablation_points", **asdict(point)}
 
 
+def _kept(path: Path, store: Store) -> Iterator[dict[str, Any]]:
+    """The records of the export at ``path`` (if any) of benchmarks and ablations that
+    ``store`` does not hold."""
+    if not path.is_file():
+        return
+    benchmarks, ablations = set(store.benchmarks()), set(store.ablations())
+    for table, records in read(path).items():
+        for record in records:
+            if (record.ablation not in ablations if table == "ablation_points"
+                    else record.benchmark not in benchmarks):
+                yield {"table": table, **asdict(record)}
+
+
 def write(store: Store, path: Path) -> Path:
-    """Write every row, run and ablation point of ``store`` to ``path`` (atomically; the same
-    store gives the same bytes)."""
-    text = "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n"
-                   for r in _records(store))
+    """Bring the export at ``path`` up to date with ``store`` (atomically): every row, run and
+    ablation point of ``store``, and those already at ``path`` of the benchmarks and ablations
+    ``store`` does not hold (rendered from another store), grouped by table and benchmark;
+    the same store and export give the same bytes.
+
+    Raises:
+        BenchmarkError: the file at ``path`` is not an export (it is left as it is).
+    """
+    path = Path(path)
+    order = {table: i for i, table in enumerate(TABLES)}
+    records = sorted([*_kept(path, store), *_records(store)], key=lambda r: (
+        order[r["table"]], r["ablation"] if r["table"] == "ablation_points" else r["benchmark"]))
+    text = "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in records)
     data = gzip.compress(text.encode("utf-8"), mtime=0)
-    return atomic_write(Path(path), lambda handle: handle.write(data))
+    return atomic_write(path, lambda handle: handle.write(data))
 
 
 def _typed(cls: type, record: dict[str, Any], where: str) -> Any:

@@ -4,6 +4,7 @@ heat map, self-contained HTML, atomic files, one-line errors."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,8 @@ import pytest
 
 from benchmark.errors import BenchmarkError
 from benchmark.report import stats
-from benchmark.report.ablation import render_ablation, render_ablation_index
+from benchmark.report.ablation import render_ablation
+from benchmark.report.index import render_indexes
 from benchmark.report.ablation_analysis import analyse
 from benchmark.report.tables import Column
 from benchmark.store import AblationPoint, ResultRow, Store
@@ -177,8 +179,9 @@ def test_missing_ablation_is_one_line_error(tmp_path: Path) -> None:
 
 def test_index_links_every_ablation(tmp_path: Path) -> None:
     with sweep(tmp_path, {0.1: 0.7, 0.5: 0.8}) as store:
-        path = render_ablation_index(store, tmp_path / "ablations")
-    text = path.read_text()
+        render_ablation(store, "temp", tmp_path / "ablations" / "temp")
+    render_indexes(tmp_path)
+    text = (tmp_path / "ablations" / "index.md").read_text()
     assert "[temp](temp/index.md)" in text and "Which temperature is best?" in text
 
 
@@ -219,3 +222,20 @@ def test_several_methods_one_block_each_and_variants(tmp_path: Path) -> None:
     assert loss.ablation.kind == "variants" and list(loss.ablation.series) == ["method"]
     assert "ntxent is best" in loss.markdown and "it beats pairwise by" in loss.markdown
     assert "| variant |" in loss.markdown
+
+
+def test_variants_are_marks_and_a_numeric_sweep_is_a_line(tmp_path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    from benchmark.report import ablation_plots
+
+    with sweep(tmp_path, {0.1: 0.7, 0.5: 0.8}) as store:
+        numeric = analyse(store, "temp")
+    variants = replace(numeric, kind="variants")  # the same points, read as named variants
+    for ablation, joined in [(numeric, True), (variants, False)]:
+        figure = ablation_plots.line_plot(ablation, ablation.columns[0])
+        ax = figure.axes[0]
+        lines = [line for line in ax.lines if line.get_label() == "simclr"]
+        lines += [c.lines[0] for c in ax.containers if c.get_label() == "simclr"]  # marks
+        plt.close(figure)
+        assert [line.get_linestyle() for line in lines] == ["-" if joined else "None"]

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from benchmark import export
 from benchmark.spec.file import load_ablation
 from benchmark.errors import BenchmarkError
 from benchmark.runner import driver, preflight, run_file
@@ -229,6 +230,10 @@ def test_an_ablation_reported_to_its_default_place_refreshes_the_index(
     assert (tmp_path / "results" / "ablations" / "abl" / "report.html").is_file()
     index = (tmp_path / "results" / "ablations" / "index.md").read_text()
     assert "[abl](abl/index.md)" in index and "Which temperature?" in index
+    page = (tmp_path / "results" / "index.html").read_text()  # the one index of everything
+    assert 'href="ablations/abl/report.html"' in page and "Which temperature?" in page
+    found = export.read(tmp_path / "results" / export.FILE_NAME)  # and the export
+    assert {p.ablation for p in found["ablation_points"]} == {"abl"} and found["results"]
 
 
 def test_plain_spec_still_runs_as_before(tmp_path: Path, jobs: list) -> None:

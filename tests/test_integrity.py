@@ -12,14 +12,14 @@ import torch
 import yaml
 
 import benchmark
-from benchmark import runner
+from benchmark import export, runner
 from benchmark.checkpoint import ModelSpec, load_checkpoint, save_checkpoint
 from benchmark.cli import dataset_tools as commands
 from benchmark.data import cache, load_split
 from benchmark.data.split import Split
 from benchmark.errors import BenchmarkError
 from benchmark.evaluation import evaluate_checkpoint
-from benchmark.report.ablation import render_ablation_index
+from benchmark.report.index import render_indexes
 from benchmark.runner import driver
 from benchmark.runner.job import run_job
 from benchmark.store import Store
@@ -249,10 +249,14 @@ def test_a_run_that_is_not_the_files_never_writes_over_its_report(
     spec = tiny_spec(tmp_path)
     store, runs = tmp_path / "store.sqlite", tmp_path / "runs"
     runner.run_file(spec, store_path=store, runs_dir=runs, device="cpu")
-    committed = (tmp_path / "results" / "tiny.md").read_text()
+    results = tmp_path / "results"
+    committed = {name: (results / name).read_bytes()
+                 for name in ("tiny.md", "index.html", "results.jsonl.gz")}
+    assert b'href="tiny.html"' in committed["index.html"]  # the run refreshed the index
+    assert {r.benchmark for r in export.read(results / "results.jsonl.gz")["results"]} == {"tiny"}
     for change in [dict(overrides={"trainer.steps": 3}), dict(only=["protonet"])]:
         runner.run_file(spec, store_path=store, runs_dir=runs, device="cpu", **change)
-        assert (tmp_path / "results" / "tiny.md").read_text() == committed
+        assert {name: (results / name).read_bytes() for name in committed} == committed
     reports = sorted((tmp_path / "results" / "experiments").glob("tiny-*.md"))
     assert len(reports) == 2
 
@@ -262,7 +266,8 @@ def test_the_ablation_index_lists_every_report_on_disk(tmp_path: Path) -> None:
     for name in ["alpha", "beta"]:
         (folder / name).mkdir(parents=True)
         (folder / name / "index.md").write_text(f"# Ablation: {name}\n\n**Question:** why {name}?\n")
-    with Store(tmp_path / "empty.sqlite") as store:  # a store that holds none of them
-        index = render_ablation_index(store, folder).read_text()
+    render_indexes(tmp_path)  # no store: read from the reports on disk
+    index = (folder / "index.md").read_text()
+    assert 'href="ablations/beta/report.html"' in (tmp_path / "index.html").read_text()
     assert "- [alpha](alpha/index.md) ([HTML](alpha/report.html)): why alpha?" in index
     assert "[beta](beta/index.md)" in index and "No ablation" not in index

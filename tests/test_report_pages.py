@@ -31,14 +31,16 @@ needs_browser = pytest.mark.skipif(
 
 
 class _Page(HTMLParser):
-    """What a page holds: tables, images (their sources), links, and figures' captions."""
+    """What a page holds: tables, images (their sources), links, and the ids links can name."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.tables, self.images, self.links, self.rows = 0, [], [], 0
+        self.tables, self.images, self.links, self.rows, self.ids = 0, [], [], 0, set()
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         found = dict(attrs)
+        if found.get("id"):
+            self.ids.add(found["id"])
         self.tables += tag == "table"
         self.rows += tag == "tr"
         if tag == "img":
@@ -91,8 +93,9 @@ def test_pages_open_whole_in_a_browser(rendered: Path, tmp_path: Path, name: str
     assert page.tables >= tables and len(page.images) == images
     assert all(src.startswith("data:image/png;base64,") and len(src) > 1000
                for src in page.images)
-    for link in page.links:
-        assert (rendered / name).parent.joinpath(link).is_file(), link
+    for link in page.links:  # a file beside the page, or an anchor on it
+        assert (link[1:] in page.ids if link.startswith("#")
+                else (rendered / name).parent.joinpath(link).is_file()), link
     assert not console_errors(log), console_errors(log)
 
 
@@ -194,5 +197,20 @@ def test_a_page_is_rebuilt_from_the_files_of_a_gone_store(rendered: Path, tmp_pa
     text = files["html"].read_text()
     assert "Rebuilt from <code>synth.csv</code>" in text and "Published vs ours" in text
     assert "p (best vs 2nd)" not in text and text.count("made by:") == 1
+    assert text.count("<img") == 1
+    (folder / "synth" / "time_to_accuracy.png").write_bytes(  # drawn when the store was here
+        (folder / "synth" / "accuracy_vs_shots.png").read_bytes())
+    text = render_from_files(folder, "synth")["html"].read_text()
+    assert text.count("<img") == 2 and "time to accuracy, as drawn when it ran" in text
     with pytest.raises(BenchmarkError, match="not a transfer table CSV"):
         tables.table_from_csv("a,b\n1,2\n")
+
+
+def test_a_plot_not_drawn_now_is_not_left_from_an_earlier_report(tmp_path: Path) -> None:
+    with Store(tmp_path / "r.sqlite") as store:
+        store.put_results(synthetic_rows())  # no run has a validation curve
+    stale = tmp_path / "out" / "synth" / "time_to_accuracy.svg"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("<svg/>")
+    render_store(tmp_path / "r.sqlite", out_dir=tmp_path / "out", benchmark_name="synth")
+    assert not stale.exists() and (stale.parent / "accuracy_vs_shots.svg").is_file()

@@ -12,7 +12,9 @@ from PIL import Image
 
 from benchmark import cli, runner
 from benchmark.data import load_split
-from benchmark.data.motion import Motion, motion_paths, moving_sequences
+from benchmark.cli.dataset_tools import dataset_rows
+from benchmark.data import motion
+from benchmark.data.motion import Motion, motion_paths, moving_sequences, sequence_count
 from benchmark.data.sequences import frames_of
 from benchmark.cli.dataset_show import MIN_SIDE
 from benchmark.data.split import Split
@@ -148,6 +150,29 @@ def test_registered_sequence_datasets_load_from_the_embedded_omniglot() -> None:
     assert frames_of(split).shape == (659, 20, 1, 28, 28)
     assert load_split("moving_omniglot", "evaluation") is split  # made once per process
     assert load_split("omniglot", "evaluation").num_classes == 659  # its stills stay its own
+
+
+@pytest.mark.parametrize("per_class", [1, 2, 5])
+def test_the_sequence_count_is_what_moving_sequences_makes(per_class: int) -> None:
+    counts = [3, 1, 2, 4]  # images per class, some below per_class
+    labels = torch.arange(4).repeat_interleave(torch.tensor(counts))
+    images = torch.randint(0, 256, (len(labels), 1, 6, 6), dtype=torch.uint8,
+                           generator=torch.Generator().manual_seed(0))
+    source = Split("toy", "train", images, labels, tuple("abcd"))
+    motion = Motion(frames=3, canvas=8, per_class=per_class)
+    assert sequence_count(counts, motion) == moving_sequences(source, motion).num_classes
+
+
+def test_listing_datasets_counts_sequences_without_generating_frames(
+        monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    def no_frames(*args, **kwargs):
+        raise AssertionError("datasets list generated frames")
+
+    monkeypatch.setattr(motion, "_render", no_frames)
+    rows = {row["name"]: row for row in dataset_rows(None)}
+    for name in ("moving_omniglot", "moving_omniglot_crossing"):
+        assert (rows[name]["classes"], rows[name]["images"]) == (964 + 659, (964 + 659) * 20)
+    assert cli.main(["datasets", "list"]) == 0 and "moving_omniglot" in capsys.readouterr().out
 
 
 def test_datasets_show_renders_a_strip_of_frames(tmp_path: Path, capsys) -> None:

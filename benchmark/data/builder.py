@@ -99,6 +99,12 @@ class DatasetBuilder(ABC):
         """One split from ``embedded_copy()``, read from the file (only for a builder that ships one)."""
         raise BenchmarkError(f"{self.name} has no embedded copy")
 
+    def embedded_size(self, split: str) -> tuple[int, int]:
+        """``(classes, images)`` of one split of ``embedded_copy()`` (what ``datasets list``
+        shows); by default counted on the split read from it."""
+        part = self.read_embedded(split)
+        return part.num_classes, len(part)
+
 
 DATASETS: Registry[type[DatasetBuilder]] = Registry("dataset")
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -192,6 +193,12 @@ def motion_paths(count: int, motion: Motion, side: int) -> tuple[Paths, Paths | 
     crossing = u[:, 8:16].copy()
     crossing[:, 4:6] = u[:, 4:6]  # the first drawing's scales: the same room, so the paths meet
     return first, _path(crossing, motion, side, motion.frames, through=middle), u[:, 16]
+
+
+def sequence_count(class_counts: Sequence[int] | np.ndarray, motion: Motion) -> int:
+    """How many sequences ``moving_sequences`` makes of a source split with these images per
+    class (``per_class`` of each class, all of a smaller one), without drawing a frame."""
+    return int(np.minimum(np.asarray(class_counts, dtype=np.int64), motion.per_class).sum())
 
 
 def _chosen_rows(source: Split, motion: Motion) -> np.ndarray:

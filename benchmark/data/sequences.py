@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from benchmark.data.builder import DATASETS, DatasetBuilder, builder, register
-from benchmark.data.motion import Motion, moving_sequences
+from benchmark.data.motion import Motion, moving_sequences, sequence_count
 from benchmark.data.split import Split, unit_float
 from benchmark.errors import BenchmarkError
 
@@ -60,6 +60,17 @@ class SequenceDataset(DatasetBuilder):
             raise BenchmarkError(f"unknown {self.name} split {split!r} "
                                  f"(known: {', '.join(self.source_splits)})")
         return self._make(split, self._source().read_embedded(self.source_splits[split]))
+
+    def embedded_size(self, split: str) -> tuple[int, int]:
+        """``(sequences, frames)`` of one split made from the embedded copy, counted from the
+        source split's images per class and the motion (``motion.sequence_count``): no frame
+        is drawn."""
+        if split not in self.source_splits:
+            raise BenchmarkError(f"unknown {self.name} split {split!r} "
+                                 f"(known: {', '.join(self.source_splits)})")
+        still = self._source().read_embedded(self.source_splits[split])
+        count = sequence_count(still.class_counts().numpy(), self.motion)
+        return count, count * self.motion.frames
 
 
 def sequence_dataset(name: str) -> SequenceDataset | None:

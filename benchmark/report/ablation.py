@@ -1,4 +1,5 @@
-"""Render one ablation from the store into a folder, atomically, and the ablations' index.
+"""Render one ablation from the store into a folder, atomically (its line in the ablations'
+index: ``benchmark.report.index``).
 
 Files (in ``out_dir``): ``index.md`` (question, generated answer, tables, plots), a
 self-contained ``report.html`` (the same, plots embedded as base64 PNG), ``table.csv`` (the
@@ -68,6 +69,7 @@ def to_html(ablation: Ablation, sentences: Sequence[str], pngs: Sequence[tuple[s
     """The same page as one self-contained HTML file (figures as base64 PNG data URIs)."""
     esc = html.escape
     parts = [f"<h1>Ablation: {esc(ablation.name)}</h1>",
+             '<nav><a href="../../index.html">all results</a></nav>',
              f"<p><b>Question:</b> {esc(ablation.question or '–')}</p>",
              f"<p><b>Answer:</b> {esc(text.overall_sentence(ablation))}</p>",
              "<ul>" + "".join(f"<li>{esc(s)}</li>" for s in sentences) + "</ul>",
@@ -118,38 +120,3 @@ def render_ablation(store: Store, ablation: str, out_dir: Path,
     atomic_write_text(files["csv"], "".join(f"# {line}\n" for line in lines)
                       + text.csv_frame(analysis).to_csv(index=False, float_format="%.6f"))
     return AblationReport(analysis, markdown, files)
-
-
-def render_ablation_index(store: Store, out_dir: Path) -> Path:
-    """Write ``out_dir/index.md``: one line per ablation report, its question, and links to
-    it (``<name>/index.md`` and ``<name>/report.html``): every report already in ``out_dir``
-    (its question read from its page, whichever store rendered it) and every ablation of the
-    store, so no report on disk loses its link and a line reads the same from any store."""
-    out_dir = Path(out_dir)
-    lines = ["# Ablations", ""]
-    stored = set(store.ablations())
-    on_disk = {page.parent.name: page for page in out_dir.glob("*/index.md")}
-    for name in sorted(stored | set(on_disk)):
-        if name in on_disk:
-            question = _question_of(on_disk[name])
-        else:
-            points = store.ablation_points(name)
-            question = points[0].question if points else ""
-        lines.append(f"- [{name}]({name}/index.md) ([HTML]({name}/report.html)): {question or '–'}")
-    if len(lines) == 2:
-        lines.append("No ablation is stored yet.")
-    lines += ["", f"<sub>made by: {prov.command_line()}; commit {prov.commit()}; "
-              f"store: {store.path}</sub>"]
-    return atomic_write_text(out_dir / "index.md", "\n".join(lines) + "\n")
-
-
-def _question_of(page: Path) -> str:
-    """The question an ablation report's ``index.md`` states (empty when it states none)."""
-    try:
-        text = page.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
-    for line in text.splitlines():
-        if line.startswith("**Question:**"):
-            return line[len("**Question:**"):].strip()
-    return ""

@@ -21,20 +21,27 @@ from benchmark.report.tables import Column  # noqa: E402
 
 
 def _line(ax: Axes, x: np.ndarray, entries: Sequence[Entry | None], label: str,
-          dashed: bool) -> None:
+          dashed: bool, joined: bool) -> None:
+    """One series: a line with its 95% CI band along a numeric axis (``joined``), else a mark
+    with its 95% CI bar per category (a line between categories would read as a trend)."""
     keep = [i for i, e in enumerate(entries) if e is not None]
     if not keep:
         return
     mean = np.array([100 * entries[i].mean for i in keep])
     ci = np.nan_to_num(np.array([100 * entries[i].ci95 for i in keep]))
     xs = x[keep]
+    if not joined:
+        ax.errorbar(xs, mean, yerr=ci, marker="s" if dashed else "o", linestyle="none",
+                    capsize=4, label=label)
+        return
     (drawn,) = ax.plot(xs, mean, marker="o", linestyle="--" if dashed else "-", label=label)
     ax.fill_between(xs, mean - ci, mean + ci, alpha=0.2, color=drawn.get_color())
 
 
 def line_plot(ablation: Ablation, column: Column) -> Figure:
     """Accuracy against the swept value on one evaluation cell (numeric x when every value is
-    a number, log-scaled when they span 10× or more; else categories in grid order)."""
+    a number, log-scaled when they span 10× or more, lines with CI bands; else categories in
+    grid order, marks with CI bars)."""
     figure, ax = plt.subplots(figsize=(6.0, 4.2))
     numeric = ablation.numeric()
     if numeric:
@@ -50,10 +57,10 @@ def line_plot(ablation: Ablation, column: Column) -> Figure:
                       if len(ablation.points) > 4 else "center")
     for series, columns in ablation.series.items():
         if column in columns:
-            _line(ax, x, columns[column], series, dashed=False)
+            _line(ax, x, columns[column], series, dashed=False, joined=numeric)
     if column in ablation.floor_points:
         _line(ax, x, ablation.floor_points[column], f"floor ({ablation.floor_label})",
-              dashed=True)
+              dashed=True, joined=numeric)
     if column in ablation.floor_once:
         ax.axhline(100 * ablation.floor_once[column].mean, linestyle="--", color="grey",
                    label=f"floor ({ablation.floor_label})")

@@ -23,7 +23,7 @@ STYLE = ("body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0
          "th[aria-sort=ascending]::after{content:' \\25B2'}"
          "th[aria-sort=descending]::after{content:' \\25BC'}"
          "img{max-width:100%}figure{margin:1em 0}figcaption{font-size:90%;color:#555}"
-         "footer{margin-top:2em;color:#666;font-size:80%}nav a{margin-right:1em}")
+         "footer{margin-top:2em;color:#666;font-size:80%}nav a{margin-right:1em}li{margin:.35em 0}")
 
 #: Click a heading to sort its table by that column (again: the other way).
 SORT_SCRIPT = """

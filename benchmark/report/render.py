@@ -27,10 +27,14 @@ from benchmark.errors import BenchmarkError
 from benchmark.report import curves as run_curves
 from benchmark.report import html as pages
 from benchmark.report import plots, published, tables, time_plot, time_to_accuracy
-from benchmark.report.ablation import AblationReport, render_ablation, render_ablation_index
+from benchmark.report.ablation import AblationReport, render_ablation
 from benchmark.report.header import budget_lines
-from benchmark.report.index import render_index
+from benchmark.report.index import benchmarks_on_disk, render_indexes
 from benchmark.store import ResultRow, RunRecord, Store
+
+
+#: The plots a benchmark's report may draw into its folder.
+PLOTS = frozenset({"accuracy_vs_shots", "time_to_accuracy"})
 
 
 @dataclass(frozen=True)
@@ -114,8 +118,9 @@ def _save(figure: Figure, stem: Path, title: str, lines: Sequence[str]) -> list[
 def render_from_files(out_dir: Path, name: str) -> dict[str, Path]:
     """Render the page ``out_dir/<name>.html`` (and redraw ``out_dir/<name>/accuracy_vs_shots``)
     of a benchmark whose store is gone, from the files rendered before: its CSV (cells,
-    marks, ranks and provenance lines) and its Markdown's sections after the table (published
-    numbers, time to accuracy). The paired tests are not in the CSV: the page says so.
+    marks, ranks and provenance lines), its Markdown's sections after the table (published
+    numbers, time to accuracy) and its time-to-accuracy plot as drawn then. The paired tests
+    are not in the CSV: the page says so.
 
     Raises:
         BenchmarkError: no such CSV, or not a transfer table CSV.
@@ -138,8 +143,12 @@ def render_from_files(out_dir: Path, name: str) -> dict[str, Path]:
     files = dict(zip(("accuracy_vs_shots.png", "accuracy_vs_shots.svg"),
                      _save(plots.accuracy_vs_shots(table), stem, title, lines)))
     overlap = classes_overlap(list(table.cells.itertuples()))
-    page = to_html(table, overlap, [note, *markdown[start:]],
-                   [(title, files["accuracy_vs_shots.png"].read_bytes())], lines)
+    pngs = [(title, files["accuracy_vs_shots.png"].read_bytes())]
+    drawn = out_dir / name / "time_to_accuracy.png"  # its curves are in the store: not redrawn
+    if drawn.is_file():
+        pngs.append((f"{name}: time to accuracy, as drawn when it ran (the small print under it "
+                     "is that report's provenance, as in the footer)", drawn.read_bytes()))
+    page = to_html(table, overlap, [note, *markdown[start:]], pngs, lines)
     files["html"] = atomic_write_text(out_dir / f"{name}.html", page)
     return files
 
@@ -184,6 +193,9 @@ def render_benchmark(store: Store, benchmark: str, out_dir: Path,
             files.update({f"{stem}.png": png, f"{stem}.svg": svg})
             pngs.append((title, png.read_bytes()))
         atomic_write_text(files["html"], to_html(table, overlap, sections, pngs, lines))
+        for stem in PLOTS.difference(draw):  # a plot of an earlier report, not drawn now
+            for kind in ("png", "svg"):
+                (out_dir / f"{stem}.{kind}").unlink(missing_ok=True)
     except OSError as err:
         raise BenchmarkError(f"cannot write the report into {out_dir} ({err})") from None
     return Report(benchmark, markdown, files, table)
@@ -197,11 +209,16 @@ def failed_lines(runs: Sequence[RunRecord]) -> list[str]:
             if r.status == "failed"]
 
 
-def _rendered_elsewhere(out_dir: Path, stored: Sequence[str]) -> list[str]:
-    """The benchmarks with tables (``<name>.csv`` and ``.md``) in ``out_dir`` but no rows in
-    the store being rendered."""
-    return sorted(p.stem for p in out_dir.glob("*.csv")
-                  if p.stem not in stored and p.with_suffix(".md").is_file())
+def refresh_folder(root: Path, store: Store | None = None) -> list[Path]:
+    """What every report written into the results folder ``root`` ends with (``benchmark
+    report`` and ``benchmark run`` alike): its indexes, listing every report on disk
+    (``benchmark.report.index.render_indexes``), and, given the ``store`` the report was
+    rendered from, the export ``root/results.jsonl.gz`` brought up to date with it
+    (``benchmark.export.write``); returns the paths written."""
+    written = render_indexes(Path(root))
+    if store is not None:
+        written.append(export.write(store, Path(root) / export.FILE_NAME))
+    return written
 
 
 @contextmanager
@@ -224,32 +241,41 @@ def opened_store(store_path: Path, what: str) -> Iterator[Store]:
 
 def render_store(store_path: str | Path, out_dir: str | Path = Path("results"),
                  benchmark_name: str | None = None) -> list[Report]:
-    """Render every benchmark in the store (or only ``benchmark_name``): tables and page to
-    ``out_dir/<benchmark>.{md,tex,csv,html}``, plots to ``out_dir/<benchmark>/``, the index
-    ``out_dir/index.html`` and the store's export ``out_dir/results.jsonl.gz`` (from a real
-    store); print each Markdown text and the files written."""
+    """Render every benchmark in the store but its ablations' (or only ``benchmark_name``):
+    tables and page to ``out_dir/<benchmark>.{md,tex,csv,html}``, plots to
+    ``out_dir/<benchmark>/``, the pages of the benchmarks reported in ``out_dir`` from another
+    store (``render_from_files``), then ``refresh_folder`` (the indexes; the export, from a
+    real store); print each Markdown text and the files written."""
     store_path = Path(store_path)
     with opened_store(store_path, "run a spec") as store:
         known = store.benchmarks()
         if benchmark_name is not None and benchmark_name not in known:
             raise BenchmarkError(f"no results for benchmark {benchmark_name!r} in {store_path} "
                                  f"(benchmarks: {', '.join(known) or 'none'})")
-        names = [benchmark_name] if benchmark_name else known
+        of_ablations = _ablation_benchmarks(store)
+        names = [benchmark_name] if benchmark_name else [n for n in known if n not in of_ablations]
         if not names:
-            raise BenchmarkError(f"store {store_path} holds no results yet")
+            raise BenchmarkError(f"store {store_path} holds no benchmark results yet" + (
+                f" (only ablations: --ablation {', '.join(store.ablations())})"
+                if of_ablations else ""))
         folders = [Path(out_dir) / _file_name(name, store_path) for name in names]  # all first
         reports = [render_benchmark(store, name, folder) for name, folder in zip(names, folders)]
         if benchmark_name is None:  # the pages of benchmarks rendered from another store
-            for name in _rendered_elsewhere(Path(out_dir), names):
+            for name in sorted(set(benchmarks_on_disk(Path(out_dir))) - set(names)):
                 print("wrote " + ", ".join(map(str, render_from_files(Path(out_dir), name).values())))
-        index = render_index(store, Path(out_dir))
-        if store_path.is_file():
-            print(f"wrote {export.write(store, Path(out_dir) / export.FILE_NAME)}")
+        written = refresh_folder(Path(out_dir), store if store_path.is_file() else None)
     for report in reports:
         print(report.markdown)
         print("wrote " + ", ".join(str(p) for p in report.files.values()))
-    print(f"wrote {index}")
+    print("wrote " + ", ".join(map(str, written)))
     return reports
+
+
+def _ablation_benchmarks(store: Store) -> set[str]:
+    """The benchmarks of the store's ablations (their grid points and floors): reported in
+    ``ablations/<name>/``, not as benchmarks of their own."""
+    return {name for ablation in store.ablations()
+            for name in (ablation, *(p.benchmark for p in store.ablation_points(ablation)))}
 
 
 def _file_name(name: str, store_path: Path) -> str:
@@ -265,14 +291,14 @@ def _file_name(name: str, store_path: Path) -> str:
 
 def render_ablation_store(store_path: str | Path, ablation: str,
                           out_dir: str | Path = Path("results")) -> AblationReport:
-    """Render one stored ablation into ``out_dir/ablations/<ablation>/``, refresh the index
-    ``out_dir/ablations/index.md``, and print the page and the files written."""
+    """Render one stored ablation into ``out_dir/ablations/<ablation>/``, then
+    ``refresh_folder(out_dir)`` (the indexes; the export, from a real store), and print the
+    page and the files written."""
     store_path = Path(store_path)
     folder = Path(out_dir) / "ablations"
     with opened_store(store_path, "run an ablation") as store:
         report = render_ablation(store, ablation, folder / ablation)
-        index = render_ablation_index(store, folder)
-        page = render_index(store, Path(out_dir))
+        written = refresh_folder(Path(out_dir), store if store_path.is_file() else None)
     print(report.markdown)
-    print("wrote " + ", ".join(str(p) for p in [*report.files.values(), index, page]))
+    print("wrote " + ", ".join(str(p) for p in [*report.files.values(), *written]))
     return report

@@ -168,33 +168,43 @@ def _report_dir(specs: list[BenchmarkSpec], ablation: AblationPlan | None,
     return Path("results") / name
 
 
-def report_ablation(store: Store, ablation: str, out: Path, command: str | None,
-                    index: Path | None = None) -> Any:
+def report_ablation(store: Store, ablation: str, out: Path, command: str | None) -> Any:
     """The ablation's one report (``benchmark.report.ablation``, imported only when reporting:
-    matplotlib, scipy), and the index of every stored ablation's report in ``index`` if given."""
-    from benchmark.report.ablation import render_ablation, render_ablation_index
+    matplotlib, scipy)."""
+    from benchmark.report.ablation import render_ablation
 
-    report = render_ablation(store, ablation, out, command=command)
-    if index is not None:
-        render_ablation_index(store, index)
-    return report
+    return render_ablation(store, ablation, out, command=command)
+
+
+def results_root(ablation: AblationPlan | None, out: Path, experiment: bool) -> Path | None:
+    """The results folder a report in ``out`` belongs to, whose indexes and export it
+    refreshes: a spec's report folder's parent (where its tables go), an ablation's
+    ``<root>/ablations/<name>``'s ``<root>``; None for an experiment (``--set``, ``--only``)
+    and an ablation reported outside an ``ablations`` folder."""
+    if experiment:
+        return None
+    if ablation is None:
+        return out.parent
+    return out.parent.parent if out.parent.name == "ablations" else None
 
 
 def _report(store_path: Path, specs: list[BenchmarkSpec], ablation: AblationPlan | None,
-            out: Path, command: str | None, index: Path | None) -> None:
-    """Render the spec's tables, or the ablation's report (and the ablations' ``index``, when
-    the report goes to its default place), when the store holds rows of it; log its Markdown
-    and the files written."""
-    from benchmark.report.render import render_benchmark  # matplotlib: only when reporting
+            out: Path, command: str | None, root: Path | None) -> None:
+    """Render the spec's tables, or the ablation's report, when the store holds rows of it,
+    then refresh the results folder ``root`` (its indexes and export,
+    ``benchmark.report.render.refresh_folder``) if given; log its Markdown and the files
+    written."""
+    from benchmark.report.render import refresh_folder, render_benchmark  # matplotlib: lazily
 
     with Store(store_path) as store:
         stored = set(store.benchmarks())
         if not stored & {spec.name for spec in specs}:
             return
-        report = (report_ablation(store, ablation.name, out, command, index) if ablation is not None
+        report = (report_ablation(store, ablation.name, out, command) if ablation is not None
                   else render_benchmark(store, specs[0].name, out, supervision={
                       m.label: supervision_of(m.sampler) for m in specs[0].methods}))
-    progress.reported(report.markdown, report.files.values())
+        written = refresh_folder(root, store) if root is not None else []
+    progress.reported(report.markdown, [*report.files.values(), *written])
 
 
 def load_run(spec_path: str | Path | Mapping[str, Any], data_root: Path | None = None,
@@ -249,8 +259,9 @@ def run_file(spec_path: str | Path | Mapping[str, Any],
     ablation file, ``benchmark.spec.ablation``) with the registered ``executor`` (built with
     ``executor_options``), render the report to ``report_dir`` (a spec's plots into it and its
     tables beside it as ``<report_dir>.md/.tex/.csv``, default ``results/<spec name>``; an
-    ablation's whole report into it, default ``results/ablations/<ablation>/``) and log its Markdown
-    (``benchmark.runner.progress``).
+    ablation's whole report into it, default ``results/ablations/<ablation>/``), refresh the
+    indexes and the export of the results folder it belongs to (``results_root``: ``results/``
+    by default) and log its Markdown (``benchmark.runner.progress``).
 
     An ablation's grid points are written to the store before any run starts, so a killed
     ablation's report can be rendered for what exists; run again, it skips finished runs.
@@ -291,8 +302,7 @@ def run_file(spec_path: str | Path | Mapping[str, Any],
             failed += _run_spec(spec, Path(store_path), Path(runs_dir), data_root, name, here,
                                 runner, leases, None if only is None else frozenset(only))
     _report(Path(store_path), specs, ablation, out, command,
-            out.parent if ablation is not None and report_dir is None
-            and not (overrides or only is not None) else None)
+            results_root(ablation, out, experiment=bool(overrides) or only is not None))
     if failed:
         raise RunsFailed(_failures(failed, store_path))
     return [spec.name for spec in specs]

@@ -1,0 +1,82 @@
+"""A results folder's indexes and export: ``index.html`` and ``ablations/index.md`` list every
+report on disk and read the same whichever store rendered them; the export
+(``results.jsonl.gz``) gains each store's benchmarks and keeps the others'."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from pathlib import Path
+
+from benchmark import export
+from benchmark.report.index import render_indexes
+from benchmark.report.render import render_ablation_store, render_store
+from benchmark.store import Store
+from test_ablation_report import sweep
+from test_report import synthetic_rows
+
+
+def _body(path: Path) -> str:
+    """A page without its provenance footer (the command that made it)."""
+    return re.sub(r"<footer>.*?</footer>|<sub>.*?</sub>", "", path.read_text(), flags=re.S)
+
+
+def _two_stores(tmp_path: Path) -> tuple[Path, Path]:
+    """Store ``a`` holds benchmark ``synth`` and ablation ``temp``; store ``b`` holds benchmark
+    ``other`` only."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with sweep(tmp_path / "a", {0.1: 0.70, 0.5: 0.80}) as store:
+        store.put_results(synthetic_rows())
+    with Store(tmp_path / "b" / "r.sqlite") as store:
+        store.put_results([replace(r, benchmark="other") for r in synthetic_rows()])
+    return tmp_path / "a" / "r.sqlite", tmp_path / "b" / "r.sqlite"
+
+
+def test_the_indexes_list_every_report_on_disk_whichever_store_rendered_last(
+        tmp_path: Path) -> None:
+    a, b = _two_stores(tmp_path)
+    out = tmp_path / "results"
+    render_store(a, out_dir=out)
+    render_ablation_store(a, "temp", out_dir=out)
+    render_store(b, out_dir=out)  # a store that holds neither synth nor temp
+    after_b = {name: _body(out / name) for name in ("index.html", "ablations/index.md")}
+    page = after_b["index.html"]
+    for link in ('href="synth.html"', 'href="other.html"', 'href="ablations/temp/report.html"'):
+        assert link in page
+    assert "Which temperature is best?" in page and "<b>Answer:</b> Overall" in page
+    assert page.count("<h3 id=") == 2 and "omniglot/evaluation" in page  # headline tables
+    assert "[temp](temp/index.md)" in after_b["ablations/index.md"]
+    render_indexes(out)  # no store at all
+    assert {name: _body(out / name) for name in after_b} == after_b
+    render_store(a, out_dir=out)
+    assert {name: _body(out / name) for name in after_b} == after_b
+
+
+def test_the_index_lists_no_ablation_points_and_no_stray_markdown(tmp_path: Path) -> None:
+    a, _ = _two_stores(tmp_path)
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / "notes.md").write_text("# not a benchmark\n")  # Markdown without a CSV
+    render_store(a, out_dir=out)  # every benchmark: the ablation's points are not among them
+    page = (out / "index.html").read_text()
+    assert "notes" not in page and "temperature-0.1" not in page
+    assert sorted(p.name for p in out.glob("*.csv")) == ["synth.csv"]
+
+
+def test_the_export_gains_each_stores_benchmarks_and_keeps_the_others(tmp_path: Path) -> None:
+    a, b = _two_stores(tmp_path)
+    out = tmp_path / "results"
+    render_store(a, out_dir=out)
+    render_store(b, out_dir=out)
+    found = export.read(out / export.FILE_NAME)
+    assert {r.benchmark for r in found["results"]} >= {"synth", "other"}
+    assert {p.ablation for p in found["ablation_points"]} == {"temp"}
+    first = (out / export.FILE_NAME).read_bytes()
+    with Store(b) as store:  # b's rows again: the same bytes
+        assert export.write(store, out / export.FILE_NAME).read_bytes() == first
+        store.put_results([replace(r, accuracy=0.5) for r in store.results("other")])
+        export.write(store, out / export.FILE_NAME)
+    rows = export.read(out / export.FILE_NAME)["results"]
+    assert {r.accuracy for r in rows if r.benchmark == "other"} == {0.5}  # replaced, not added
+    assert len(rows) == len(found["results"])
