@@ -5,6 +5,10 @@ AMX (``amx_bf16``/``amx_tile``) or AVX512-BF16 (``avx512_bf16``) instructions
 (``cpu_bf16_features``). ``float16`` is CUDA only (with a gradient scaler). ``auto`` chooses
 bfloat16 only where the hardware has it and a short probe of the caller's step finds it faster
 (``choose``); otherwise float32, with the reason recorded.
+
+Evaluation embeds in a precision of its own (``EVAL_PRECISIONS``, the eval spec's
+``precision``): ``trainer`` (the default) is the method's training precision; ``auto`` there is
+bfloat16 wherever the hardware has it (``resolve_eval``: an embedding pass has no step to probe).
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ if TYPE_CHECKING:
     from benchmark.episodes.episode import EpisodeSampler
 
 PRECISIONS = ("float32", "bfloat16", "float16", "auto")
+#: The evaluation's precision: "trainer" (the method's training precision) or one of PRECISIONS.
+TRAINER = "trainer"
+EVAL_PRECISIONS = (TRAINER, *PRECISIONS)
 _DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
 #: ``auto`` takes bfloat16 only when the probe finds it at least this much faster.
 MIN_SPEEDUP = 1.1
@@ -62,6 +69,26 @@ def check_precision(precision: str, device: torch.device) -> None:
         raise BenchmarkError("precision float16 needs CUDA (on a CPU use bfloat16 or float32)")
     if precision == "bfloat16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
         raise BenchmarkError("precision bfloat16 asked for, but this CUDA device does not support it")
+
+
+def eval_precision(setting: str, trainer: str) -> str:
+    """The precision an evaluation embeds in, as a spec says it: ``setting`` (one of
+    ``EVAL_PRECISIONS``), or the ``trainer``'s precision where it is ``trainer``."""
+    return trainer if setting == TRAINER else setting
+
+
+def resolve_eval(precision: str, device: torch.device) -> Choice:
+    """Resolve an evaluation's ``precision`` (``eval_precision``'s) on ``device``: ``auto`` is
+    bfloat16 where the hardware has it (``hardware_bf16``), else float32; the others stand.
+
+    Raises:
+        BenchmarkError: an unknown precision or one the device cannot run (``check_precision``).
+    """
+    check_precision(precision, device)
+    if precision != "auto":
+        return Choice(precision, "asked for")
+    ok, why = hardware_bf16(device)
+    return Choice("bfloat16" if ok else "float32", f"auto: {why}")
 
 
 def autocast(precision: str, device: torch.device) -> AbstractContextManager:
