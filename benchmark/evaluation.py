@@ -260,16 +260,17 @@ def evaluate_split(model: Embedder | EmbedFn, split: Split, ways: int, shots: in
                    episodes: int, head: str, seed: int, device: str = "cpu",
                    convert: InputConversion | None = None,
                    shape: tuple[int, int, int] | None = None,
-                   progress: bool | None = False) -> EvalResult:
+                   progress: bool | None = False, precision: str = "float32") -> EvalResult:
     """The one evaluation path of ``api.evaluate`` and ``evaluate_checkpoint``: the split's
     images converted to ``shape`` (with ``convert``; ``EvalResult.input_conversion`` says
     what was done), ``episodes`` fixed episodes made on ``device``, ``head`` on ``model``
-    (``progress`` as ``evaluate``'s)."""
+    (``progress`` and ``precision`` as ``evaluate``'s)."""
     done = ""
     if convert is not None:
         split, done = convert_for(split, convert, tuple(shape))  # type: ignore[arg-type]
     test_episodes = fixed_episodes(split, ways, shots, queries, episodes, seed, device)
-    return replace(evaluate(model, test_episodes, head, progress=progress), input_conversion=done)
+    result = evaluate(model, test_episodes, head, progress=progress, precision=precision)
+    return replace(result, input_conversion=done)
 
 
 def evaluate_checkpoint(
@@ -286,9 +287,10 @@ def evaluate_checkpoint(
     data_root: Path | None = None,
     convert: InputConversion | None = None,
     progress: bool | None = False,
+    precision: str = "float32",
 ) -> EvalResult:
     """Episodic evaluation of a checkpoint (what ``python -m benchmark eval`` runs; ``progress``
-    as ``evaluate``'s).
+    and ``precision`` as ``evaluate``'s).
 
     ``convert`` brings the dataset's images to the checkpoint's image shape first
     (``benchmark.data.convert``; ``EvalResult.input_conversion`` says what it did); without it
@@ -297,13 +299,15 @@ def evaluate_checkpoint(
     Raises:
         BenchmarkError: unknown head or dataset, a truncated or corrupt checkpoint, a checkpoint
             built for other images than the dataset's (and no ``convert``), a conversion to
-            another shape than the checkpoint's, impossible N/K/Q.
+            another shape than the checkpoint's, impossible N/K/Q, a precision the device
+            cannot run.
     """
     from benchmark.backbones import place_model
     from benchmark.data import dataset_info, load_split
 
     HEADS.get(head)
     target = resolve_device(device)
+    resolve_eval(precision, target)  # refused before the checkpoint is read
     payload = load_checkpoint(Path(checkpoint))
     spec = ModelSpec.from_dict(payload["model_spec"])
     method = rebuild_method(payload, checkpoint)
@@ -314,7 +318,7 @@ def evaluate_checkpoint(
     _check_shape(spec, data.image_shape, convert, dataset, checkpoint)
     return evaluate_split(place_model(method, target), data, ways, shots, queries, episodes,
                           head, seed, convert=convert, shape=tuple(spec.image_shape),
-                          progress=progress)
+                          progress=progress, precision=precision)
 
 
 def _check_shape(spec: ModelSpec, shape: tuple[int, ...], convert: InputConversion | None,

@@ -187,3 +187,15 @@ def test_the_plan_names_the_precision(tmp_path: Path) -> None:
     assert "random seed 0: evaluate 4 of 4 cells in bfloat16 (~" in text
     with pytest.raises(BenchmarkError, match="float16 needs CUDA"):
         plan_file(tiny(eval_precision="float16"), tmp_path / "r.sqlite", device="cpu")
+
+
+def test_the_eval_command_takes_a_precision(capsys) -> None:
+    from benchmark.cli import main
+
+    argv = ["eval", "--backbone", "conv4", "--dataset", "omniglot", "--split", "evaluation",
+            "--episodes", "2", "--device", "cpu"]
+    assert main([*argv, "--precision", "bfloat16"]) == 0
+    assert capsys.readouterr().out.strip().endswith("; embedded in bfloat16)")
+    assert main([*argv, "--precision", "half"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: precision must be one of")
