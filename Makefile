@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup bench test test-fast perf clean
+.PHONY: setup bench test test-fast perf perf-accuracy clean
 
 setup:
 	bash scripts/setup.sh $(VENV)
@@ -21,6 +21,12 @@ perf: setup
 	$(PY) -m benchmark perf sampler --out results/perf_sampler.md
 	$(PY) -m benchmark perf step --out results/perf_step.md
 	$(PY) -m benchmark perf maml --out results/perf_maml.md
+
+# Reads the runs of omniglot_transfer from the store; the run trains what the store lacks
+# first (hours from scratch: README, "make perf-accuracy").
+perf-accuracy: setup
+	$(PY) -m benchmark run tasks/omniglot_transfer.yaml
+	$(PY) -m benchmark perf accuracy --benchmark omniglot_transfer --out results/perf_time_to_accuracy.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -67,7 +67,7 @@ def evaluate(model: "Embedder | EmbedFn | str", dataset: "str | Split", ways: in
              device: str = "cpu", data_root: Path | None = None,
              convert: "InputConversion | str | None" = None,
              image_shape: tuple[int, int, int] | None = None,
-             progress: bool | None = False) -> "EvalResult":
+             progress: bool | None = False, precision: str = "float32") -> "EvalResult":
     """Accuracy of ``model`` on ``episodes`` fixed N-way K-shot episodes of ``dataset``.
 
     Args:
@@ -86,6 +86,8 @@ def evaluate(model: "Embedder | EmbedFn | str", dataset: "str | Split", ways: in
             ``"auto"`` with ``image_shape``, the shape the model takes); ``benchmark.data.convert``.
         progress: show the episodes done (None: a bar on a terminal or in a notebook, a line
             every 30 s elsewhere; False: nothing).
+        precision: embed under this autocast (``benchmark.precision``: float32, bfloat16,
+            float16 on CUDA, or auto: bfloat16 where the hardware has it); features float32.
 
     Raises:
         BenchmarkError: unknown dataset, split, head or backbone; impossible N/K/Q; weights
@@ -96,15 +98,18 @@ def evaluate(model: "Embedder | EmbedFn | str", dataset: "str | Split", ways: in
     from benchmark.data.convert import InputConversion, describe, parse_conversion
     from benchmark.data.split import Split
     from benchmark.evaluation import build_encoder, evaluate_split
+    from benchmark.device import resolve_device
     from benchmark.heads import HEADS
+    from benchmark.precision import resolve_eval
 
     check_encoder(model)
     check_counts(ways=ways, shots=shots, queries=queries, episodes=episodes, seed=seed)
-    check_strings(split=split, weights=weights, head=head, device=device)
+    check_strings(split=split, weights=weights, head=head, device=device, precision=precision)
     if convert is not None and not isinstance(convert, (str, InputConversion)):
         raise BenchmarkError(f"convert must be 'auto', 'channels=C,size=S' or an "
                              f"InputConversion, got {type(convert).__name__}")
     HEADS.get(head)
+    resolve_eval(precision, resolve_device(device))  # refused before any data or model
     if isinstance(dataset, str):
         data = load_split(dataset, split or dataset_info(dataset, data_root).test_split, data_root)
     elif isinstance(dataset, Split):
@@ -129,7 +134,7 @@ def evaluate(model: "Embedder | EmbedFn | str", dataset: "str | Split", ways: in
                              "not with a model object")
     try:
         return evaluate_split(model, data, ways, shots, queries, episodes, head, seed, device,
-                              conversion, shape, progress=progress)
+                              conversion, shape, progress=progress, precision=precision)
     except RuntimeError as err:  # a plain encoder fed images of another shape than it takes
         if convert is None and "channels" in str(err):
             shape = "x".join(map(str, data.image_shape))

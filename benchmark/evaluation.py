@@ -2,7 +2,9 @@
 
 Every method is evaluated on the identical episodes (``fixed_episodes``: a labels sampler and a
 seed list), with a frozen representation (``model.eval()``, ``torch.no_grad``), support and
-query embedded in one call per batch of episodes.
+query embedded in one call per batch of episodes, in float32 or under the autocast of a reduced
+precision (``benchmark.precision``; the features are float32 either way, and the frozen-
+embedding heads classify them in float32).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from benchmark.samplers.base import Sampler
 from benchmark.errors import BenchmarkError
 from benchmark.heads import (HEADS, EmbedFn, Embedder, EmbeddingHead, Head, check_head, embed_fn,
                              eval_mode, model_device)
+from benchmark.precision import autocast, resolve_eval
 from benchmark.report.stats import mean_ci95
 from benchmark.usable import check_weights
 
@@ -84,6 +87,7 @@ class EvalResult:
         head: the head's registered name.
         input_conversion: what was done to bring the images to the model's shape (empty:
             nothing).
+        precision: the precision the images were embedded in (float32, bfloat16, float16).
     """
 
     mean: float
@@ -95,6 +99,7 @@ class EvalResult:
     queries: int
     head: str
     input_conversion: str = ""
+    precision: str = "float32"
 
     def __repr__(self) -> str:
         """One line: ``EvalResult(62.31 ± 0.84 % (600 episodes, 5-way 1-shot, head
@@ -103,11 +108,13 @@ class EvalResult:
 
     def summary(self) -> str:
         """E.g. ``62.31 ± 0.84 % (600 episodes, 5-way 1-shot, head prototype)``, with the input
-        conversion when there was one (``; input: RGB→grey (ITU-R 601 luma), ...``)."""
+        conversion when there was one (``; input: RGB→grey (ITU-R 601 luma), ...``) and the
+        precision when it was not float32 (``; embedded in bfloat16``)."""
         converted = f"; input: {self.input_conversion}" if self.input_conversion else ""
+        reduced = f"; embedded in {self.precision}" if self.precision != "float32" else ""
         return (
             f"{100 * self.mean:.2f} ± {100 * self.ci95:.2f} % ({self.episodes} episodes, "
-            f"{self.ways}-way {self.shots}-shot, head {self.head}{converted})"
+            f"{self.ways}-way {self.shots}-shot, head {self.head}{converted}{reduced})"
         )
 
 
@@ -153,6 +160,7 @@ def evaluate(
     head: str | Head = "prototype",
     batch_images: int = BATCH_IMAGES,
     progress: bool | None = False,
+    precision: str = "float32",
 ) -> EvalResult:
     """Accuracy of ``head`` on ``model``'s representation over ``episodes``.
 
@@ -163,19 +171,31 @@ def evaluate(
         batch_images: images per ``embed`` call; episodes are batched up to it.
         progress: show the episodes done (``benchmark.bars.progress_bar``: None a bar on a
             terminal or in a notebook, lines elsewhere; False nothing).
+        precision: embed under this precision's autocast (``benchmark.precision``: float32,
+            bfloat16, float16 on CUDA, or auto: bfloat16 where the hardware has it); the
+            features are float32, and the frozen-embedding heads classify in float32 (the
+            ``finetune`` and ``native`` heads run wholly under the autocast).
+
+    Raises:
+        BenchmarkError: no episodes, unusable weights, or a precision the model's device cannot
+            run.
     """
     head_name = head if isinstance(head, str) else _head_name(head)
     head_obj: Head = HEADS.build(head) if isinstance(head, str) else head
     if len(episodes) == 0:
         raise BenchmarkError("evaluation needs at least 1 episode")
     check_weights(model)
+    device = model_device(model)
+    used = resolve_eval(precision, device).precision
     with eval_mode(model), torch.no_grad():
         rows = _split_rows(head_obj, episodes)
         if rows is not None:
-            acc = _split_embedding_accuracies(model, episodes, head_obj, rows, batch_images)  # type: ignore[arg-type]
+            acc = _split_embedding_accuracies(model, episodes, head_obj, rows, batch_images,  # type: ignore[arg-type]
+                                              used)
         else:
             bar = progress_bar(len(episodes), 0, f"eval {head_name}", progress, unit="episodes")
-            acc = _episode_accuracies(model, episodes, head_obj, batch_images, bar.update)
+            with autocast(used, device):
+                acc = _episode_accuracies(model, episodes, head_obj, batch_images, bar.update)
             bar.close()
     setting = episodes if isinstance(episodes, EpisodeSet) else episodes[0]
     mean, ci95 = mean_ci95(acc)
@@ -188,12 +208,15 @@ def evaluate(
         shots=setting.shots,
         queries=setting.queries,
         head=head_name,
+        precision=used,
     )
 
 
-def validator(episodes: EpisodeSet, head: str = "prototype") -> Callable[[nn.Module], float]:
-    """A ``train(validate=...)`` callable: mean accuracy of a method on fixed episodes."""
-    return lambda method: evaluate(method, episodes, head).mean
+def validator(episodes: EpisodeSet, head: str = "prototype",
+              precision: str = "float32") -> Callable[[nn.Module], float]:
+    """A ``train(validate=...)`` callable: mean accuracy of a method on fixed episodes, embedded
+    in ``precision`` (``evaluate``'s)."""
+    return lambda method: evaluate(method, episodes, head, precision=precision).mean
 
 
 class RandomFloor(nn.Module):
@@ -237,16 +260,17 @@ def evaluate_split(model: Embedder | EmbedFn, split: Split, ways: int, shots: in
                    episodes: int, head: str, seed: int, device: str = "cpu",
                    convert: InputConversion | None = None,
                    shape: tuple[int, int, int] | None = None,
-                   progress: bool | None = False) -> EvalResult:
+                   progress: bool | None = False, precision: str = "float32") -> EvalResult:
     """The one evaluation path of ``api.evaluate`` and ``evaluate_checkpoint``: the split's
     images converted to ``shape`` (with ``convert``; ``EvalResult.input_conversion`` says
     what was done), ``episodes`` fixed episodes made on ``device``, ``head`` on ``model``
-    (``progress`` as ``evaluate``'s)."""
+    (``progress`` and ``precision`` as ``evaluate``'s)."""
     done = ""
     if convert is not None:
         split, done = convert_for(split, convert, tuple(shape))  # type: ignore[arg-type]
     test_episodes = fixed_episodes(split, ways, shots, queries, episodes, seed, device)
-    return replace(evaluate(model, test_episodes, head, progress=progress), input_conversion=done)
+    result = evaluate(model, test_episodes, head, progress=progress, precision=precision)
+    return replace(result, input_conversion=done)
 
 
 def evaluate_checkpoint(
@@ -263,9 +287,10 @@ def evaluate_checkpoint(
     data_root: Path | None = None,
     convert: InputConversion | None = None,
     progress: bool | None = False,
+    precision: str = "float32",
 ) -> EvalResult:
     """Episodic evaluation of a checkpoint (what ``python -m benchmark eval`` runs; ``progress``
-    as ``evaluate``'s).
+    and ``precision`` as ``evaluate``'s).
 
     ``convert`` brings the dataset's images to the checkpoint's image shape first
     (``benchmark.data.convert``; ``EvalResult.input_conversion`` says what it did); without it
@@ -274,13 +299,15 @@ def evaluate_checkpoint(
     Raises:
         BenchmarkError: unknown head or dataset, a truncated or corrupt checkpoint, a checkpoint
             built for other images than the dataset's (and no ``convert``), a conversion to
-            another shape than the checkpoint's, impossible N/K/Q.
+            another shape than the checkpoint's, impossible N/K/Q, a precision the device
+            cannot run.
     """
     from benchmark.backbones import place_model
     from benchmark.data import dataset_info, load_split
 
     HEADS.get(head)
     target = resolve_device(device)
+    resolve_eval(precision, target)  # refused before the checkpoint is read
     payload = load_checkpoint(Path(checkpoint))
     spec = ModelSpec.from_dict(payload["model_spec"])
     method = rebuild_method(payload, checkpoint)
@@ -291,7 +318,7 @@ def evaluate_checkpoint(
     _check_shape(spec, data.image_shape, convert, dataset, checkpoint)
     return evaluate_split(place_model(method, target), data, ways, shots, queries, episodes,
                           head, seed, convert=convert, shape=tuple(spec.image_shape),
-                          progress=progress)
+                          progress=progress, precision=precision)
 
 
 def _check_shape(spec: ModelSpec, shape: tuple[int, ...], convert: InputConversion | None,
@@ -353,9 +380,10 @@ def _split_rows(head: Head, episodes: EpisodeSet | Sequence[Episode]) -> list[np
 
 def _split_embedding_accuracies(
     model: Embedder | EmbedFn, episodes: EpisodeSet, head: EmbeddingHead, rows: list[np.ndarray],
-    batch_images: int,
+    batch_images: int, precision: str = "float32",
 ) -> np.ndarray:
-    """Per-episode accuracies from one embedding of every stored image of the sampler.
+    """Per-episode accuracies from one embedding of every stored image of the sampler (under
+    ``precision``'s autocast; the features and the classification are float32).
 
     ``rows`` (from ``_split_rows``) index the episodes' support and query images in
     ``sampler.images``; their embeddings are rows of the embedded images.
@@ -363,9 +391,9 @@ def _split_embedding_accuracies(
     sampler = episodes.sampler
     device = model_device(model)
     embed = embed_fn(model)
-    features = torch.cat(
-        [embed(unit_float(chunk.to(device))).float() for chunk in sampler.images.split(batch_images)]
-    )
+    with autocast(precision, device):
+        features = torch.cat([embed(unit_float(chunk.to(device))).float()
+                              for chunk in sampler.images.split(batch_images)])
     n, k = episodes.ways, episodes.shots
     accuracies: list[torch.Tensor] = []
     for index in rows:

@@ -97,10 +97,12 @@ class EmbeddingHead:
     """Base of the frozen-embedding heads: embed once, then ``classify`` all episodes at once."""
 
     def predict(self, model: Embedder | EmbedFn, episodes: Sequence[Episode]) -> torch.Tensor:
+        """Embed (under the caller's autocast, if any), then classify in float32."""
         with torch.no_grad(), eval_mode(model):
             support, query = embed_episodes(model, episodes)
         labels = _labels(episodes, support.device)
-        return self.classify(support, labels, query, episodes[0].ways).cpu()
+        with torch.autocast(support.device.type, enabled=False):
+            return self.classify(support, labels, query, episodes[0].ways).cpu()
 
     def classify(
         self, support: torch.Tensor, labels: torch.Tensor, query: torch.Tensor, ways: int

@@ -2,9 +2,13 @@
 
 ``bfloat16`` autocasts on CUDA devices that support it and on CPUs; it pays on a CPU only with
 AMX (``amx_bf16``/``amx_tile``) or AVX512-BF16 (``avx512_bf16``) instructions
-(``cpu_bf16_features``). ``float16`` is CUDA only (with a gradient scaler). ``auto`` chooses
-bfloat16 only where the hardware has it and a short probe of the caller's step finds it faster
-(``choose``); otherwise float32, with the reason recorded.
+(``benchmark.provenance.cpu_bf16_features``). ``float16`` is CUDA only (with a gradient
+scaler). ``auto`` chooses bfloat16 only where the hardware has it and a short probe of the
+caller's step finds it faster (``choose``); otherwise float32, with the reason recorded.
+
+Evaluation embeds in a precision of its own (``EVAL_PRECISIONS``, the eval spec's
+``precision``): ``trainer`` (the default) is the method's training precision; ``auto`` there is
+bfloat16 wherever the hardware has it (``resolve_eval``: an embedding pass has no step to probe).
 """
 
 from __future__ import annotations
@@ -12,35 +16,23 @@ from __future__ import annotations
 import time
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 import torch
 
 from benchmark.errors import BenchmarkError
+from benchmark.provenance import cpu_bf16_features
 
 if TYPE_CHECKING:
     from benchmark.episodes.episode import EpisodeSampler
 
 PRECISIONS = ("float32", "bfloat16", "float16", "auto")
+#: The evaluation's precision: "trainer" (the method's training precision) or one of PRECISIONS.
+TRAINER = "trainer"
+EVAL_PRECISIONS = (TRAINER, *PRECISIONS)
 _DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
 #: ``auto`` takes bfloat16 only when the probe finds it at least this much faster.
 MIN_SPEEDUP = 1.1
-
-
-def cpu_bf16_features(cpuinfo: Path = Path("/proc/cpuinfo")) -> list[str]:
-    """The CPU's bfloat16 instruction sets among ``amx_bf16``, ``amx_tile``, ``avx512_bf16``
-    (its ``flags`` line; empty where unreadable, e.g. not Linux)."""
-    try:
-        text = cpuinfo.read_text()
-    except OSError:
-        return []
-    flags: set[str] = set()
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            flags.update(line.partition(":")[2].split())
-            break
-    return [f for f in ("amx_bf16", "amx_tile", "avx512_bf16") if f in flags]
 
 
 def hardware_bf16(device: torch.device) -> tuple[bool, str]:
@@ -62,6 +54,26 @@ def check_precision(precision: str, device: torch.device) -> None:
         raise BenchmarkError("precision float16 needs CUDA (on a CPU use bfloat16 or float32)")
     if precision == "bfloat16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
         raise BenchmarkError("precision bfloat16 asked for, but this CUDA device does not support it")
+
+
+def eval_precision(setting: str, trainer: str) -> str:
+    """The precision an evaluation embeds in, as a spec says it: ``setting`` (one of
+    ``EVAL_PRECISIONS``), or the ``trainer``'s precision where it is ``trainer``."""
+    return trainer if setting == TRAINER else setting
+
+
+def resolve_eval(precision: str, device: torch.device) -> Choice:
+    """Resolve an evaluation's ``precision`` (``eval_precision``'s) on ``device``: ``auto`` is
+    bfloat16 where the hardware has it (``hardware_bf16``), else float32; the others stand.
+
+    Raises:
+        BenchmarkError: an unknown precision or one the device cannot run (``check_precision``).
+    """
+    check_precision(precision, device)
+    if precision != "auto":
+        return Choice(precision, "asked for")
+    ok, why = hardware_bf16(device)
+    return Choice("bfloat16" if ok else "float32", f"auto: {why}")
 
 
 def autocast(precision: str, device: torch.device) -> AbstractContextManager:

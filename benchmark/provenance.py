@@ -1,4 +1,5 @@
-"""Where a result came from: the code commit, library versions, and the command line."""
+"""Where a result came from: the code commit, library versions, the command line and the
+machine (its CPU's bfloat16 instructions among it)."""
 
 from __future__ import annotations
 
@@ -51,6 +52,21 @@ def command_line(argv: list[str] | None = None) -> str:
     if program in ("__main__.py", "benchmark", "-m"):
         argv = ["python", "-m", "benchmark", *argv[1:]]
     return shlex.join(argv)
+
+
+def cpu_bf16_features(cpuinfo: Path = Path("/proc/cpuinfo")) -> list[str]:
+    """The CPU's bfloat16 instruction sets among ``amx_bf16``, ``amx_tile``, ``avx512_bf16``
+    (its ``flags`` line; empty where unreadable, e.g. not Linux)."""
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return []
+    flags: set[str] = set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            flags.update(line.partition(":")[2].split())
+            break
+    return [f for f in ("amx_bf16", "amx_tile", "avx512_bf16") if f in flags]
 
 
 def machine(torch_threads: int) -> str:

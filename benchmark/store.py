@@ -8,7 +8,8 @@ Tables (schema version in ``PRAGMA user_version``):
   shots, queries, head, seed), unique on that key (re-runs replace, never duplicate), with the
   accuracy, its 95% CI and the provenance of the number (spec hash, commit, library versions,
   data fingerprints, device, and what was done to bring the eval images to the model's shape:
-  ``input_conversion``, empty when nothing was).
+  ``input_conversion``, empty when nothing was; the precision the images were embedded in:
+  ``eval_precision``).
 - ``episode_accuracies``: the per-episode accuracies behind each result, for paired tests.
 - ``ablation_points``: the grid points of an ablation: each point's name (``temperature-0.1``),
   its place in the grid, the benchmark its rows are stored under, the swept values (JSON) and
@@ -35,9 +36,9 @@ from typing import Callable, Mapping, Sequence
 from benchmark.errors import BenchmarkError
 from benchmark.records import FLOOR, AblationPoint  # noqa: F401  (stored here; defined below the spec)
 
-#: 2: the leases table; 3: the ablation_points table; 4: results.input_conversion (an older
-#: store gains them when opened)
-SCHEMA_VERSION = 4
+#: 2: the leases table; 3: the ablation_points table; 4: results.input_conversion;
+#: 5: results.eval_precision (an older store gains them when opened)
+SCHEMA_VERSION = 5
 DEFAULT_TIMEOUT_S = 60.0
 RUN_STATUSES = ("running", "done", "failed")
 
@@ -54,7 +55,8 @@ class ResultRow:
     ``episode_accuracies`` holds one accuracy per fixed test episode (episode ``i`` is the same
     for every method of a benchmark). ``input_conversion`` says how the eval images were
     converted to the model's shape (``benchmark.data.convert``; the converted split's name,
-    ``eval_split``, says so too), empty when they were not.
+    ``eval_split``, says so too), empty when they were not. ``eval_precision`` is the precision
+    they were embedded in (``benchmark.precision``; float32 for rows older than the column).
     """
 
     benchmark: str
@@ -84,6 +86,7 @@ class ResultRow:
     method_name: str = ""
     backbone: str = ""
     input_conversion: str = ""
+    eval_precision: str = "float32"
     episode_accuracies: tuple[float, ...] = field(default=(), repr=False)
 
     @property
@@ -165,7 +168,8 @@ CREATE TABLE IF NOT EXISTS results (
     device TEXT NOT NULL, commit_id TEXT NOT NULL, versions TEXT NOT NULL,
     spec_hash TEXT NOT NULL, train_fingerprint TEXT NOT NULL, eval_fingerprint TEXT NOT NULL,
     method_name TEXT NOT NULL, backbone TEXT NOT NULL,
-    input_conversion TEXT NOT NULL DEFAULT '', updated_at REAL NOT NULL,
+    input_conversion TEXT NOT NULL DEFAULT '',
+    eval_precision TEXT NOT NULL DEFAULT 'float32', updated_at REAL NOT NULL,
     UNIQUE ({", ".join(RESULT_KEY)})
 );
 CREATE TABLE IF NOT EXISTS ablation_points (
@@ -513,7 +517,8 @@ def is_current(row: ResultRow, runs: Mapping[tuple[str, str, int], RunRecord]) -
 
 
 #: Columns added to a table after it was first made: (table, column, definition).
-_ADDED_COLUMNS = (("results", "input_conversion", "TEXT NOT NULL DEFAULT ''"),)
+_ADDED_COLUMNS = (("results", "input_conversion", "TEXT NOT NULL DEFAULT ''"),
+                  ("results", "eval_precision", "TEXT NOT NULL DEFAULT 'float32'"))
 
 
 def _add_missing_columns(conn: sqlite3.Connection) -> None:

@@ -103,7 +103,7 @@ def test_plan_writes_nothing_and_says_what_would_run(tmp_path: Path, capsys) -> 
     out = capsys.readouterr().out
     assert list(tmp_path.iterdir()) == []  # no store, no run folder, no report
     assert "tiny: 3 of 3 job(s) to run" in out
-    assert "protonet seed 0: train 2 steps (~" in out and "evaluate 4 of 4 cells (~" in out
+    assert "protonet seed 0: train 2 steps (~" in out and "evaluate 4 of 4 cells in float32 (~" in out
     assert "random seed 0: evaluate 4 of 4 cells" in out and "Nothing was written." in out
 
     assert cli.main(run_args(tmp_path, "--only", "protonet")) == 0

@@ -64,12 +64,13 @@ def test_another_applications_sqlite_file_is_refused_untouched(
 
 
 def old_store(path: Path) -> Path:
-    """A suite store as schema version 3 left it (no input_conversion column)."""
+    """A suite store as schema version 3 left it (no input_conversion nor eval_precision column)."""
     with Store(path) as store:
         store.put_results([make_row()])
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA journal_mode = DELETE")
     conn.execute("ALTER TABLE results DROP COLUMN input_conversion")
+    conn.execute("ALTER TABLE results DROP COLUMN eval_precision")
     conn.execute("PRAGMA user_version = 3")
     conn.commit()
     conn.close()

@@ -59,3 +59,30 @@ def test_bad_input_is_one_error_line(store: Path, argv: list[str], message: str,
 def test_a_speed_script_refuses_a_store_option(capsys) -> None:
     assert main(["perf", "step", "--benchmark", "quick"]) == 2
     assert capsys.readouterr().err == "error: perf step takes no --benchmark\n"
+
+
+@pytest.mark.parametrize("flags, said", [
+    ([], "AMX (amx_bf16) no, AVX512-BF16 (avx512_bf16) no"),
+    (["avx512_bf16"], "AMX (amx_bf16) no, AVX512-BF16 (avx512_bf16) yes"),
+    (["amx_bf16", "amx_tile", "avx512_bf16"], "AMX (amx_bf16) yes, AVX512-BF16 (avx512_bf16) yes"),
+])
+def test_a_perf_file_states_where_and_how_it_was_made(store: Path, tmp_path: Path, monkeypatch,
+                                                      flags: list[str], said: str) -> None:
+    """Every perf file's heading (``report.perf_page.heading``, shared by perf sampler, step,
+    maml and accuracy): command, commit, CPU model, its bfloat16 instructions, threads, torch."""
+    import torch
+
+    from benchmark import provenance
+
+    monkeypatch.setattr(provenance, "cpu_bf16_features", lambda: flags)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 3)
+    out = tmp_path / "perf.md"
+    assert main(["perf", "accuracy", "--benchmark", "synth", "--store", str(store),
+                 "--out", str(out)]) == 0
+    head = dict(line[2:].split(": ", 1) for line in out.read_text().splitlines()[2:6])
+    assert head["command"] == (f"`python -m benchmark perf accuracy --benchmark synth "
+                               f"--store {store} --out {out}`")
+    assert head["commit"].startswith(provenance.commit() + ", ")
+    assert provenance.machine(3).split(", load average")[0] in head["machine"]  # CPU model, cores
+    assert "torch threads 3" in head["machine"] and head["machine"].endswith(said)
+    assert '"torch":"' in head["versions"]

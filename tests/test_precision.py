@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmark import precision
+from benchmark import precision, provenance
 from benchmark.errors import BenchmarkError
 from benchmark.evaluation import evaluate
 from benchmark.methods import build_method
@@ -26,8 +26,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def test_cpu_features_are_read_from_the_flags_line(tmp_path: Path, flags: str, found: list[str]) -> None:
     info = tmp_path / "cpuinfo"
     info.write_text(f"processor\t: 0\nflags\t\t: {flags}\nbugs\t\t: amx_bf16\n")
-    assert precision.cpu_bf16_features(info) == found
-    assert precision.cpu_bf16_features(tmp_path / "missing") == []
+    assert provenance.cpu_bf16_features(info) == found
+    assert provenance.cpu_bf16_features(tmp_path / "missing") == []
 
 
 def test_auto_stays_float32_without_the_instructions(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from benchmark.report import published, tables, time_to_accuracy
 from benchmark.report.curves import Curve, benchmark_curves, continuous_seconds, read_curve
-from benchmark.report.header import budget_lines, duration
+from benchmark.report.header import budget_lines, duration, precision_line
 from benchmark.report.render import render_store
 from benchmark.runner.driver import supervision_of
 from benchmark.store import Store
@@ -116,6 +116,10 @@ def test_budget_lines_name_devices_wall_time_and_steps() -> None:
     assert got[1] == ("wall time: training 2 min 00 s (1 run(s)), evaluation 1 min 15 s "
                       "(3 row(s)), total 3 min 15 s")
     assert got[2] == "budget: protonet 400 steps × 2 seeds; random 0 steps × 1 seed"
+    assert got[3] == "evaluation precision: float32"
+    mixed = [replace(rows[0], eval_precision="bfloat16"), *rows[1:]]
+    assert precision_line(mixed) == ("evaluation precision: bfloat16 (protonet); "
+                                     "float32 (protonet, random)")
     assert duration(3725) == "1 h 02 min" and duration(42) == "42 s"
 
 

@@ -76,24 +76,27 @@ def test_not_sqlite_is_refused_and_left_unchanged(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.sqlite"]
 
 
-def test_a_version_3_store_gains_the_input_conversion_column(tmp_path: Path) -> None:
-    """Rows stored before conversions existed read as unconverted; new rows record theirs."""
+def test_a_version_3_store_gains_the_newer_columns(tmp_path: Path) -> None:
+    """Rows stored before conversions and evaluation precisions existed read as unconverted
+    and embedded in float32; new rows record theirs."""
     path = tmp_path / "old.sqlite"
     with Store(path) as store:
         store.put_results([make_row()])
     conn = sqlite3.connect(path)
     conn.execute("ALTER TABLE results DROP COLUMN input_conversion")
+    conn.execute("ALTER TABLE results DROP COLUMN eval_precision")
     conn.execute("PRAGMA user_version = 3")
     conn.commit()
     conn.close()
     converted = make_row(eval_dataset="cifar10", eval_split="fewshot_test→auto",
-                         input_conversion="RGB→grey (ITU-R 601 luma)")
+                         input_conversion="RGB→grey (ITU-R 601 luma)", eval_precision="bfloat16")
     with Store(path) as store:
         assert store.results(with_episodes=True) == [make_row()]
+        assert store.results()[0].eval_precision == "float32"
         store.put_results([converted])
         assert store.results("bench", with_episodes=True)[0] == converted
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
     conn.close()
 
 

@@ -27,7 +27,8 @@ def _eval(args: argparse.Namespace) -> int:
         result = evaluate_encoder(
             args.backbone, args.dataset, args.ways, args.shots, split=args.split,
             weights=args.weights, queries=args.queries, episodes=args.episodes, head=args.head,
-            seed=args.seed, device=args.device, data_root=args.data_root, progress=None)
+            seed=args.seed, device=args.device, data_root=args.data_root, progress=None,
+            precision=args.precision)
         print(result.summary())
         return 0
     result = evaluation.evaluate_checkpoint(
@@ -44,6 +45,7 @@ def _eval(args: argparse.Namespace) -> int:
         data_root=args.data_root,
         convert=convert,
         progress=None,
+        precision=args.precision,
     )
     print(result.summary())
     return 0
@@ -69,6 +71,9 @@ def add(commands: argparse._SubParsersAction) -> None:
                     help="a registered head (benchmark list heads)")
     ev.add_argument("--seed", type=int, default=0, help="fixes the episodes")
     ev.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    ev.add_argument("--precision", default="float32",
+                    help="embed in float32 (default), bfloat16, float16 (CUDA) or auto "
+                    "(bfloat16 where the hardware has it); the features are float32")
     ev.add_argument("--convert", default=None, metavar="auto|channels=C,size=S",
                     help="convert the dataset's images to the checkpoint's image shape first "
                     "(RGB/grey, antialiased bilinear resize); auto: to whatever it is")

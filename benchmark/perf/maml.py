@@ -24,13 +24,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from benchmark import precision, provenance
 from benchmark.data import load_split
 from benchmark.episodes.episode import Episode
 from benchmark.optional import import_learn2learn
 from benchmark.errors import BenchmarkError
 from benchmark.perf import PERF_SCRIPTS
-from benchmark.report.perf_page import finish, heading, verdict
+from benchmark.report.perf_page import finish, heading, machine, verdict
 from benchmark.device import resolve_device
 from benchmark.methods import build_method
 from benchmark.methods.maml import _Network
@@ -171,10 +170,9 @@ def run(out: Path | None = None, data_root: Path | None = None) -> int:
         missing = ""
     except BenchmarkError as exc:
         l2l, missing = None, str(exc)
-    machine = (f"{provenance.machine(torch.get_num_threads())}; "
-               f"bfloat16: {precision.hardware_bf16(torch.device('cpu'))[1]}")
+    where = machine()
     if device.type == "cuda":
-        machine += f"; device: {torch.cuda.get_device_name(device)}"
+        where += f"; device: {torch.cuda.get_device_name(device)}"
     split = load_split("omniglot", "background", data_root)
     rows_run = [(name, inner) for name, inner in META_ROWS
                 if l2l is not None or inner != "sequential"]
@@ -233,10 +231,7 @@ def run(out: Path | None = None, data_root: Path | None = None) -> int:
                                    f"(target >= {TARGET_RATIO}x: {verdict(ratio >= TARGET_RATIO)})")
     command = "python -m benchmark perf maml" + (f" --out {out}" if out else "")
     lines = [
-        *heading("MAML training step speed", command),
-        f"- machine: {machine}",
-        f"- versions: {provenance.library_versions()}"
-        + (f", learn2learn {l2l.__version__}" if l2l is not None else ""),
+        *heading("MAML training step speed", command, where),
         f"- data: embedded Omniglot background, 28x28; device {device}; one inner step "
         f"(lr {FAST_LR}), 1 query per class; every step: its meta-batch of tasks, then one Adam "
         f"step (lr {META_LR}); each number: the best of {rounds} interleaved rounds of "

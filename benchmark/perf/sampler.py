@@ -24,14 +24,13 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Sampler
 from torchvision import transforms as T
 
-from benchmark import provenance
 from benchmark.data import load_split
 from benchmark.data.split import Split, unit_float
 from benchmark.samplers import AugmentSampler, LabelSampler
 from benchmark.optional import import_learn2learn
 from benchmark.errors import BenchmarkError
 from benchmark.perf import PERF_SCRIPTS, require_extra
-from benchmark.report.perf_page import finish, heading, verdict
+from benchmark.report.perf_page import finish, heading, machine, verdict
 
 BUDGET_S = 3.0
 BATCH_IMAGES = 2560  # images per sampler call (ours) and per gather (floor): 32 x 5w1s15q
@@ -327,7 +326,7 @@ def run(out: Path | None = None, data_root: Path | None = None) -> int:
 
 def _run(out: Path | None, data_root: Path | None) -> int:
     started = time.perf_counter()
-    machine = provenance.machine(torch.get_num_threads())
+    where = machine()
     omniglot = omniglot_all(data_root)
     rgb, rgb_name = rgb_images(data_root)
     l2l = import_learn2learn()
@@ -382,9 +381,7 @@ def _run(out: Path | None, data_root: Path | None) -> int:
     command = "python -m benchmark " + " ".join(sys.argv[1:]) if sys.argv[0].endswith(("benchmark", "__main__.py")) \
         else "python -m benchmark perf sampler" + (f" --out {out}" if out else "")
     lines = [
-        *heading("Sampler speed", command),
-        f"- machine: {machine}",
-        f"- versions: {_versions(l2l)}",
+        *heading("Sampler speed", command, where, _versions(l2l)),
         f"- data: Omniglot background+evaluation, {omniglot.num_classes} classes x 20, 28x28 "
         f"(`load_split`); views: Omniglot and {rgb_name}",
         f"- each number: items per second over {BUDGET_S:.0f} s after one warm-up call, on CPU, "

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from benchmark import precision, provenance
+from benchmark import precision
 from benchmark.data import load_split
 from benchmark.data.split import Split
 from benchmark.samplers import build_sampler
@@ -29,7 +29,7 @@ from benchmark.optional import import_learn2learn
 from benchmark.errors import BenchmarkError
 from benchmark.methods import build_method
 from benchmark.perf import PERF_SCRIPTS, require_extra
-from benchmark.report.perf_page import finish, heading, verdict
+from benchmark.report.perf_page import finish, heading, machine, verdict
 from benchmark.train import TrainConfig, TrainStep, build_optimizer, build_scheduler, place
 
 BUDGET_S = 2.0
@@ -188,8 +188,7 @@ def run(out: Path | None = None, data_root: Path | None = None) -> int:
     if out is not None and out.is_dir():
         raise BenchmarkError(f"--out {out} is a directory; give a file name")
     started = time.perf_counter()
-    machine = (f"{provenance.machine(torch.get_num_threads())}; "
-               f"bfloat16: {precision.hardware_bf16(torch.device('cpu'))[1]}")
+    where = machine()
     split = load_split("omniglot", "background", data_root)
     l2l = import_learn2learn()
 
@@ -235,9 +234,7 @@ def run(out: Path | None = None, data_root: Path | None = None) -> int:
 
     command = "python -m benchmark perf step" + (f" --out {out}" if out else "")
     lines = [
-        *heading("Training step speed", command),
-        f"- machine: {machine}",
-        f"- versions: {provenance.library_versions()}, learn2learn {l2l.__version__}",
+        *heading("Training step speed", command, where),
         "- data: embedded Omniglot background, 28x28; CPU; each number: the best of "
         f"{settings()[0]} interleaved rounds of {settings()[1]:g} s (at least {MIN_STEPS} steps) after one "
         "warm-up step, in steps per second; augmenting share: over all timed SimCLR steps",

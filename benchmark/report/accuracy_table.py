@@ -11,11 +11,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import torch
 
-from benchmark import provenance
 from benchmark.errors import BenchmarkError
-from benchmark.report.perf_page import finish, heading
+from benchmark.report.perf_page import finish, heading, machine
 from benchmark.report.curves import Curve, benchmark_curves
 from benchmark.report.time_to_accuracy import minutes_to_reach
 from benchmark.store import Store
@@ -52,6 +50,7 @@ def run(out: Path | None = None, benchmark: str | None = None,
         store: Path = DEFAULT_STORE) -> int:
     """Print the table and write ``out`` (Markdown) if given."""
     started = time.perf_counter()
+    where = machine()
     if benchmark is None:
         raise BenchmarkError("perf accuracy needs --benchmark NAME (a benchmark of the store)")
     if out is not None and out.is_dir():
@@ -70,9 +69,8 @@ def run(out: Path | None = None, benchmark: str | None = None,
     command = (f"python -m benchmark perf accuracy --benchmark {benchmark} --store {store}"
                + (f" --out {out}" if out else ""))
     lines = [
-        *heading(f"Time to accuracy: {benchmark}", command),
-        f"- machine (where this table was made; each run trained on its row's device): "
-        f"{provenance.machine(torch.get_num_threads())}",
+        *heading(f"Time to accuracy: {benchmark}", command, where),
+        "- the machine above made this table; each run trained on its row's device",
         "- validation: the spec's first evaluation setting and head (5-way 1-shot, prototype "
         "in the shipped specs) on train.val_split; minutes: the run's training wall-clock "
         "(validation included) at the first validation at or above the target; steps/s: "

@@ -1,4 +1,5 @@
-"""The budget lines every rendered results file carries: devices, wall time and steps."""
+"""The budget lines every rendered results file carries: devices, wall time, steps and the
+evaluation's precision."""
 
 from __future__ import annotations
 
@@ -18,9 +19,22 @@ def duration(seconds: float) -> str:
     return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
 
 
+def precision_line(rows: Sequence[ResultRow]) -> str:
+    """``evaluation precision: float32``, or by method where they differ
+    (``evaluation precision: bfloat16 (protonet, simclr); float32 (random)``)."""
+    methods: dict[str, set[str]] = {}
+    for row in rows:
+        methods.setdefault(row.eval_precision, set()).add(row.method)
+    if len(methods) <= 1:
+        return f"evaluation precision: {next(iter(methods), 'float32')}"
+    return "evaluation precision: " + "; ".join(
+        f"{p} ({', '.join(sorted(m))})" for p, m in sorted(methods.items()))
+
+
 def budget_lines(rows: Sequence[ResultRow], curves: Sequence[Curve]) -> list[str]:
-    """``device(s): ...``, ``wall time: ...`` and ``budget: ...`` of a benchmark's rows and
-    training runs (training time: each run's training clock, over all its sittings)."""
+    """``device(s): ...``, ``wall time: ...``, ``budget: ...`` and ``evaluation precision:
+    ...`` of a benchmark's rows and training runs (training time: each run's training clock,
+    over all its sittings)."""
     devices = sorted({r.device for r in rows} | {c.device for c in curves if c.device})
     training = sum(60 * c.total_minutes for c in curves)
     evaluation = sum(r.eval_seconds for r in rows)
@@ -37,4 +51,5 @@ def budget_lines(rows: Sequence[ResultRow], curves: Sequence[Curve]) -> list[str
         f"wall time: training {duration(training)} ({len(curves)} run(s)), evaluation "
         f"{duration(evaluation)} ({len(rows)} row(s)), total {duration(training + evaluation)}",
         f"budget: {budget}",
+        precision_line(rows),
     ]

@@ -16,6 +16,7 @@ from benchmark.device import resolve_device
 from benchmark.errors import BenchmarkError
 from benchmark.evaluation import RandomFloor
 from benchmark.heads import check_head
+from benchmark.precision import TRAINER, resolve_eval
 from benchmark.episodes.episode import TaskShape
 from benchmark.methods.base import ParameterError
 from benchmark.runner.cells import heads_of
@@ -162,6 +163,22 @@ def check_device(name: str) -> str:
         BenchmarkError: an unknown name, or CUDA asked for where there is none.
     """
     return str(resolve_device(name))
+
+
+def check_eval_precision(spec: BenchmarkSpec, device: str) -> None:
+    """Every label's evaluation precision (``BenchmarkSpec.eval_precision``) runs on ``device``
+    (resolved; e.g. float16 needs CUDA).
+
+    Raises:
+        SpecError: naming ``eval.precision`` (or the trainer's precision it follows).
+    """
+    where = ("eval.precision" if spec.eval.precision != TRAINER
+             else "trainer.precision (eval.precision: trainer)")
+    for label in spec.labels:
+        try:
+            resolve_eval(spec.eval_precision(label), torch.device(device))
+        except BenchmarkError as err:
+            raise SpecError(spec.origin, where, f"{label}: {err}") from None
 
 
 def check_writable_dir(path: Path, what: str) -> None:

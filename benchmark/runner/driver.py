@@ -21,7 +21,8 @@ from benchmark.errors import BenchmarkError, RunsFailed
 from benchmark.executors import Executor, Job, Outcome, build_executor
 from benchmark.runner import progress
 from benchmark.runner.adopt import adopt
-from benchmark.runner.checks import check_device, check_writable_dir, preflight
+from benchmark.runner.checks import (check_device, check_eval_precision, check_writable_dir,
+                                     preflight)
 from benchmark.runner.job import JobResult, run_dir, run_job
 from benchmark.runner.leases import DEFAULT_TIMEOUT_S, LeaseKeeper, check_timeout
 from benchmark.runner.planning import Work, dry_plan, plan, plan_text, steps_left, work_left
@@ -315,7 +316,10 @@ def _preflight(specs: list[BenchmarkSpec], data_root: Path | None,
     for spec in specs:
         preflight(spec, data_root)
     requested = [device or spec.device for spec in specs]
-    return requested, [check_device(name) for name in requested]
+    resolved = [check_device(name) for name in requested]
+    for spec, here in zip(specs, resolved):
+        check_eval_precision(spec, here)
+    return requested, resolved
 
 
 def _failures(failed: list[RunRecord], store_path: str | Path) -> str:
@@ -338,6 +342,8 @@ def plan_file(spec_path: str | Path | Mapping[str, Any],
     for spec in specs:
         preflight(spec, data_root)
     resolved = check_device(device or specs[0].device)
+    for spec in specs:
+        check_eval_precision(spec, resolved)
     jobs = dry_plan(specs, Path(store_path), data_root, resolved, only,
                     runs_dir=Path(runs_dir) if runs_dir is not None else None)
     return plan_text(jobs, Path(store_path), resolved)

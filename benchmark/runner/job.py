@@ -85,7 +85,8 @@ def _trained_model(spec: BenchmarkSpec, method: MethodSpec, seed: int, device: s
         setting = spec.eval.settings[0]
         episodes = fixed_episodes(val, setting.ways, setting.shots, spec.eval.queries,
                                   method.trainer.val_episodes, spec.eval.seed, device)
-        validate = validator(episodes, (method.heads or spec.eval.heads)[0])
+        validate = validator(episodes, (method.heads or spec.eval.heads)[0],
+                             spec.eval_precision(method.label))
     folder = run_dir(runs_dir, spec, method.label, seed)
     trained_on = job_fingerprint(spec.job_hash(method.label), split.name, split.fingerprint)
     if distributed.rank() == 0:  # the writer of the folder
@@ -168,13 +169,13 @@ def _evaluated(spec: BenchmarkSpec, label: str, seed: int, runs_dir: Path,
         for head in heads:
             began = time.perf_counter()
             result = evaluate(model, episodes.first(spec.eval.episodes_for(head)), head,
-                              progress=None)
+                              progress=None, precision=spec.eval_precision(label))
             rows.append(ResultRow(
                 **common, episodes=result.episodes, eval_dataset=dataset, eval_split=split.name,
                 ways=ways, shots=shots,
                 head=head, accuracy=float(result.mean), ci95=float(result.ci95),
                 eval_seconds=time.perf_counter() - began, eval_fingerprint=split.fingerprint,
-                input_conversion=done,
+                input_conversion=done, eval_precision=result.precision,
                 episode_accuracies=tuple(float(a) for a in result.accuracies),
             ))
     return JobResult(tuple(rows), run)

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
+import torch
+
+from benchmark.precision import resolve_eval
 from benchmark.runner.cells import Cell, cells_of
 from benchmark.spec.benchmark_spec import BenchmarkSpec
 from benchmark.store import Store
@@ -104,6 +107,7 @@ class PlannedJob:
         cells_left, cells: evaluation cells to compute, of the spec's.
         stale: the stored run came from another configuration (it would be retrained).
         train_seconds, eval_seconds: estimates from the timing probe (None: not estimated).
+        precision: the precision the evaluation embeds in, resolved on the plan's device.
     """
 
     benchmark: str
@@ -116,9 +120,11 @@ class PlannedJob:
     train_seconds: float | None
     eval_seconds: float | None
     resumes: int = 0
+    precision: str = "float32"
 
     def line(self) -> str:
-        """E.g. ``simclr seed 0: train 3000 steps (~13m30s), evaluate 14 of 14 cells (~2m10s)``."""
+        """E.g. ``simclr seed 0: train 3000 steps (~13m30s), evaluate 14 of 14 cells in
+        float32 (~2m10s)``."""
         if not self.trains and not self.cells_left:
             return f"{self.label} seed {self.seed}: done (in the store)"
         parts = []
@@ -128,8 +134,8 @@ class PlannedJob:
             parts.append(f"train {self.trains} steps{resumed}{_estimate(self.train_seconds)}"
                          + (" (stored run of another configuration: retrained)" if self.stale else ""))
         if self.cells_left:
-            parts.append(f"evaluate {self.cells_left} of {self.cells} cells"
-                         f"{_estimate(self.eval_seconds)}")
+            parts.append(f"evaluate {self.cells_left} of {self.cells} cells in "
+                         f"{self.precision}{_estimate(self.eval_seconds)}")
         return f"{self.label} seed {self.seed}: " + ", ".join(parts)
 
 
@@ -194,9 +200,11 @@ def dry_plan(specs: Sequence[BenchmarkSpec], store_path: Path, data_root: Path |
                         if key not in image_time:
                             image_time[key] = embed_seconds(spec, label, data_root, device)
                         eval_seconds = image_time[key] * _images_embedded(spec, left, data_root)
+                    precision = resolve_eval(spec.eval_precision(label), torch.device(device))
                     jobs.append(PlannedJob(spec.name, label, seed, trains, len(left), len(cells),
                                            work is not None and work.stale_hash is not None,
-                                           train_seconds, eval_seconds, resumes))
+                                           train_seconds, eval_seconds, resumes,
+                                           precision.precision))
     return jobs
 
 

@@ -26,6 +26,7 @@ from typing import Any, Callable, Mapping
 from benchmark.spec import limits
 from benchmark.data.convert import AUTO, InputConversion
 from benchmark.errors import BenchmarkError
+from benchmark.precision import EVAL_PRECISIONS, TRAINER, eval_precision
 from benchmark.spec.plain import ReadOnlyDict, canonical_hash, read_only, writable
 from benchmark.records import FLOOR
 from benchmark.registry import Registry
@@ -225,6 +226,11 @@ class EvalSpec:
         factory=ReadOnlyDict, check=_head_episodes,
         doc="fewer episodes for a costly head, e.g. {finetune: 100}: the first 100 of the "
             "same fixed episodes")
+    precision: str = setting(TRAINER, choices=EVAL_PRECISIONS,
+                             doc="the precision the images are embedded in (autocast; features "
+                                 "float32): trainer (each method's trainer.precision), float32, "
+                                 "bfloat16, float16 (CUDA) or auto (bfloat16 where the hardware "
+                                 "has it)")
 
     def settings_for(self, data: EvalData) -> tuple[EvalSetting, ...]:
         """The settings evaluated on ``data``: its own, or the spec-wide ones."""
@@ -277,8 +283,19 @@ class BenchmarkSpec:
 
     @property
     def hash(self) -> str:
-        """sha256 (16 hex digits) of the canonical resolved spec."""
-        return canonical_hash(self.to_dict())
+        """sha256 (16 hex digits) of the canonical resolved spec (an evaluation in the
+        trainer's precision, the default, hashed as before the key)."""
+        resolved = self.to_dict()
+        if resolved["eval"]["precision"] == TRAINER:
+            del resolved["eval"]["precision"]
+        return canonical_hash(resolved)
+
+    def eval_precision(self, label: str) -> str:
+        """The precision ``label`` is evaluated in, as the spec says it (``auto`` resolves where
+        the job runs, ``benchmark.precision.resolve_eval``): ``eval.precision``, or where that
+        is ``trainer`` the label's ``trainer.precision`` (a floor's: the spec-wide trainer's)."""
+        trainer = self.trainer if label in self.floors else self.method(label).trainer
+        return eval_precision(self.eval.precision, trainer.precision)
 
     @property
     def floors(self) -> dict[str, str]:
@@ -306,10 +323,13 @@ class BenchmarkSpec:
 
     def job_hash(self, label: str) -> str:
         """Hash of what determines one label's rows: benchmark name, train data, the resolved
-        method (or the floor's backbone) and the evaluation protocol (episodes, queries, seed).
+        method (or the floor's backbone) and the evaluation protocol (episodes, queries, seed,
+        and the precision the label is embedded in where it is not float32).
         Seeds, device, the description, the other methods and the list of eval cells are left
         out, so extending the grid or adding seeds or methods keeps stored rows comparable."""
         protocol = {k: getattr(self.eval, k) for k in ("episodes", "queries", "seed")}
+        if self.eval_precision(label) != "float32":  # float32: hashed as before the key
+            protocol["precision"] = self.eval_precision(label)
         floors = self.floors
         method = {"floor": floors[label]} if label in floors else plain(self.method(label))
         if method.get("train_split", "") is None:  # no split of its own: hashed as before the key
