@@ -111,7 +111,7 @@ def resnet12(in_channels: int) -> nn.Module:
 )
 def resnet18(in_channels: int) -> nn.Module:
     """torchvision's ResNet-18 for 32x32 images: 3x3 stride-1 first conv, no max-pool, no fc."""
-    from torchvision.models import resnet18 as torchvision_resnet18  # 1.4 s: only when used
+    from torchvision.models import resnet18 as torchvision_resnet18  # about 1 s: when used
 
     net = torchvision_resnet18(weights=None)
     net.conv1 = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
