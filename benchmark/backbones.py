@@ -16,7 +16,6 @@ from typing import Any, Callable, Mapping, TypeVar
 
 import torch
 from torch import nn
-from torchvision.models import resnet18 as torchvision_resnet18
 
 from benchmark.errors import BenchmarkError
 from benchmark.external import ExternalEncoder, build_external, is_external, read_state_dict
@@ -112,6 +111,8 @@ def resnet12(in_channels: int) -> nn.Module:
 )
 def resnet18(in_channels: int) -> nn.Module:
     """torchvision's ResNet-18 for 32x32 images: 3x3 stride-1 first conv, no max-pool, no fc."""
+    from torchvision.models import resnet18 as torchvision_resnet18  # about 1 s: when used
+
     net = torchvision_resnet18(weights=None)
     net.conv1 = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
     net.maxpool = nn.Identity()

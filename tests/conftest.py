@@ -4,9 +4,13 @@ import pytest
 import torch
 
 
-@pytest.fixture
+@pytest.fixture(scope="session", autouse=True)
 def one_thread():
-    """Tiny models run fastest, and steadiest on a shared CPU, on one torch thread."""
+    """Every test runs on one torch thread: the suite's tiny models run fastest, and steadiest
+    on a shared CPU, on one (a second thread mostly spins: a tiny run took 2-4x the CPU time
+    on two threads of a loaded 2-core machine), and results compared across processes match
+    those of worker processes started with ``OMP_NUM_THREADS=1``. Tests that depend on it
+    also name it."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

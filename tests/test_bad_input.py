@@ -3,7 +3,9 @@ traceback, nothing written.
 
 Each case runs ``python -m benchmark ...`` as its own process. Starting a fresh interpreter
 (torch included) costs 10-30 s on the shared 2-core machine, so one driver interpreter imports
-the package once and *forks* a child per case: the child gets its own argv, environment,
+the package once, loads the embedded Omniglot splits once into the package's per-process cache
+of loaded splits (as a ``benchmark run`` does before its first check that needs them), and
+*forks* a child per case: the child gets its own argv, environment,
 working directory and stdout/stderr files and runs ``benchmark/__main__.py`` as ``__main__``,
 exactly as ``python -m benchmark`` does; its exit status is the process's. The driver
 fingerprints every file under the case tree before and after each case, so "nothing written"
@@ -513,7 +515,7 @@ def outcomes(tmp_path_factory) -> dict[str, dict]:
             _spec(tree, name, text=edit)
         else:
             _spec(tree, name, edit)
-    plan = {"root": str(tree), "logs": str(logs), "cases": [
+    plan = {"root": str(tree), "logs": str(logs), "data": str(data_root), "cases": [
         {"id": c.id,
          "argv": [a.replace("{B}", str(tree)) for a in c.argv],
          "env": {"BENCHMARK_DATA": str(data_root), "HOME": str(tree / "work"),
@@ -582,6 +584,11 @@ import benchmark.cli, benchmark.runner, benchmark.evaluation, benchmark.listing,
 import benchmark.report.render, benchmark.cli.dataset_tools, benchmark.methods, benchmark.samplers
 
 plan = json.load(sys.stdin)
+from pathlib import Path
+from benchmark.data import load_split
+from benchmark.data.embedded import embedded_splits
+for split in embedded_splits():  # every child finds them loaded, as a second look would
+    load_split("omniglot", split, Path(plan["data"]))
 
 def fingerprint(root):
     found = {}

@@ -75,9 +75,18 @@ def _leave_group() -> None:
     dist.destroy_process_group()
 
 
-def _gloo_worker(rank: int, init: str, out: str) -> None:
+def _gloo_worker(rank: int, init: str, out: str, run_dir: str) -> None:
+    """Rank ``rank`` of the two spawned processes: the losses and gradients (saved by rank 0 to
+    ``out``), then the 2-rank training stopped after its step-``CRASH_AT`` checkpoint, in
+    ``run_dir`` (one spawn for both: each spawned interpreter imports torch)."""
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=init, rank=rank, world_size=WORLD)
+    _losses_and_gradients(rank, out)
+    _train_until_the_crash(run_dir)
+    _leave_group()
+
+
+def _losses_and_gradients(rank: int, out: str) -> None:
     results = {}
     for variant in [*VARIANTS, "protoclr"]:
         for dtype in DTYPES:
@@ -90,7 +99,6 @@ def _gloo_worker(rank: int, init: str, out: str) -> None:
             del model, loss
     if rank == 0:
         torch.save(results, out)
-    _leave_group()
 
 
 def _reference(variant: str, dtype: torch.dtype) -> tuple[float, list[torch.Tensor]]:
@@ -114,12 +122,18 @@ def _reference(variant: str, dtype: torch.dtype) -> tuple[float, list[torch.Tens
 
 
 @pytest.fixture(scope="module")
-def gloo_results(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def two_ranks(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder of what the two gloo ranks left: ``results.pt`` and the crashed ``run``."""
     root = tmp_path_factory.mktemp("gloo")
-    out = root / "results.pt"
-    mp.start_processes(_gloo_worker, args=(f"file://{root / 'rendezvous'}", str(out)),
+    mp.start_processes(_gloo_worker, args=(f"file://{root / 'rendezvous'}",
+                                           str(root / "results.pt"), str(root / "run")),
                        nprocs=WORLD, start_method="spawn")
-    return torch.load(out)
+    return root
+
+
+@pytest.fixture(scope="module")
+def gloo_results(two_ranks: Path) -> dict:
+    return torch.load(two_ranks / "results.pt")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -187,27 +201,24 @@ def _train_args(ways: int, crash: bool):
     return method, sampler, config
 
 
-def _train_worker(rank: int, init: str, run_dir: str) -> None:
+def _train_until_the_crash(run_dir: str) -> None:
+    """This rank's share of a 2-rank SimCLR run that ends after its step-``CRASH_AT``
+    checkpoint."""
     from benchmark.train import train
 
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=WORLD)
     method, sampler, config = _train_args(distributed.shard(GLOBAL_WAYS, "ways"), crash=True)
     try:
         train(method, sampler, config, Path(run_dir))
     except _Crash:
         pass
     del method, sampler
-    _leave_group()
 
 
-def test_a_run_trained_on_two_ranks_resumes_on_one(tmp_path: Path) -> None:
+def test_a_run_trained_on_two_ranks_resumes_on_one(two_ranks: Path) -> None:
     from benchmark.checkpoint import load_checkpoint
     from benchmark.train import train
 
-    run_dir = tmp_path / "run"
-    mp.start_processes(_train_worker, args=(f"file://{tmp_path / 'rendezvous'}", str(run_dir)),
-                       nprocs=WORLD, start_method="spawn")
+    run_dir = two_ranks / "run"
     saved = load_checkpoint(run_dir / "last.pt")
     assert saved["step"] == CRASH_AT
     with (run_dir / "metrics.csv").open(newline="") as handle:

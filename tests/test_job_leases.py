@@ -1,17 +1,22 @@
 """Job leases across processes: the same spec run twice at once trains every job once; a lease
 holder killed mid-job is taken over and its training resumes from the checkpoint; a lease from
 another host is taken over only once its heartbeat is older than the timeout.
+
+The processes meet where the test wants them, not by a race: a process is paused (SIGSTOP)
+at the point the other must find it, so the runs can be a few steps long.
 """
 
 from __future__ import annotations
 
 import csv
+import logging
 import os
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -66,17 +71,42 @@ def _accuracies(store: Path) -> dict[tuple, tuple]:
         return {r.key: (r.accuracy, r.ci95, r.episode_accuracies) for r in s.results(with_episodes=True)}
 
 
+def _read_until(proc: subprocess.Popen, words: str) -> str:
+    """``proc``'s output up to and including the first line holding ``words``."""
+    seen = []
+    while not seen or words not in seen[-1]:
+        line = proc.stdout.readline()
+        assert line, f"the process ended before printing {words!r}:\n{''.join(seen)}"
+        seen.append(line)
+    return "".join(seen)
+
+
 @pytest.mark.slow
-def test_the_same_spec_run_twice_at_once_trains_every_job_once(tmp_path: Path) -> None:
-    steps = 120  # long enough that the second process starts while the first trains
+def test_the_same_spec_run_twice_at_once_trains_every_job_once(tmp_path: Path,
+                                                               one_thread) -> None:
+    steps = 30
     spec = tmp_path / "spec.yaml"
-    spec.write_text(yaml.safe_dump(_spec("twice", steps, checkpoint_every=20)))
-    procs = [_start(tmp_path, spec), _start(tmp_path, spec)]
+    spec.write_text(yaml.safe_dump(_spec("twice", steps, checkpoint_every=10)))
+    first = _start(tmp_path, spec)
+    # the second process starts while the first trains protonet (paused mid-training, where
+    # it holds the lease and no store transaction, until the second has met it)
+    head = _read_until(first, "twice: protonet seed 0 ...")
+    protonet = tmp_path / "runs" / "twice" / "protonet" / "seed0"
+    while not _steps(protonet):
+        assert first.poll() is None, head + first.stdout.read()
+        time.sleep(0.02)
+    first.send_signal(signal.SIGSTOP)
+    assert _steps(protonet)[-1] < steps, "the first process finished before it could be paused"
+    second = _start(tmp_path, spec)
+    try:
+        head_second = _read_until(second, "protonet seed 0: running in pid")
+    finally:
+        first.send_signal(signal.SIGCONT)
     outputs = []
-    for proc in procs:
+    for proc, seen in ((first, head), (second, head_second)):
         output, _ = proc.communicate(timeout=600)
-        outputs.append(output)
-        assert proc.returncode == 0, output
+        outputs.append(seen + output)
+        assert proc.returncode == 0, outputs[-1]
     for label in ("protonet", "protoclr"):
         assert _steps(tmp_path / "runs" / "twice" / label / "seed0") == list(range(1, steps + 1))
     trained = [sum(f"twice: {label} seed 0 ..." in out for out in outputs)
@@ -91,18 +121,16 @@ def test_the_same_spec_run_twice_at_once_trains_every_job_once(tmp_path: Path) -
         leases = db.execute("SELECT COUNT(*) FROM leases").fetchone()[0]
     assert sorted(runs) == [("protoclr", "done", steps), ("protonet", "done", steps)]
     assert results == 3 and leases == 0
-    # the table equals a single process's
+    # the table equals a single process's (run here, on one thread like the two processes)
     alone = tmp_path / "alone"
-    alone.mkdir()
-    single = _start(alone, spec)
-    output, _ = single.communicate(timeout=600)
-    assert single.returncode == 0, output
+    runner.run_file(spec, store_path=alone / "store.sqlite", runs_dir=alone / "runs",
+                    report_dir=alone / "report", data_root=alone / "data", device="cpu")
     assert _accuracies(tmp_path / "store.sqlite") == _accuracies(alone / "store.sqlite")
 
 
 @pytest.mark.slow
 def test_a_killed_lease_holder_is_taken_over_and_its_training_resumes(tmp_path: Path) -> None:
-    steps = 400
+    steps = 80
     spec_data = _spec("takeover", steps, checkpoint_every=10)
     spec_data["methods"] = spec_data["methods"][:1]
     spec = tmp_path / "spec.yaml"
@@ -112,12 +140,12 @@ def test_a_killed_lease_holder_is_taken_over_and_its_training_resumes(tmp_path: 
     deadline = time.monotonic() + 300
     while not _steps(run) or _steps(run)[-1] < 20:
         assert holder.poll() is None and time.monotonic() < deadline, holder.stdout.read()
-        time.sleep(0.05)
+        time.sleep(0.02)
+    holder.send_signal(signal.SIGSTOP)  # alive, mid-job, past a checkpoint
+    assert _steps(run)[-1] < steps, "the holder finished before it could be paused"
     second = _start(tmp_path, spec)
-    line = ""
-    while "skipped" not in line:  # the second process finds the live lease and leaves the job
-        line = second.stdout.readline()
-        assert line or second.poll() is None, "the second process ended before skipping"
+    # the second process finds the live lease and leaves the job
+    line = _read_until(second, "skipped").splitlines()[-1]
     assert f"running in pid {holder.pid} on host {socket.gethostname()}, skipped" in line
     holder.send_signal(signal.SIGKILL)
     holder.wait()
@@ -148,6 +176,25 @@ def progress_on_stdout():
         logger.removeHandler(handler)
 
 
+class _Seen(logging.Handler):
+    """Sets ``event`` once a log message holds ``words``."""
+
+    def __init__(self, words: str) -> None:
+        super().__init__()
+        self.words, self.event = words, threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.words in record.getMessage():
+            self.event.set()
+
+
+def _beat_until(store: Path, token: str, stop: threading.Event) -> None:
+    """Refresh ``token``'s leases every 0.1 s until ``stop`` is set."""
+    with Store(store) as s:
+        while not stop.wait(0.1):
+            s.heartbeat(token)
+
+
 def test_a_lease_from_another_host_is_taken_over_after_the_timeout(
         tmp_path: Path, progress_on_stdout, capsys) -> None:
     from benchmark.spec.file import load_specs
@@ -158,12 +205,21 @@ def test_a_lease_from_another_host_is_taken_over_after_the_timeout(
     spec_path.write_text(yaml.safe_dump(spec_data))
     (spec,) = load_specs(spec_path)
     store = tmp_path / "store.sqlite"
-    with Store(store) as s:  # a worker on another machine holds the job, then goes silent
+    with Store(store) as s:  # a worker on another machine holds the job ...
         s.claim(Lease("remote", "protonet", 0, spec.job_hash("protonet"), "elsewhere", 1, "w"), 1)
+    seen = _Seen("running in pid 1 on host elsewhere, skipped")
+    logging.getLogger("benchmark").addHandler(seen)
+    beating = threading.Thread(target=_beat_until, args=(store, "w", seen.event), daemon=True)
+    beating.start()  # ... heartbeating until this process has seen its lease, then silent
     timeout = 1.5
     began = time.monotonic()
-    runner.run_file(spec_path, store_path=store, runs_dir=tmp_path / "runs",
-                    report_dir=tmp_path / "report", device="cpu", lease_timeout=timeout)
+    try:
+        runner.run_file(spec_path, store_path=store, runs_dir=tmp_path / "runs",
+                        report_dir=tmp_path / "report", device="cpu", lease_timeout=timeout)
+    finally:
+        seen.event.set()
+        beating.join()
+        logging.getLogger("benchmark").removeHandler(seen)
     waited = time.monotonic() - began
     out = capsys.readouterr().out
     assert "remote: protonet seed 0: running in pid 1 on host elsewhere, skipped" in out

@@ -7,6 +7,9 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
+from benchmark.runner.leases import LeaseKeeper
 from benchmark.store import Lease, Store
 
 
@@ -76,3 +79,13 @@ def test_a_version_1_store_gains_the_leases_table(tmp_path: Path) -> None:
     conn.close()
     with Store(path) as store:
         assert store.claim(lease("a"), stale_after=60) == (True, None)
+
+
+@pytest.mark.parametrize("timeout, heartbeat, look", [(120.0, 30.0, 1.0), (2.0, 0.5, 0.5),
+                                                      (0.1, 0.05, 0.05)])
+def test_a_waiting_process_looks_again_within_a_second_whatever_the_timeout(
+        tmp_path: Path, timeout: float, heartbeat: float, look: float) -> None:
+    """Heartbeats come every quarter of the timeout; a process waiting for jobs held elsewhere
+    looks at them at least every second, so a holder that dies or finishes is noticed at once."""
+    keeper = LeaseKeeper(tmp_path / "s.sqlite", timeout)
+    assert (keeper.interval, keeper.look_interval) == (heartbeat, look)

@@ -292,7 +292,7 @@ def test_cosine_decays_to_zero() -> None:
 
 @pytest.mark.slow
 def test_protonet_learns_embedded_omniglot(tmp_path: Path) -> None:
-    """150 ProtoNet steps (20-way 1-shot) on the background characters: > 80% 5-way 1-shot
+    """100 ProtoNet steps (20-way 1-shot) on the background characters: > 80% 5-way 1-shot
     validation accuracy on the evaluation characters."""
     from benchmark.data import load_split
     from benchmark.samplers import build_sampler
@@ -304,7 +304,7 @@ def test_protonet_learns_embedded_omniglot(tmp_path: Path) -> None:
     torch.manual_seed(0)
     method = spec.build()
     sampler = build_sampler("labels", train_split, 20, 1, 4)
-    cfg = TrainConfig(steps=150, lr=3e-3, checkpoint_every=150, seed=0, device="cpu",
+    cfg = TrainConfig(steps=100, lr=3e-3, checkpoint_every=100, seed=0, device="cpu",
                       progress=False, tensorboard=False)
     result = train(method, sampler, cfg, tmp_path, validator(val), model_spec=spec)
     assert result.best_val_acc > 0.80, result

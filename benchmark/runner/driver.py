@@ -122,7 +122,7 @@ def _run_spec(spec: BenchmarkSpec, store_path: Path, runs_dir: Path, data_root: 
             if not waited:
                 progress.waiting(spec, len(left))
                 waited = True
-            time.sleep(leases.interval)
+            time.sleep(leases.look_interval)
 
 
 def _record(spec: BenchmarkSpec, store: Store, outcome: Outcome, resolved: str,

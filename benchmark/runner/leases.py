@@ -3,7 +3,8 @@
 Every ``benchmark run`` process (or cluster driver) has one token. Before a job starts it
 claims the job's lease in the store (``Store.claim``); another process that finds a live lease
 skips the job and comes back to it at the end. While this process runs, a thread refreshes the
-heartbeat of every lease it holds every quarter of the timeout. A lease whose heartbeat is
+heartbeat of every lease it holds every quarter of the timeout; while it waits for jobs
+held elsewhere it looks at them every ``look_interval`` seconds. A lease whose heartbeat is
 older than the timeout, or whose process is gone (same host, no such pid), belongs to a dead
 process: it is taken over, and the job resumes from its checkpoint.
 """
@@ -25,6 +26,9 @@ from benchmark.store import Lease, Store
 #: Seconds without a heartbeat after which a lease is taken over.
 DEFAULT_TIMEOUT_S = 120.0
 MAX_TIMEOUT_S = 7 * 24 * 3600.0
+#: At most this many seconds between looks at jobs held elsewhere: a holder on this host that
+#: dies, or finishes, is noticed within it, whatever the timeout.
+MAX_LOOK_INTERVAL_S = 1.0
 
 
 def check_timeout(seconds: float) -> float:
@@ -67,8 +71,13 @@ class LeaseKeeper:
 
     @property
     def interval(self) -> float:
-        """Seconds between heartbeats (and between looks at leases held elsewhere)."""
+        """Seconds between heartbeats."""
         return max(0.05, self.timeout / 4)
+
+    @property
+    def look_interval(self) -> float:
+        """Seconds between looks at jobs held elsewhere, while waiting for them."""
+        return min(self.interval, MAX_LOOK_INTERVAL_S)
 
     def lease(self, spec: BenchmarkSpec, label: str, seed: int) -> Lease:
         """This process's lease on job (``spec``, ``label``, ``seed``)."""
