@@ -16,7 +16,8 @@ from benchmark.spec import limits
 from benchmark.data import cache, embedded
 from benchmark.data.builder import DATASETS, DatasetBuilder, builder
 from benchmark.data.imagefolder import ImageFolderDataset
-from benchmark.data.loading import IMAGEFOLDER, check_name, dataset_info, prepared_imagefolders
+from benchmark.data.loading import (IMAGEFOLDER, check_name, dataset_info, load_split,
+                                    prepared_imagefolders)
 from benchmark.data.root import resolve_data_root
 from benchmark.data.split import Split
 from benchmark.errors import BenchmarkError
@@ -156,21 +157,26 @@ def format_prepare_report(result: PrepareResult) -> str:
 
 def _row(name: str, info_splits: tuple[str, ...], shape: tuple[int, ...], meta: dict | None,
          partition: tuple[str, ...], fallback: str,
-         embedded: DatasetBuilder | None) -> dict[str, Any]:
+         embedded: DatasetBuilder | None, root: Path) -> dict[str, Any]:
     """A ``dataset_rows`` row; ``embedded``: the builder whose embedded copy serves the
-    dataset while it is not prepared (counted by ``embedded_size``: nothing is generated)."""
+    dataset while it is not prepared (counted by its ``embedded_size`` where it can count
+    without making the split, e.g. sequences, else on the split ``load_split`` keeps)."""
     row = {"name": name, "splits": " ".join(info_splits), "image_size": _shape(shape)}
     if meta:
         total = meta.get("total", {})
         row.update(classes=total.get("classes", "?"), images=total.get("images", "?"),
                    prepared="yes", source=meta.get("source", "?"))
     elif embedded is not None:
-        sizes = [embedded.embedded_size(s) for s in partition]
+        sizes = [embedded.embedded_size(s) or _size(load_split(name, s, root)) for s in partition]
         row.update(classes=sum(c for c, _ in sizes), images=sum(n for _, n in sizes),
                    prepared="embedded", source="embedded copy (package)")
     else:
         row.update(classes="-", images="-", prepared="no", source=fallback)
     return row
+
+
+def _size(split: Split) -> tuple[int, int]:
+    return split.num_classes, len(split)
 
 
 def dataset_rows(data_root: Path | None) -> list[dict[str, Any]]:
@@ -187,11 +193,11 @@ def dataset_rows(data_root: Path | None) -> list[dict[str, Any]]:
         copy = dataset.embedded_copy()
         rows.append(_row(entry.name, dataset.splits, dataset.image_shape, cache.read_meta(root, entry.name),
                          dataset.partition, f"download or --source {dataset.source_hint}",
-                         dataset if copy is not None and copy.is_file() else None))
+                         dataset if copy is not None and copy.is_file() else None, root))
     for name in prepared_imagefolders(root):
         info = dataset_info(name, root)
         rows.append(_row(name, info.splits, info.image_shape, cache.read_meta(root, name), info.splits, "",
-                         None))
+                         None, root))
     return rows
 
 

@@ -99,11 +99,11 @@ class DatasetBuilder(ABC):
         """One split from ``embedded_copy()``, read from the file (only for a builder that ships one)."""
         raise BenchmarkError(f"{self.name} has no embedded copy")
 
-    def embedded_size(self, split: str) -> tuple[int, int]:
+    def embedded_size(self, split: str) -> tuple[int, int] | None:
         """``(classes, images)`` of one split of ``embedded_copy()`` (what ``datasets list``
-        shows); by default counted on the split read from it."""
-        part = self.read_embedded(split)
-        return part.num_classes, len(part)
+        shows) where they can be counted without making the split; None (the default): count
+        them on the loaded split, which the process's cache of splits then keeps."""
+        return None
 
 
 DATASETS: Registry[type[DatasetBuilder]] = Registry("dataset")
