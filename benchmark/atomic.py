@@ -2,15 +2,21 @@
 
 Every file the suite writes (prepared splits, checkpoints, reports, perf tables) goes through
 ``atomic_write``: a temporary file in the target's folder, fsynced, renamed over the target,
-then the folder fsynced so the rename itself survives a crash.
+then the folder fsynced so the rename itself survives a crash. A temporary file's name says
+which process writes it (``.NAME.pPID@HOST.XXXX.tmp``), so ``sweep_temporary`` removes those
+of writers killed half-way and never one that a live process (another run writing the same
+report at the same time) is still writing.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import re
 import shutil
+import socket
 import tempfile
+import time
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterable
 
@@ -31,7 +37,8 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> Path:
     tmp: str | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_writer()}.",
+                                   suffix=".tmp")
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
@@ -48,13 +55,59 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> Path:
     return path
 
 
+#: The writer part of a temporary file's name: ``pPID@HOST``.
+_WRITER = re.compile(r"\.p(\d+)@([^.]*)\.[^.]*\.tmp$")
+#: How long a temporary file of another host's writer is taken to be in progress.
+FOREIGN_WRITE_S = 3600.0
+
+
+def _host() -> str:
+    return socket.gethostname().replace(".", "_") or "host"
+
+
+def _writer() -> str:
+    """This process, as a temporary file's name says it (the pid at the time of the write)."""
+    return f"p{os.getpid()}@{_host()}"
+
+
+def _being_written(tmp: Path) -> bool:
+    """Whether a live writer may still be writing ``tmp``: this process; a running process
+    of this host; another host's writer within ``FOREIGN_WRITE_S`` of its last write. A name
+    with no writer in it (an older version's) is a leftover."""
+    match = _WRITER.search(tmp.name)
+    if match is None:
+        return False
+    pid, host = int(match[1]), match[2]
+    if host != _host():
+        try:
+            return time.time() - tmp.stat().st_mtime < FOREIGN_WRITE_S
+        except OSError:
+            return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # alive, another user's
+        return True
+    return True
+
+
 def sweep_temporary(folder: Path, names: Iterable[str] | None = None) -> None:
     """Remove the temporary files ``atomic_write`` leaves in ``folder`` when killed half-way:
-    those of the files ``names`` (None: every one in the folder)."""
-    patterns = [".*.tmp"] if names is None else [f".{name}.*.tmp" for name in names]
+    those of the files ``names`` (None: every one in the folder), except those a live process
+    is still writing (``_being_written``)."""
+    patterns = [".*.tmp"] if names is None else [f".{_glob_escape(name)}.*.tmp" for name in names]
     for pattern in patterns:
         for stale in Path(folder).glob(pattern):
-            stale.unlink(missing_ok=True)
+            if not _being_written(stale):
+                stale.unlink(missing_ok=True)
+
+
+def _glob_escape(name: str) -> str:
+    """``name`` with glob's special characters taken literally."""
+    return re.sub(r"([*?\[])", r"[\1]", name)
 
 
 def _discard(tmp: str | None) -> None:

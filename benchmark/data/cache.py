@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from benchmark.atomic import atomic_write
+from benchmark.atomic import atomic_write, sweep_temporary
 from benchmark.data.split import Split
 from benchmark.errors import BenchmarkError
 
@@ -65,8 +65,7 @@ def write_prepared(root: Path, dataset: str, splits: dict[str, Split], meta: dic
     folder = dataset_dir(root, dataset)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / META).unlink(missing_ok=True)  # not prepared until every split is written
-    for stale in folder.glob(".*.tmp"):  # temporary files of a write killed half-way
-        stale.unlink(missing_ok=True)
+    sweep_temporary(folder)  # temporary files of a write killed half-way
     records = {}
     for name, split in splits.items():
         payload = {"images": split.images.contiguous(), "labels": split.labels.contiguous(),

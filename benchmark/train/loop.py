@@ -31,6 +31,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
+from benchmark.atomic import sweep_temporary
 from benchmark.bars import progress_bar
 
 from benchmark import distributed
@@ -264,8 +265,7 @@ class Checkpoints:
         self.lead, self.model_spec, self.config, self.spec = lead, model_spec, config, spec
         if lead:
             run_dir.mkdir(parents=True, exist_ok=True)
-            for stale in run_dir.glob(".*.tmp"):  # temporary files of a write killed half-way
-                stale.unlink(missing_ok=True)
+            sweep_temporary(run_dir)  # temporary files of a write killed half-way
 
     def resume(self, method: Method, optimizer: torch.optim.Optimizer,
                scheduler: torch.optim.lr_scheduler.LRScheduler,
