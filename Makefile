@@ -11,11 +11,15 @@ bench: setup
 	$(PY) -m benchmark datasets list
 	$(PY) -m benchmark run tasks/quick.yaml
 
+# The tests run on TEST_WORKERS processes (pytest-xdist; 2: the CI machine's cores). Plain
+# `pytest` runs them in one process, for debugging.
+TEST_WORKERS ?= 2
+
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS)
 
 test-fast: setup
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest -n $(TEST_WORKERS) -m "not slow"
 
 perf: setup
 	$(PY) -m benchmark perf sampler --out results/perf_sampler.md
