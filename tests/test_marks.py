@@ -1,0 +1,107 @@
+"""Compute marks (``TrainConfig.marks``, ``benchmark.train.marks``): checkpoints kept at stated
+training CPU-minutes, read on an injected clock (no real timing): each step's episode draw
+costs 15 CPU-seconds, validation 60 (left out of the clock)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import pytest
+import torch
+
+from benchmark.checkpoint import load_checkpoint
+from benchmark.data import load_split
+from benchmark.episodes.episode import Episode
+from benchmark.errors import BenchmarkError
+from benchmark.methods import ModelSpec
+from benchmark.samplers import build_sampler
+from benchmark.spec.schema import Invalid
+from benchmark.train import TrainConfig, train
+from benchmark.train.marks import mark_path
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+SPEC = ModelSpec("protonet", "conv4", (1, 28, 28), {})
+STEP_SECONDS, VALIDATION_SECONDS = 15.0, 60.0
+
+
+class FakeCpu:
+    """A CPU clock that only the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Costly:
+    """Labelled 3-way episodes whose draw costs ``STEP_SECONDS`` on ``cpu``."""
+
+    def __init__(self, cpu: FakeCpu) -> None:
+        self.inner = build_sampler("labels", load_split("omniglot", "background"), 3, 1, 2)
+        self.kind, self.offers = self.inner.kind, self.inner.offers
+        self.ways, self.shots, self.queries = self.inner.ways, self.inner.shots, self.inner.queries
+        self.cpu = cpu
+
+    def sample(self, seed: int) -> Episode:
+        return self.sample_batch([seed])[0]
+
+    def sample_batch(self, seeds: Sequence[int]) -> list[Episode]:
+        self.cpu.now += STEP_SECONDS
+        return self.inner.sample_batch(seeds)
+
+
+def run(folder: Path, marks: tuple[float, ...], steps: int = 100, val_every: int = 0):
+    cpu = FakeCpu()
+
+    def validate(method: torch.nn.Module) -> float:
+        cpu.now += VALIDATION_SECONDS
+        return 0.5
+
+    torch.manual_seed(0)
+    config = TrainConfig(steps=steps, marks=marks, val_every=val_every, checkpoint_every=50,
+                         seed=1, device="cpu", progress=False, tensorboard=False)
+    model = SPEC.build()
+    return model, train(model, Costly(cpu), config, folder, validate, model_spec=SPEC,
+                        cpu_timer=cpu)
+
+
+def test_a_checkpoint_is_kept_at_each_mark_and_the_run_stops_at_the_last(tmp_path: Path) -> None:
+    _, result = run(tmp_path, (0.5, 1.25), val_every=1)  # validation every step: off the clock
+    assert result.steps == 5 and result.cpu_seconds == 75.0
+    for mark, step in [(0.5, 2), (1.25, 5)]:
+        kept = load_checkpoint(mark_path(tmp_path, mark))
+        assert (kept["mark"], kept["step"], kept["cpu_seconds"]) == (mark, step, step * 15.0)
+    assert load_checkpoint(tmp_path / "last.pt")["step"] == 5
+    assert sorted(p.name for p in tmp_path.glob("mark_*.pt")) == ["mark_0.5.pt", "mark_1.25.pt"]
+
+
+def test_later_marks_resume_a_finished_run_as_if_it_had_never_stopped(tmp_path: Path) -> None:
+    straight, _ = run(tmp_path / "a", (0.5, 1.0))
+    run(tmp_path / "b", (0.5,))
+    resumed, result = run(tmp_path / "b", (0.5, 1.0))
+    assert (result.resumed_from, result.steps) == (2, 4)
+    assert load_checkpoint(mark_path(tmp_path / "b", 1.0))["cpu_seconds"] == 60.0
+    for key, value in straight.state_dict().items():
+        assert torch.equal(value, resumed.state_dict()[key]), key
+    again, result = run(tmp_path / "b", (0.5, 1.0))  # finished: nothing more trains
+    assert (result.resumed_from, result.steps) == (4, 4)
+
+
+def test_a_mark_before_the_resumed_clock_is_refused(tmp_path: Path) -> None:
+    run(tmp_path, (1.0,))
+    with pytest.raises(BenchmarkError, match="mark.*0.5 CPU-min lie before"):
+        run(tmp_path, (0.5, 1.0, 2.0))
+
+
+def test_steps_running_out_before_the_last_mark_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(BenchmarkError, match=r"trainer.steps \(3\) ran out .* before mark\(s\) 1"):
+        run(tmp_path, (0.5, 1.0), steps=3)
+
+
+@pytest.mark.parametrize("marks", [(0.0,), (2.0, 1.0), (1.0, 1.0), (-1.0,)])
+def test_marks_must_be_increasing_and_positive(marks: tuple[float, ...]) -> None:
+    with pytest.raises(Invalid, match="marks: expected increasing CPU-minutes > 0"):
+        TrainConfig(marks=marks)
