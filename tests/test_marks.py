@@ -4,11 +4,15 @@ costs 15 CPU-seconds, validation 60 (left out of the clock)."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Sequence
 
 import pytest
 import torch
+import yaml
+
+from benchmark import runner
 
 from benchmark.checkpoint import load_checkpoint
 from benchmark.data import load_split
@@ -17,11 +21,13 @@ from benchmark.errors import BenchmarkError
 from benchmark.methods import ModelSpec
 from benchmark.samplers import build_sampler
 from benchmark.spec.schema import Invalid
+from benchmark.store import ResultRow, Store
 from benchmark.train import TrainConfig, train
 from benchmark.train.marks import mark_path
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
+TINY = Path(__file__).resolve().parent / "data" / "tiny.yaml"
 SPEC = ModelSpec("protonet", "conv4", (1, 28, 28), {})
 STEP_SECONDS, VALIDATION_SECONDS = 15.0, 60.0
 
@@ -105,3 +111,38 @@ def test_steps_running_out_before_the_last_mark_is_an_error(tmp_path: Path) -> N
 def test_marks_must_be_increasing_and_positive(marks: tuple[float, ...]) -> None:
     with pytest.raises(Invalid, match="marks: expected increasing CPU-minutes > 0"):
         TrainConfig(marks=marks)
+
+
+def test_the_runner_stores_one_row_per_mark_and_extends_the_marks_by_resuming(
+        tmp_path: Path, monkeypatch) -> None:
+    clock = FakeCpu()
+
+    def cpu() -> float:  # every reading of the CPU clock costs 5 CPU-seconds
+        clock.now += 5.0
+        return clock.now
+
+    monkeypatch.setattr(time, "process_time", cpu)
+    data = yaml.safe_load(TINY.read_text())
+    data["methods"] = data["methods"][:1]
+    data["trainer"].update(steps=1000, marks=[0.5, 1.0], checkpoint_every=100)
+    data["eval"].update(settings=[{"ways": 5, "shots": 1}], heads=["prototype"])
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(data))
+    store_path, runs = tmp_path / "store.sqlite", tmp_path / "runs"
+
+    def rows() -> dict[float, ResultRow]:
+        runner.run_file(spec, store_path=store_path, runs_dir=runs,
+                        report_dir=tmp_path / "report", device="cpu")
+        with Store(store_path) as store:
+            return {r.mark: r for r in store.results() if r.method == "protonet"}
+
+    first = rows()
+    assert sorted(first) == [0.5, 1.0] and first[0.5].steps < first[1.0].steps
+    assert 30 <= first[0.5].train_seconds < first[1.0].train_seconds
+    data["trainer"]["marks"] = [0.5, 1.0, 2.0]
+    spec.write_text(yaml.safe_dump(data))
+    second = rows()
+    assert sorted(second) == [0.5, 1.0, 2.0] and second[2.0].steps > first[1.0].steps
+    assert {m: second[m] for m in first} == first  # kept, not evaluated again
+    assert len({r.spec_hash for r in second.values()}) == 1
+    assert not list((runs / "tiny" / "protonet").glob("*stale*"))  # resumed, not retrained

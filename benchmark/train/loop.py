@@ -355,7 +355,7 @@ def train(
     *,
     model_spec: ModelSpec | None = None,
     spec: Mapping[str, Any] | None = None,
-    cpu_timer: CpuTimer = time.process_time,
+    cpu_timer: CpuTimer | None = None,
 ) -> TrainResult:
     """Train ``method`` on episodes from ``sampler`` for ``config.steps`` steps, or until its
     last mark (``config.marks``, training CPU-minutes; ``benchmark.train.marks``).
@@ -373,7 +373,8 @@ def train(
             ``config.val_every`` steps and at the end; the best one is kept as ``best.pt``.
         model_spec: how to rebuild the method (default: ``method.model_spec``).
         spec: the caller's spec dict, stored in every checkpoint.
-        cpu_timer: the CPU clock in seconds the marks are read on (tests inject a fake).
+        cpu_timer: the CPU clock in seconds the marks are read on (default
+            ``time.process_time``; tests inject a fake).
 
     Raises:
         BenchmarkError: the method cannot use the sampler's episodes, or ``last.pt`` belongs to
