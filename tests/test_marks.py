@@ -146,3 +146,51 @@ def test_the_runner_stores_one_row_per_mark_and_extends_the_marks_by_resuming(
     assert {m: second[m] for m in first} == first  # kept, not evaluated again
     assert len({r.spec_hash for r in second.values()}) == 1
     assert not list((runs / "tiny" / "protonet").glob("*stale*"))  # resumed, not retrained
+
+
+def marked_row(method: str, mark: float, seed: int, accuracy: float, **changes) -> ResultRow:
+    """A stored row of the matched-compute kind: 5-way 1-shot Omniglot, 4 episodes."""
+    values = dict(
+        benchmark="mc", method=method, train_dataset="omniglot", train_split="vinyals_train",
+        eval_dataset="omniglot", eval_split="vinyals_test", ways=5, shots=1, queries=15,
+        head="prototype", seed=seed, accuracy=accuracy, ci95=0.01, episodes=4, eval_seed=0,
+        steps=int(100 * mark), train_seconds=60 * mark, eval_seconds=1.0, device="cpu",
+        commit="abc", versions="{}", spec_hash=f"h-{method}", train_fingerprint="t",
+        eval_fingerprint="e", method_name=method, backbone="conv4", mark=mark,
+        episode_accuracies=(accuracy,) * 4)
+    values.update(changes)
+    return ResultRow(**values)
+
+
+def test_the_matched_compute_tables_put_methods_against_marks(tmp_path: Path) -> None:
+    from benchmark.report import matched_compute
+    from benchmark.report.render import render_benchmark
+
+    rows = [marked_row("protonet", mark, seed, 0.6 + 0.1 * mark + 0.01 * seed)
+            for mark in (1.0, 2.0) for seed in (0, 1)]
+    rows += [marked_row("simclr", mark, 0, 0.5 + 0.1 * mark) for mark in (1.0, 2.0)]
+    rows.append(marked_row("random", 0.0, 0, 0.3, method_name="random", spec_hash="h-r"))
+    with Store(tmp_path / "store.sqlite") as store:
+        store.put_results(rows)
+        report = render_benchmark(store, "mc", tmp_path / "mc",
+                                  supervision={"protonet": "labels", "simclr": "none"})
+    [table] = matched_compute.build(rows, "mc", {"protonet": "labels"})
+    assert table.marks == (1.0, 2.0) and table.methods == ("protonet", "simclr")
+    both = table.cells[("protonet", 2.0)]
+    assert both.seeds == 2 and both.mean == pytest.approx(0.805) and both.seed_ci95 > 0
+    assert table.published["protonet"].accuracy == 98.8 and table.published["simclr"] is None
+    assert table.floor.mean == 0.3
+    text = report.markdown
+    assert text.index("Accuracy at matched training compute") < text.index("transfer")
+    assert ("| protonet | **70.5 ± 0.0 (seeds ± 6.4)** | **80.5 ± 0.0 (seeds ± 6.4)** | 98.8 | "
+            "early-stopped") in text  # seed-averaged episodes: the same in both seeds here
+    assert "budget: protonet 1/2 training CPU-min (100/200 steps) × 2 seeds" in text
+    assert "Random-init floor (no training): 30.0 ± 1.0." in text
+    # the transfer table: each run at its last mark (2 seeds of protonet, not 4 rows)
+    cell = report.table.cells[report.table.cells.method == "protonet"].iloc[0]
+    assert (cell.seeds, round(cell["mean"], 3)) == (2, 0.805)
+    marks_csv = (tmp_path / "mc.marks.csv").read_text().splitlines()
+    assert sum(1 for line in marks_csv if line.startswith("mc,")) == 4
+    assert (tmp_path / "mc" / "accuracy_vs_cpu_minutes_prototype.png").is_file()
+    assert "\\begin{tabular}" in (tmp_path / "mc.marks.tex").read_text()
+    assert "Accuracy at matched training compute" in (tmp_path / "mc.html").read_text()

@@ -210,7 +210,9 @@ def markdown_lines(tables: Sequence[MarkTable], plots: Sequence[str] = ()) -> li
 def _latex(text: str) -> str:
     for char in "&%_#$":
         text = text.replace(char, "\\" + char)
-    return text.replace("→", "$\\to$").replace("≤", "$\\le$").replace("×", "$\\times$")
+    for char, command in (("→", "\\to"), ("≤", "\\le"), ("×", "\\times"), ("±", "\\pm")):
+        text = text.replace(char, f"${command}$")
+    return text
 
 
 def to_latex(tables: Sequence[MarkTable], provenance: Sequence[str]) -> str:

@@ -172,7 +172,7 @@ def render_benchmark(store: Store, benchmark: str, out_dir: Path,
     lead = matched_compute.markdown_lines(
         marked, [f"{out_dir.name}/{stem}.png" for stem in mark_plots])
     if marked:
-        lead.append("The transfer table below shows each run at its last mark.")
+        lead += ["The transfer table below shows each run at its last mark.", ""]
     markdown = "\n".join([
         f"# {benchmark}", "", *(f"- {line}" for line in lines), "", *lead,
         tables.to_markdown(table, [], overlap), *sections])
