@@ -199,10 +199,12 @@ def place(method: torch.nn.Module, config: TrainConfig) -> torch.device:
 
 class RunLog:
     """What a run shows and keeps of its steps: ``metrics.csv`` (``MetricsLog``), TensorBoard
-    when installed and enabled, and the tqdm bar; only the lead rank writes (``lead``)."""
+    when installed and enabled, and the tqdm bar (with marks, the CPU-minutes so far on
+    ``cpu`` against the last mark); only the lead rank writes (``lead``)."""
 
-    def __init__(self, run_dir: Path, config: TrainConfig, start: int, lead: bool) -> None:
-        self.config = config
+    def __init__(self, run_dir: Path, config: TrainConfig, start: int, lead: bool,
+                 cpu: CpuClock | None = None) -> None:
+        self.config, self.cpu = config, cpu
         self.csv = MetricsLog(run_dir / "metrics.csv", start) if lead else None
         self.board = _tensorboard(run_dir, config.tensorboard and lead, start)
         self.bar = progress_bar(config.steps, start, "train", config.progress if lead else False)
@@ -219,8 +221,10 @@ class RunLog:
                     self.board.add_scalar(f"train/{key}", value, done)
         if self.csv is not None and (done % self.config.log_every == 0 or done == self.config.steps):
             self.csv.flush()
+            budget = ({"cpu": f"{self.cpu.minutes():.2f}/{self.config.marks[-1]:g}min"}
+                      if self.config.marks and self.cpu is not None else {})
             self.bar.set_postfix(loss=f"{row['loss']:.4f}", acc=f"{row.get('acc', float('nan')):.3f}",
-                                 refresh=False)
+                                 refresh=False, **budget)
 
     def flush(self) -> None:
         """The CSV on disk up to the last row (before a checkpoint names that step)."""
@@ -411,7 +415,7 @@ def train(
         stepper.scaler.load_state_dict(payload["scaler"])
     saved_step = start
 
-    log = RunLog(run_dir, config, start, lead)
+    log = RunLog(run_dir, config, start, lead, progress.cpu)
     row: dict[str, Any] = {}
     method.train()
     try:
