@@ -5,9 +5,9 @@ Tables (schema version in ``PRAGMA user_version``):
 - ``runs``: one row per (benchmark, method label, seed) training, with its status
   (``running`` / ``done`` / ``failed``), steps, wall time, checkpoint path and error message.
 - ``results``: one row per (benchmark, method, train dataset/split, eval dataset/split, ways,
-  shots, queries, head, seed, mark), unique on that key (``mark``: the training CPU-minutes
-  of the checkpoint evaluated, ``benchmark.train.marks``; 0 for the run's final weights) (re-runs replace, never duplicate), with the
-  accuracy, its 95% CI and the provenance of the number (spec hash, commit, library versions,
+  shots, queries, head, seed, mark), unique on that key (re-runs replace, never duplicate;
+  ``mark``: the training CPU-minutes of the checkpoint evaluated, ``benchmark.train.marks``,
+  0 for the run's final weights), with the accuracy, its 95% CI and the provenance of the number (spec hash, commit, library versions,
   data fingerprints, device, and what was done to bring the eval images to the model's shape:
   ``input_conversion``, empty when nothing was).
 - ``episode_accuracies``: the per-episode accuracies behind each result, for paired tests.

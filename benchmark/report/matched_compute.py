@@ -99,7 +99,8 @@ def _cell(rows: Sequence[ResultRow]) -> MarkCell:
     elif all(e.size and e.size == episodes[0].size for e in episodes):
         mean, ci = stats.mean_ci95(np.mean(episodes, axis=0))
     else:
-        mean, ci = float(np.mean([r.accuracy for r in rows])), float(np.mean([r.ci95 for r in rows]))
+        mean = float(np.mean([r.accuracy for r in rows]))
+        ci = float(np.mean([r.ci95 for r in rows]))
     seed_ci = stats.mean_ci95([r.accuracy for r in rows])[1] if len(rows) > 1 else math.nan
     return MarkCell(mean, ci, len(rows), seed_ci, round(float(np.mean([r.steps for r in rows]))),
                     rows[0].episodes)
