@@ -7,9 +7,9 @@ Tables (schema version in ``PRAGMA user_version``):
 - ``results``: one row per (benchmark, method, train dataset/split, eval dataset/split, ways,
   shots, queries, head, seed, mark), unique on that key (re-runs replace, never duplicate;
   ``mark``: the training CPU-minutes of the checkpoint evaluated, ``benchmark.train.marks``,
-  0 for the run's final weights), with the accuracy, its 95% CI and the provenance of the number (spec hash, commit, library versions,
-  data fingerprints, device, and what was done to bring the eval images to the model's shape:
-  ``input_conversion``, empty when nothing was).
+  0 for the run's final weights), with the accuracy, its 95% CI and the provenance of the
+  number (spec hash, commit, library versions, data fingerprints, device, and what was done to
+  bring the eval images to the model's shape: ``input_conversion``, empty when nothing was).
 - ``episode_accuracies``: the per-episode accuracies behind each result, for paired tests.
 - ``ablation_points``: the grid points of an ablation: each point's name (``temperature-0.1``),
   its place in the grid, the benchmark its rows are stored under, the swept values (JSON) and
