@@ -164,7 +164,7 @@ def marked_row(method: str, mark: float, seed: int, accuracy: float, **changes) 
 
 def test_the_matched_compute_tables_put_methods_against_marks(tmp_path: Path) -> None:
     from benchmark.report import matched_compute
-    from benchmark.report.render import render_benchmark
+    from benchmark.report.render import render_benchmark, render_from_files
 
     rows = [marked_row("protonet", mark, seed, 0.6 + 0.1 * mark + 0.01 * seed)
             for mark in (1.0, 2.0) for seed in (0, 1)]
@@ -194,3 +194,8 @@ def test_the_matched_compute_tables_put_methods_against_marks(tmp_path: Path) ->
     assert (tmp_path / "mc" / "accuracy_vs_cpu_minutes_prototype.png").is_file()
     assert "\\begin{tabular}" in (tmp_path / "mc.marks.tex").read_text()
     assert "Accuracy at matched training compute" in (tmp_path / "mc.html").read_text()
+    (tmp_path / "mc.html").unlink()  # the page rebuilt without the store keeps the tables
+    render_from_files(tmp_path, "mc")
+    page = (tmp_path / "mc.html").read_text()
+    assert "Accuracy at matched training compute" in page and "![" not in page
+    assert "accuracy vs cpu minutes prototype" in page

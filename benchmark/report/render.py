@@ -91,7 +91,8 @@ def to_html(table: tables.TransferTable, overlap: bool, sections: Sequence[str],
     notes, the published numbers beside ours, the time-to-accuracy section (``sections``:
     Markdown lines), the plots embedded, the provenance once at the foot."""
     parts = [f"<h1>{pages.inline(tables.title(table, overlap))}</h1>",
-             '<nav><a href="index.html">all results</a></nav>', pages.from_markdown(lead)]
+             '<nav><a href="index.html">all results</a></nav>',
+             pages.from_markdown([line for line in lead if not line.startswith("![")])]
     for heading, grid in tables.group_grids(table):
         parts += [f"<h2>{pages.inline(heading)}</h2>",
                   pages.table(grid, keep_last=bool(table.comparisons))]
@@ -137,6 +138,8 @@ def render_from_files(out_dir: Path, name: str) -> dict[str, Path]:
     markdown = md_path.read_text().splitlines() if md_path.is_file() else []
     start = next((i for i, line in enumerate(markdown) if line == "### Published vs ours"),
                  len(markdown))
+    lead = _section(markdown, "### Accuracy at matched training compute",
+                    "The transfer table below shows each run at its last mark.")
     note = (f"Rebuilt from `{csv_path.name}` (its store is not here): the paired Wilcoxon "
             f"tests (p) are in `{md_path.name}`.")
     title = f"{name}: accuracy vs shots"
@@ -144,10 +147,22 @@ def render_from_files(out_dir: Path, name: str) -> dict[str, Path]:
     files = dict(zip(("accuracy_vs_shots.png", "accuracy_vs_shots.svg"),
                      _save(plots.accuracy_vs_shots(table), stem, title, lines)))
     overlap = classes_overlap(list(table.cells.itertuples()))
+    kept = [(f"{name}: {png.stem.replace('_', ' ')}", png.read_bytes())
+            for png in sorted((out_dir / name).glob("accuracy_vs_cpu_minutes_*.png"))]
     page = to_html(table, overlap, [note, *markdown[start:]],
-                   [(title, files["accuracy_vs_shots.png"].read_bytes())], lines)
+                   [*kept, (title, files["accuracy_vs_shots.png"].read_bytes())], lines, lead)
     files["html"] = atomic_write_text(out_dir / f"{name}.html", page)
     return files
+
+
+def _section(markdown: Sequence[str], first: str, last: str) -> list[str]:
+    """The lines of ``markdown`` from the line ``first`` to the line ``last`` (empty when
+    ``first`` is not there)."""
+    if first not in markdown:
+        return []
+    start = markdown.index(first)
+    end = markdown.index(last, start) + 1 if last in markdown[start:] else len(markdown)
+    return list(markdown[start:end])
 
 
 def render_benchmark(store: Store, benchmark: str, out_dir: Path,
