@@ -199,3 +199,12 @@ def test_the_matched_compute_tables_put_methods_against_marks(tmp_path: Path) ->
     page = (tmp_path / "mc.html").read_text()
     assert "Accuracy at matched training compute" in page and "![" not in page
     assert "accuracy vs cpu minutes prototype" in page
+
+
+def test_the_plan_says_how_far_a_marked_run_trains() -> None:
+    from benchmark.runner.planning import PlannedJob
+
+    job = PlannedJob("mc", "protonet", 0, trains=999_800, cells_left=4, cells=8, stale=False,
+                     train_seconds=240.0, eval_seconds=None, resumes=200, marks=(1.0, 2.0, 4.0))
+    assert job.line() == ("protonet seed 0: train until 4 CPU-min (marks 1, 2, 4) from the "
+                          "checkpoint at step 200 (~4m00s), evaluate 4 of 8 cells")

@@ -128,7 +128,8 @@ class PlannedJob:
         if self.trains and self.marks:
             parts.append(f"train until {self.marks[-1]:g} CPU-min (marks "
                          f"{', '.join(f'{m:g}' for m in self.marks)})"
-                         + (f" from the checkpoint at step {self.resumes}" if self.resumes else ""))
+                         + (f" from the checkpoint at step {self.resumes}" if self.resumes else "")
+                         + _estimate(self.train_seconds))
         elif self.trains:
             resumed = (f" left (resumes at step {self.resumes} of {self.resumes + self.trains})"
                        if self.resumes else "")
