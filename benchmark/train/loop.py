@@ -304,7 +304,7 @@ class Checkpoints:
         return progress, payload
 
     def save(self, path: Path, step: int, stepper: TrainStep, method: Method,
-                 progress: Progress, mark: float | None = None) -> None:
+             progress: Progress, mark: float | None = None) -> None:
         """Write ``path`` (``last``, ``best`` or the checkpoint of ``mark`` CPU-minutes) at
         ``step`` (the lead rank only)."""
         if not self.lead:
@@ -381,11 +381,10 @@ def train(
             ``time.process_time``; tests inject a fake).
 
     Raises:
-        BenchmarkError: the method cannot use the sampler's episodes, or ``last.pt`` belongs to
-            another config or model.
+        BenchmarkError: the method cannot use the sampler's episodes, ``last.pt`` belongs to
+            another config or model, marks under torchrun, a mark added before the resumed
+            checkpoint's clock, or ``config.steps`` reached before the last mark.
         DivergedError: a NaN or infinite loss (the last good checkpoint is kept).
-        BenchmarkError: marks under torchrun, a mark added before the resumed checkpoint's
-            clock, or ``config.steps`` reached before the last mark.
     """
     started = time.perf_counter()
     model_spec = model_spec or model_spec_of(method)
