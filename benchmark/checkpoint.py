@@ -13,6 +13,9 @@ A checkpoint is a ``torch.save``'d dict of tensors and plain Python values (so i
     config        the TrainConfig as a dict
     spec          the caller's spec dict (e.g. the benchmark spec entry), or {}
     best          {"val_acc": float | None, "step": int | None}
+    seconds, cpu_seconds   the run's training wall-clock and CPU time (validation left out)
+                  so far, over all its sittings
+    mark          (a ``mark_<m>.pt`` only) the training CPU-minutes it was kept at
 """
 
 from __future__ import annotations

@@ -5,11 +5,12 @@ Tables (schema version in ``PRAGMA user_version``):
 - ``runs``: one row per (benchmark, method label, seed) training, with its status
   (``running`` / ``done`` / ``failed``), steps, wall time, checkpoint path and error message.
 - ``results``: one row per (benchmark, method, train dataset/split, eval dataset/split, ways,
-  shots, queries, head, seed), unique on that key (re-runs replace, never duplicate), with the
-  accuracy, its 95% CI and the provenance of the number (spec hash, commit, library versions,
-  data fingerprints, device, and what was done to bring the eval images to the model's shape:
-  ``input_conversion``, empty when nothing was; the precision the images were embedded in:
-  ``eval_precision``).
+  shots, queries, head, seed, mark), unique on that key (re-runs replace, never duplicate;
+  ``mark``: the training CPU-minutes of the checkpoint evaluated, ``benchmark.train.marks``,
+  0 for the run's final weights), with the accuracy, its 95% CI and the provenance of the
+  number (spec hash, commit, library versions, data fingerprints, device, and what was done to
+  bring the eval images to the model's shape: ``input_conversion``, empty when nothing was;
+  the precision the images were embedded in: ``eval_precision``).
 - ``episode_accuracies``: the per-episode accuracies behind each result, for paired tests.
 - ``ablation_points``: the grid points of an ablation: each point's name (``temperature-0.1``),
   its place in the grid, the benchmark its rows are stored under, the swept values (JSON) and
@@ -37,14 +38,15 @@ from benchmark.errors import BenchmarkError
 from benchmark.records import FLOOR, AblationPoint  # noqa: F401  (stored here; defined below the spec)
 
 #: 2: the leases table; 3: the ablation_points table; 4: results.input_conversion;
-#: 5: results.eval_precision (an older store gains them when opened)
-SCHEMA_VERSION = 5
+#: 5: results.eval_precision; 6: results.mark, in the row key (an older store gains them
+#: when opened)
+SCHEMA_VERSION = 6
 DEFAULT_TIMEOUT_S = 60.0
 RUN_STATUSES = ("running", "done", "failed")
 
 #: The columns that identify one result; ``results`` is unique on them.
 RESULT_KEY = ("benchmark", "method", "train_dataset", "train_split", "eval_dataset",
-              "eval_split", "ways", "shots", "queries", "head", "seed")
+              "eval_split", "ways", "shots", "queries", "head", "seed", "mark")
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,9 @@ class ResultRow:
     converted to the model's shape (``benchmark.data.convert``; the converted split's name,
     ``eval_split``, says so too), empty when they were not. ``eval_precision`` is the precision
     they were embedded in (``benchmark.precision``; float32 for rows older than the column).
+    ``mark`` is the training CPU-minutes of the checkpoint evaluated (``TrainConfig.marks``;
+    then ``steps`` is that checkpoint's step and ``train_seconds`` its training CPU seconds),
+    0 for the run's final (or best) weights.
     """
 
     benchmark: str
@@ -87,6 +92,7 @@ class ResultRow:
     backbone: str = ""
     input_conversion: str = ""
     eval_precision: str = "float32"
+    mark: float = 0.0
     episode_accuracies: tuple[float, ...] = field(default=(), repr=False)
 
     @property
@@ -146,16 +152,11 @@ class Lease:
 _ROW_COLUMNS = [f.name for f in fields(ResultRow) if f.name != "episode_accuracies"]
 _RUN_COLUMNS = [f.name for f in fields(RunRecord)]
 
-_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS runs (
-    benchmark TEXT NOT NULL, method TEXT NOT NULL, seed INTEGER NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ({", ".join(repr(s) for s in RUN_STATUSES)})),
-    spec_hash TEXT NOT NULL, steps INTEGER NOT NULL, failed_step INTEGER,
-    wall_seconds REAL NOT NULL, checkpoint TEXT NOT NULL, error TEXT NOT NULL,
-    device TEXT NOT NULL, commit_id TEXT NOT NULL, updated_at REAL NOT NULL,
-    PRIMARY KEY (benchmark, method, seed)
-);
-CREATE TABLE IF NOT EXISTS results (
+
+def _results_table(name: str) -> str:
+    """The ``CREATE TABLE`` statement of the results table, under ``name``."""
+    return f"""
+CREATE TABLE IF NOT EXISTS {name} (
     id INTEGER PRIMARY KEY,
     benchmark TEXT NOT NULL, method TEXT NOT NULL,
     train_dataset TEXT NOT NULL, train_split TEXT NOT NULL,
@@ -169,9 +170,23 @@ CREATE TABLE IF NOT EXISTS results (
     spec_hash TEXT NOT NULL, train_fingerprint TEXT NOT NULL, eval_fingerprint TEXT NOT NULL,
     method_name TEXT NOT NULL, backbone TEXT NOT NULL,
     input_conversion TEXT NOT NULL DEFAULT '',
-    eval_precision TEXT NOT NULL DEFAULT 'float32', updated_at REAL NOT NULL,
+    eval_precision TEXT NOT NULL DEFAULT 'float32', mark REAL NOT NULL DEFAULT 0,
+    updated_at REAL NOT NULL,
     UNIQUE ({", ".join(RESULT_KEY)})
+)
+"""
+
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS runs (
+    benchmark TEXT NOT NULL, method TEXT NOT NULL, seed INTEGER NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ({", ".join(repr(s) for s in RUN_STATUSES)})),
+    spec_hash TEXT NOT NULL, steps INTEGER NOT NULL, failed_step INTEGER,
+    wall_seconds REAL NOT NULL, checkpoint TEXT NOT NULL, error TEXT NOT NULL,
+    device TEXT NOT NULL, commit_id TEXT NOT NULL, updated_at REAL NOT NULL,
+    PRIMARY KEY (benchmark, method, seed)
 );
+{_results_table("results")};
 CREATE TABLE IF NOT EXISTS ablation_points (
     ablation TEXT NOT NULL, point TEXT NOT NULL, position INTEGER NOT NULL,
     benchmark TEXT NOT NULL, swept TEXT NOT NULL, question TEXT NOT NULL,
@@ -275,12 +290,13 @@ class Store:
         if mode.lower() != "wal":
             raise BenchmarkError(f"store {self.path}: cannot switch to WAL mode (got {mode})")
         if version < SCHEMA_VERSION:
-            with self.transaction() as conn:
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                _add_missing_columns(conn)
-                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self._conn.execute("PRAGMA foreign_keys = OFF")  # the rebuild keeps episode rows
+            try:
+                with self.transaction() as conn:
+                    _upgrade(conn)
+                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            finally:
+                self._conn.execute("PRAGMA foreign_keys = ON")
 
     def _read_only_schema(self) -> None:
         """Refuse a newer schema; read an older one through an upgraded copy in memory."""
@@ -294,10 +310,7 @@ class Store:
             self._conn.close()
             self._conn = copy
             with self.transaction() as conn:
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                _add_missing_columns(conn)
+                _upgrade(conn)
 
     class _Transaction:
         def __init__(self, store: "Store") -> None:
@@ -521,9 +534,27 @@ _ADDED_COLUMNS = (("results", "input_conversion", "TEXT NOT NULL DEFAULT ''"),
                   ("results", "eval_precision", "TEXT NOT NULL DEFAULT 'float32'"))
 
 
+def _upgrade(conn: sqlite3.Connection) -> None:
+    """Bring a store of an older schema (or a new file) to this one, inside the caller's
+    transaction: the missing tables, the columns added since (rows already there get the
+    column's default), and the ``results`` key with ``mark`` (schema 6: the table is rebuilt,
+    ids kept, so its episode accuracies stay attached; foreign keys must be off)."""
+    for statement in _SCHEMA.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    _add_missing_columns(conn)
+    have = {row[1] for row in conn.execute("PRAGMA table_info(results)")}
+    if "mark" not in have:
+        conn.execute(_results_table("results_with_marks"))
+        columns = ", ".join(sorted(have))
+        conn.execute(f"INSERT INTO results_with_marks ({columns}) SELECT {columns} FROM results")
+        conn.execute("DROP TABLE results")  # (its episode rows stay: foreign keys are off)
+        conn.execute("ALTER TABLE results_with_marks RENAME TO results")
+
+
 def _add_missing_columns(conn: sqlite3.Connection) -> None:
-    """Give the tables of an older store the columns added since (inside the caller's
-    transaction); rows already there get the column's default."""
+    """Give the tables of an older store the columns added since; rows already there get
+    the column's default."""
     for table, column, definition in _ADDED_COLUMNS:
         have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
         if column not in have:

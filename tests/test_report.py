@@ -113,6 +113,17 @@ def test_seeds_average_per_episode() -> None:
     table = tables.build_table(rows, "synth")
     cell = table.cells.iloc[0]
     assert cell["seeds"] == 2 and cell["mean"] == pytest.approx(0.5) and cell["ci95"] == 0.0
+    seed_ci = stats.mean_ci95([rows[0].accuracy, rows[1].accuracy])[1]
+    assert cell["seed_ci95"] == pytest.approx(seed_ci) and seed_ci > 0  # the seeds disagree
+    markdown = tables.to_markdown(table, [])
+    assert f"50.00 ± 0.00 (seeds ± {100 * seed_ci:.2f})" in markdown
+    assert "(seeds ± x): the 95% CI over the seeds' mean accuracies" in markdown
+    again = tables.table_from_csv(tables.to_csv(table, []))
+    assert again.cells.seed_ci95.iloc[0] == pytest.approx(seed_ci)
+    one_seed = tables.build_table(rows[:1], "synth")
+    assert "seeds ±" not in tables.to_markdown(one_seed, [])
+    old = "\n".join(line.rsplit(",", 1)[0] for line in tables.to_csv(one_seed, []).splitlines())
+    assert tables.table_from_csv(old).cells.seed_ci95.isna().all()  # a CSV from before
 
 
 def test_render_store_files_agree_with_store(tmp_path: Path, capsys) -> None:

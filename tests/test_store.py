@@ -13,6 +13,10 @@ import pytest
 from benchmark.errors import BenchmarkError
 from benchmark.store import SCHEMA_VERSION, ResultRow, RunRecord, Store
 
+#: The result columns (``commit`` as the store spells it), episode accuracies aside.
+ROW_COLUMNS = [("commit_id" if name == "commit" else name) for name in ResultRow.__dataclass_fields__
+               if name != "episode_accuracies"]
+
 
 def make_row(**overrides) -> ResultRow:
     values = dict(
@@ -96,8 +100,27 @@ def test_a_version_3_store_gains_the_newer_columns(tmp_path: Path) -> None:
         store.put_results([converted])
         assert store.results("bench", with_episodes=True)[0] == converted
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
     conn.close()
+
+
+def test_a_version_4_store_gains_the_mark_in_the_row_key(tmp_path: Path) -> None:
+    """Rows stored before marks existed read as mark 0 with their episodes; a row of the same
+    cell at a mark is stored beside them, not over them."""
+    path = tmp_path / "old.sqlite"
+    with Store(path) as store:
+        store.put_results([make_row()])
+    conn = sqlite3.connect(path)
+    columns = ", ".join(c for c in ROW_COLUMNS if c != "mark")
+    conn.executescript(f"""
+        CREATE TABLE v4 AS SELECT id, {columns}, updated_at FROM results;
+        DROP TABLE results; ALTER TABLE v4 RENAME TO results; PRAGMA user_version = 4;""")
+    conn.close()
+    with Store(path) as store:
+        assert store.results(with_episodes=True) == [make_row()]
+        store.put_results([make_row(mark=3.0, accuracy=0.5)])
+        assert [(r.mark, r.accuracy, len(r.episode_accuracies)) for r in store.results(
+            with_episodes=True)] == [(0.0, 0.9, 4), (3.0, 0.5, 4)]
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:

@@ -34,18 +34,25 @@ def precision_line(rows: Sequence[ResultRow]) -> str:
 def budget_lines(rows: Sequence[ResultRow], curves: Sequence[Curve]) -> list[str]:
     """``device(s): ...``, ``wall time: ...``, ``budget: ...`` and ``evaluation precision:
     ...`` of a benchmark's rows and training runs (training time: each run's training clock,
-    over all its sittings)."""
+    over all its sittings). A method trained to compute marks has its budget in training
+    CPU-minutes (its marks), with the steps reached at them."""
     devices = sorted({r.device for r in rows} | {c.device for c in curves if c.device})
     training = sum(60 * c.total_minutes for c in curves)
     evaluation = sum(r.eval_seconds for r in rows)
     steps: dict[str, set[int]] = {}
     seeds: dict[str, set[int]] = {}
+    marks: dict[str, set[float]] = {}
     for row in rows:
         steps.setdefault(row.method, set()).add(row.steps)
         seeds.setdefault(row.method, set()).add(row.seed)
+        if row.mark:
+            marks.setdefault(row.method, set()).add(row.mark)
     budget = "; ".join(
-        f"{m} {'/'.join(map(str, sorted(s)))} steps × {len(seeds[m])} seed"
-        f"{'s' if len(seeds[m]) != 1 else ''}" for m, s in sorted(steps.items()))
+        (f"{m} {'/'.join(f'{x:g}' for x in sorted(marks[m]))} training CPU-min "
+         f"({'/'.join(map(str, sorted(s)))} steps)" if m in marks else
+         f"{m} {'/'.join(map(str, sorted(s)))} steps")
+        + f" × {len(seeds[m])} seed{'s' if len(seeds[m]) != 1 else ''}"
+        for m, s in sorted(steps.items()))
     return [
         f"device(s): {', '.join(devices) or 'unknown'}",
         f"wall time: training {duration(training)} ({len(curves)} run(s)), evaluation "

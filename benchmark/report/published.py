@@ -32,7 +32,9 @@ SUPERVISION = {"protonet": "labels", "protoclr": "none", "simclr": "none", "moco
 
 @dataclass(frozen=True)
 class Published:
-    """One published accuracy (percent) in one setting."""
+    """One published accuracy (percent) in one setting, with the training budget it was
+    published at (``budget``, as the paper and the authors' code state it; see
+    ``tasks/reproduce/``)."""
 
     method: str
     family: str
@@ -46,33 +48,40 @@ class Published:
     accuracy: float
     citation: str
     head: str = "prototype"  # the head of ours the number is set against
+    budget: str = "not recorded here"
 
 
 def _entries(method: str, family: str, supervision: str, citation: str,
              settings: Mapping[tuple[int, int], float],
-             heads: Sequence[str] = ("prototype",)) -> list[Published]:
+             heads: Sequence[str] = ("prototype",),
+             budget: str = "not recorded here") -> list[Published]:
     """Omniglot (Vinyals et al. split, 28x28) Conv-4 numbers of one paper, set against our
     cells of ``heads``."""
     return [Published(method, family, supervision, "conv4", "omniglot", "omniglot",
-                      "vinyals_test", ways, shots, accuracy, citation, head)
+                      "vinyals_test", ways, shots, accuracy, citation, head, budget)
             for (ways, shots), accuracy in settings.items() for head in heads]
 
 
 PUBLISHED: tuple[Published, ...] = tuple([
     *_entries("ProtoNet", "protonet", "labels", "Snell et al. 2017",
-              {(5, 1): 98.8, (5, 5): 99.7, (20, 1): 96.0, (20, 5): 98.9}),
+              {(5, 1): 98.8, (5, 5): 99.7, (20, 1): 96.0, (20, 5): 98.9},
+              budget="early-stopped (≤ 1,000,000 60-way episodes; stop not published), GPU"),
     *_entries("MAML", "maml", "labels", "Finn, Abbeel & Levine 2017",
-              {(5, 1): 98.7, (5, 5): 99.9, (20, 1): 95.8, (20, 5): 98.9}, heads=("native",)),
+              {(5, 1): 98.7, (5, 5): 99.9, (20, 1): 95.8, (20, 5): 98.9}, heads=("native",),
+              budget="40,000 meta-iterations × 32 tasks (5-way) or × 16 (20-way), GPU"),
     *_entries("UMTRA", "umtra", "none", "Khodadadeh, Bölöni & Shah 2019",
-              {(5, 1): 83.8, (5, 5): 95.4}, heads=("prototype", "native")),
+              {(5, 1): 83.8, (5, 5): 95.4}, heads=("prototype", "native"),
+              budget="not published (MAML's 40,000 × 32 tasks as the bound), GPU"),
     *_entries("ProtoTransfer (ProtoCLR)", "protoclr", "none", "Medina, Devos & Grossglauser 2020",
-              {(5, 1): 88.0, (5, 5): 96.5}),
+              {(5, 1): 88.0, (5, 5): 96.5},
+              budget="early-stopped (≤ 1,000,000 iterations; stop not published), GPU"),
     *_entries("C3LR", "c3lr", "none", "Shirekar & Jamali-Rad 2022",
               {(5, 1): 89.3, (5, 5): 97.4}),
     *_entries("Meta-GMVAE", "meta-gmvae", "none", "Lee et al. 2021",
               {(5, 1): 94.9, (5, 5): 97.1}),
     *_entries("PsCo", "psco", "none", "Jang et al. 2023 (ICLR)",
-              {(5, 1): 96.4, (5, 5): 99.1}),
+              {(5, 1): 96.4, (5, 5): 99.1},
+              budget="~150,000 steps of 256 images (400 epochs), GPU"),
 ])
 
 
@@ -105,16 +114,34 @@ def compare(table: TransferTable, methods: Mapping[str, tuple[str, str]],
         trained = (supervision or {}).get(cell["method"]) or SUPERVISION.get(name)
         ours = (backbone, cell["train_dataset"], cell["eval_dataset"], cell["eval_split"],
                 int(cell["ways"]), int(cell["shots"]), cell["head"])
-        for entry in published:
-            theirs = (entry.backbone, entry.train_dataset, entry.eval_dataset, entry.eval_split,
-                      entry.ways, entry.shots, entry.head)
-            if theirs == ours and entry.supervision == trained:
-                out.append(Comparison(
-                    cell["method"], f"{cell['eval_dataset']}/{cell['eval_split']} "
-                    f"{cell['ways']}w{cell['shots']}s {cell['head']}",
-                    100 * cell["mean"], 100 * cell["ci95"], entry,
-                    entry.family == FAMILY.get((name, trained))))
+        for entry in matching(ours, trained, published):
+            out.append(Comparison(
+                cell["method"], f"{cell['eval_dataset']}/{cell['eval_split']} "
+                f"{cell['ways']}w{cell['shots']}s {cell['head']}",
+                100 * cell["mean"], 100 * cell["ci95"], entry,
+                entry.family == FAMILY.get((name, trained))))
     return sorted(out, key=lambda c: (c.ours, c.setting, not c.same_method, c.published.method))
+
+
+def matching(cell: tuple, trained: str | None,
+             published: Sequence[Published] = PUBLISHED) -> list[Published]:
+    """The published numbers the rule sets against a cell ``(backbone, train dataset, eval
+    dataset, eval split, ways, shots, head)`` of a method trained with ``trained``
+    supervision (None: unknown, nothing matches)."""
+    return [entry for entry in published
+            if (entry.backbone, entry.train_dataset, entry.eval_dataset, entry.eval_split,
+                entry.ways, entry.shots, entry.head) == cell and entry.supervision == trained]
+
+
+def same_method(method: str, trained: str | None, cell: tuple,
+                published: Sequence[Published] = PUBLISHED) -> Published | None:
+    """The published number of the method itself (``FAMILY``) for a cell (as ``matching``),
+    or None: registered method ``method`` trained with ``trained`` supervision
+    (default ``SUPERVISION``)."""
+    trained = trained or SUPERVISION.get(method)
+    family = FAMILY.get((method, trained or ""))
+    return next((entry for entry in matching(cell, trained, published)
+                 if entry.family == family), None)
 
 
 def markdown_lines(comparisons: Sequence[Comparison]) -> list[str]:

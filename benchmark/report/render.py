@@ -7,6 +7,10 @@ it, named after it: ``<folder>.md``, ``<folder>.tex``, ``<folder>.csv`` (so the 
 ``results/<benchmark>/`` gives ``results/<benchmark>.md``). Each file is headed by the command
 that made it, the commits, the store, the spec hashes, the devices, the wall time and the budget;
 the Markdown adds the published numbers of matching cells and the time-to-accuracy section.
+A benchmark trained to compute marks (``trainer.marks``) leads with its matched-compute tables
+(``report.matched_compute``: in the Markdown and the page, and as ``<folder>.marks.tex`` and
+``<folder>.marks.csv``) and plots (``accuracy_vs_cpu_minutes_<head>``); its transfer table shows
+each run at its last mark.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from benchmark.atomic import atomic_write, atomic_write_text, sweep_temporary
 from benchmark.errors import BenchmarkError
 from benchmark.report import curves as run_curves
 from benchmark.report import html as pages
-from benchmark.report import plots, published, tables, time_plot, time_to_accuracy
+from benchmark.report import matched_compute, plots, published, tables, time_plot, time_to_accuracy
 from benchmark.report.ablation import AblationReport, render_ablation
 from benchmark.report.header import budget_lines
 from benchmark.report.index import benchmarks_on_disk, render_indexes
@@ -84,12 +88,15 @@ def classes_overlap(rows: Sequence[ResultRow]) -> bool:
 
 
 def to_html(table: tables.TransferTable, overlap: bool, sections: Sequence[str],
-            pngs: Sequence[tuple[str, bytes]], provenance: Sequence[str]) -> str:
-    """The benchmark's self-contained page: one sortable table per evaluation split and head,
-    the legend and notes, the published numbers beside ours, the time-to-accuracy section
-    (``sections``: Markdown lines), the plots embedded, the provenance once at the foot."""
+            pngs: Sequence[tuple[str, bytes]], provenance: Sequence[str],
+            lead: Sequence[str] = ()) -> str:
+    """The benchmark's self-contained page: the ``lead`` sections (Markdown lines: the
+    matched-compute tables), one sortable table per evaluation split and head, the legend and
+    notes, the published numbers beside ours, the time-to-accuracy section (``sections``:
+    Markdown lines), the plots embedded, the provenance once at the foot."""
     parts = [f"<h1>{pages.inline(tables.title(table, overlap))}</h1>",
-             '<nav><a href="index.html">all results</a></nav>']
+             '<nav><a href="index.html">all results</a></nav>',
+             pages.from_markdown([line for line in lead if not line.startswith("![")])]
     for heading, grid in tables.group_grids(table):
         parts += [f"<h2>{pages.inline(heading)}</h2>",
                   pages.table(grid, keep_last=bool(table.comparisons))]
@@ -136,6 +143,8 @@ def render_from_files(out_dir: Path, name: str) -> dict[str, Path]:
     markdown = md_path.read_text().splitlines() if md_path.is_file() else []
     start = next((i for i, line in enumerate(markdown) if line == "### Published vs ours"),
                  len(markdown))
+    lead = _section(markdown, "### Accuracy at matched training compute",
+                    "The transfer table below shows each run at its last mark.")
     note = (f"Rebuilt from `{csv_path.name}` (its store is not here): the paired Wilcoxon "
             f"tests (p) are in `{md_path.name}`.")
     title = f"{name}: accuracy vs shots"
@@ -143,14 +152,26 @@ def render_from_files(out_dir: Path, name: str) -> dict[str, Path]:
     files = dict(zip(("accuracy_vs_shots.png", "accuracy_vs_shots.svg"),
                      _save(plots.accuracy_vs_shots(table), stem, title, lines)))
     overlap = classes_overlap(list(table.cells.itertuples()))
-    pngs = [(title, files["accuracy_vs_shots.png"].read_bytes())]
+    kept = [(f"{name}: {png.stem.replace('_', ' ')}", png.read_bytes())
+            for png in sorted((out_dir / name).glob("accuracy_vs_cpu_minutes_*.png"))]
+    pngs = [*kept, (title, files["accuracy_vs_shots.png"].read_bytes())]
     drawn = out_dir / name / "time_to_accuracy.png"  # its curves are in the store: not redrawn
     if drawn.is_file():
         pngs.append((f"{name}: time to accuracy, as drawn when it ran (the small print under it "
                      "is that report's provenance, as in the footer)", drawn.read_bytes()))
-    page = to_html(table, overlap, [note, *markdown[start:]], pngs, lines)
+    page = to_html(table, overlap, [note, *markdown[start:]], pngs, lines, lead)
     files["html"] = atomic_write_text(out_dir / f"{name}.html", page)
     return files
+
+
+def _section(markdown: Sequence[str], first: str, last: str) -> list[str]:
+    """The lines of ``markdown`` from the line ``first`` to the line ``last`` (empty when
+    ``first`` is not there)."""
+    if first not in markdown:
+        return []
+    start = markdown.index(first)
+    end = markdown.index(last, start) + 1 if last in markdown[start:] else len(markdown)
+    return list(markdown[start:end])
 
 
 def render_benchmark(store: Store, benchmark: str, out_dir: Path,
@@ -160,7 +181,8 @@ def render_benchmark(store: Store, benchmark: str, out_dir: Path,
     beside it (``table_paths``); ``supervision`` (method label → labels/none, from the spec)
     matches the published numbers (``published.compare``)."""
     rows = store.current_results(benchmark, with_episodes=True)  # not another config's rows
-    table = tables.build_table(rows, benchmark)
+    table = tables.build_table(matched_compute.at_last_mark(rows), benchmark)
+    marked = matched_compute.build(rows, benchmark, supervision)
     curves = run_curves.benchmark_curves(store, benchmark)
     lines = [*provenance_lines(table, store.path, command or prov.command_line()),
              *budget_lines(rows, curves), *failed_lines(store.runs(benchmark))]
@@ -170,15 +192,24 @@ def render_benchmark(store: Store, benchmark: str, out_dir: Path,
     sections = [*published.markdown_lines(published.compare(table, methods, supervision=supervision)),
                 *time_to_accuracy.markdown_lines(curves, f"{out_dir.name}/time_to_accuracy.png",
                                                  table.methods)]
+    mark_plots = {f"accuracy_vs_cpu_minutes_{head}": head for head in matched_compute.heads(marked)}
+    lead = matched_compute.markdown_lines(
+        marked, [f"{out_dir.name}/{stem}.png" for stem in mark_plots])
+    if marked:
+        lead += ["The transfer table below shows each run at its last mark.", ""]
     markdown = "\n".join([
-        f"# {benchmark}", "", *(f"- {line}" for line in lines), "",
+        f"# {benchmark}", "", *(f"- {line}" for line in lines), "", *lead,
         tables.to_markdown(table, [], overlap), *sections])
     draw: dict[str, Callable[[], Figure]] = {
-        "accuracy_vs_shots": lambda: plots.accuracy_vs_shots(table)}
+        stem: (lambda h=head: matched_compute.plot(marked, h)) for stem, head in mark_plots.items()}
+    draw["accuracy_vs_shots"] = lambda: plots.accuracy_vs_shots(table)
     if time_to_accuracy.has_curves(curves):
         draw["time_to_accuracy"] = lambda: time_plot.time_to_accuracy(curves, benchmark,
                                                                       table.methods)
     files = table_paths(out_dir)
+    if marked:
+        files.update({f"marks_{kind}": out_dir.parent / f"{out_dir.name}.marks.{suffix}"
+                      for kind, suffix in (("latex", "tex"), ("csv", "csv"))})
     pngs: list[tuple[str, bytes]] = []
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -187,12 +218,15 @@ def render_benchmark(store: Store, benchmark: str, out_dir: Path,
         atomic_write_text(files["markdown"], markdown)
         atomic_write_text(files["latex"], tables.to_latex(table, lines, overlap))
         atomic_write_text(files["csv"], tables.to_csv(table, lines))
+        if marked:
+            atomic_write_text(files["marks_latex"], matched_compute.to_latex(marked, lines))
+            atomic_write_text(files["marks_csv"], matched_compute.to_csv(marked, lines))
         for stem, figure in draw.items():
             title = f"{benchmark}: {stem.replace('_', ' ')}"
             png, svg = _save(figure(), out_dir / stem, title, lines)
             files.update({f"{stem}.png": png, f"{stem}.svg": svg})
             pngs.append((title, png.read_bytes()))
-        atomic_write_text(files["html"], to_html(table, overlap, sections, pngs, lines))
+        atomic_write_text(files["html"], to_html(table, overlap, sections, pngs, lines, lead))
         for stem in PLOTS.difference(draw):  # a plot of an earlier report, not drawn now
             for kind in ("png", "svg"):
                 (out_dir / f"{stem}.{kind}").unlink(missing_ok=True)

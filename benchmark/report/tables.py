@@ -2,7 +2,8 @@
 
 A cell aggregates the rows of one method over its seeds. With one seed the cell is the stored
 row (mean ± its CI); with several seeds the per-episode accuracies (the same episodes for every
-seed) are averaged over seeds and the CI is taken over episodes. A cell never mixes rows with
+seed) are averaged over seeds and the CI is taken over episodes, and the 95% CI over the seeds'
+mean accuracies (``seed_ci95``) is shown beside it. A cell never mixes rows with
 different spec hashes or data fingerprints (``ProvenanceError`` says which differ), and a column
 never mixes evaluation data with different fingerprints or input conversions. A column of
 converted images (``benchmark.data.convert``; its split is named ``split→<conversion>``) gets a
@@ -25,7 +26,9 @@ from benchmark.store import FLOOR, ResultRow
 CSV_COLUMNS = ("benchmark", "method", "train_dataset", "train_split", "eval_dataset",
                "eval_split", "ways", "shots", "queries", "head", "seeds", "episodes", "mean",
                "ci95", "best", "tie", "rank", "spec_hash", "train_fingerprint",
-               "eval_fingerprint", "input_conversion")
+               "eval_fingerprint", "input_conversion", "seed_ci95")
+#: Columns a CSV written before they existed may lack (read back as unknown).
+_OPTIONAL_CSV = ("seed_ci95",)
 
 LEGEND = ("Accuracy (%) over fixed test episodes, mean ± 95% CI (Student t). **Bold**: best "
           "mean in the column; †: 95% CI overlaps the best's CI (a tie). p: two-sided paired "
@@ -161,6 +164,8 @@ def build_table(rows: Sequence[ResultRow], benchmark: str) -> TransferTable:
             "train_fingerprint": first.train_fingerprint,
             "eval_fingerprint": first.eval_fingerprint,
             "input_conversion": first.input_conversion,
+            "seed_ci95": (stats.mean_ci95([r.accuracy for r in cell_rows])[1]
+                          if len(cell_rows) > 1 else np.nan),
         })
     for column in by_column:
         _guard([g for (m, c), rs in groups.items() if c == column for g in rs],
@@ -218,11 +223,12 @@ def table_from_csv(text: str) -> TransferTable:
         cells = pd.read_csv(io.StringIO(body), keep_default_na=False)
     except (ValueError, pd.errors.ParserError) as err:
         raise BenchmarkError(f"not a transfer table CSV ({err})") from None
-    missing = [c for c in CSV_COLUMNS if c not in cells.columns]
+    missing = [c for c in CSV_COLUMNS if c not in cells.columns and c not in _OPTIONAL_CSV]
     if missing or cells.empty:
         raise BenchmarkError(f"not a transfer table CSV (missing {', '.join(missing) or 'rows'})")
     for name in ("best", "tie"):
         cells[name] = cells[name].astype(str) == "True"
+    cells["seed_ci95"] = pd.to_numeric(cells.get("seed_ci95", np.nan), errors="coerce")
     ranks = {m: float(r) for m, r in cells.groupby("method")["rank"].mean().items()}
     columns = {Column(r.eval_dataset, r.eval_split, int(r.ways), int(r.shots), r["head"])
                for _, r in cells.iterrows()}
@@ -269,6 +275,8 @@ def _cell_text(cell: pd.Series | None, style: _Style) -> str:
     if cell is None:
         return "–"
     text = f"{100 * cell['mean']:.2f} {style.pm} {100 * cell['ci95']:.2f}"
+    if pd.notna(cell.get("seed_ci95", np.nan)):
+        text += f" (seeds {style.pm} {100 * cell['seed_ci95']:.2f})"
     if cell["best"]:
         return f"{style.bold[0]}{text}{style.bold[1]}"
     return f"{text}{style.dagger}" if cell["tie"] else text
@@ -352,9 +360,18 @@ def episodes_note(table: TransferTable) -> str:
     return f"Test episodes per cell: {most}; {fewer} (the first of the same episodes)."
 
 
+def seeds_note(table: TransferTable) -> str:
+    """What ``(seeds ± x)`` means, where some cell has several seeds; else empty."""
+    if not table.cells.seed_ci95.notna().any():
+        return ""
+    return ("Several seeds: the mean is over seeds, ± its 95% CI over the (seed-averaged) test "
+            "episodes; (seeds ± x): the 95% CI over the seeds' mean accuracies (Student t).")
+
+
 def notes(table: TransferTable) -> list[str]:
-    """The table's footnotes (input conversions, episode counts), those that apply."""
-    return [note for note in (conversion_note(table), episodes_note(table)) if note]
+    """The table's footnotes (input conversions, episode counts, seeds), those that apply."""
+    return [note for note in (conversion_note(table), episodes_note(table), seeds_note(table))
+            if note]
 
 
 def markdown_grid(grid: Sequence[Sequence[str]]) -> list[str]:

@@ -1,4 +1,5 @@
-"""The evaluation grid of a spec: its cells (eval split × setting × head) and their episodes."""
+"""The evaluation grid of a spec: its cells (eval split × setting × head × compute mark) and
+their episodes."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ EpisodeKey = tuple[str, str, InputConversion | None, int, int]
 @dataclass(frozen=True)
 class Cell:
     """One evaluation cell of a label × seed: eval split (with its input conversion, if any)
-    × (ways, shots) × head."""
+    × (ways, shots) × head × mark (the training CPU-minutes of the checkpoint evaluated,
+    ``trainer.marks``; 0: the run's final or best weights)."""
 
     eval_dataset: str
     eval_split: str
@@ -23,6 +25,7 @@ class Cell:
     shots: int
     head: str
     convert: InputConversion | None = None
+    mark: float = 0.0
 
     @property
     def split_name(self) -> str:
@@ -36,20 +39,28 @@ def heads_of(spec: BenchmarkSpec, label: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys((*spec.eval.heads, *own)))
 
 
+def marks_of(spec: BenchmarkSpec, label: str) -> tuple[float, ...]:
+    """The marks ``label``'s rows are evaluated at: its trainer's marks, or ``(0.0,)`` (the
+    final weights) for a run without marks and for a floor."""
+    marks = () if label in spec.floors else spec.method(label).trainer.marks
+    return marks or (0.0,)
+
+
 def cells_of(spec: BenchmarkSpec, label: str | None = None) -> list[Cell]:
-    """Every evaluation cell of the spec (of ``label``: with its method's own heads), in spec
-    order."""
+    """Every evaluation cell of the spec (of ``label``: with its method's own heads and at
+    each of its marks), in spec order."""
     heads = spec.eval.heads if label is None else heads_of(spec, label)
-    return [Cell(d.dataset, d.split, s.ways, s.shots, h, d.convert)
+    marks = (0.0,) if label is None else marks_of(spec, label)
+    return [Cell(d.dataset, d.split, s.ways, s.shots, h, d.convert, m)
             for d in spec.eval.datasets for s in spec.eval.settings_for(d)
-            for h in heads]
+            for h in heads for m in marks]
 
 
-def by_episodes(cells: Sequence[Cell]) -> dict[EpisodeKey, list[str]]:
-    """Cells grouped by their episodes (split × conversion × setting), so heads share one
-    episode set."""
-    groups: dict[EpisodeKey, list[str]] = {}
+def by_episodes(cells: Sequence[Cell]) -> dict[EpisodeKey, list[Cell]]:
+    """Cells grouped by their episodes (split × conversion × setting), so heads and marks
+    share one episode set."""
+    groups: dict[EpisodeKey, list[Cell]] = {}
     for c in cells:
         groups.setdefault((c.eval_dataset, c.eval_split, c.convert, c.ways, c.shots),
-                          []).append(c.head)
+                          []).append(c)
     return groups

@@ -1,4 +1,5 @@
-"""One job: train one method for one seed (or build the random-init floor) and evaluate it.
+"""One job: train one method for one seed (or build the random-init floor) and evaluate it
+(with ``trainer.marks``: evaluate the checkpoint of each mark, one row per cell and mark).
 
 ``run_job`` is a plain function of its arguments, so any executor can run it anywhere: it
 resolves the device it is given where it runs, writes only its run folder
@@ -21,6 +22,7 @@ from benchmark.checkpoint import load_checkpoint
 from benchmark.data import Split, load_split
 from benchmark.data.convert import InputConversion, convert_for
 from benchmark.device import resolve_device
+from benchmark.errors import BenchmarkError
 from benchmark.spec.plain import writable
 from benchmark.evaluation import evaluate, fixed_episodes, random_floor, validator
 from benchmark.methods import METHODS, ModelSpec, build_method
@@ -30,6 +32,7 @@ from benchmark.runner.reuse import claim_folder, job_fingerprint
 from benchmark.samplers import Sampler, build_sampler
 from benchmark.spec.benchmark_spec import BenchmarkSpec, MethodSpec
 from benchmark.store import ResultRow, RunRecord
+from benchmark.train.marks import mark_path
 
 
 @dataclass(frozen=True)
@@ -156,8 +159,9 @@ def _evaluated(spec: BenchmarkSpec, label: str, seed: int, runs_dir: Path,
         train_fingerprint=train_split.fingerprint, method_name=method_name, backbone=backbone,
     )
     rows = []
+    weights = MarkWeights(model, run_dir(runs_dir, spec, label, seed), steps, train_seconds)
     converted: dict[tuple[str, str, InputConversion], tuple[Split, str]] = {}
-    for (dataset, split_name, convert, ways, shots), heads in by_episodes(cells).items():
+    for (dataset, split_name, convert, ways, shots), group in by_episodes(cells).items():
         split, done = load_split(dataset, split_name, data_root), ""
         if convert is not None:
             key = (dataset, split_name, convert)
@@ -166,16 +170,48 @@ def _evaluated(spec: BenchmarkSpec, label: str, seed: int, runs_dir: Path,
             split, done = converted[key]
         episodes = fixed_episodes(split, ways, shots, spec.eval.queries, spec.eval.episodes,
                                   spec.eval.seed, device)
-        for head in heads:
+        for cell in sorted(group, key=lambda c: c.mark):
+            head = cell.head
+            mark_steps, mark_seconds = weights.load(cell.mark)
             began = time.perf_counter()
             result = evaluate(model, episodes.first(spec.eval.episodes_for(head)), head,
                               progress=None, precision=spec.eval_precision(label))
             rows.append(ResultRow(
-                **common, episodes=result.episodes, eval_dataset=dataset, eval_split=split.name,
-                ways=ways, shots=shots,
+                **{**common, "steps": mark_steps, "train_seconds": mark_seconds},
+                mark=cell.mark, episodes=result.episodes, eval_dataset=dataset,
+                eval_split=split.name, ways=ways, shots=shots,
                 head=head, accuracy=float(result.mean), ci95=float(result.ci95),
                 eval_seconds=time.perf_counter() - began, eval_fingerprint=split.fingerprint,
                 input_conversion=done, eval_precision=result.precision,
                 episode_accuracies=tuple(float(a) for a in result.accuracies),
             ))
     return JobResult(tuple(rows), run)
+
+
+class MarkWeights:
+    """Puts the weights of a mark into ``model``: those of the run's ``mark_<m>.pt`` (read
+    once), or for mark 0 the weights the model has now (the run's final or best)."""
+
+    def __init__(self, model: torch.nn.Module, folder: Path, steps: int,
+                 train_seconds: float) -> None:
+        self.model, self.folder = model, folder
+        self.states = {0.0: ({k: v.clone() for k, v in model.state_dict().items()},
+                             steps, train_seconds)}
+        self.current = 0.0
+
+    def load(self, mark: float) -> tuple[int, float]:
+        """Load ``mark``'s weights; returns the checkpoint's step and training CPU seconds
+        (mark 0: the run's steps and training wall seconds)."""
+        if mark not in self.states:
+            path = mark_path(self.folder, mark)
+            if not path.is_file():
+                raise BenchmarkError(f"no checkpoint of mark {mark:g} CPU-min ({path}): the "
+                                     "run did not reach it")
+            payload = load_checkpoint(path, map_location=next(self.model.parameters()).device)
+            self.states[mark] = (payload["model"], int(payload["step"]),
+                                 float(payload["cpu_seconds"]))
+        state, steps, seconds = self.states[mark]
+        if mark != self.current:
+            self.model.load_state_dict(state)
+            self.current = mark
+        return steps, seconds

@@ -32,7 +32,7 @@ class Work:
 
 def _row_key(spec: BenchmarkSpec, label: str, seed: int, cell: Cell) -> tuple:
     return (spec.name, label, spec.train.dataset, spec.train_split_of(label), cell.eval_dataset,
-            cell.split_name, cell.ways, cell.shots, spec.eval.queries, cell.head, seed)
+            cell.split_name, cell.ways, cell.shots, spec.eval.queries, cell.head, seed, cell.mark)
 
 
 def plan(spec: BenchmarkSpec, store: Store) -> list[Work]:
@@ -108,6 +108,8 @@ class PlannedJob:
         stale: the stored run came from another configuration (it would be retrained).
         train_seconds, eval_seconds: estimates from the timing probe (None: not estimated).
         precision: the precision the evaluation embeds in, resolved on the plan's device.
+        marks: the run's compute marks (CPU-minutes): it trains until the last one, not for
+            ``trains`` steps (the cap).
     """
 
     benchmark: str
@@ -121,6 +123,7 @@ class PlannedJob:
     eval_seconds: float | None
     resumes: int = 0
     precision: str = "float32"
+    marks: tuple[float, ...] = ()
 
     def line(self) -> str:
         """E.g. ``simclr seed 0: train 3000 steps (~13m30s), evaluate 14 of 14 cells in
@@ -128,7 +131,12 @@ class PlannedJob:
         if not self.trains and not self.cells_left:
             return f"{self.label} seed {self.seed}: done (in the store)"
         parts = []
-        if self.trains:
+        if self.trains and self.marks:
+            parts.append(f"train until {self.marks[-1]:g} CPU-min (marks "
+                         f"{', '.join(f'{m:g}' for m in self.marks)})"
+                         + (f" from the checkpoint at step {self.resumes}" if self.resumes else "")
+                         + _estimate(self.train_seconds))
+        elif self.trains:
             resumed = (f" left (resumes at step {self.resumes} of {self.resumes + self.trains})"
                        if self.resumes else "")
             parts.append(f"train {self.trains} steps{resumed}{_estimate(self.train_seconds)}"
@@ -180,7 +188,6 @@ def dry_plan(specs: Sequence[BenchmarkSpec], store_path: Path, data_root: Path |
     image_time: dict[tuple[str, str], float] = {}
     with store_snapshot(store_path) as store:
         for spec in specs:
-            cells = cells_of(spec)
             for label in spec.labels:
                 if only is not None and label not in only:
                     continue
@@ -189,7 +196,10 @@ def dry_plan(specs: Sequence[BenchmarkSpec], store_path: Path, data_root: Path |
                     trains, resumes = (steps_left(spec, store, label, seed, runs_dir)
                                        if work is not None else (0, 0))
                     train_seconds = eval_seconds = None
-                    if trains:
+                    marks = () if label in spec.floors else spec.method(label).trainer.marks
+                    if trains and marks:
+                        train_seconds = 60.0 * marks[-1]  # at most: a resumed run has less left
+                    elif trains:
                         key = (spec.name, label)
                         if key not in step_time:
                             step_time[key] = step_seconds(spec, label, data_root, device, probe_steps)
@@ -201,10 +211,11 @@ def dry_plan(specs: Sequence[BenchmarkSpec], store_path: Path, data_root: Path |
                             image_time[key] = embed_seconds(spec, label, data_root, device)
                         eval_seconds = image_time[key] * _images_embedded(spec, left, data_root)
                     precision = resolve_eval(spec.eval_precision(label), torch.device(device))
-                    jobs.append(PlannedJob(spec.name, label, seed, trains, len(left), len(cells),
+                    jobs.append(PlannedJob(spec.name, label, seed, trains, len(left),
+                                           len(cells_of(spec, label)),
                                            work is not None and work.stale_hash is not None,
                                            train_seconds, eval_seconds, resumes,
-                                           precision.precision))
+                                           precision.precision, marks))
     return jobs
 
 

@@ -64,9 +64,10 @@ def started(spec: BenchmarkSpec, label: str, seed: int) -> None:
 
 
 def finished(spec: BenchmarkSpec, label: str, seed: int, rows: Sequence[ResultRow]) -> None:
-    """A job's rows are stored: every cell's accuracy."""
-    best = ", ".join(f"{r.eval_dataset}/{r.eval_split} {r.ways}w{r.shots}s {r.head}: "
-                     f"{100 * r.accuracy:.2f}" for r in rows)
+    """A job's rows are stored: every cell's accuracy (at its mark, for a marked run)."""
+    best = ", ".join(f"{r.eval_dataset}/{r.eval_split} {r.ways}w{r.shots}s {r.head}"
+                     + (f" at {r.mark:g} CPU-min" if r.mark else "")
+                     + f": {100 * r.accuracy:.2f}" for r in rows)
     log.info("%s: %s seed %s done (%s)", spec.name, label, seed,
              best or "nothing left to evaluate")
 

@@ -325,8 +325,9 @@ class BenchmarkSpec:
         """Hash of what determines one label's rows: benchmark name, train data, the resolved
         method (or the floor's backbone) and the evaluation protocol (episodes, queries, seed,
         and the precision the label is embedded in where it is not float32).
-        Seeds, device, the description, the other methods and the list of eval cells are left
-        out, so extending the grid or adding seeds or methods keeps stored rows comparable."""
+        Seeds, device, the description, the other methods, the list of eval cells and the
+        trainer's marks (a row's mark is in its key) are left out, so extending the grid or
+        the marks or adding seeds or methods keeps stored rows comparable."""
         protocol = {k: getattr(self.eval, k) for k in ("episodes", "queries", "seed")}
         if self.eval_precision(label) != "float32":  # float32: hashed as before the key
             protocol["precision"] = self.eval_precision(label)
@@ -340,6 +341,7 @@ class BenchmarkSpec:
             del method["trainer"]["meta_batch"]
         if method.get("trainer", {}).get("precision") == "float32":  # hashed as before the key
             del method["trainer"]["precision"]
+        method.get("trainer", {}).pop("marks", None)  # in the row key, not the hash
         return canonical_hash({
             "name": self.name,
             "train": plain(self.train),

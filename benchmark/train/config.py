@@ -24,7 +24,15 @@ class TrainConfig:
     """
 
     steps: int = setting(1000, minimum=1, maximum=limits.MAX_STEPS,
-                         doc="optimisation steps (meta_batch episodes each)")
+                         doc="optimisation steps (meta_batch episodes each); with marks, the "
+                             "cap (and the schedule's length): the run stops at the last mark")
+    marks: tuple[float, ...] = setting((), minimum=0, resumable=True,
+                                       doc="training CPU-minutes (the process's CPU time, "
+                                           "validation left out, summed over resumptions) at "
+                                           "which a checkpoint mark_<m>.pt is kept; the run "
+                                           "stops at the last one (or at steps, which must "
+                                           "not come first); adding later marks to a finished "
+                                           "run resumes it")
     meta_batch: int = setting(1, minimum=1, maximum=limits.MAX_EPISODES,
                               doc="episodes per optimisation step (the meta-batch); the "
                                   "step's loss is their mean (Method.forward_batch)")
@@ -70,6 +78,9 @@ class TrainConfig:
         check_fields(self, "train config")
         if self.nesterov and self.momentum == 0:
             raise Invalid("needs momentum > 0", "nesterov", "train config")
+        if any(m <= 0 for m in self.marks) or list(self.marks) != sorted(set(self.marks)):
+            raise Invalid(f"expected increasing CPU-minutes > 0, got {list(self.marks)}",
+                          "marks", "train config")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -7,6 +7,11 @@ validates every ``val_every`` steps through the ``validate`` callable, keeps ``b
 ``last.pt`` (written atomically), and resumes from ``last.pt`` when it matches the config. It
 drives the method's lifecycle (``Method.trainable_parameters``, ``Method.after_step``).
 
+With ``config.marks`` (CPU-minutes, ``benchmark.train.marks``) the run keeps ``mark_<m>.pt``
+the first step its training CPU clock reaches each mark and stops at the last one; ``steps``
+stays the cap and the schedule's length. Every checkpoint stores the CPU clock
+(``cpu_seconds``), so a resumed run, or a finished one given later marks, continues it.
+
 The ``seconds`` column is the run's training wall-clock (validation and checkpoints included)
 since its first step, over all sittings: each checkpoint stores the clock, and a resumed run
 continues it from there (a checkpoint written before the clock was stored resumes it from 0).
@@ -51,6 +56,7 @@ from benchmark.methods.base import Method
 from benchmark.precision import autocast, choose, step_probe
 from benchmark.spec.schema import resumable_fields
 from benchmark.train.config import TrainConfig
+from benchmark.train.marks import CpuClock, CpuTimer, Marks, mark_path
 from benchmark.train.metrics_log import MetricsLog
 from benchmark.train.optim import build_optimizer, build_scheduler
 
@@ -78,13 +84,14 @@ class TrainResult:
     """What a finished ``train`` call reports.
 
     Attributes:
-        steps: completed steps (== config.steps).
+        steps: completed steps (config.steps, or fewer when the last mark came first).
         resumed_from: the step the run resumed at (0 for a fresh run).
         final_loss, final_acc: metrics of the last step run in this call (nan if none ran).
         best_val_acc, best_step: best validation accuracy and its step (None without validation).
         last_checkpoint, best_checkpoint: paths (best is None without validation).
         seconds: wall time of this call.
         device: the device trained on.
+        cpu_seconds: the run's training CPU seconds (all sittings, validation left out).
     """
 
     steps: int
@@ -97,6 +104,7 @@ class TrainResult:
     best_checkpoint: Path | None
     seconds: float
     device: str
+    cpu_seconds: float = 0.0
 
 
 # --------------------------------------------------------------------------- seeds
@@ -192,10 +200,12 @@ def place(method: torch.nn.Module, config: TrainConfig) -> torch.device:
 
 class RunLog:
     """What a run shows and keeps of its steps: ``metrics.csv`` (``MetricsLog``), TensorBoard
-    when installed and enabled, and the tqdm bar; only the lead rank writes (``lead``)."""
+    when installed and enabled, and the tqdm bar (with marks, the CPU-minutes so far on
+    ``cpu`` against the last mark); only the lead rank writes (``lead``)."""
 
-    def __init__(self, run_dir: Path, config: TrainConfig, start: int, lead: bool) -> None:
-        self.config = config
+    def __init__(self, run_dir: Path, config: TrainConfig, start: int, lead: bool,
+                 cpu: CpuClock | None = None) -> None:
+        self.config, self.cpu = config, cpu
         self.csv = MetricsLog(run_dir / "metrics.csv", start) if lead else None
         self.board = _tensorboard(run_dir, config.tensorboard and lead, start)
         self.bar = progress_bar(config.steps, start, "train", config.progress if lead else False)
@@ -212,8 +222,10 @@ class RunLog:
                     self.board.add_scalar(f"train/{key}", value, done)
         if self.csv is not None and (done % self.config.log_every == 0 or done == self.config.steps):
             self.csv.flush()
+            budget = ({"cpu": f"{self.cpu.minutes():.2f}/{self.config.marks[-1]:g}min"}
+                      if self.config.marks and self.cpu is not None else {})
             self.bar.set_postfix(loss=f"{row['loss']:.4f}", acc=f"{row.get('acc', float('nan')):.3f}",
-                                 refresh=False)
+                                 refresh=False, **budget)
 
     def flush(self) -> None:
         """The CSV on disk up to the last row (before a checkpoint names that step)."""
@@ -243,12 +255,15 @@ def _tensorboard(run_dir: Path, enabled: bool, start: int) -> Any:
 
 @dataclass
 class Progress:
-    """Where a run stands: completed steps, the best validation so far, the training clock."""
+    """Where a run stands: completed steps, the best validation so far, the training clock
+    (wall) and CPU clock (``cpu``, continued from ``cpu_offset``)."""
 
     start: int = 0
     best: dict[str, Any] = field(default_factory=lambda: {"val_acc": None, "step": None})
     clock_offset: float = 0.0
     started: float = field(default_factory=time.perf_counter)
+    cpu_offset: float = 0.0
+    cpu: CpuClock = field(default_factory=CpuClock)
 
     def clock(self) -> float:
         """The run's training seconds so far, over all its sittings."""
@@ -285,14 +300,17 @@ class Checkpoints:
         set_rng_state(payload["rng"])
         progress.start, progress.best = int(payload["step"]), dict(payload["best"])
         progress.clock_offset = float(payload.get("seconds", 0.0))
+        progress.cpu_offset = float(payload.get("cpu_seconds", 0.0))
         return progress, payload
 
     def save(self, path: Path, step: int, stepper: TrainStep, method: Method,
-             progress: Progress) -> None:
-        """Write ``path`` (``last`` or ``best``) at ``step`` (the lead rank only)."""
+             progress: Progress, mark: float | None = None) -> None:
+        """Write ``path`` (``last``, ``best`` or the checkpoint of ``mark`` CPU-minutes) at
+        ``step`` (the lead rank only)."""
         if not self.lead:
             return
         save_checkpoint(path, {
+            **({} if mark is None else {"mark": mark}),
             "model_spec": self.model_spec.to_dict(),
             "model": method.state_dict(),
             "optimizer": stepper.optimizer.state_dict(),
@@ -304,22 +322,25 @@ class Checkpoints:
             "spec": dict(self.spec or {}),
             "best": dict(progress.best),
             "seconds": progress.clock(),
+            "cpu_seconds": progress.cpu.seconds(),
         })
 
 
 # --------------------------------------------------------------------------- validation
 
 
-def _validates(config: TrainConfig, done: int) -> bool:
-    """Whether step ``done`` validates: every ``val_every`` steps and at the end."""
-    return done == config.steps or bool(config.val_every and done % config.val_every == 0)
+def _validates(config: TrainConfig, done: int, last: bool) -> bool:
+    """Whether step ``done`` validates: every ``val_every`` steps and at the ``last`` step."""
+    return last or bool(config.val_every and done % config.val_every == 0)
 
 
 def _validate_and_keep_best(validate: Validator, method: Method, device: torch.device,
                             done: int, progress: Progress, checkpoints: Checkpoints,
                             stepper: TrainStep) -> float:
-    """Step ``done``'s validation accuracy; a new best is recorded and written as ``best.pt``."""
-    accuracy = _validate(validate, method, device)
+    """Step ``done``'s validation accuracy (off the CPU clock); a new best is recorded and
+    written as ``best.pt``."""
+    with progress.cpu.paused():
+        accuracy = _validate(validate, method, device)
     if progress.best["val_acc"] is None or accuracy > progress.best["val_acc"]:
         progress.best = {"val_acc": accuracy, "step": done}
         checkpoints.save(checkpoints.best, done, stepper, method, progress)
@@ -338,8 +359,10 @@ def train(
     *,
     model_spec: ModelSpec | None = None,
     spec: Mapping[str, Any] | None = None,
+    cpu_timer: CpuTimer | None = None,
 ) -> TrainResult:
-    """Train ``method`` on episodes from ``sampler`` for ``config.steps`` steps.
+    """Train ``method`` on episodes from ``sampler`` for ``config.steps`` steps, or until its
+    last mark (``config.marks``, training CPU-minutes; ``benchmark.train.marks``).
 
     Args:
         method: trained in place (its final weights are the run's last weights); the optimiser
@@ -354,10 +377,13 @@ def train(
             ``config.val_every`` steps and at the end; the best one is kept as ``best.pt``.
         model_spec: how to rebuild the method (default: ``method.model_spec``).
         spec: the caller's spec dict, stored in every checkpoint.
+        cpu_timer: the CPU clock in seconds the marks are read on (default
+            ``time.process_time``; tests inject a fake).
 
     Raises:
-        BenchmarkError: the method cannot use the sampler's episodes, or ``last.pt`` belongs to
-            another config or model.
+        BenchmarkError: the method cannot use the sampler's episodes, ``last.pt`` belongs to
+            another config or model, marks under torchrun, a mark added before the resumed
+            checkpoint's clock, or ``config.steps`` reached before the last mark.
         DivergedError: a NaN or infinite loss (the last good checkpoint is kept).
     """
     started = time.perf_counter()
@@ -366,6 +392,8 @@ def train(
         raise ValueError("train needs a model_spec (or method.model_spec) to write checkpoints")
     method.check(TaskShape(sampler.kind, sampler.offers, sampler.ways, sampler.shots,
                            sampler.queries))
+    if config.marks and distributed.is_distributed():
+        raise BenchmarkError("trainer.marks are one process's CPU time: not under torchrun")
     lead = distributed.rank() == 0  # validates and writes; every rank when not distributed
     device = place(method, config)
     run_dir = Path(run_dir)
@@ -374,6 +402,8 @@ def train(
     scheduler = build_scheduler(optimizer, config)
     progress, payload = checkpoints.resume(method, optimizer, scheduler, device)
     progress.started = started
+    progress.cpu = CpuClock(progress.cpu_offset, cpu_timer)
+    marks = Marks(config.marks, run_dir, progress.cpu_offset / 60.0)
     start = progress.start
     _same_start(start, run_dir, device)  # every rank has decided before rank 0 writes
     stepper = TrainStep(_parallel(method, device), optimizer, scheduler, device, config.amp,
@@ -384,11 +414,13 @@ def train(
         stepper.scaler.load_state_dict(payload["scaler"])
     saved_step = start
 
-    log = RunLog(run_dir, config, start, lead)
+    log = RunLog(run_dir, config, start, lead, progress.cpu)
     row: dict[str, Any] = {}
     method.train()
     try:
         for step in range(start, config.steps):
+            if marks.finished:
+                break
             seeds = step_seeds(config.seed, step, config.meta_batch, distributed.rank())
             lr = optimizer.param_groups[0]["lr"]
             try:
@@ -401,19 +433,26 @@ def train(
                 method.after_step(done, config.steps)
             row = {**_mean_metrics(out, device), "step": done, "seed": seeds[0], "lr": lr,
                    "seconds": round(progress.clock(), 4)}
-            if lead and validate is not None and _validates(config, done):
+            for mark in marks.due(progress.cpu.minutes()):
+                checkpoints.save(mark_path(run_dir, mark), done, stepper, method, progress, mark)
+            last = done == config.steps or marks.finished
+            if lead and validate is not None and _validates(config, done, last):
                 row["val_acc"] = _validate_and_keep_best(validate, method, device, done,
                                                          progress, checkpoints, stepper)
             log.write(row)
-            if done % config.checkpoint_every == 0 or done == config.steps:
+            if done % config.checkpoint_every == 0 or last:
                 log.flush()
                 checkpoints.save(checkpoints.last, done, stepper, method, progress)
                 saved_step = done
             log.bar.update(1)
     finally:
         log.close()
-
-    return _result(config, start, row, progress, checkpoints, device)
+    if marks.pending:
+        raise BenchmarkError(
+            f"{run_dir}: trainer.steps ({config.steps}) ran out at "
+            f"{progress.cpu.minutes():.2f} CPU-min, before mark(s) "
+            f"{', '.join(f'{m:g}' for m in marks.pending)}; raise trainer.steps")
+    return _result(config, start, saved_step, row, progress, checkpoints, device)
 
 
 def _mean_metrics(out: Mapping[str, Any], device: torch.device) -> dict[str, float]:
@@ -422,12 +461,13 @@ def _mean_metrics(out: Mapping[str, Any], device: torch.device) -> dict[str, flo
             for k, v in out.items() if _is_scalar(v)}
 
 
-def _result(config: TrainConfig, start: int, last_row: Mapping[str, Any], progress: Progress,
-            checkpoints: Checkpoints, device: torch.device) -> TrainResult:
-    """What ``train`` reports, from the last row this call logged (none: nan metrics)."""
+def _result(config: TrainConfig, start: int, done: int, last_row: Mapping[str, Any],
+            progress: Progress, checkpoints: Checkpoints, device: torch.device) -> TrainResult:
+    """What ``train`` reports (``done`` steps), from the last row this call logged (none: nan
+    metrics)."""
     best = progress.best
     return TrainResult(
-        steps=config.steps,
+        steps=done,
         resumed_from=start,
         final_loss=last_row.get("loss", float("nan")),
         final_acc=last_row.get("acc", float("nan")),
@@ -437,6 +477,7 @@ def _result(config: TrainConfig, start: int, last_row: Mapping[str, Any], progre
         best_checkpoint=checkpoints.best if best["val_acc"] is not None else None,
         seconds=time.perf_counter() - progress.started,
         device=str(device),
+        cpu_seconds=progress.cpu.seconds(),
     )
 
 
