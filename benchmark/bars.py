@@ -33,7 +33,7 @@ class Lines:
     """A tqdm-like counter that writes one progress line every ``period`` seconds (and at the
     end) to ``stream``: ``update``, ``set_postfix``, ``close``."""
 
-    def __init__(self, total: int, initial: int = 0, desc: str = "", unit: str = "steps",
+    def __init__(self, total: int | None, initial: int = 0, desc: str = "", unit: str = "steps",
                  stream: TextIO | None = None, period: float | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.total, self.n, self.first, self.desc, self.unit = total, initial, initial, desc, unit
@@ -49,6 +49,9 @@ class Lines:
         """The current progress line (without the description)."""
         seconds = self.clock() - self.started
         rate = (self.n - self.first) / seconds if seconds > 0 else 0.0
+        if self.total is None:  # a loop that ends on another budget (training CPU-minutes)
+            text = f"{self.n} {self.unit}, {rate:.2f} {self.unit}/s"
+            return f"{text}, {self.postfix}" if self.postfix else text
         eta = clock_text((self.total - self.n) / rate) if rate > 0 else "?"
         share = f" ({100 * self.n / self.total:.0f}%)" if self.total else ""
         text = (f"{self.n}/{self.total} {self.unit}{share}, {rate:.2f} {self.unit}/s, "
@@ -70,23 +73,27 @@ class Lines:
         """The last line, after periodic ones (a loop shorter than a period stays silent): how
         many were done, in how long."""
         if self.written:
-            self._write(f"{self.n}/{self.total} {self.unit} in "
+            done = f"{self.n}" if self.total is None else f"{self.n}/{self.total}"
+            self._write(f"{done} {self.unit} in "
                         f"{clock_text(self.clock() - self.started)}"
                         + (f", {self.postfix}" if self.postfix else ""))
 
 
-def progress_bar(total: int, initial: int = 0, desc: str = "", show: bool | None = None,
+def progress_bar(total: int | None, initial: int = 0, desc: str = "", show: bool | None = None,
                  stream: TextIO | None = None, unit: str = "steps") -> Any:
     """The progress of a loop of ``total`` steps from ``initial``: nothing when ``show`` is
     False; a tqdm bar when it is True, or None on a terminal or in a notebook; else ``Lines``.
-    A resumed loop (``initial`` > 0) says from which step, whichever is shown."""
+    A resumed loop (``initial`` > 0) says from which step, whichever is shown. ``total`` None:
+    a loop that ends on another budget (a marked training run: its CPU-minutes in the postfix),
+    shown without a share or an ETA."""
     stream = stream or sys.stderr
     if show is False:
         from tqdm.auto import tqdm
 
         return tqdm(total=total, initial=initial, disable=True)
     if initial:
-        print(f"{desc}: resumed at step {initial} of {total}", file=stream, flush=True)
+        of = "" if total is None else f" of {total}"
+        print(f"{desc}: resumed at step {initial}{of}", file=stream, flush=True)
     if show or interactive(stream):
         from tqdm.auto import tqdm
 

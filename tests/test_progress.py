@@ -179,3 +179,24 @@ def test_evaluation_reports_its_episodes_without_a_terminal(
     benchmark.evaluate(lambda x: x.flatten(1), "omniglot", 5, 1, split="evaluation",
                        episodes=4, queries=1)
     assert capsys.readouterr().err == ""                 # the API's default: quiet
+
+
+def test_a_run_that_stops_at_a_compute_mark_shows_no_step_total_or_eta() -> None:
+    """A marked run ends at its last CPU-minute mark, not at ``trainer.steps`` (a cap): its
+    lines once said "ETA 891h" from the cap."""
+    import io
+
+    from benchmark.bars import Lines, progress_bar
+
+    stream, clock = io.StringIO(), _Clock()
+    bar = Lines(None, 0, "train", stream=stream, period=30.0, clock=clock)
+    bar.set_postfix(cpu="0.50/4min")
+    for _ in range(15):
+        clock.now += 2.0
+        bar.update()
+    assert stream.getvalue() == "train: 15 steps, 0.50 steps/s, cpu=0.50/4min\n"
+    bar.close()
+    assert stream.getvalue().splitlines()[-1] == "train: 15 steps in 30s, cpu=0.50/4min"
+    piped = io.StringIO()
+    progress_bar(None, 7, "train", None, piped)
+    assert piped.getvalue() == "train: resumed at step 7\n"

@@ -208,7 +208,8 @@ class RunLog:
         self.config, self.cpu = config, cpu
         self.csv = MetricsLog(run_dir / "metrics.csv", start) if lead else None
         self.board = _tensorboard(run_dir, config.tensorboard and lead, start)
-        self.bar = progress_bar(config.steps, start, "train", config.progress if lead else False)
+        total = None if config.marks else config.steps  # marks: it stops at the last mark
+        self.bar = progress_bar(total, start, "train", config.progress if lead else False)
 
     def write(self, row: Mapping[str, Any]) -> None:
         """One step's row: to the CSV, TensorBoard, and (every ``log_every`` steps and at the
