@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import tempfile
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator, Mapping, Sequence
 
@@ -182,6 +182,7 @@ def render_benchmark(store: Store, benchmark: str, out_dir: Path,
     matches the published numbers (``published.compare``)."""
     rows = store.current_results(benchmark, with_episodes=True)  # not another config's rows
     table = tables.build_table(matched_compute.at_last_mark(rows), benchmark)
+    table = replace(table, commits=tuple(sorted({r.commit for r in rows})))  # every mark's
     marked = matched_compute.build(rows, benchmark, supervision)
     curves = run_curves.benchmark_curves(store, benchmark)
     lines = [*provenance_lines(table, store.path, command or prov.command_line()),
