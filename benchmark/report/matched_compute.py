@@ -263,20 +263,29 @@ def to_csv(tables: Sequence[MarkTable], provenance: Sequence[str]) -> str:
 # ---------------------------------------------------------------- plot
 
 
+#: Markers cycled with the colours, so twelve or more methods stay apart in grey print too.
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*")
+
+
 def plot(tables: Sequence[MarkTable], head: str) -> Figure:
     """Accuracy (with its 95% CI) against training CPU-minutes, one line per method, one
     panel per setting of ``head``; the random-init floor dotted."""
     mine = [t for t in tables if t.column.head == head]
     ncols = min(2, len(mine))
     nrows = math.ceil(len(mine) / ncols)
-    figure, axes = plt.subplots(nrows, ncols, figsize=(5.2 * ncols, 3.8 * nrows + 0.6),
+    figure, axes = plt.subplots(nrows, ncols, figsize=(5.2 * ncols + 1.6, 3.8 * nrows + 0.6),
                                 squeeze=False)
+    methods = list(dict.fromkeys(m for t in mine for m in t.methods))
+    colours = plt.get_cmap("tab20").colors  # one colour and marker per method in every panel
+    style = {m: (colours[(2 * i) % 20 + (2 * i) // 20 % 2], MARKERS[i % len(MARKERS)])
+             for i, m in enumerate(methods)}
     for ax, table in zip(axes.flat, mine):
         for method in table.methods:
             marks = [m for m in table.marks if (method, m) in table.cells]
             cells = [table.cells[(method, m)] for m in marks]
+            colour, marker = style[method]
             ax.errorbar(marks, [100 * c.mean for c in cells], yerr=[100 * c.ci95 for c in cells],
-                        marker="o", capsize=3, label=method)
+                        marker=marker, color=colour, capsize=3, label=method)
         if table.floor is not None:
             ax.axhline(100 * table.floor.mean, color="grey", linestyle=":", label="random init")
         c = table.column
@@ -287,9 +296,10 @@ def plot(tables: Sequence[MarkTable], head: str) -> Figure:
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(mine):]:
         ax.set_visible(False)
-    axes.flat[0].legend(fontsize=7, ncol=2)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="center right", fontsize=8)  # beside the panels, not on them
     figure.suptitle(f"{mine[0].benchmark}: accuracy vs training CPU-minutes (head {head})")
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0, 1 - 1.5 / figure.get_figwidth(), 1))
     return figure
 
 
