@@ -10,7 +10,9 @@ Tables (schema version in ``PRAGMA user_version``):
   0 for the run's final weights), with the accuracy, its 95% CI and the provenance of the
   number (spec hash, commit, library versions, data fingerprints, device, and what was done to
   bring the eval images to the model's shape: ``input_conversion``, empty when nothing was;
-  the precision the images were embedded in: ``eval_precision``).
+  the precision the images were embedded in: ``eval_precision``; how the method was trained:
+  ``supervision``, ``labels`` or ``none``, empty for an untrained floor and for rows stored
+  before schema 7).
 - ``episode_accuracies``: the per-episode accuracies behind each result, for paired tests.
 - ``ablation_points``: the grid points of an ablation: each point's name (``temperature-0.1``),
   its place in the grid, the benchmark its rows are stored under, the swept values (JSON) and
@@ -38,9 +40,9 @@ from benchmark.errors import BenchmarkError
 from benchmark.records import FLOOR, AblationPoint  # noqa: F401  (stored here; defined below the spec)
 
 #: 2: the leases table; 3: the ablation_points table; 4: results.input_conversion;
-#: 5: results.eval_precision; 6: results.mark, in the row key (an older store gains them
-#: when opened)
-SCHEMA_VERSION = 6
+#: 5: results.eval_precision; 6: results.mark, in the row key; 7: results.supervision (an
+#: older store gains them when opened)
+SCHEMA_VERSION = 7
 DEFAULT_TIMEOUT_S = 60.0
 RUN_STATUSES = ("running", "done", "failed")
 
@@ -61,7 +63,10 @@ class ResultRow:
     they were embedded in (``benchmark.precision``; float32 for rows older than the column).
     ``mark`` is the training CPU-minutes of the checkpoint evaluated (``TrainConfig.marks``;
     then ``steps`` is that checkpoint's step and ``train_seconds`` its training CPU seconds),
-    0 for the run's final (or best) weights.
+    0 for the run's final (or best) weights. ``supervision`` is how the method was trained:
+    ``labels`` or ``none`` (``benchmark.samplers.supervision_of`` its sampler), empty for the
+    untrained floor and for rows older than the column; the report matches published numbers
+    by it (MAML on labels is MAML, on augmented views UMTRA).
     """
 
     benchmark: str
@@ -93,6 +98,7 @@ class ResultRow:
     input_conversion: str = ""
     eval_precision: str = "float32"
     mark: float = 0.0
+    supervision: str = ""
     episode_accuracies: tuple[float, ...] = field(default=(), repr=False)
 
     @property
@@ -171,6 +177,7 @@ CREATE TABLE IF NOT EXISTS {name} (
     method_name TEXT NOT NULL, backbone TEXT NOT NULL,
     input_conversion TEXT NOT NULL DEFAULT '',
     eval_precision TEXT NOT NULL DEFAULT 'float32', mark REAL NOT NULL DEFAULT 0,
+    supervision TEXT NOT NULL DEFAULT '',
     updated_at REAL NOT NULL,
     UNIQUE ({", ".join(RESULT_KEY)})
 )
@@ -531,7 +538,8 @@ def is_current(row: ResultRow, runs: Mapping[tuple[str, str, int], RunRecord]) -
 
 #: Columns added to a table after it was first made: (table, column, definition).
 _ADDED_COLUMNS = (("results", "input_conversion", "TEXT NOT NULL DEFAULT ''"),
-                  ("results", "eval_precision", "TEXT NOT NULL DEFAULT 'float32'"))
+                  ("results", "eval_precision", "TEXT NOT NULL DEFAULT 'float32'"),
+                  ("results", "supervision", "TEXT NOT NULL DEFAULT ''"))
 
 
 def _upgrade(conn: sqlite3.Connection) -> None:

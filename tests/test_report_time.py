@@ -14,7 +14,7 @@ from benchmark.report import published, tables, time_to_accuracy
 from benchmark.report.curves import Curve, benchmark_curves, continuous_seconds, read_curve
 from benchmark.report.header import budget_lines, duration, precision_line
 from benchmark.report.render import render_store
-from benchmark.runner.driver import supervision_of
+from benchmark.samplers import supervision_of
 from benchmark.store import Store
 from fixtures_data import record, row, synthetic_rows, write_metrics
 
@@ -173,20 +173,30 @@ def test_every_published_setting_is_unique() -> None:
     assert len(keys) == len(set(keys)) and len(keys) == 20
 
 
-def test_maml_and_umtra_match_by_method_and_supervision() -> None:
-    labels = {"maml": "maml", "umtra": "maml"}
+def test_maml_and_umtra_match_by_the_supervision_their_rows_store(tmp_path: Path) -> None:
+    """MAML on labelled episodes is MAML, on augmented views UMTRA: the rows say which, so the
+    report that ``benchmark report`` renders from the store alone (no spec) matches both; rows
+    older than the column, with no spec beside them, match nothing."""
+    samplers = {"maml": "labels", "umtra": "augment"}
     rows = [row(label, k, np.full(10, 0.9), eval_split="vinyals_test", head="native",
-                train_split="vinyals_train", method_name="maml")
-            for label in labels for k in (1, 5)]
-    table = tables.build_table(rows, "synth")
-    methods = {m: (n, "conv4") for m, n in labels.items()}
-    supervision = {"maml": supervision_of("labels"),
-                   "umtra": supervision_of("augment")}
-    got = published.compare(table, methods, supervision=supervision)
-    same = {(c.ours, c.published.method) for c in got if c.same_method}
+                train_split="vinyals_train", method_name="maml",
+                supervision=supervision_of(sampler))
+            for label, sampler in samplers.items() for k in (1, 5)]
+    with Store(tmp_path / "store.sqlite") as store:
+        store.put_results(rows)
+    render_store(tmp_path / "store.sqlite", out_dir=tmp_path / "out", benchmark_name="synth")
+    md = (tmp_path / "out" / "synth.md").read_text()
+    section = md.split("### Published vs ours")[1].split("\n### ")[0]
+    same = {(cells[1], cells[4]) for line in section.splitlines()
+            if line.startswith("| ") and "same method" in line for cells in [[c.strip() for c in line.split("|")]]}
     assert same == {("maml", "MAML"), ("umtra", "UMTRA")}
-    assert not any(c.ours == "umtra" and c.published.method == "MAML" for c in got)
-    assert published.compare(table, methods) == []  # supervision unknown: nothing
+    table = tables.build_table(rows, "synth")
+    methods = {label: ("maml", "conv4") for label in samplers}
+    assert published.compare(table, methods, supervision=published.trained_with(rows))
+    old = [replace(r, supervision="") for r in rows]
+    assert published.trained_with(old) == {}
+    assert published.compare(table, methods, supervision=published.trained_with(old)) == []
+    assert published.trained_with(old, {"umtra": "none"}) == {"umtra": "none"}  # the spec's
 
 
 # ---------------------------------------------------------------- rendered files

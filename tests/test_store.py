@@ -81,26 +81,28 @@ def test_not_sqlite_is_refused_and_left_unchanged(tmp_path: Path) -> None:
 
 
 def test_a_version_3_store_gains_the_newer_columns(tmp_path: Path) -> None:
-    """Rows stored before conversions and evaluation precisions existed read as unconverted
-    and embedded in float32; new rows record theirs."""
+    """Rows stored before conversions, evaluation precisions and supervision existed read as
+    unconverted, embedded in float32 and of unknown supervision; new rows record theirs."""
     path = tmp_path / "old.sqlite"
     with Store(path) as store:
         store.put_results([make_row()])
     conn = sqlite3.connect(path)
     conn.execute("ALTER TABLE results DROP COLUMN input_conversion")
     conn.execute("ALTER TABLE results DROP COLUMN eval_precision")
+    conn.execute("ALTER TABLE results DROP COLUMN supervision")
     conn.execute("PRAGMA user_version = 3")
     conn.commit()
     conn.close()
     converted = make_row(eval_dataset="cifar10", eval_split="fewshot_test→auto",
-                         input_conversion="RGB→grey (ITU-R 601 luma)", eval_precision="bfloat16")
+                         input_conversion="RGB→grey (ITU-R 601 luma)", eval_precision="bfloat16",
+                         supervision="labels")
     with Store(path) as store:
         assert store.results(with_episodes=True) == [make_row()]
-        assert store.results()[0].eval_precision == "float32"
+        assert (store.results()[0].eval_precision, store.results()[0].supervision) == ("float32", "")
         store.put_results([converted])
         assert store.results("bench", with_episodes=True)[0] == converted
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
     conn.close()
 
 

@@ -5,8 +5,9 @@ method registered as ``M``, on backbone ``B``) when
 
 - ``(P.backbone, P.train_dataset, P.eval_dataset, P.eval_split, P.ways, P.shots, P.head)``
   equals ``(B, C.train_dataset, C.eval_dataset, C.eval_split, C.ways, C.shots, C.head)``, and
-- ``P.supervision`` is the cell's supervision ``S``: labels, or none (from the method's episode
-  sampler when the spec is known, ``runner.driver.supervision_of``; else ``SUPERVISION[M]``).
+- ``P.supervision`` is the cell's supervision ``S``: labels, or none, as its rows store it
+  (``ResultRow.supervision``, from the method's episode sampler); for rows stored before that
+  column, from the spec when it is known, else ``SUPERVISION[M]``.
 
 Among those, ``P`` is the **same method** when ``P.family`` is ``FAMILY[M, S]``, otherwise a
 **reference** (another method trained the same way, e.g. UMTRA beside our SimCLR): MAML on
@@ -17,9 +18,10 @@ supervision is unknown is compared with nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 from benchmark.report.tables import TransferTable
+from benchmark.store import ResultRow
 
 #: (our registered method, its supervision) → the published family it reimplements.
 FAMILY = {("protonet", "labels"): "protonet", ("protoclr", "none"): "protoclr",
@@ -102,12 +104,20 @@ class Comparison:
         return self.mean - self.published.accuracy
 
 
+def trained_with(rows: Iterable[ResultRow],
+                 fallback: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Method label → how it was trained (labels/none), as its rows store it; ``fallback``
+    (e.g. from the spec) for labels whose rows are all older than ``ResultRow.supervision``."""
+    stored = {row.method: row.supervision for row in rows if row.supervision}
+    return {**(fallback or {}), **stored}
+
+
 def compare(table: TransferTable, methods: Mapping[str, tuple[str, str]],
             published: Sequence[Published] = PUBLISHED,
             supervision: Mapping[str, str] | None = None) -> list[Comparison]:
     """Every (our cell, published number) pair the rule matches; ``methods`` maps a method
     label of the table to its (registered method, backbone), ``supervision`` a label to how
-    it was trained (``runner.driver.supervision_of`` its sampler; default ``SUPERVISION`` of its method)."""
+    it was trained (``trained_with``; default ``SUPERVISION`` of its method)."""
     out = []
     for _, cell in table.cells.iterrows():
         name, backbone = methods.get(cell["method"], ("", ""))

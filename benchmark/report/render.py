@@ -178,9 +178,11 @@ def render_benchmark(store: Store, benchmark: str, out_dir: Path,
                      command: str | None = None,
                      supervision: Mapping[str, str] | None = None) -> Report:
     """Write the plots of one benchmark of ``store`` into ``out_dir`` and its tables and page
-    beside it (``table_paths``); ``supervision`` (method label → labels/none, from the spec)
-    matches the published numbers (``published.compare``)."""
+    beside it (``table_paths``). The published numbers are matched by the supervision the rows
+    store (``published.trained_with``); ``supervision`` (method label → labels/none, from the
+    spec) stands in for rows older than that column."""
     rows = store.current_results(benchmark, with_episodes=True)  # not another config's rows
+    supervision = published.trained_with(rows, supervision)
     table = tables.build_table(matched_compute.at_last_mark(rows), benchmark)
     table = replace(table, commits=tuple(sorted({r.commit for r in rows})))  # every mark's
     marked = matched_compute.build(rows, benchmark, supervision)

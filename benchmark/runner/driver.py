@@ -27,6 +27,7 @@ from benchmark.runner.job import JobResult, run_dir, run_job
 from benchmark.runner.leases import DEFAULT_TIMEOUT_S, LeaseKeeper, check_timeout
 from benchmark.runner.planning import Work, dry_plan, plan, plan_text, steps_left, work_left
 from benchmark.runner.reuse import retire
+from benchmark.samplers import supervision_of
 from benchmark.interrupt import interruption
 from benchmark.spec.plain import canonical_hash, writable
 from benchmark.spec.schema import Reader
@@ -348,11 +349,3 @@ def plan_file(spec_path: str | Path | Mapping[str, Any],
                     runs_dir=Path(runs_dir) if runs_dir is not None else None)
     return plan_text(jobs, Path(store_path), resolved)
 
-
-def supervision_of(sampler: str) -> str:
-    """``labels`` when the episode sampler draws labelled classes (it offers ``classes`` and
-    not ``instances``: an augmentation episode's classes are images), else ``none``."""
-    from benchmark.samplers import SAMPLERS
-
-    offers = SAMPLERS.get(sampler).offers
-    return "labels" if "classes" in offers and "instances" not in offers else "none"

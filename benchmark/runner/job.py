@@ -29,7 +29,7 @@ from benchmark.methods import METHODS, ModelSpec, build_method
 from benchmark.methods.base import check_across_ranks
 from benchmark.runner.cells import Cell, by_episodes, cells_of
 from benchmark.runner.reuse import claim_folder, job_fingerprint
-from benchmark.samplers import Sampler, build_sampler
+from benchmark.samplers import Sampler, build_sampler, supervision_of
 from benchmark.spec.benchmark_spec import BenchmarkSpec, MethodSpec
 from benchmark.store import ResultRow, RunRecord
 from benchmark.train.marks import mark_path
@@ -144,10 +144,12 @@ def _evaluated(spec: BenchmarkSpec, label: str, seed: int, runs_dir: Path,
     if label in floors:
         model, run = random_floor(floors[label], train_split.image_shape, seed), None
         method_name, backbone, steps, train_seconds = "random", floors[label], 0, 0.0
+        supervision = ""
     else:
         method = spec.method(label)
         model, run = _trained_model(spec, method, seed, device, runs_dir, data_root)
         method_name, backbone, steps = method.method, method.backbone, run.steps
+        supervision = supervision_of(method.sampler)
         train_seconds = time.perf_counter() - started
     model = model.to(device)
     common = dict(
@@ -157,6 +159,7 @@ def _evaluated(spec: BenchmarkSpec, label: str, seed: int, runs_dir: Path,
         train_seconds=train_seconds, device=device, commit=provenance.commit(),
         versions=provenance.library_versions(), spec_hash=spec.job_hash(label),
         train_fingerprint=train_split.fingerprint, method_name=method_name, backbone=backbone,
+        supervision=supervision,
     )
     rows = []
     weights = MarkWeights(model, run_dir(runs_dir, spec, label, seed), steps, train_seconds)

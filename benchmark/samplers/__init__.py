@@ -7,10 +7,11 @@ unlabelled images) and ``temporal`` (nearby frames of one sequence). A new sampl
 """
 
 from benchmark.samplers.augment import AugmentSampler
-from benchmark.samplers.base import SAMPLERS, Sampler, build_sampler, register_sampler
+from benchmark.samplers.base import (SAMPLERS, Sampler, build_sampler, register_sampler,
+                                     supervision_of)
 from benchmark.samplers.labels import LabelSampler
 from benchmark.samplers.patches import PatchSampler
 from benchmark.samplers.temporal import TemporalSampler
 
 __all__ = ["SAMPLERS", "AugmentSampler", "LabelSampler", "PatchSampler", "Sampler", "TemporalSampler",
-           "build_sampler", "register_sampler"]
+           "build_sampler", "register_sampler", "supervision_of"]

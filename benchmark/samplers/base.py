@@ -156,6 +156,14 @@ class Sampler(ABC):
                 f"shots={self.shots}, queries={self.queries}, device={str(self.device)!r})")
 
 
+def supervision_of(sampler: str) -> str:
+    """How a method trained on ``sampler``'s episodes is supervised: ``labels`` when they are
+    labelled classes (it offers ``classes`` and not ``instances``: an augmentation episode's
+    classes are images), else ``none``. Stored with every result row (``ResultRow.supervision``)."""
+    offers = SAMPLERS.get(sampler).offers
+    return "labels" if "classes" in offers and "instances" not in offers else "none"
+
+
 def build_sampler(
     kind: str,
     split: Split,
