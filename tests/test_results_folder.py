@@ -8,7 +8,10 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from benchmark import export
+from benchmark.errors import BenchmarkError
 from benchmark.report.index import render_indexes
 from benchmark.report.render import render_ablation_store, render_store
 from benchmark.store import Store
@@ -80,3 +83,22 @@ def test_the_export_gains_each_stores_benchmarks_and_keeps_the_others(tmp_path: 
     rows = export.read(out / export.FILE_NAME)["results"]
     assert {r.accuracy for r in rows if r.benchmark == "other"} == {0.5}  # replaced, not added
     assert len(rows) == len(found["results"])
+
+
+def test_a_fresh_clones_export_renders_its_ablations_and_names_itself_for_the_others(
+        tmp_path: Path) -> None:
+    """No store beside the export (a fresh clone): ``report --ablation`` renders an exported
+    ablation, and for one the export lacks says which file it read and how to make it, not the
+    temporary copy it was read through."""
+    a, _ = _two_stores(tmp_path)
+    shipped = tmp_path / "clone" / "results"
+    render_store(a, out_dir=shipped)  # writes the export beside the pages
+    absent = shipped / "results.sqlite"
+    report = render_ablation_store(absent, "temp", out_dir=shipped)
+    assert (shipped / "ablations" / "temp" / "report.html").is_file() and report.markdown
+    with pytest.raises(BenchmarkError) as refused:
+        render_ablation_store(absent, "glyph_recipe", out_dir=shipped)
+    message = str(refused.value)
+    assert str(shipped / export.FILE_NAME) in message and "tasks/ablations/" in message
+    assert "benchmark-export-" not in message and "(ablations: temp)" in message
+    assert not absent.exists()

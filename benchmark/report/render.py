@@ -273,7 +273,12 @@ def opened_store(store_path: Path, what: str) -> Iterator[Store]:
     with tempfile.TemporaryDirectory(prefix="benchmark-export-") as folder:
         with Store(Path(folder) / "store.sqlite") as store:
             export.load_into(found, store)
-            yield store
+            try:
+                yield store
+            except BenchmarkError as err:  # name the export the user has, not our copy of it
+                raise BenchmarkError(
+                    str(err).replace(f"store {store.path}", f"the exported results {found}")
+                    + f"; there is no store {store_path}: {what} to make one") from None
 
 
 def render_store(store_path: str | Path, out_dir: str | Path = Path("results"),
@@ -333,7 +338,7 @@ def render_ablation_store(store_path: str | Path, ablation: str,
     page and the files written."""
     store_path = Path(store_path)
     folder = Path(out_dir) / "ablations"
-    with opened_store(store_path, "run an ablation") as store:
+    with opened_store(store_path, "run the ablation's file, tasks/ablations/NAME.yaml,") as store:
         report = render_ablation(store, ablation, folder / ablation)
         written = refresh_folder(Path(out_dir), store if store_path.is_file() else None)
     print(report.markdown)
