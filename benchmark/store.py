@@ -11,8 +11,8 @@ Tables (schema version in ``PRAGMA user_version``):
   number (spec hash, commit, library versions, data fingerprints, device, and what was done to
   bring the eval images to the model's shape: ``input_conversion``, empty when nothing was;
   the precision the images were embedded in: ``eval_precision``; how the method was trained:
-  ``supervision``, ``labels`` or ``none``, empty for an untrained floor and for rows stored
-  before schema 7).
+  ``supervision``, ``labels`` or ``none``, empty for what was not trained here (the floor, a
+  pretrained encoder) and for rows stored before schema 7).
 - ``episode_accuracies``: the per-episode accuracies behind each result, for paired tests.
 - ``ablation_points``: the grid points of an ablation: each point's name (``temperature-0.1``),
   its place in the grid, the benchmark its rows are stored under, the swept values (JSON) and
@@ -64,8 +64,8 @@ class ResultRow:
     ``mark`` is the training CPU-minutes of the checkpoint evaluated (``TrainConfig.marks``;
     then ``steps`` is that checkpoint's step and ``train_seconds`` its training CPU seconds),
     0 for the run's final (or best) weights. ``supervision`` is how the method was trained:
-    ``labels`` or ``none`` (``benchmark.samplers.supervision_of`` its sampler), empty for the
-    untrained floor and for rows older than the column; the report matches published numbers
+    ``labels`` or ``none`` (``benchmark.samplers.supervision_of`` its sampler), empty for what
+    was not trained here (the floor, a pretrained encoder) and for rows older than the column; the report matches published numbers
     by it (MAML on labels is MAML, on augmented views UMTRA).
     """
 

@@ -160,6 +160,7 @@ def test_pretrained_method_runs_without_training(tmp_path: Path) -> None:
         run = store.get_run("byo", "mine", 0)
     assert set(rows) == {"random", "mine"}
     assert rows["mine"].steps == 0 and rows["mine"].method_name == "pretrained"
+    assert rows["mine"].supervision == ""  # not trained here: matched to no published number
     assert run.status == "done" and run.steps == 0
     assert rows["mine"].episode_accuracies == rows["random"].episode_accuracies
     assert not list((tmp_path / "runs").rglob("*.pt"))

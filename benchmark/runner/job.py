@@ -149,7 +149,7 @@ def _evaluated(spec: BenchmarkSpec, label: str, seed: int, runs_dir: Path,
         method = spec.method(label)
         model, run = _trained_model(spec, method, seed, device, runs_dir, data_root)
         method_name, backbone, steps = method.method, method.backbone, run.steps
-        supervision = supervision_of(method.sampler)
+        supervision = supervision_of(method.sampler) if METHODS.get(method.method).trains else ""
         train_seconds = time.perf_counter() - started
     model = model.to(device)
     common = dict(
