@@ -27,6 +27,7 @@ from benchmark.device import resolve_device
 from benchmark.episodes.episode import Episode
 from benchmark.samplers.base import Sampler
 from benchmark.errors import BenchmarkError
+from benchmark.interrupt import safe_points, stop_point
 from benchmark.heads import (HEADS, EmbedFn, Embedder, EmbeddingHead, Head, check_head, embed_fn,
                              eval_mode, model_device)
 from benchmark.precision import autocast, resolve_eval
@@ -343,11 +344,13 @@ def _episode_accuracies(
     """Per-episode accuracies, embedding the images of each episode (batched by ``batch_images``);
     ``done(n)`` after each batch of ``n`` episodes."""
     accuracies: list[torch.Tensor] = []
-    for batch in _batches(episodes, batch_images):
-        predictions = head.predict(model, batch)
-        labels = torch.stack([e.query_labels for e in batch]).cpu()
-        accuracies.append((predictions == labels).double().mean(1))
-        done(len(batch))
+    with safe_points():
+        for batch in _batches(episodes, batch_images):
+            stop_point()
+            predictions = head.predict(model, batch)
+            labels = torch.stack([e.query_labels for e in batch]).cpu()
+            accuracies.append((predictions == labels).double().mean(1))
+            done(len(batch))
     return torch.cat(accuracies).numpy()
 
 

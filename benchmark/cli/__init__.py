@@ -18,7 +18,7 @@ from benchmark import __version__
 from benchmark.cli import catalog, datasets, evaluate, perf, report, run  # noqa: F401 (register)
 from benchmark.cli.base import SUBCOMMANDS, Parser, help_of, log_to_stdout
 from benchmark.cli.run import parse_set
-from benchmark.interrupt import Terminated, sigterm_as_interrupt
+from benchmark.interrupt import Terminated, interrupts_at_safe_points
 from benchmark.errors import BenchmarkError, RunsFailed
 from benchmark.memory import keep_freed_memory
 
@@ -50,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     keep_freed_memory()
     log_to_stdout()
     try:
-        with sigterm_as_interrupt():
+        with interrupts_at_safe_points():
             return args.handler(args)
     except RunsFailed as err:
         print(f"error: {err}", file=sys.stderr)

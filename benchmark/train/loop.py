@@ -51,6 +51,7 @@ from benchmark.checkpoint import (
 from benchmark.device import resolve_device
 from benchmark.episodes.episode import Episode, EpisodeSampler, TaskShape
 from benchmark.errors import BenchmarkError
+from benchmark.interrupt import safe_points, stop_point
 from benchmark.methods import ModelSpec
 from benchmark.methods.base import Method
 from benchmark.precision import autocast, choose, step_probe
@@ -419,33 +420,35 @@ def train(
     row: dict[str, Any] = {}
     method.train()
     try:
-        for step in range(start, config.steps):
-            if marks.finished:
-                break
-            seeds = step_seeds(config.seed, step, config.meta_batch, distributed.rank())
-            lr = optimizer.param_groups[0]["lr"]
-            try:
-                out = stepper(_draw(sampler, seeds))
-            except FloatingPointError as err:
-                raise DivergedError(step + 1, float(err.args[0]), checkpoints.last,
-                                    saved_step) from None
-            done = step + 1
-            with torch.no_grad():
-                method.after_step(done, config.steps)
-            row = {**_mean_metrics(out, device), "step": done, "seed": seeds[0], "lr": lr,
-                   "seconds": round(progress.clock(), 4)}
-            for mark in marks.due(progress.cpu.minutes()):
-                checkpoints.save(mark_path(run_dir, mark), done, stepper, method, progress, mark)
-            last = done == config.steps or marks.finished
-            if lead and validate is not None and _validates(config, done, last):
-                row["val_acc"] = _validate_and_keep_best(validate, method, device, done,
-                                                         progress, checkpoints, stepper)
-            log.write(row)
-            if done % config.checkpoint_every == 0 or last:
-                log.flush()
-                checkpoints.save(checkpoints.last, done, stepper, method, progress)
-                saved_step = done
-            log.bar.update(1)
+        with safe_points():
+            for step in range(start, config.steps):
+                stop_point()  # SIGTERM / SIGINT land between two steps
+                if marks.finished:
+                    break
+                seeds = step_seeds(config.seed, step, config.meta_batch, distributed.rank())
+                lr = optimizer.param_groups[0]["lr"]
+                try:
+                    out = stepper(_draw(sampler, seeds))
+                except FloatingPointError as err:
+                    raise DivergedError(step + 1, float(err.args[0]), checkpoints.last,
+                                        saved_step) from None
+                done = step + 1
+                with torch.no_grad():
+                    method.after_step(done, config.steps)
+                row = {**_mean_metrics(out, device), "step": done, "seed": seeds[0], "lr": lr,
+                       "seconds": round(progress.clock(), 4)}
+                for mark in marks.due(progress.cpu.minutes()):
+                    checkpoints.save(mark_path(run_dir, mark), done, stepper, method, progress, mark)
+                last = done == config.steps or marks.finished
+                if lead and validate is not None and _validates(config, done, last):
+                    row["val_acc"] = _validate_and_keep_best(validate, method, device, done,
+                                                             progress, checkpoints, stepper)
+                log.write(row)
+                if done % config.checkpoint_every == 0 or last:
+                    log.flush()
+                    checkpoints.save(checkpoints.last, done, stepper, method, progress)
+                    saved_step = done
+                log.bar.update(1)
     finally:
         log.close()
     if marks.pending:
