@@ -200,3 +200,29 @@ def test_a_run_that_stops_at_a_compute_mark_shows_no_step_total_or_eta() -> None
     piped = io.StringIO()
     progress_bar(None, 7, "train", None, piped)
     assert piped.getvalue() == "train: resumed at step 7\n"
+
+
+@pytest.mark.parametrize("meta_batch, precision", [(1, "float32"), (3, "bfloat16")])
+def test_the_plan_probe_times_the_step_the_trainer_takes(
+        meta_batch: int, precision: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The probe once timed one episode a step in float32 whatever the trainer's meta-batch
+    and precision (reproduce/maml's 32-task steps were estimated as 1-task steps)."""
+    import yaml
+
+    from benchmark.runner import probe
+    from benchmark.spec.benchmark_spec import load_spec
+
+    raw = yaml.safe_load(TINY.read_text())
+    raw["trainer"].update(meta_batch=meta_batch, precision=precision)
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    taken: list[tuple[int, str]] = []
+
+    class Recording(probe.TrainStep):
+        def __call__(self, episodes):  # type: ignore[override]
+            taken.append((len(episodes), self.precision))
+            return super().__call__(episodes)
+
+    monkeypatch.setattr(probe, "TrainStep", Recording)
+    assert probe.step_seconds(load_spec(path), "protonet", None, "cpu", steps=2) > 0
+    assert taken == [(meta_batch, precision)] * 3     # one warm-up step, then the two timed

@@ -16,7 +16,8 @@ from benchmark.evaluation import random_floor
 from benchmark.heads import embed_fn
 from benchmark.runner.job import build_model, build_train_sampler
 from benchmark.spec.benchmark_spec import BenchmarkSpec
-from benchmark.train.loop import TrainStep, episode_seed, place
+from benchmark.precision import choose, step_probe
+from benchmark.train.loop import TrainStep, draw_step, place, step_seeds
 from benchmark.train.optim import build_optimizer, build_scheduler
 
 #: Images embedded by the evaluation probe.
@@ -26,7 +27,8 @@ PROBE_IMAGES = 128
 def step_seconds(spec: BenchmarkSpec, label: str, data_root: Path | None, device: str,
                  steps: int = 3) -> float:
     """Seconds per training step of method ``label``: the mean of ``steps`` steps after one
-    warm-up step, on a fresh model (seed 0) on ``device``, as the trainer runs them."""
+    warm-up step, on a fresh model (seed 0) on ``device``, as the trainer runs them (its
+    meta-batch of episodes a step, in the precision the trainer would choose)."""
     method = spec.method(label)
     split = load_split(spec.train.dataset, spec.train_split_of(label), data_root)
     model = build_model(method, split.image_shape, seed=0)
@@ -34,12 +36,14 @@ def step_seconds(spec: BenchmarkSpec, label: str, data_root: Path | None, device
     where = place(model, config)
     sampler = build_train_sampler(method, split, str(where))
     optimizer = build_optimizer(model, config)
-    step = TrainStep(model, optimizer, build_scheduler(optimizer, config), where, config.amp)
+    precision = choose(config.precision, where, step_probe(model, sampler, where)).precision
+    step = TrainStep(model, optimizer, build_scheduler(optimizer, config), where, config.amp,
+                     precision)
     model.train()
-    step([sampler.sample(episode_seed(0, 0))])
+    step(draw_step(sampler, step_seeds(0, 0, config.meta_batch)))
     started = time.perf_counter()
     for i in range(1, steps + 1):
-        step([sampler.sample(episode_seed(0, i))])
+        step(draw_step(sampler, step_seeds(0, i, config.meta_batch)))
     return (time.perf_counter() - started) / steps
 
 

@@ -428,7 +428,7 @@ def train(
                 seeds = step_seeds(config.seed, step, config.meta_batch, distributed.rank())
                 lr = optimizer.param_groups[0]["lr"]
                 try:
-                    out = stepper(_draw(sampler, seeds))
+                    out = stepper(draw_step(sampler, seeds))
                 except FloatingPointError as err:
                     raise DivergedError(step + 1, float(err.args[0]), checkpoints.last,
                                         saved_step) from None
@@ -485,7 +485,7 @@ def _result(config: TrainConfig, start: int, done: int, last_row: Mapping[str, A
     )
 
 
-def _draw(sampler: EpisodeSampler, seeds: list[int]) -> list[Episode]:
+def draw_step(sampler: EpisodeSampler, seeds: list[int]) -> list[Episode]:
     """The episodes of one step: one drawn alone, a meta-batch in one vectorised draw."""
     return [sampler.sample(seeds[0])] if len(seeds) == 1 else sampler.sample_batch(seeds)
 
