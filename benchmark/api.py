@@ -212,12 +212,19 @@ def results(store: str | Path = DEFAULT_STORE, spec: str | Sequence[str] | None 
                               "head", "seed"], ignore_index=True) if records else frame
 
 
-def _check_names(names: Sequence[str] | None, known: Sequence[str], where: str) -> None:
-    """Refuse a benchmark name the rows do not hold, naming those they hold."""
+def _check_names(names: Sequence[str] | None, known: Sequence[str], where: str,
+                 tables: Path | None = None) -> None:
+    """Refuse a benchmark name the rows do not hold, naming those they hold (and, given the
+    results folder ``tables``, the committed tables of the names it has one for)."""
     unknown = [n for n in names or () if n not in known]
     if unknown:
+        shown = [table for name in unknown if tables is not None
+                 for table in (tables / f"{name}.csv", tables / "ablations" / name / "table.csv")
+                 if table.is_file()]
+        hint = (f"; its table without per-episode rows: {', '.join(map(str, shown))}"
+                if shown else "")
         raise BenchmarkError(f"no benchmark {', '.join(map(repr, unknown))} in {where} "
-                             f"(benchmarks: {', '.join(known) or 'none'})")
+                             f"(benchmarks: {', '.join(known) or 'none'}){hint}")
 
 
 def _exported(path: Path, names: Sequence[str] | None) -> tuple[list, dict]:
@@ -230,7 +237,7 @@ def _exported(path: Path, names: Sequence[str] | None) -> tuple[list, dict]:
         raise BenchmarkError(f"store {path} does not exist, and no exported results "
                              f"({export.FILE_NAME}) are beside it")
     data = export.read(found)
-    _check_names(names, sorted({r.benchmark for r in data["results"]}), str(found))
+    _check_names(names, sorted({r.benchmark for r in data["results"]}), str(found), found.parent)
     rows = [r for r in data["results"] if names is None or r.benchmark in names]
     return rows, {(r.benchmark, r.method, r.seed): r for r in data["runs"]}
 

@@ -69,8 +69,11 @@ def test_a_fresh_clone_reads_the_export(fresh_clone: Path, tmp_path: Path) -> No
     assert rows.drop(columns="episode_accuracies").equals(stored.drop(columns="episode_accuracies"))
     # to the bit: rounded, equal differences between methods become unequal (other p-values)
     assert np.array_equal(np.stack(rows.episode_accuracies), np.stack(stored.episode_accuracies))
-    with pytest.raises(BenchmarkError, match=r"no benchmark 'nope' .*benchmarks: synth, temp"):
+    with pytest.raises(BenchmarkError, match=r"no benchmark 'nope' .*benchmarks: synth, temp, [^;]*\)$"):
         benchmark.results(fresh_clone / "results.sqlite", spec="nope")
+    (fresh_clone / "older.csv").write_text("method,mean\n")   # a table committed without rows
+    with pytest.raises(BenchmarkError, match=r"'older' .*per-episode rows: .*older\.csv$"):
+        benchmark.results(fresh_clone / "results.sqlite", spec="older")
     render_ablation_store(fresh_clone / "results.sqlite", "temp", out_dir=fresh_clone)
     assert (fresh_clone / "ablations" / "temp" / "report.html").is_file()
     assert not (fresh_clone / "results.sqlite").exists()
