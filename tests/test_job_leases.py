@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import logging
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -115,6 +116,9 @@ def test_the_same_spec_run_twice_at_once_trains_every_job_once(tmp_path: Path,
     # the two ran at once: one of them met a job the other held or had just done
     assert any(word in out for out in outputs
                for word in ("skipped", "done by another process")), outputs
+    # and each counts every job done in the end, the other's too (it stopped short once)
+    last = [re.findall(r"twice: (\d)/(\d) jobs done", out)[-1] for out in outputs]
+    assert all(done == total for done, total in last), last
     with sqlite3.connect(tmp_path / "store.sqlite") as db:
         runs = db.execute("SELECT method, status, steps FROM runs").fetchall()
         results = db.execute("SELECT COUNT(*) FROM results").fetchone()[0]

@@ -146,6 +146,14 @@ def test_eta_counts_steps_left_at_the_measured_rate(spec: BenchmarkSpec) -> None
     overall.job_done(done("protonet", 100, 50.0, 4.0))
     # 300 steps at 2 steps/s, and one job's evaluation (4 s mean): 2m34s
     assert overall.line() == "tiny: 2/3 jobs done, elapsed 58s, ETA 2m34s"
+    # another process holds protoclr: its steps leave this process's ETA, and come back with it
+    overall.held_elsewhere(("protoclr", 0))
+    assert overall.line() == "tiny: 2/3 jobs done (1 running elsewhere), elapsed 58s, ETA 0s"
+    overall.taken_back(("protoclr", 0), 200)
+    assert overall.line() == "tiny: 2/3 jobs done, elapsed 58s, ETA 1m44s"
+    overall.held_elsewhere(("protoclr", 0))
+    overall.done_elsewhere(("protoclr", 0))
+    assert overall.line() == "tiny: 3/3 jobs done, elapsed 58s, ETA 0s"
 
 
 def test_plan_counts_the_steps_left_after_a_checkpoint(spec: BenchmarkSpec, tmp_path: Path,

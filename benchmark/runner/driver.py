@@ -63,6 +63,7 @@ def _run_spec(spec: BenchmarkSpec, store_path: Path, runs_dir: Path, data_root: 
             claimed, other = leases.claim(store, lease)
             if not claimed:
                 progress.skipped(spec, label, seed, other)
+                clock.held_elsewhere(job.key)
                 return False
             if other is not None:
                 progress.taken_over(spec, label, seed, other, leases.gone(other))
@@ -70,7 +71,10 @@ def _run_spec(spec: BenchmarkSpec, store_path: Path, runs_dir: Path, data_root: 
             if work is None:
                 store.release(lease)
                 progress.done_elsewhere(spec, label, seed)
+                clock.done_elsewhere(job.key)
                 return False
+            if job.key in clock.away:
+                clock.taken_back(job.key, steps_left(spec, store, label, seed, runs_dir)[0])
             attempted.add(job.key)
             if work.stale_hash is not None:
                 moved = retire(run_dir(runs_dir, spec, label, seed), work.stale_hash)
@@ -114,6 +118,9 @@ def _run_spec(spec: BenchmarkSpec, store_path: Path, runs_dir: Path, data_root: 
         while True:
             left = [w for w in plan(spec, store)
                     if (w.label, w.seed) in mine - attempted]
+            for key in clock.away - {(w.label, w.seed) for w in left}:
+                progress.done_elsewhere(spec, *key)
+                clock.done_elsewhere(key)
             if not left:
                 return failed
             free = [w for w in left if leases.held_elsewhere(store, spec, w.label, w.seed) is None]

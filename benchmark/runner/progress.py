@@ -81,37 +81,59 @@ class Overall:
     """The progress line across a spec's jobs, logged as each job ends (beside each job's own
     progress): ``quick: 2/5 jobs done, elapsed 3m12s, ETA 4m48s``.
 
-    The ETA is the training steps left over the measured step rate (the steps and training
-    seconds of the jobs done), plus the mean evaluation time of a job done times the jobs
-    left; ``?`` while steps are left and none has been timed (after the untrained floor)."""
+    The ETA is this process's work: the training steps left over the measured step rate (the
+    steps and training seconds of the jobs done), plus the mean evaluation time of a job done
+    times the jobs left here; ``?`` while steps are left and none has been timed (after the
+    untrained floor). Jobs another process holds are not in it (``away``): the line says how
+    many run elsewhere, and they count as done when their holder finishes them."""
 
     def __init__(self, spec: BenchmarkSpec, steps: Mapping[tuple[str, int], int],
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.spec, self.steps, self.clock = spec, dict(steps), clock
         self.total, self.done = len(steps), 0
+        self.away: set[tuple[str, int]] = set()
         self.trained_steps, self.train_seconds, self.eval_seconds = 0, 0.0, 0.0
         self.started = clock()
 
     def eta(self) -> str:
-        """The time left, or ``?`` when it cannot be measured yet."""
+        """The time left for this process's jobs, or ``?`` when it cannot be measured yet."""
         steps = sum(self.steps.values())
         if steps and not self.trained_steps:
             return "?"
-        left = self.total - self.done
+        left = self.total - self.done - len(self.away)
         training = steps * self.train_seconds / self.trained_steps if steps else 0.0
         evaluating = self.eval_seconds / self.done * left if self.done else 0.0
         return clock_text(training + evaluating) if self.done or not left else "?"
 
     def line(self) -> str:
         """The current line."""
-        return (f"{self.spec.name}: {self.done}/{self.total} jobs done, elapsed "
+        away = f" ({len(self.away)} running elsewhere)" if self.away else ""
+        return (f"{self.spec.name}: {self.done}/{self.total} jobs done{away}, elapsed "
                 f"{clock_text(self.clock() - self.started)}, ETA {self.eta()}")
 
+    def held_elsewhere(self, key: tuple[str, int]) -> None:
+        """Another live process holds job ``key``: its steps leave this process's ETA."""
+        self.away.add(key)
+        self.steps.pop(key, None)
+
+    def taken_back(self, key: tuple[str, int], steps: int) -> None:
+        """Job ``key`` runs here after all (its holder died or gave it back): ``steps`` left."""
+        self.away.discard(key)
+        self.steps[key] = steps
+
+    def done_elsewhere(self, key: tuple[str, int]) -> None:
+        """Another process finished job ``key``: one more done; log the line."""
+        self.away.discard(key)
+        self.steps.pop(key, None)
+        self.done += 1
+        log.info("%s", self.line())
+
     def job_done(self, outcome: Outcome) -> None:
-        """One more job ended (finished, failed or done elsewhere): count its measured training
-        steps and seconds and its evaluation seconds, and log the line."""
+        """One more job ended here (finished or failed): count its measured training steps and
+        seconds and its evaluation seconds, and log the line."""
         self.done += 1
         key = outcome.job.key
+        self.away.discard(key)
         steps = self.steps.pop(key, 0)
         result = outcome.result
         if outcome.error is None and result is not None:
