@@ -30,7 +30,8 @@ class _Network(nn.Module):
             "(UMTRA on augmentation episodes)"
 )
 class MAML(InnerLoopMethod):
-    """Model-agnostic meta-learning on one episode per step (meta-batch 1: the trainer's step).
+    """Model-agnostic meta-learning: each episode of the trainer's step (``trainer.meta_batch``
+    of them; the loss is their mean) adapts its own clone.
 
     Training: a learn2learn clone of backbone + classifier takes ``inner_steps`` SGD steps
     (``inner_lr``) on the support's cross-entropy; the loss is the adapted clone's cross-entropy
@@ -45,8 +46,7 @@ class MAML(InnerLoopMethod):
     query statistics).
 
     Published recipe: ``tasks/reproduce/maml.yaml`` (Finn et al.: 5-way meta-batch 32, 1 step
-    at 0.4; 20-way meta-batch 16, 5 steps at 0.1; Adam 1e-3; 10 test steps; needs
-    ``trainer.meta_batch``). Differences that remain: Conv-4 with max-pooling (theirs: strided
+    at 0.4; 20-way meta-batch 16, 5 steps at 0.1; Adam 1e-3; 10 test steps). Differences that remain: Conv-4 with max-pooling (theirs: strided
     convolutions on Omniglot); test queries normalised with the support's statistics (theirs:
     the query batch's, transductive); the Vinyals characters instead of their random 1,200.
     Parity with learn2learn's ``maml_omniglot.py`` loop: ``results/parity.md``.
