@@ -101,4 +101,11 @@ def test_a_fresh_clones_export_renders_its_ablations_and_names_itself_for_the_ot
     message = str(refused.value)
     assert str(shipped / export.FILE_NAME) in message and "tasks/ablations/" in message
     assert "benchmark-export-" not in message and "(ablations: temp)" in message
+    assert "its report" not in message
+    # one whose report is committed (made from a store that is not here) names that report
+    (shipped / "ablations" / "glyph_recipe").mkdir()
+    (shipped / "ablations" / "glyph_recipe" / "index.md").write_text("# glyph_recipe\n")
+    with pytest.raises(BenchmarkError, match=r"its report, without the rows, is .*glyph_recipe"
+                                             r"/index\.md; there is no store .*tasks/ablations/"):
+        render_ablation_store(absent, "glyph_recipe", out_dir=shipped)
     assert not absent.exists()

@@ -338,7 +338,13 @@ def render_ablation_store(store_path: str | Path, ablation: str,
     page and the files written."""
     store_path = Path(store_path)
     folder = Path(out_dir) / "ablations"
+    committed = folder / ablation / "index.md"
     with opened_store(store_path, "run the ablation's file, tasks/ablations/NAME.yaml,") as store:
+        if ablation not in store.ablations() and committed.is_file():
+            raise BenchmarkError(
+                f"no ablation {ablation!r} in store {store.path} (ablations: "
+                f"{', '.join(store.ablations()) or 'none'}); its report, without the rows, is "
+                f"{committed}")
         report = render_ablation(store, ablation, folder / ablation)
         written = refresh_folder(Path(out_dir), store if store_path.is_file() else None)
     print(report.markdown)
