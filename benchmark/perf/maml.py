@@ -34,6 +34,7 @@ from benchmark.device import resolve_device
 from benchmark.methods import build_method
 from benchmark.methods.maml import _Network
 from benchmark.perf.step import MIN_STEPS, measure, settings
+from benchmark.precision import autocast, hardware_bf16
 from benchmark.train import TrainConfig, build_optimizer, build_scheduler, place
 from benchmark.samplers import build_sampler
 
@@ -46,6 +47,9 @@ PUBLISHED_META_BATCH = {5: 32, 20: 16}
 #: The meta-batch rows: (method, params, inner_loop).
 META_ROWS = tuple((name, inner) for name in ("maml", "fomaml", "anil")
                   for inner in ("sequential", "autograd", "vectorised"))
+#: The rows measured again under bfloat16 autocast where the device computes it natively
+#: (``precision.hardware_bf16``): MAML, and learn2learn's example step under the same autocast.
+BF16_ROWS = (("maml", "sequential"), ("maml", "vectorised"))
 TARGET_VECTORISED_CUDA = 3.0
 FAST_LR, META_LR = 0.5, 0.003  # the example's
 TARGET_RATIO = 1.2  # issue 24: at the published meta-batch, >= 1.2x learn2learn's step
@@ -112,6 +116,16 @@ def autograd_loss(method: Any, episode: Episode) -> torch.Tensor:
                 for (k, p), g in zip(fast.items(), grads)}
     logits = functional_call(net, fast, (queries, episode.ways))
     return nn.functional.cross_entropy(logits, episode.query_labels)
+
+
+def in_precision(step: Callable[[int], Any], precision: str,
+                 device: torch.device) -> Callable[[int], Any]:
+    """``step`` with its computation under ``precision``'s autocast (as the trainer's
+    ``TrainStep`` runs a method's forward; the backward follows the forward's dtypes)."""
+    def timed(i: int) -> Any:
+        with autocast(precision, device):
+            return step(i)
+    return timed
 
 
 def meta_batch_step(name: str, split: Any, ways: int, shots: int, meta_batch: int,
@@ -181,17 +195,28 @@ def run(out: Path | None = None, data_root: Path | None = None) -> int:
            "vectorised": "vectorised inner loop (torch.func)"}
     labels = {f"{name}_{inner}": f"ours: {name}, meta-batch step, {how[inner]}, sampling "
                                  f"included, {device.type}" for name, inner in rows_run}
+    bf16, bf16_why = hardware_bf16(device)
+    bf16_run = [(name, inner) for name, inner in BF16_ROWS if bf16 and (name, inner) in rows_run]
+    labels.update({f"{name}_{inner}_bf16": f"ours: {name}, meta-batch step, {how[inner]}, "
+                                           f"sampling included, {device.type}, bfloat16 autocast"
+                   for name, inner in bf16_run})
     if l2l is not None:
         labels = {"l2l_conv4": "learn2learn maml_omniglot.py step, CNN4Backbone (max-pool) + "
                                "Linear: our Conv-4, pre-drawn tensors, cpu",
                   "ours_1": "ours: maml, one task per step (meta-batch 1, the trainer today), "
                             f"{device.type}", **labels}
+        if bf16_run:
+            labels["l2l_conv4_bf16"] = ("learn2learn maml_omniglot.py step as above, under "
+                                        "bfloat16 autocast (not in its example), cpu")
     rates: dict[str, list[float]] = {key: [] for key in labels}
     for ways, shots in SHAPES:
         meta_batch = PUBLISHED_META_BATCH[ways]
         steps: dict[str, Callable[[int], Any]] = {
             f"{name}_{inner}": meta_batch_step(name, split, ways, shots, meta_batch, inner, device)
             for name, inner in rows_run}
+        steps.update({f"{name}_{inner}_bf16": in_precision(meta_batch_step(
+            name, split, ways, shots, meta_batch, inner, device), "bfloat16", device)
+            for name, inner in bf16_run})
         per_step = dict.fromkeys(steps, meta_batch)
         if l2l is not None:
             pool = build_sampler("labels", split, ways, shots, 1).sample_batch(list(range(64)))
@@ -200,6 +225,13 @@ def run(out: Path | None = None, data_root: Path | None = None) -> int:
                 hidden_size=64, layers=4, channels=1, max_pool=True), nn.Linear(64, ways))
             steps["l2l_conv4"] = l2l_example_step(l2l, conv4, pool, meta_batch)
             per_step["l2l_conv4"] = meta_batch
+            if bf16_run:
+                torch.manual_seed(0)
+                twin = nn.Sequential(l2l.vision.models.CNN4Backbone(
+                    hidden_size=64, layers=4, channels=1, max_pool=True), nn.Linear(64, ways))
+                steps["l2l_conv4_bf16"] = in_precision(
+                    l2l_example_step(l2l, twin, pool, meta_batch), "bfloat16", device)
+                per_step["l2l_conv4_bf16"] = meta_batch
             steps["ours_1"] = meta_batch_step("maml", split, ways, shots, 1, "sequential", device)
             per_step["ours_1"] = 1
         best = measure(steps)
@@ -229,6 +261,14 @@ def run(out: Path | None = None, data_root: Path | None = None) -> int:
                 ratio = rates[f"maml_{inner}"][i] / rates["l2l_conv4"][i]
                 ratio_lines.append(f"- {n}w{k}s1q, maml {inner} / learn2learn = {ratio:.2f}x "
                                    f"(target >= {TARGET_RATIO}x: {verdict(ratio >= TARGET_RATIO)})")
+            for name, inner in bf16_run:
+                ours = rates[f"{name}_{inner}_bf16"][i]
+                ratio = ours / rates["l2l_conv4"][i]
+                ratio_lines.append(
+                    f"- {n}w{k}s1q, {name} {inner} in bfloat16 / learn2learn as its example runs "
+                    f"(float32) = {ratio:.2f}x (target >= {TARGET_RATIO}x: "
+                    f"{verdict(ratio >= TARGET_RATIO)}); / learn2learn under the same autocast = "
+                    f"{ours / rates['l2l_conv4_bf16'][i]:.2f}x")
     command = "python -m benchmark perf maml" + (f" --out {out}" if out else "")
     lines = [
         *heading("MAML training step speed", command, where),
@@ -237,6 +277,9 @@ def run(out: Path | None = None, data_root: Path | None = None) -> int:
         f"step (lr {META_LR}); each number: the best of {rounds} interleaved rounds of "
         f"{budget_s:g} s (at least {MIN_STEPS} steps) after one warm-up step, in tasks per second",
         *([f"- learn2learn rows (its example step, and our sequential learn2learn path) left out: {missing}"] if missing else []),
+        (f"- bfloat16 rows: {bf16_why}; the step's computation under bfloat16 autocast, as "
+         "`trainer.precision: bfloat16` (or `auto`, where its probe finds it faster) runs it"
+         if bf16_run else f"- no bfloat16 rows: {bf16_why}"),
         "",
         "## Tasks per second",
         "",
