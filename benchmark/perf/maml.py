@@ -118,6 +118,14 @@ def autograd_loss(method: Any, episode: Episode) -> torch.Tensor:
     return nn.functional.cross_entropy(logits, episode.query_labels)
 
 
+def l2l_conv4(l2l: Any, ways: int) -> nn.Module:
+    """learn2learn's ``CNN4Backbone`` (max-pool: our Conv-4's architecture) + a linear layer
+    of ``ways`` outputs, from torch seed 0."""
+    torch.manual_seed(0)
+    return nn.Sequential(l2l.vision.models.CNN4Backbone(
+        hidden_size=64, layers=4, channels=1, max_pool=True), nn.Linear(64, ways))
+
+
 def in_precision(step: Callable[[int], Any], precision: str,
                  device: torch.device) -> Callable[[int], Any]:
     """``step`` with its computation under ``precision``'s autocast (as the trainer's
@@ -220,17 +228,11 @@ def run(out: Path | None = None, data_root: Path | None = None) -> int:
         per_step = dict.fromkeys(steps, meta_batch)
         if l2l is not None:
             pool = build_sampler("labels", split, ways, shots, 1).sample_batch(list(range(64)))
-            torch.manual_seed(0)
-            conv4 = nn.Sequential(l2l.vision.models.CNN4Backbone(
-                hidden_size=64, layers=4, channels=1, max_pool=True), nn.Linear(64, ways))
-            steps["l2l_conv4"] = l2l_example_step(l2l, conv4, pool, meta_batch)
+            steps["l2l_conv4"] = l2l_example_step(l2l, l2l_conv4(l2l, ways), pool, meta_batch)
             per_step["l2l_conv4"] = meta_batch
             if bf16_run:
-                torch.manual_seed(0)
-                twin = nn.Sequential(l2l.vision.models.CNN4Backbone(
-                    hidden_size=64, layers=4, channels=1, max_pool=True), nn.Linear(64, ways))
-                steps["l2l_conv4_bf16"] = in_precision(
-                    l2l_example_step(l2l, twin, pool, meta_batch), "bfloat16", device)
+                steps["l2l_conv4_bf16"] = in_precision(l2l_example_step(
+                    l2l, l2l_conv4(l2l, ways), pool, meta_batch), "bfloat16", device)
                 per_step["l2l_conv4_bf16"] = meta_batch
             steps["ours_1"] = meta_batch_step("maml", split, ways, shots, 1, "sequential", device)
             per_step["ours_1"] = 1
