@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from benchmark.errors import BenchmarkError
+from benchmark.store import DEFAULT_STORE
 
 if TYPE_CHECKING:
     import pandas
@@ -57,8 +58,6 @@ if TYPE_CHECKING:
     from benchmark.heads import EmbedFn, Embedder
 
 __all__ = ["evaluate", "results", "run"]
-
-DEFAULT_STORE = Path("results/results.sqlite")
 
 
 def evaluate(model: "Embedder | EmbedFn | str", dataset: "str | Split", ways: int = 5,

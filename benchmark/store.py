@@ -3,7 +3,9 @@
 Tables (schema version in ``PRAGMA user_version``):
 
 - ``runs``: one row per (benchmark, method label, seed) training, with its status
-  (``running`` / ``done`` / ``failed``), steps, wall time, checkpoint path and error message.
+  (``running`` / ``done`` / ``failed``), steps, wall time, checkpoint path, error message and
+  the precision its steps ran in (``precision``: what ``trainer.precision`` resolved to, e.g.
+  ``auto`` -> ``bfloat16``; empty for what did not train and for runs stored before schema 8).
 - ``results``: one row per (benchmark, method, train dataset/split, eval dataset/split, ways,
   shots, queries, head, seed, mark), unique on that key (re-runs replace, never duplicate;
   ``mark``: the training CPU-minutes of the checkpoint evaluated, ``benchmark.train.marks``,
@@ -40,9 +42,12 @@ from benchmark.errors import BenchmarkError
 from benchmark.records import FLOOR, AblationPoint  # noqa: F401  (stored here; defined below the spec)
 
 #: 2: the leases table; 3: the ablation_points table; 4: results.input_conversion;
-#: 5: results.eval_precision; 6: results.mark, in the row key; 7: results.supervision (an
-#: older store gains them when opened)
-SCHEMA_VERSION = 7
+#: 5: results.eval_precision; 6: results.mark, in the row key; 7: results.supervision;
+#: 8: runs.precision (an older store gains them when opened)
+SCHEMA_VERSION = 8
+#: Where ``run``, ``report``, ``perf accuracy`` and the Python API read and write results
+#: unless told otherwise (relative to the working directory).
+DEFAULT_STORE = Path("results/results.sqlite")
 DEFAULT_TIMEOUT_S = 60.0
 RUN_STATUSES = ("running", "done", "failed")
 
@@ -122,6 +127,7 @@ class RunRecord:
     error: str = ""
     device: str = ""
     commit: str = ""
+    precision: str = ""
 
 
 @dataclass(frozen=True)
@@ -539,7 +545,8 @@ def is_current(row: ResultRow, runs: Mapping[tuple[str, str, int], RunRecord]) -
 #: Columns added to a table after it was first made: (table, column, definition).
 _ADDED_COLUMNS = (("results", "input_conversion", "TEXT NOT NULL DEFAULT ''"),
                   ("results", "eval_precision", "TEXT NOT NULL DEFAULT 'float32'"),
-                  ("results", "supervision", "TEXT NOT NULL DEFAULT ''"))
+                  ("results", "supervision", "TEXT NOT NULL DEFAULT ''"),
+                  ("runs", "precision", "TEXT NOT NULL DEFAULT ''"))
 
 
 def _upgrade(conn: sqlite3.Connection) -> None:

@@ -122,6 +122,7 @@ def test_only_runs_the_labels_given_and_the_progress_line_counts_them(tmp_path: 
     out = capsys.readouterr().out
     with Store(tmp_path / "s.sqlite") as store:
         assert {r.method for r in store.results("tiny")} == {"protoclr", "random"}
+    assert "tiny: 2 job(s) to run, 0 already done, 1 not selected by --only" in out
     assert "tiny: 1/2 jobs done, elapsed " in out and "tiny: 2/2 jobs done, elapsed " in out
     assert "ETA 0s" in out
     assert cli.main(run_args(tmp_path, "--only", "simclr")) == 2

@@ -180,6 +180,25 @@ def test_a_job_records_its_precision_and_the_header_names_it(tmp_path: Path) -> 
     assert precision_line(rows) == "evaluation precision: bfloat16"
 
 
+@pytest.mark.parametrize("trainer_precision, features, recorded", [
+    ("bfloat16", ["avx512_bf16"], "bfloat16"),
+    ("auto", [], "float32"),  # auto, resolved: no bfloat16 instructions, no probe
+])
+def test_a_run_records_the_precision_its_steps_ran_in(tmp_path: Path, monkeypatch,
+                                                      trainer_precision: str, features: list[str],
+                                                      recorded: str) -> None:
+    from benchmark import runner
+    from benchmark.store import Store
+
+    monkeypatch.setattr(precision, "cpu_bf16_features", lambda: features)
+    spec = parse_spec(tiny(trainer_precision=trainer_precision))
+    run = runner.run_job(spec, "protonet", 0, runs_dir=tmp_path, cells=runner.cells_of(spec)[:1]).run
+    assert run is not None and run.precision == recorded
+    with Store(tmp_path / "s.sqlite") as store:  # a stored column, read back as written
+        store.set_run(run)
+        assert store.get_run(spec.name, "protonet", 0) == run
+
+
 def test_the_plan_names_the_precision(tmp_path: Path) -> None:
     from benchmark.runner.driver import plan_file
 

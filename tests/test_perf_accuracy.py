@@ -1,4 +1,4 @@
-"""``perf accuracy``: minutes to reach 90/95/98% validation accuracy, from a tiny store."""
+"""``perf accuracy``: minutes to reach 85/88/90/95/98% validation accuracy, from tiny stores."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def store(tmp_path: Path) -> Path:
         (1, 60, 0.91), (2, 120, None), (3, 30, 0.96), (4, 90, 0.97)])
     slow = write_metrics(tmp_path / "runs" / "simclr", [(1, 120, 0.80), (2, 240, 0.85)])
     with Store(path) as opened:
-        opened.set_run(record(fast, steps=4))
+        opened.set_run(replace(record(fast, steps=4), precision="bfloat16"))
         opened.set_run(record(slow, method="simclr", steps=2))
         opened.set_run(record(tmp_path / "runs" / "protoclr", method="protoclr", steps=2))
         opened.set_run(replace(record(slow, method="simclr", seed=1), status="running",
@@ -27,20 +27,52 @@ def store(tmp_path: Path) -> Path:
     return path
 
 
+def _rows(text: str) -> dict[tuple[str, ...], list[str]]:
+    """The table's rows by (method, seed[, store]), each split into its cells."""
+    lines = [line.split(" | ") for line in text.splitlines() if line.startswith("| ")]
+    header = [cell.strip("| ") for cell in lines[0]]
+    keys = [header.index(k) for k in ("method", "seed", "store") if k in header]
+    return {tuple(cells[k].strip("| ") for k in keys): dict(zip(header, (c.strip("| ") for c in cells)))
+            for cells in lines[1:]}
+
+
 def test_minutes_to_each_threshold_or_not_reached(store: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "perf.md"
     assert main(["perf", "accuracy", "--benchmark", "synth", "--store", str(store),
                  "--out", str(out)]) == 0
     text = out.read_text()
-    rows = {tuple(line.split(" | ")[:2]): line.split(" | ") for line in text.splitlines()
-            if line.startswith("| ") and not line.startswith("| method")}
-    assert rows["| protonet", "0"][4:7] == ["1.0", "2.5", "not reached"]  # the clock continued
-    assert rows["| protonet", "0"][7:11] == ["97.0% (4)", "4", "3.5", f"{4 / 210:.2f}"]
-    assert rows["| simclr", "0"][4:7] == ["not reached"] * 3
-    assert rows["| simclr", "1"][2] == "running" and rows["| simclr", "1"][7] == "85.0% (2)"
-    assert rows["| protoclr", "0"][4:7] == ["–"] * 3 and "protoclr seed 0: no metrics.csv" in text
+    rows = _rows(text)
+    reached = [f"min to {t}%" for t in (85, 88, 90, 95, 98)]
+    protonet = rows["protonet", "0"]
+    assert [protonet[k] for k in reached] == ["1.0", "1.0", "1.0", "2.5", "not reached"]  # clock continued
+    assert [protonet[k] for k in ("best val (step)", "steps", "training min", "steps/s")] == [
+        "97.0% (4)", "4", "3.5", f"{4 / 210:.2f}"]
+    assert protonet["precision"] == "bfloat16"  # the run record's: what its steps ran in
+    assert [rows["simclr", "0"][k] for k in reached] == ["4.0"] + ["not reached"] * 4
+    assert rows["simclr", "0"]["precision"] == "not recorded"  # a run stored before schema 8
+    assert rows["simclr", "1"]["status"] == "running" and rows["simclr", "1"]["best val (step)"] == "85.0% (2)"
+    assert [rows["protoclr", "0"][k] for k in reached] == ["–"] * 5
+    assert "protoclr seed 0: no metrics.csv" in text
     assert "torch threads" in text and "cores" in text and "--benchmark synth" in text
-    assert "| protonet | 0 | done | cpu | 1.0 |" in capsys.readouterr().out
+    assert "| protonet | 0 | done | cpu | bfloat16 | 1.0 |" in capsys.readouterr().out
+
+
+def test_several_stores_are_one_table_with_a_store_column(store: Path, tmp_path: Path) -> None:
+    other = tmp_path / "float32.sqlite"
+    folder = write_metrics(tmp_path / "runs32" / "protonet", [(1, 600, 0.90), (2, 1200, 0.99)])
+    with Store(other) as opened:
+        opened.set_run(replace(record(folder, steps=2), precision="float32"))
+    out = tmp_path / "perf.md"
+    assert main(["perf", "accuracy", "--benchmark", "synth", "--store", str(store), "--store",
+                 str(other), "--out", str(out)]) == 0
+    text = out.read_text()
+    rows = _rows(text)
+    assert rows["protonet", "0", str(store)]["min to 98%"] == "not reached"
+    assert rows["protonet", "0", str(other)]["min to 98%"] == "20.0"
+    assert rows["protonet", "0", str(other)]["precision"] == "float32"
+    assert f"--store {store} --store {other} --out {out}" in text
+    assert main(["perf", "accuracy", "--benchmark", "synth", "--store", str(store), "--store",
+                 str(tmp_path / "nosuch.sqlite")]) == 2  # every store must exist
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -47,7 +47,7 @@ def _row(ways: int, shots: int, head: str, accuracy: float) -> ResultRow:
 def _every_line(spec: BenchmarkSpec) -> None:
     progress.configuration_changed(spec, "protonet", 0, "aaaa", Path("runs/x.stale-aaaa"))
     progress.configuration_changed(spec, "protonet", 1, "aaaa", None)
-    progress.planned(spec, 1, Path("store.sqlite"), "cpu")
+    progress.planned(spec, 1, 0, Path("store.sqlite"), "cpu")
     progress.started(spec, "protonet", 0)
     progress.finished(spec, "protonet", 0, [_row(5, 1, "prototype", 0.5),
                                             _row(5, 2, "prototype_cosine", 0.6789)])

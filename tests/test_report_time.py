@@ -12,7 +12,7 @@ import pytest
 
 from benchmark.report import published, tables, time_to_accuracy
 from benchmark.report.curves import Curve, benchmark_curves, continuous_seconds, read_curve
-from benchmark.report.header import budget_lines, duration, precision_line
+from benchmark.report.header import budget_lines, duration, precision_line, training_precision_line
 from benchmark.report.render import render_store
 from benchmark.samplers import supervision_of
 from benchmark.store import Store
@@ -111,12 +111,17 @@ def test_budget_lines_name_devices_wall_time_and_steps() -> None:
     rows = [row("protonet", 1, np.full(4, 0.9), steps=400, eval_seconds=30.0),
             row("protonet", 1, np.full(4, 0.9), seed=1, steps=400, eval_seconds=30.0),
             row("random", 1, np.full(4, 0.3), steps=0, eval_seconds=15.0, device="cuda:0")]
-    got = budget_lines(rows, [replace(curve([0.5]), total_minutes=2.0, device="cpu")])
+    got = budget_lines(rows, [replace(curve([0.5]), total_minutes=2.0, device="cpu",
+                                      precision="bfloat16")])
     assert got[0] == "device(s): cpu, cuda:0"
     assert got[1] == ("wall time: training 2 min 00 s (1 run(s)), evaluation 1 min 15 s "
                       "(3 row(s)), total 3 min 15 s")
     assert got[2] == "budget: protonet 400 steps × 2 seeds; random 0 steps × 1 seed"
-    assert got[3] == "evaluation precision: float32"
+    assert got[3:] == ["training precision: bfloat16", "evaluation precision: float32"]
+    assert budget_lines(rows, [])[3:] == ["evaluation precision: float32"]  # nothing trained
+    assert training_precision_line([replace(curve([0.5], "protonet"), precision="float32"),
+                                    curve([0.5], "simclr")]) == (
+        "training precision: float32 (protonet); not recorded (simclr)")
     mixed = [replace(rows[0], eval_precision="bfloat16"), *rows[1:]]
     assert precision_line(mixed) == ("evaluation precision: bfloat16 (protonet); "
                                      "float32 (protonet, random)")

@@ -82,14 +82,18 @@ def test_not_sqlite_is_refused_and_left_unchanged(tmp_path: Path) -> None:
 
 def test_a_version_3_store_gains_the_newer_columns(tmp_path: Path) -> None:
     """Rows stored before conversions, evaluation precisions and supervision existed read as
-    unconverted, embedded in float32 and of unknown supervision; new rows record theirs."""
+    unconverted, embedded in float32 and of unknown supervision, runs stored before training
+    precisions as of unknown precision; new rows and runs record theirs."""
     path = tmp_path / "old.sqlite"
+    old_run = RunRecord("bench", "protonet", 0, "done", spec_hash="h", steps=5)
     with Store(path) as store:
         store.put_results([make_row()])
+        store.set_run(old_run)
     conn = sqlite3.connect(path)
     conn.execute("ALTER TABLE results DROP COLUMN input_conversion")
     conn.execute("ALTER TABLE results DROP COLUMN eval_precision")
     conn.execute("ALTER TABLE results DROP COLUMN supervision")
+    conn.execute("ALTER TABLE runs DROP COLUMN precision")
     conn.execute("PRAGMA user_version = 3")
     conn.commit()
     conn.close()
@@ -99,10 +103,13 @@ def test_a_version_3_store_gains_the_newer_columns(tmp_path: Path) -> None:
     with Store(path) as store:
         assert store.results(with_episodes=True) == [make_row()]
         assert (store.results()[0].eval_precision, store.results()[0].supervision) == ("float32", "")
+        assert store.runs() == [old_run] and old_run.precision == ""
         store.put_results([converted])
         assert store.results("bench", with_episodes=True)[0] == converted
+        store.set_run(replace(old_run, method="simclr", precision="bfloat16"))
+        assert store.get_run("bench", "simclr", 0).precision == "bfloat16"
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 8
     conn.close()
 
 

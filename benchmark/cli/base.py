@@ -9,11 +9,11 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from benchmark.store import DEFAULT_STORE
+
 Handler = Callable[[argparse.Namespace], int]
 #: ``add(subparsers)`` of each subcommand, in the order ``benchmark --help`` lists them.
 SUBCOMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {}
-#: The results store every command reads or writes by default.
-DEFAULT_STORE = Path("results/results.sqlite")
 
 
 def subcommand(name: str) -> Callable[[Callable[[argparse._SubParsersAction], None]],

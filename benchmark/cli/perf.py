@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from benchmark.cli.base import DEFAULT_STORE, data_root_arg, subcommand
+from benchmark.cli.base import data_root_arg, subcommand
+from benchmark.store import DEFAULT_STORE
 
 
 def _perf(args: argparse.Namespace) -> int:
@@ -31,7 +32,8 @@ def add(commands: argparse._SubParsersAction) -> None:
                       help="the Markdown report to write (default: print it only)")
     perf.add_argument("--benchmark", default=None, metavar="NAME",
                       help="accuracy: the stored benchmark to read")
-    perf.add_argument("--store", type=Path, default=None,
-                      help=f"accuracy: the results store (default: {DEFAULT_STORE})")
+    perf.add_argument("--store", type=Path, action="append", default=None,
+                      help=f"accuracy: the results store (default: {DEFAULT_STORE}); repeat it "
+                           "to put the runs of several stores in one table")
     data_root_arg(perf)
     perf.set_defaults(handler=_perf)

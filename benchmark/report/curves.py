@@ -31,6 +31,7 @@ class Curve:
         total_minutes: training wall-clock of the whole run (the log's last row, else the run
             record's ``wall_seconds``: its last sitting only).
         device, status: the run record's (``done``, or ``running`` for a run under way).
+        precision: the precision its steps ran in (the run record's; ``""``: not recorded).
         day: the date the log was last written (``YYYY-MM-DD``), or ``""``.
         missing: why there is no curve (``""`` when there is one).
     """
@@ -43,6 +44,7 @@ class Curve:
     total_steps: int
     total_minutes: float
     device: str = ""
+    precision: str = ""
     status: str = "done"
     day: str = ""
     missing: str = ""
@@ -78,7 +80,7 @@ def read_curve(run: RunRecord) -> Curve:
     path = run_folder(run) / METRICS_FILE
     empty = dict(method=run.method, seed=run.seed, steps=(), minutes=(), val_acc=(),
                  total_steps=run.steps, total_minutes=run.wall_seconds / 60, device=run.device,
-                 status=run.status)
+                 precision=run.precision, status=run.status)
     if not run.checkpoint or not path.is_file():
         return Curve(**empty, missing=f"no {METRICS_FILE} at {path}")
     with path.open(newline="") as handle:

@@ -33,7 +33,7 @@ from benchmark.spec.plain import canonical_hash, writable
 from benchmark.spec.schema import Reader
 from benchmark.spec.benchmark_spec import BenchmarkSpec, parse_spec
 from benchmark.spec.file import read_spec_file
-from benchmark.store import Lease, RunRecord, Store
+from benchmark.store import DEFAULT_STORE, Lease, RunRecord, Store
 
 
 def _run_spec(spec: BenchmarkSpec, store_path: Path, runs_dir: Path, data_root: Path | None,
@@ -50,8 +50,10 @@ def _run_spec(spec: BenchmarkSpec, store_path: Path, runs_dir: Path, data_root: 
     """
     with Store(store_path) as store:
         adopt(spec, store)  # the finished jobs of the benchmarks its ``reuse:`` names
-        planned = [w for w in plan(spec, store) if only is None or w.label in only]
-        progress.planned(spec, len(planned), store_path, resolved)
+        unfinished = plan(spec, store)
+        planned = [w for w in unfinished if only is None or w.label in only]
+        progress.planned(spec, len(planned), len(unfinished) - len(planned), store_path,
+                         resolved)
         attempted: set[tuple[str, int]] = set()
         failed: list[RunRecord] = []
         clock = progress.Overall(spec, {(w.label, w.seed): steps_left(
@@ -257,7 +259,7 @@ def _overridden(spec: BenchmarkSpec, overrides: Mapping[str, Any],
 
 
 def run_file(spec_path: str | Path | Mapping[str, Any],
-             store_path: str | Path = Path("results/results.sqlite"),
+             store_path: str | Path = DEFAULT_STORE,
              data_root: Path | None = None, runs_dir: str | Path = Path("results/runs"),
              device: str | None = None, report_dir: str | Path | None = None,
              executor: str = "local", executor_options: Mapping[str, Any] | None = None,
@@ -339,7 +341,7 @@ def _failures(failed: list[RunRecord], store_path: str | Path) -> str:
 
 
 def plan_file(spec_path: str | Path | Mapping[str, Any],
-              store_path: str | Path = Path("results/results.sqlite"),
+              store_path: str | Path = DEFAULT_STORE,
               data_root: Path | None = None, device: str | None = None,
               overrides: Mapping[str, Any] | None = None, only: Sequence[str] | None = None,
               yes: bool = False, runs_dir: str | Path | None = None) -> str:

@@ -109,7 +109,7 @@ def _trained_model(spec: BenchmarkSpec, method: MethodSpec, seed: int, device: s
         spec_hash=spec.job_hash(method.label), steps=result.steps,
         wall_seconds=result.seconds, checkpoint=str(result.best_checkpoint or
                                                     result.last_checkpoint),
-        device=device, commit=provenance.commit(),
+        device=device, commit=provenance.commit(), precision=result.precision,
     )
     return model, run
 

@@ -29,10 +29,13 @@ def configuration_changed(spec: BenchmarkSpec, label: str, seed: int, old_hash: 
              f", previous run kept in {moved}" if moved else "")
 
 
-def planned(spec: BenchmarkSpec, jobs: int, store_path: Path, device: str) -> None:
-    """The work left for ``spec`` and where it goes."""
-    log.info("%s: %d job(s) to run, %d already done (store %s, device %s)", spec.name, jobs,
-             len(spec.labels) * len(spec.seeds) - jobs, store_path, device)
+def planned(spec: BenchmarkSpec, jobs: int, left_out: int, store_path: Path, device: str) -> None:
+    """The work left for ``spec`` and where it goes; ``left_out``: unfinished jobs ``--only``
+    did not select (neither run here nor done)."""
+    done = len(spec.labels) * len(spec.seeds) - jobs - left_out
+    log.info("%s: %d job(s) to run, %d already done%s (store %s, device %s)", spec.name, jobs,
+             done, f", {left_out} not selected by --only" if left_out else "", store_path,
+             device)
 
 
 def skipped(spec: BenchmarkSpec, label: str, seed: int, holder: Lease) -> None:

@@ -93,6 +93,8 @@ class TrainResult:
         seconds: wall time of this call.
         device: the device trained on.
         cpu_seconds: the run's training CPU seconds (all sittings, validation left out).
+        precision: the precision the steps ran in (``trainer.precision`` resolved: ``auto``
+            chosen on this device, float16 for ``amp``).
     """
 
     steps: int
@@ -106,6 +108,7 @@ class TrainResult:
     seconds: float
     device: str
     cpu_seconds: float = 0.0
+    precision: str = "float32"
 
 
 # --------------------------------------------------------------------------- seeds
@@ -456,7 +459,7 @@ def train(
             f"{run_dir}: trainer.steps ({config.steps}) ran out at "
             f"{progress.cpu.minutes():.2f} CPU-min, before mark(s) "
             f"{', '.join(f'{m:g}' for m in marks.pending)}; raise trainer.steps")
-    return _result(config, start, saved_step, row, progress, checkpoints, device)
+    return _result(config, start, saved_step, row, progress, checkpoints, stepper)
 
 
 def _mean_metrics(out: Mapping[str, Any], device: torch.device) -> dict[str, float]:
@@ -466,7 +469,7 @@ def _mean_metrics(out: Mapping[str, Any], device: torch.device) -> dict[str, flo
 
 
 def _result(config: TrainConfig, start: int, done: int, last_row: Mapping[str, Any],
-            progress: Progress, checkpoints: Checkpoints, device: torch.device) -> TrainResult:
+            progress: Progress, checkpoints: Checkpoints, stepper: TrainStep) -> TrainResult:
     """What ``train`` reports (``done`` steps), from the last row this call logged (none: nan
     metrics)."""
     best = progress.best
@@ -480,8 +483,9 @@ def _result(config: TrainConfig, start: int, done: int, last_row: Mapping[str, A
         last_checkpoint=checkpoints.last,
         best_checkpoint=checkpoints.best if best["val_acc"] is not None else None,
         seconds=time.perf_counter() - progress.started,
-        device=str(device),
+        device=str(stepper.device),
         cpu_seconds=progress.cpu.seconds(),
+        precision=stepper.precision,
     )
 
 
