@@ -291,6 +291,21 @@ def test_a_shadowed_override_is_said_in_one_line(capsys: pytest.CaptureFixture[s
     assert capsys.readouterr().err == ""
 
 
+def test_narrowing_the_heads_drops_their_episode_counts_and_says_so(capsys) -> None:
+    data = tiny()
+    data["eval"].update(heads=["prototype", "logistic", "finetune"], head_episodes={"finetune": 2})
+    spec = parse_spec(data)
+    narrowed = spec.with_overrides({"eval.heads": ["prototype"]})
+    assert narrowed.eval.heads == ("prototype",) and dict(narrowed.eval.head_episodes) == {}
+    assert capsys.readouterr().err == ("warning: tiny: eval.head_episodes of finetune dropped: "
+                                       "no longer in eval.heads or a method's heads after the "
+                                       "overrides\n")
+    kept = spec.with_overrides({"eval.heads": ["prototype", "finetune"]})
+    assert dict(kept.eval.head_episodes) == {"finetune": 2} and capsys.readouterr().err == ""
+    with pytest.raises(BenchmarkError, match="head 'finetune' is not one of eval.heads"):
+        spec.with_overrides({"eval.heads": ["prototype"], "eval.head_episodes": {"finetune": 2}})
+
+
 def test_run_overrides_take_wildcards_and_labels() -> None:
     from benchmark.runner.driver import load_run
 

@@ -355,7 +355,9 @@ class BenchmarkSpec:
         and validated again. A list index may be ``[*]`` (every entry) or a method's label
         (``methods[protonet].trainer.steps``); an override of a default that a method sets
         for itself (``trainer.steps`` where ``methods[i].trainer.steps`` is given) is applied
-        and said, in one ``warning:`` line on stderr, to be shadowed there."""
+        and said, in one ``warning:`` line on stderr, to be shadowed there. Overridden
+        ``eval.heads`` that leave out a head the spec's ``eval.head_episodes`` counts drop its
+        count (said in a ``warning:`` line) unless the overrides set ``eval.head_episodes``."""
         raw = copy.deepcopy(writable(self.raw))
         for key, value in overrides.items():
             _set_path(raw, key, value, self.origin)
@@ -364,6 +366,13 @@ class BenchmarkSpec:
                 print(f"warning: {self.name}: override {key}={value!r} is shadowed by "
                       f"{', '.join(shadowed)}, which the spec sets; use "
                       f"methods[*].{key}=... to set it for every method", file=sys.stderr)
+        touched = [k for k in overrides if k in ("eval", "methods") or k.endswith("heads")]
+        if touched and not any(k.startswith("eval.head_episodes") for k in overrides):
+            dropped = _drop_unused_head_episodes(raw)
+            if dropped:
+                print(f"warning: {self.name}: eval.head_episodes of {', '.join(dropped)} "
+                      f"dropped: no longer in eval.heads or a method's heads after the "
+                      f"overrides", file=sys.stderr)
         return parse_spec(raw, self.origin, data_root)
 
 
@@ -459,6 +468,24 @@ def _set_steps(node: Any, steps: list[str | int | Entry], key: str, value: Any,
     if not isinstance(node.get(step), (dict, list)):
         node[step] = {}
     _set_steps(node[step], rest, key, value, origin)
+
+
+def _drop_unused_head_episodes(raw: Any) -> list[str]:
+    """Remove from plain spec data ``raw`` the ``eval.head_episodes`` entries of heads that
+    neither ``eval.heads`` nor any method's ``heads`` evaluates; returns their names (none
+    when the data is not shaped as a spec: the reader says what is wrong with it)."""
+    evaluation = raw.get("eval") if isinstance(raw, dict) else None
+    counts = evaluation.get("head_episodes") if isinstance(evaluation, dict) else None
+    if not isinstance(counts, dict) or not isinstance(evaluation.get("heads"), list):
+        return []
+    used = set(evaluation["heads"])
+    for method in raw.get("methods") or []:
+        if isinstance(method, dict) and isinstance(method.get("heads"), list):
+            used.update(method["heads"])
+    dropped = [head for head in counts if head not in used]
+    for head in dropped:
+        del counts[head]
+    return dropped
 
 
 def shadowing(raw: Any, key: str, origin: str) -> list[str]:
