@@ -80,17 +80,20 @@ class Lines:
 
 
 def progress_bar(total: int | None, initial: int = 0, desc: str = "", show: bool | None = None,
-                 stream: TextIO | None = None, unit: str = "steps") -> Any:
+                 stream: TextIO | None = None, unit: str = "steps", note: str = "") -> Any:
     """The progress of a loop of ``total`` steps from ``initial``: nothing when ``show`` is
     False; a tqdm bar when it is True, or None on a terminal or in a notebook; else ``Lines``.
-    A resumed loop (``initial`` > 0) says from which step, whichever is shown. ``total`` None:
-    a loop that ends on another budget (a marked training run: its CPU-minutes in the postfix),
-    shown without a share or an ETA."""
+    ``note`` (how the loop runs, e.g. the precision ``auto`` chose) is said first, then, for a
+    resumed loop (``initial`` > 0), from which step, whichever is shown. ``total`` None: a loop
+    that ends on another budget (a marked training run: its CPU-minutes in the postfix), shown
+    without a share or an ETA."""
     stream = stream or sys.stderr
     if show is False:
         from tqdm.auto import tqdm
 
         return tqdm(total=total, initial=initial, disable=True)
+    if note:
+        print(f"{desc}: {note}", file=stream, flush=True)
     if initial:
         of = "" if total is None else f" of {total}"
         print(f"{desc}: resumed at step {initial}{of}", file=stream, flush=True)

@@ -184,7 +184,7 @@ def test_a_job_records_its_precision_and_the_header_names_it(tmp_path: Path) -> 
     ("bfloat16", ["avx512_bf16"], "bfloat16"),
     ("auto", [], "float32"),  # auto, resolved: no bfloat16 instructions, no probe
 ])
-def test_a_run_records_the_precision_its_steps_ran_in(tmp_path: Path, monkeypatch,
+def test_a_run_records_the_precision_its_steps_ran_in(tmp_path: Path, monkeypatch, capsys,
                                                       trainer_precision: str, features: list[str],
                                                       recorded: str) -> None:
     from benchmark import runner
@@ -194,6 +194,8 @@ def test_a_run_records_the_precision_its_steps_ran_in(tmp_path: Path, monkeypatc
     spec = parse_spec(tiny(trainer_precision=trainer_precision))
     run = runner.run_job(spec, "protonet", 0, runs_dir=tmp_path, cells=runner.cells_of(spec)[:1]).run
     assert run is not None and run.precision == recorded
+    said = "train: in float32 (auto: CPU has neither AMX nor AVX512-BF16)\n"  # auto says its choice
+    assert (said in capsys.readouterr().err) == (trainer_precision == "auto")
     with Store(tmp_path / "s.sqlite") as store:  # a stored column, read back as written
         store.set_run(run)
         assert store.get_run(spec.name, "protonet", 0) == run

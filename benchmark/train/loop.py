@@ -208,12 +208,13 @@ class RunLog:
     ``cpu`` against the last mark); only the lead rank writes (``lead``)."""
 
     def __init__(self, run_dir: Path, config: TrainConfig, start: int, lead: bool,
-                 cpu: CpuClock | None = None) -> None:
+                 cpu: CpuClock | None = None, note: str = "") -> None:
         self.config, self.cpu = config, cpu
         self.csv = MetricsLog(run_dir / "metrics.csv", start) if lead else None
         self.board = _tensorboard(run_dir, config.tensorboard and lead, start)
         total = None if config.marks else config.steps  # marks: it stops at the last mark
-        self.bar = progress_bar(total, start, "train", config.progress if lead else False)
+        self.bar = progress_bar(total, start, "train", config.progress if lead else False,
+                                note=note)
 
     def write(self, row: Mapping[str, Any]) -> None:
         """One step's row: to the CSV, TensorBoard, and (every ``log_every`` steps and at the
@@ -411,15 +412,17 @@ def train(
     marks = Marks(config.marks, run_dir, progress.cpu_offset / 60.0)
     start = progress.start
     _same_start(start, run_dir, device)  # every rank has decided before rank 0 writes
+    chosen = choose(config.precision, device, step_probe(method, sampler, device))
     stepper = TrainStep(_parallel(method, device), optimizer, scheduler, device, config.amp,
-                        choose(config.precision, device, step_probe(method, sampler, device)).precision)
+                        chosen.precision)
     if payload is None:
         checkpoints.save(checkpoints.last, 0, stepper, method, progress)
     elif stepper.scaler.is_enabled() and payload.get("scaler"):
         stepper.scaler.load_state_dict(payload["scaler"])
     saved_step = start
 
-    log = RunLog(run_dir, config, start, lead, progress.cpu)
+    log = RunLog(run_dir, config, start, lead, progress.cpu,
+                 note=f"in {stepper.precision} ({chosen.reason})" if config.precision == "auto" else "")
     row: dict[str, Any] = {}
     method.train()
     try:
