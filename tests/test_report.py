@@ -46,7 +46,9 @@ def test_converted_columns_are_footnoted_with_what_was_done() -> None:
     assert len(table.columns) == 4
     markdown = tables.to_markdown(table, ["made by: test"])
     lines = markdown.splitlines()
-    assert lines[2] == "#### cifar10/fewshot_test→auto" and "5w1s" in lines[4]
+    assert lines[2] == "#### omniglot/evaluation" and "5w1s" in lines[4]  # the training set's first
+    assert [line for line in lines if line.startswith("#### ")] == [
+        "#### omniglot/evaluation", "#### cifar10/fewshot_test→auto"]
     assert f"Input conversion (to the models' image shape): cifar10/fewshot_test→auto: {done}." \
         in markdown
     latex = tables.to_latex(table, [])
@@ -168,3 +170,18 @@ def test_stats_helpers() -> None:
     assert stats.wilcoxon_p([0.5, 0.5], [0.5, 0.5]) == 1.0
     assert stats.intervals_overlap(0.9, 0.01, 0.88, 0.011)
     assert not stats.intervals_overlap(0.9, 0.01, 0.85, 0.01)
+
+
+def test_columns_read_as_a_paper_prints_them() -> None:
+    """The training set's own classes first, then the other sets by name; within a set by
+    ways, the prototype head before the others, then shots."""
+    Column = tables.Column
+    columns = [Column(d, "test", w, k, h) for d in ("cifar10", "omniglot", "mnist")
+               for w in (20, 5) for h in ("finetune", "prototype", "logistic") for k in (5, 1)]
+    got = tables.column_order(columns, {"omniglot"})
+    assert [(c.eval_dataset, c.ways, c.head, c.shots) for c in got[:7]] == [
+        ("omniglot", 5, "prototype", 1), ("omniglot", 5, "prototype", 5),
+        ("omniglot", 5, "finetune", 1), ("omniglot", 5, "finetune", 5),
+        ("omniglot", 5, "logistic", 1), ("omniglot", 5, "logistic", 5),
+        ("omniglot", 20, "prototype", 1)]
+    assert [c.eval_dataset for c in got[12::12]] == ["cifar10", "mnist"]

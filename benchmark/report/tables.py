@@ -13,7 +13,7 @@ footnote saying what the conversion did.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -99,6 +99,16 @@ class TransferTable:
                     & (frame.eval_split == column.eval_split) & (frame.ways == column.ways)
                     & (frame.shots == column.shots) & (frame["head"] == column.head)]
         return None if hit.empty else hit.iloc[0]
+
+
+def column_order(columns: Iterable[Column], train_datasets: Iterable[str]) -> tuple[Column, ...]:
+    """``columns`` as a paper orders them: the training data set's own classes first (the
+    in-domain table), then the other evaluation sets by name; within a split by ways, with the
+    prototype head (the protocol's) before the others, then by shots."""
+    trained = set(train_datasets)
+    return tuple(sorted(columns, key=lambda c: (c.eval_dataset not in trained, c.eval_dataset,
+                                                c.eval_split, c.ways, c.head != "prototype",
+                                                c.head, c.shots)))
 
 
 def _describe(values: dict[str, list[int]]) -> str:
@@ -193,8 +203,7 @@ def build_table(rows: Sequence[ResultRow], benchmark: str) -> TransferTable:
         for method, rank in per_column.items():
             cells.loc[_column_mask(cells, column) & (cells.method == method), "rank"] = rank
     methods = tuple(sorted(ranks, key=lambda m: (m == FLOOR, ranks[m], m)))
-    columns = tuple(sorted(by_column, key=lambda c: (c.eval_dataset, c.eval_split, c.ways,
-                                                     c.head, c.shots)))
+    columns = column_order(by_column, {r.train_dataset for r in rows})
     cells = cells.sort_values(["method", "eval_dataset", "eval_split", "ways", "shots", "head"],
                               key=lambda s: s.map({m: i for i, m in enumerate(methods)})
                               if s.name == "method" else s).reset_index(drop=True)
@@ -235,8 +244,7 @@ def table_from_csv(text: str) -> TransferTable:
     return TransferTable(
         benchmark=str(cells.benchmark.iloc[0]), cells=cells,
         methods=tuple(sorted(ranks, key=lambda m: (m == FLOOR, ranks[m], m))),
-        columns=tuple(sorted(columns, key=lambda c: (c.eval_dataset, c.eval_split, c.ways,
-                                                     c.head, c.shots))),
+        columns=column_order(columns, set(cells.train_dataset.astype(str))),
         comparisons={}, ranks=ranks, spec_hashes=tuple(sorted(set(cells.spec_hash.astype(str)))),
         commits=(), conversions={f"{r.eval_dataset}/{r.eval_split}": r.input_conversion
                                  for _, r in cells.iterrows() if r.input_conversion})
