@@ -112,10 +112,10 @@ def caption(ablation: Ablation) -> str:
     seeds = ablation.max_seeds
     interval = ("mean over seeds ± 95% Student-t interval over the seed means (up to "
                 f"{seeds} seeds; one seed: over its episodes)") if seeds > 1 else \
-        "mean ± 95% CI over the fixed test episodes (one seed)"
+        "mean ± 95% CI over the fixed evaluation episodes of the column's split (one seed)"
     return (f"Accuracy (%), {interval}. **Bold**: the best value in the column; †: ties with "
             "it (Holm-adjusted p ≥ 0.05). p (Holm): two-sided paired Wilcoxon signed-rank test "
-            "against the column's best on the shared test episodes, seeds matched, "
+            "against the column's best on the shared evaluation episodes, seeds matched, "
             "Holm-corrected across the values of the column.")
 
 

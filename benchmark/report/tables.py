@@ -30,8 +30,9 @@ CSV_COLUMNS = ("benchmark", "method", "train_dataset", "train_split", "eval_data
 #: Columns a CSV written before they existed may lack (read back as unknown).
 _OPTIONAL_CSV = ("seed_ci95",)
 
-LEGEND = ("Accuracy (%) over fixed test episodes, mean ± 95% CI (Student t). **Bold**: best "
-          "mean in the column; †: 95% CI overlaps the best's CI (a tie). p: two-sided paired "
+LEGEND = ("Accuracy (%) over fixed evaluation episodes of each table's split, mean ± 95% CI "
+          "(Student t). **Bold**: best mean in the column; †: 95% CI overlaps the best's CI (a "
+          "tie). p: two-sided paired "
           "Wilcoxon signed-rank test between the two best methods on identical episodes. Rank: "
           "average rank over columns (1 = best).")
 
