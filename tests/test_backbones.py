@@ -71,3 +71,17 @@ def test_unknown_backbone_and_bad_shape_are_refused() -> None:
 
 def test_every_entry_has_a_description() -> None:
     assert all(len(entry.description) > 20 for entry in BACKBONES.entries())
+
+
+@pytest.mark.parametrize("method, channels_last", [("protonet", True), ("maml", False)])
+def test_training_places_a_method_in_the_format_its_steps_run_fastest(method: str,
+                                                                     channels_last: bool) -> None:
+    """The trainer's channels-last weights, except for a method they slow (MAML's inner loop)."""
+    from benchmark.methods import build_method
+    from benchmark.train import TrainConfig, place
+
+    model = build_method(method, "conv4", (1, 28, 28))
+    place(model, TrainConfig(device="cpu", progress=False, tensorboard=False))
+    convs = [p for p in model.parameters() if p.dim() == 4 and p.shape[1] > 1]  # 1 channel: both
+    assert convs and all(p.is_contiguous(memory_format=torch.channels_last) == channels_last
+                         for p in convs)

@@ -68,7 +68,8 @@ class TrainConfig:
                                  "or AVX512-BF16), float16 (CUDA) or auto (bfloat16 where the "
                                  "hardware has it and a probe finds it faster)")
     channels_last: bool = setting(True, doc="channels-last memory format for the model's "
-                                            "weights (≈1.3x faster convolutions on CPU)")
+                                            "weights (≈1.3x faster convolutions on CPU); a "
+                                            "method it slows (MAML) keeps contiguous weights")
     progress: bool | None = setting(None, spec=False, doc="tqdm progress bar; None shows it "
                                                           "when stderr is a terminal", resumable=True)
     tensorboard: bool = setting(True, spec=False, doc="also log to run_dir/tensorboard when "

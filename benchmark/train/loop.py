@@ -192,10 +192,10 @@ class TrainStep:
 
 def place(method: torch.nn.Module, config: TrainConfig) -> torch.device:
     """Move ``method`` to the configured device (this rank's, ``distributed.rank_device``),
-    in channels-last unless ``config.channels_last`` is off (``backbones.place_model``);
-    returns the device."""
+    in channels-last unless ``config.channels_last`` is off or the method's steps are faster
+    without it (``Method.channels_last``; ``backbones.place_model``); returns the device."""
     device = distributed.rank_device(resolve_device(config.device))
-    place_model(method, device, config.channels_last)
+    place_model(method, device, config.channels_last and getattr(method, "channels_last", True))
     return device
 
 
