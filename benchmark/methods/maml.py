@@ -47,8 +47,9 @@ class MAML(InnerLoopMethod):
 
     Published recipe: ``tasks/reproduce/maml.yaml`` (Finn et al.: 5-way meta-batch 32, 1 step
     at 0.4; 20-way meta-batch 16, 5 steps at 0.1; Adam 1e-3; 10 test steps). Differences that
-    remain: Conv-4 with max-pooling (theirs: strided convolutions on Omniglot); test queries normalised with the support's statistics (theirs:
-    the query batch's, transductive); the Vinyals characters instead of their random 1,200.
+    remain: Conv-4 with max-pooling (theirs: strided convolutions on Omniglot); test queries
+    normalised with the support's statistics (theirs: the query batch's, transductive); the
+    Vinyals characters instead of their random 1,200.
     Parity with learn2learn's ``maml_omniglot.py`` loop: ``results/parity.md``.
 
     Args: see ``InnerLoopMethod``.
