@@ -13,7 +13,6 @@ bfloat16 wherever the hardware has it (``resolve_eval``: an embedding pass has n
 
 from __future__ import annotations
 
-import time
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
@@ -22,6 +21,7 @@ import torch
 
 from benchmark.errors import BenchmarkError
 from benchmark.provenance import cpu_bf16_features
+from benchmark.timing import best_seconds
 
 if TYPE_CHECKING:
     from benchmark.episodes.episode import EpisodeSampler
@@ -106,18 +106,8 @@ def choose(precision: str, device: torch.device,
         return Choice("float32", f"auto: {why}")
     if probe is None:
         return Choice("bfloat16", f"auto: {why}")
-    seconds = {}
-    for candidate in ("float32", "bfloat16"):
-        step = probe(candidate)
-        step()
-        best = float("inf")
-        for _ in range(repeats):
-            start = time.perf_counter()
-            step()
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            best = min(best, time.perf_counter() - start)
-        seconds[candidate] = best
+    seconds = {candidate: best_seconds(probe(candidate), device, repeats)
+               for candidate in ("float32", "bfloat16")}
     speedup = seconds["float32"] / seconds["bfloat16"]
     if speedup >= MIN_SPEEDUP:
         return Choice("bfloat16", f"auto: {why}; probe {speedup:.2f}x faster in bfloat16")

@@ -9,7 +9,7 @@ import torch
 
 from benchmark.episodes.episode import Episode
 from benchmark.errors import BenchmarkError
-from benchmark.methods import build_method
+from benchmark.methods import adaptation, build_method
 from benchmark.methods.functional_adapt import resolve_inner_loop
 from test_maml import LR, reference_outer_loss
 
@@ -84,6 +84,47 @@ def test_inner_loop_setting() -> None:
     assert resolve_inner_loop("auto", torch.device("cpu")) in ("sequential", "vectorised")
     with pytest.raises(BenchmarkError, match="inner_loop must be one of"):
         build_method("maml", "conv4", SHAPE, inner_loop="parallel")
+
+
+@pytest.mark.parametrize("seconds, chosen", [
+    ({"sequential": 1.0, "vectorised": 0.5}, "vectorised"),
+    ({"sequential": 1.0, "vectorised": 0.99}, "sequential"),  # under MIN_VECTORISED_SPEEDUP
+    ({"sequential": 0.5, "vectorised": 1.0}, "sequential"),
+])
+def test_auto_keeps_the_path_the_probe_finds_faster(monkeypatch: pytest.MonkeyPatch,
+                                                    seconds: dict, chosen: str) -> None:
+    timed = []
+
+    def fake_best_seconds(step, device, repeats):
+        step()  # the probe's step runs on the copy of the method it was given
+        timed.append(len(timed))
+        return seconds[["sequential", "vectorised"][len(timed) - 1]]
+
+    monkeypatch.setattr(adaptation, "best_seconds", fake_best_seconds)
+    method = build_method("maml", "conv4", SHAPE, ways=5, inner_loop="auto").train()
+    batch = episodes(torch.float32)
+    said = method.resolve_auto(lambda: batch, "float32")
+    assert method.chosen_inner_loop == chosen and said.startswith(f"inner loop {chosen} (auto:")
+    assert method.runs_vectorised(batch) == (chosen == "vectorised")
+
+
+@pytest.mark.parametrize("inner_loop", ["sequential", "vectorised"])
+def test_only_auto_is_probed(inner_loop: str) -> None:
+    method = build_method("anil", "conv4", SHAPE, ways=5, inner_loop=inner_loop)
+    assert method.resolve_auto(lambda: pytest.fail("drew episodes"), "float32") == ""
+    assert method.runs_vectorised(episodes(torch.float32)) == (inner_loop == "vectorised")
+
+
+def test_the_probe_leaves_the_method_and_the_generators_as_they_were() -> None:
+    torch.manual_seed(0)
+    method = build_method("maml", "conv4", SHAPE, ways=5, inner_loop="auto").train()
+    state = {k: v.clone() for k, v in method.state_dict().items()}
+    generator = torch.get_rng_state()
+    said = method.resolve_auto(lambda: episodes(torch.float32), "float32")
+    assert method.chosen_inner_loop in ("sequential", "vectorised") and "x the sequential" in said
+    assert torch.equal(torch.get_rng_state(), generator)
+    assert all(torch.equal(v, state[k]) for k, v in method.state_dict().items())
+    assert all(p.grad is None for p in method.parameters())
 
 
 def test_vectorised_refuses_mixed_shapes() -> None:

@@ -227,8 +227,14 @@ def test_a_spec_reuses_another_benchmarks_finished_jobs_under_its_own_name(
         data["methods"].append({"label": "protonet2", "method": "protonet", "backbone": "conv4",
                                 "sampler": "labels", "ways": 5, "shots": 1, "queries": 1})
 
-    runner.run_file(tiny_spec(tmp_path, reusing, "more.yaml"), store_path=store,
-                    runs_dir=tmp_path / "runs", report_dir=tmp_path / "more", device="cpu")
+    more = tiny_spec(tmp_path, reusing, "more.yaml")
+    before = store.read_bytes()
+    plan = driver.plan_file(more, store_path=store, device="cpu")  # says so, writes nothing
+    assert "tiny_more: 1 of 3 job(s) to run" in plan
+    assert "protonet seed 0: done in tiny (the same job" in plan and "protonet2 seed 0: train" in plan
+    assert store.read_bytes() == before
+    runner.run_file(more, store_path=store, runs_dir=tmp_path / "runs",
+                    report_dir=tmp_path / "more", device="cpu")
     assert not (tmp_path / "runs" / "tiny_more" / "protonet").exists()  # not trained again
     assert (tmp_path / "runs" / "tiny_more" / "protonet2").is_dir()
     with Store(store) as opened:

@@ -48,17 +48,22 @@ def test_forward_batch_is_the_mean_of_the_episodes_losses(name: str) -> None:
             assert torch.allclose(a.grad, b.grad, rtol=1e-4, atol=1e-6), key
 
 
-@pytest.mark.parametrize("name", ["protonet", "maml"])
-def test_a_training_step_follows_the_mean_gradient_of_its_episodes(name: str,
-                                                                    tmp_path: Path) -> None:
+@pytest.mark.parametrize("name, params", [("protonet", {}), ("maml", {}),
+                                          ("maml", {"inner_loop": "auto"})])
+def test_a_training_step_follows_the_mean_gradient_of_its_episodes(name: str, params: dict,
+                                                                    tmp_path: Path,
+                                                                    capsys) -> None:
     """One SGD step of ``meta_batch`` M from the trainer equals a hand loop over the M
-    episodes ``step_seeds`` names: the mean of their losses, one plain SGD update."""
-    spec = ModelSpec(name, "conv4", SHAPE)
+    episodes ``step_seeds`` names: the mean of their losses, one plain SGD update; with
+    ``inner_loop: auto`` too, whichever path the trainer's probe chose (said first)."""
+    spec = ModelSpec(name, "conv4", SHAPE, params)
     lr = 0.1
     cfg = TrainConfig(steps=1, optimizer="sgd", lr=lr, momentum=0.0, meta_batch=M, seed=5,
-                      device="cpu", channels_last=False, progress=False, tensorboard=False)
+                      device="cpu", channels_last=False, progress=None, tensorboard=False)
     trained = fresh(spec)
     train(trained, labels_sampler(), cfg, tmp_path, model_spec=spec)
+    said = capsys.readouterr().err
+    assert ("train: inner loop " in said) == bool(params), said
 
     seeds = step_seeds(cfg.seed, 0, M)
     assert seeds[0] == episode_seed(cfg.seed, 0) and len(set(seeds)) == M

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmark import precision, provenance
+from benchmark import precision, provenance, timing
 from benchmark.errors import BenchmarkError
 from benchmark.evaluation import evaluate
 from benchmark.methods import build_method
@@ -48,7 +48,7 @@ def test_auto_takes_bfloat16_only_when_the_probe_is_faster(monkeypatch: pytest.M
             now[0] += cost[candidate]
         return step
 
-    monkeypatch.setattr(precision.time, "perf_counter", lambda: now[0])  # a step's cost is its time
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: now[0])  # a step's cost is its time
     choice = precision.choose("auto", torch.device("cpu"), probe)
     assert choice.precision == chosen and "probe" in choice.reason
 

@@ -9,17 +9,24 @@ head (``benchmark.heads``) calls it on each test episode.
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from benchmark.errors import BenchmarkError
-from benchmark.episodes.episode import Task
+from benchmark.episodes.episode import Episode, Task
 from benchmark.optional import import_learn2learn
 from benchmark.methods.base import Method
-from benchmark.methods.functional_adapt import check_inner_loop
+from benchmark.methods.functional_adapt import check_inner_loop, resolve_inner_loop
+from benchmark.precision import autocast
+from benchmark.timing import best_seconds
+
+#: ``inner_loop: auto`` takes the vectorised path only when the probe finds it at least this much
+#: faster than the sequential reference (both compute the same meta-gradient: timing noise
+#: should not flip a run off the reference).
+MIN_VECTORISED_SPEEDUP = 1.05
 
 
 class WayClassifier(nn.Module):
@@ -118,7 +125,8 @@ class InnerLoopMethod(Method):
         eval_steps: inner steps at evaluation (``native`` head); 0: ``inner_steps``.
         inner_loop: how ``forward_batch`` runs a meta-batch's inner loops: ``sequential``
             (a learn2learn clone per episode, the reference), ``vectorised`` (one batched
-            computation, ``functional_adapt``) or ``auto`` (``functional_adapt.resolve_inner_loop``).
+            computation, ``functional_adapt``) or ``auto``: the faster of the two on the run's
+            device, timed before the first step (``resolve_auto``).
     """
 
     needs = frozenset({"classes"})
@@ -130,12 +138,50 @@ class InnerLoopMethod(Method):
         super().__init__(backbone)
         check_inner_loop(self.name, inner_loop)
         self.inner_loop = inner_loop
+        self.chosen_inner_loop: str | None = None  # what ``resolve_auto`` chose for ``auto``
         check_inner(self.name, ways=ways, inner_steps=inner_steps, inner_lr=inner_lr,
                     eval_steps=eval_steps)
         self.ways, self.inner_steps, self.inner_lr = ways, inner_steps, inner_lr
         self.first_order = bool(first_order)
         self.eval_steps = eval_steps or inner_steps
         self.classifier = WayClassifier(backbone.out_dim, ways)
+
+    def resolve_auto(self, draw: Callable[[], Sequence[Episode]], precision: str) -> str:
+        """With ``inner_loop: auto``, time a training step (forward and backward of
+        ``forward_batch`` on a copy of the method, under ``precision``, the random generators
+        untouched) on one step's episodes on each path, and keep ``vectorised`` where it is at
+        least ``MIN_VECTORISED_SPEEDUP`` times faster than ``sequential``; says which."""
+        if self.inner_loop != "auto":
+            return ""
+        episodes = list(draw())
+        device = episodes[0].support.device
+
+        def probe(path: str) -> Callable[[], None]:
+            twin = copy.deepcopy(self).train()
+            twin.inner_loop = path
+
+            def step() -> None:
+                with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                    with autocast(precision, device):
+                        loss = twin.forward_batch(episodes)["loss"]
+                    loss.backward()
+                twin.zero_grad(set_to_none=True)
+            return step
+
+        seconds = {path: best_seconds(probe(path), device, repeats=2)
+                   for path in ("sequential", "vectorised")}
+        speedup = seconds["sequential"] / seconds["vectorised"]
+        self.chosen_inner_loop = ("vectorised" if speedup >= MIN_VECTORISED_SPEEDUP
+                                  else "sequential")
+        return (f"inner loop {self.chosen_inner_loop} (auto: the probe's vectorised step "
+                f"{speedup:.2f}x the sequential one)")
+
+    def runs_vectorised(self, episodes: Sequence[Episode]) -> bool:
+        """Whether ``forward_batch`` runs ``episodes`` on the vectorised path: the setting, or
+        for ``auto`` the probe's choice (``resolve_auto``; before it, ``resolve_inner_loop``)."""
+        path = (self.chosen_inner_loop if self.inner_loop == "auto" and self.chosen_inner_loop
+                else resolve_inner_loop(self.inner_loop, episodes[0].support.device))
+        return path == "vectorised"
 
     def check(self, task: Task) -> None:
         """As ``Method.check``, and at most ``self.ways`` classes (the classifier's outputs)."""

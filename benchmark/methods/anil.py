@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from benchmark.episodes.episode import Episode
 from benchmark.methods.adaptation import InnerLoopMethod, inner_loop, support_normalised, wrap
 from benchmark.methods.base import register_method
-from benchmark.methods.functional_adapt import anil_forward_batch, resolve_inner_loop
+from benchmark.methods.functional_adapt import anil_forward_batch
 
 
 @register_method(
@@ -42,11 +42,11 @@ class ANIL(InnerLoopMethod):
         return {"loss": loss, "logits": logits}
 
     def forward_batch(self, episodes: list[Episode]) -> dict[str, torch.Tensor]:
-        """The mean of ``forward`` over ``episodes``; one batched computation when the
-        ``inner_loop`` setting resolves to ``vectorised`` (``functional_adapt``)."""
+        """The mean of ``forward`` over ``episodes``; one batched computation on the
+        vectorised path (``InnerLoopMethod.runs_vectorised``, ``functional_adapt``)."""
         for episode in episodes:
             self.check(episode)
-        if resolve_inner_loop(self.inner_loop, episodes[0].support.device) == "vectorised":
+        if self.runs_vectorised(episodes):
             return anil_forward_batch(self.backbone, self.classifier, episodes, self.inner_steps,
                                       self.inner_lr, self.first_order)
         return super().forward_batch(episodes)

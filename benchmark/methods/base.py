@@ -108,6 +108,13 @@ class Method(nn.Module):
         overflow is skipped by the gradient scaler and the hook still runs). Default: nothing.
         """
 
+    def resolve_auto(self, draw: Callable[[], Sequence[Episode]], precision: str) -> str:
+        """Settle the method's ``auto`` settings for this run by timing them on the training
+        device (the trainer calls it once, before the first step, under ``precision``):
+        ``draw()`` returns one step's episodes there. Returns what was chosen and why, or ""
+        when the method has nothing to choose (the default)."""
+        return ""
+
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Evaluation features: the backbone's (no projector), unless a method says otherwise.
         Images go in as they are: no input normalisation anywhere (every backbone starts with

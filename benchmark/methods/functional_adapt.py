@@ -47,12 +47,12 @@ from benchmark.errors import BenchmarkError
 #: reference, the default), this module's batched computation, or ``auto``.
 INNER_LOOPS = ("sequential", "vectorised", "auto")
 
-#: What ``auto`` picks on a CPU: the reference path. On a CPU the vectorised path is no clear win
-#: (issue 24, 2 threads, meta-batch 32, 5w1s: a vmap sketch 31.0 tasks/s against learn2learn's
-#: 29.7; here, on a contended 2-core AMD EPYC, 1 thread, meta-batch 8: vectorised 1.7 tasks/s,
-#: sequential 2.1, a plain autograd loop 2.3), the batch norm written out in tensor operations
-#: costs a little, and every episode's activations are alive at once. On CUDA, where hundreds
-#: of tiny kernels per episode are the cost, ``auto`` is ``vectorised``.
+#: What ``auto`` is before a probe has chosen (``InnerLoopMethod.resolve_auto``, which the
+#: trainer runs before a run's first step, times both paths and keeps the faster): on CUDA,
+#: where hundreds of tiny kernels per episode are the cost, ``vectorised``; on a CPU the
+#: reference path, since there neither wins everywhere (2 threads, meta-batch 32, 5w1s:
+#: vectorised 1.27x sequential on an Intel Xeon with AMX, 0.8x on a contended AMD EPYC at one
+#: thread; 20w1s meta-batch 16: 0.97x; ``results/perf_maml.md``).
 AUTO_ON_CPU = "sequential"
 
 Params = dict[str, torch.Tensor]
@@ -66,7 +66,8 @@ def check_inner_loop(method: str, inner_loop: str) -> None:
 
 
 def resolve_inner_loop(inner_loop: str, device: torch.device) -> str:
-    """``sequential`` or ``vectorised``: ``auto`` is vectorised on CUDA, ``AUTO_ON_CPU`` elsewhere."""
+    """``sequential`` or ``vectorised`` before a probe: ``auto`` is vectorised on CUDA,
+    ``AUTO_ON_CPU`` elsewhere."""
     if inner_loop != "auto":
         return inner_loop
     return "vectorised" if device.type == "cuda" else AUTO_ON_CPU

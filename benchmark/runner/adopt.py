@@ -21,10 +21,11 @@ from benchmark.store import ResultRow, Store, is_current
 log = logging.getLogger("benchmark.runner.progress")
 
 
-def adopt(spec: BenchmarkSpec, store: Store) -> int:
+def adopt(spec: BenchmarkSpec, store: Store, say: bool = True) -> list[tuple[str, int, str]]:
     """Copy into ``store`` under ``spec.name`` every job of ``spec`` left to do that a
-    benchmark of ``spec.reuse`` finished with the same configuration; returns the jobs copied."""
-    copied = 0
+    benchmark of ``spec.reuse`` finished with the same configuration (each said in a progress
+    line, unless not ``say``); returns the jobs copied as (label, seed, benchmark copied from)."""
+    copied: list[tuple[str, int, str]] = []
     for source in spec.reuse:
         if source == spec.name:
             continue
@@ -43,9 +44,11 @@ def adopt(spec: BenchmarkSpec, store: Store) -> int:
                 store.put_results(
                     [replace(r, benchmark=spec.name, spec_hash=own) for r in found],
                     None if run is None else replace(run, benchmark=spec.name, spec_hash=own))
-                log.info("%s: %s seed %s: the same job finished in %s: its rows reused "
-                         "(reuse: in the spec), not trained again", spec.name, label, seed, source)
-                copied += 1
+                if say:
+                    log.info("%s: %s seed %s: the same job finished in %s: its rows reused "
+                             "(reuse: in the spec), not trained again", spec.name, label, seed,
+                             source)
+                copied.append((label, seed, source))
     return copied
 
 

@@ -355,6 +355,7 @@ def plan_file(spec_path: str | Path | Mapping[str, Any],
     for spec in specs:
         check_eval_precision(spec, resolved)
     jobs = dry_plan(specs, Path(store_path), data_root, resolved, only,
-                    runs_dir=Path(runs_dir) if runs_dir is not None else None)
+                    runs_dir=Path(runs_dir) if runs_dir is not None else None,
+                    adopt=lambda spec, store: adopt(spec, store, say=False))
     return plan_text(jobs, Path(store_path), resolved)
 

@@ -9,7 +9,7 @@ import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import torch
 
@@ -110,6 +110,7 @@ class PlannedJob:
         precision: the precision the evaluation embeds in, resolved on the plan's device.
         marks: the run's compute marks (CPU-minutes): it trains until the last one, not for
             ``trains`` steps (the cap).
+        reused_from: the benchmark of ``spec.reuse`` whose finished job it is ("" if none).
     """
 
     benchmark: str
@@ -124,10 +125,14 @@ class PlannedJob:
     resumes: int = 0
     precision: str = "float32"
     marks: tuple[float, ...] = ()
+    reused_from: str = ""
 
     def line(self) -> str:
         """E.g. ``simclr seed 0: train 3000 steps (~13m30s), evaluate 14 of 14 cells in
         float32 (~2m10s)``."""
+        if self.reused_from:
+            return (f"{self.label} seed {self.seed}: done in {self.reused_from} (the same job: "
+                    "its rows would be reused, `reuse:` in the spec)")
         if not self.trains and not self.cells_left:
             return f"{self.label} seed {self.seed}: done (in the store)"
         parts = []
@@ -170,12 +175,15 @@ def store_snapshot(store_path: Path) -> Iterator[Store]:
 
 def dry_plan(specs: Sequence[BenchmarkSpec], store_path: Path, data_root: Path | None,
              device: str, only: Sequence[str] | None = None,
-             probe_steps: int = 3, runs_dir: Path | None = None) -> list[PlannedJob]:
+             probe_steps: int = 3, runs_dir: Path | None = None,
+             adopt: Callable[[BenchmarkSpec, Store], list[tuple[str, int, str]]] | None = None,
+             ) -> list[PlannedJob]:
     """Every label × seed of ``specs`` (``only`` those labels) with what the store holds and
     what would run, timed by a short probe (``probe_steps`` training steps of each method that
     would train, on ``device``, after one warm-up step; one embedding of a batch of eval images
-    for evaluation). A run with a checkpoint in ``runs_dir`` counts the steps left after it.
-    Writes nothing anywhere.
+    for evaluation). A run with a checkpoint in ``runs_dir`` counts the steps left after it; a
+    job ``adopt(spec, store)`` copies from a benchmark of ``spec.reuse`` (into a copy of the
+    store, returning (label, seed, benchmark) of each) is done. Writes nothing anywhere.
 
     The evaluation estimate counts the images the frozen heads embed (every stored image
     once, or every episode's images, whichever is fewer); a ``finetune`` cell's own training
@@ -188,6 +196,8 @@ def dry_plan(specs: Sequence[BenchmarkSpec], store_path: Path, data_root: Path |
     image_time: dict[tuple[str, str], float] = {}
     with store_snapshot(store_path) as store:
         for spec in specs:
+            reused = {(label, seed): source for label, seed, source in
+                      (adopt(spec, store) if adopt else ())}  # into the copy, as a run would
             for label in spec.labels:
                 if only is not None and label not in only:
                     continue
@@ -215,7 +225,8 @@ def dry_plan(specs: Sequence[BenchmarkSpec], store_path: Path, data_root: Path |
                                            len(cells_of(spec, label)),
                                            work is not None and work.stale_hash is not None,
                                            train_seconds, eval_seconds, resumes,
-                                           precision.precision, marks))
+                                           precision.precision, marks,
+                                           reused.get((label, seed), "")))
     return jobs
 
 

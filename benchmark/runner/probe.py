@@ -28,7 +28,8 @@ def step_seconds(spec: BenchmarkSpec, label: str, data_root: Path | None, device
                  steps: int = 3) -> float:
     """Seconds per training step of method ``label``: the mean of ``steps`` steps after one
     warm-up step, on a fresh model (seed 0) on ``device``, as the trainer runs them (its
-    meta-batch of episodes a step, in the precision the trainer would choose)."""
+    meta-batch of episodes a step, in the precision and, for MAML and ANIL, on the inner loop
+    path the trainer would choose)."""
     method = spec.method(label)
     split = load_split(spec.train.dataset, spec.train_split_of(label), data_root)
     model = build_model(method, split.image_shape, seed=0)
@@ -37,6 +38,8 @@ def step_seconds(spec: BenchmarkSpec, label: str, data_root: Path | None, device
     sampler = build_train_sampler(method, split, str(where))
     optimizer = build_optimizer(model, config)
     precision = choose(config.precision, where, step_probe(model, sampler, where)).precision
+    model.resolve_auto(lambda: [e.to(where) for e in draw_step(sampler, step_seeds(
+        0, 0, config.meta_batch))], precision)
     step = TrainStep(model, optimizer, build_scheduler(optimizer, config), where, config.amp,
                      precision)
     model.train()

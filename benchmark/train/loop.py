@@ -421,8 +421,13 @@ def train(
         stepper.scaler.load_state_dict(payload["scaler"])
     saved_step = start
 
+    chose_paths = method.resolve_auto(
+        lambda: [e.to(device) for e in draw_step(sampler, step_seeds(
+            config.seed, start, config.meta_batch, distributed.rank()))], chosen.precision)
+    notes = [f"in {stepper.precision} ({chosen.reason})" if config.precision == "auto" else "",
+             chose_paths]
     log = RunLog(run_dir, config, start, lead, progress.cpu,
-                 note=f"in {stepper.precision} ({chosen.reason})" if config.precision == "auto" else "")
+                 note="; ".join(note for note in notes if note))
     row: dict[str, Any] = {}
     method.train()
     try:
