@@ -5,13 +5,13 @@ The Python API (``benchmark.api``; imported on first use): ``benchmark.run(spec,
 (``dir(benchmark)`` lists them, so a notebook's tab completion shows them).
 """
 
-from typing import Any
+from typing import Any as _Any
 
 __version__ = "0.1.0"
 __all__ = ["evaluate", "results", "run"]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _Any:
     """``run``, ``results`` and ``evaluate`` from ``benchmark.api``, imported when first used
     (so ``import benchmark`` stays light and the CLI's modules import no API)."""
     if name in __all__:
@@ -22,5 +22,6 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    """The API and the module's own names (tab completion)."""
-    return sorted({*globals(), *__all__})
+    """The API and the module's dunder names (tab completion shows the API, not the submodules
+    an import has loaded)."""
+    return sorted({*__all__, *(name for name in globals() if name.startswith("__"))})

@@ -23,7 +23,9 @@ from test_report import synthetic_rows
 
 
 def test_dir_lists_the_api() -> None:
-    assert {"run", "results", "evaluate", "__version__"} <= set(dir(benchmark))
+    listed = {name for name in dir(benchmark) if not name.startswith("__")}
+    # benchmark.store, .export, ... are loaded by this file's imports: not part of the listing
+    assert listed == {"run", "results", "evaluate"} and "__version__" in dir(benchmark)
 
 
 def test_eval_result_repr_is_one_line() -> None:
