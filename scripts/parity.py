@@ -14,10 +14,13 @@ ResNet-18's 512-d features to Conv-4's 64-d; lightly is imported, never copied:
 
 The MAML pairs (``maml``, ``fomaml``) train both sides on the same 5-way 1-shot 1-query
 episodes of our ``labels`` sampler (rotations as classes), Adam 0.003, inner lr 0.5, one inner
-step, one task a step; the reference loop is learn2learn's example (``l2l.algorithms.MAML``,
-``clone()``, ``adapt()`` on the support, the query loss's ``backward()``) around a copy of our
-initial network; both are evaluated as our MAML module (the reference's weights loaded into
-it): prototype head and the ``native`` head (3 first-order steps).
+step, ``--meta-batch`` tasks a step (32, as learn2learn's example; step ``s`` draws the seeds
+``step_seeds(seed, s, meta_batch)`` on both sides); our side runs ``--inner-loop`` (learn2learn's
+sequential clone/adapt or the vectorised ``torch.func`` path); the reference loop is
+learn2learn's example (``l2l.algorithms.MAML``, ``clone()``, ``adapt()`` on the support, the
+query loss's ``backward()`` per task, the gradients divided by the meta-batch, one Adam step)
+around a copy of our initial network; both are evaluated as our MAML module (the reference's
+weights loaded into it): prototype head and the ``native`` head (3 first-order steps).
 
 ``--reference-views joint`` runs the reference's online and target networks on both views in
 one batch (as ours does) instead of one view at a time (lightly's examples): with BatchNorm in
@@ -44,6 +47,7 @@ from benchmark.data.loading import load_split
 from benchmark.methods import ModelSpec
 from benchmark.samplers.base import build_sampler
 from benchmark.train import TrainConfig, episode_seed, seed_everything, train
+from benchmark.train.loop import step_seeds
 
 #: Our side's method and parameters, configured to the reference's architecture.
 OURS = {
@@ -160,9 +164,9 @@ def accuracy(model: object, seed: int, episodes: int, native: bool) -> dict[str,
 
 
 def train_maml_reference(network: nn.Module, sampler: object, first_order: bool, steps: int,
-                         seed: int) -> None:
-    """learn2learn's ``maml_omniglot.py`` loop (meta-batch 1) on ``network`` in place:
-    ``(x, ways) -> logits``, one inner step at lr 0.5, Adam 0.003."""
+                         seed: int, meta_batch: int) -> None:
+    """learn2learn's ``maml_omniglot.py`` loop on ``network`` in place: ``(x, ways) -> logits``,
+    ``meta_batch`` tasks a step, one inner step at lr 0.5, gradients averaged, Adam 0.003."""
     import learn2learn as l2l
 
     maml = l2l.algorithms.MAML(network, lr=0.5, first_order=first_order)
@@ -170,11 +174,15 @@ def train_maml_reference(network: nn.Module, sampler: object, first_order: bool,
     loss = nn.CrossEntropyLoss()
     maml.train()
     for step in range(steps):
-        episode = sampler.sample(episode_seed(seed, step))
         optimizer.zero_grad()
-        learner = maml.clone()
-        learner.adapt(loss(learner(episode.support, episode.ways), episode.support_labels))
-        loss(learner(episode.query, episode.ways), episode.query_labels).backward()
+        for task_seed in step_seeds(seed, step, meta_batch):
+            episode = sampler.sample(task_seed)
+            learner = maml.clone()
+            learner.adapt(loss(learner(episode.support, episode.ways), episode.support_labels))
+            loss(learner(episode.query, episode.ways), episode.query_labels).backward()
+        for parameter in maml.parameters():
+            if parameter.grad is not None:
+                parameter.grad.div_(meta_batch)
         optimizer.step()
 
 
@@ -183,7 +191,11 @@ def main(argv: list[str]) -> None:
     parser.add_argument("method", choices=sorted(OURS), help="which method pair to run")
     parser.add_argument("--steps", type=int, default=150, help="training steps of each side")
     parser.add_argument("--batch", type=int, default=64,
-                        help="images a step, two views each (not the MAML pairs: one task a step)")
+                        help="images a step, two views each (not the MAML pairs)")
+    parser.add_argument("--meta-batch", type=int, default=32,
+                        help="MAML pairs: tasks a step (learn2learn's example: 32)")
+    parser.add_argument("--inner-loop", choices=["sequential", "vectorised"], default="sequential",
+                        help="MAML pairs: our side's inner loop")
     parser.add_argument("--seed", type=int, default=0, help="initial weights, episodes, test episodes")
     parser.add_argument("--episodes", type=int, default=200, help="test episodes per setting")
     parser.add_argument("--reference-views", choices=["separate", "joint"], default="separate",
@@ -200,17 +212,21 @@ def main(argv: list[str]) -> None:
     name, params = OURS[args.method]
     if name in ("moco", "byol"):
         params = {**params, "view_batching": args.ours_views}
+    if meta:
+        params = {**params, "inner_loop": args.inner_loop}
     seed_everything(args.seed)
     ours = ModelSpec(name, "conv4", split.image_shape, params).build()
     initial = copy.deepcopy(ours)
     lr = LR.get(args.method, 1e-3)
     report: dict[str, object] = {"method": args.method, "steps": args.steps, "seed": args.seed}
-    report |= ({} if meta else {"batch": args.batch, "reference_views": args.reference_views,
-                                "ours_views": args.ours_views})
+    report |= ({"meta_batch": args.meta_batch, "inner_loop": args.inner_loop} if meta
+               else {"batch": args.batch, "reference_views": args.reference_views,
+                     "ours_views": args.ours_views})
     sides = args.sides.split(",")
     if "ours" in sides:
         config = TrainConfig(steps=args.steps, lr=lr, seed=args.seed, channels_last=False,
-                             progress=False, tensorboard=False, checkpoint_every=args.steps)
+                             meta_batch=args.meta_batch if meta else 1, progress=False,
+                             tensorboard=False, checkpoint_every=args.steps)
         start = time.process_time()
         with TemporaryDirectory() as run_dir:
             train(ours, sampler, config, Path(run_dir))
@@ -221,7 +237,8 @@ def main(argv: list[str]) -> None:
         if meta:
             model: nn.Module = copy.deepcopy(initial)
             train_maml_reference(WayNetwork(model.backbone, model.classifier), sampler,
-                                 params.get("first_order", False), args.steps, args.seed)
+                                 params.get("first_order", False), args.steps, args.seed,
+                                 args.meta_batch)
         else:
             torch.manual_seed(args.seed)
             model, criterion = build_reference(args.method, initial.backbone)
