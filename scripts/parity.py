@@ -46,8 +46,7 @@ from benchmark.api import evaluate
 from benchmark.data.loading import load_split
 from benchmark.methods import ModelSpec
 from benchmark.samplers.base import build_sampler
-from benchmark.train import TrainConfig, episode_seed, seed_everything, train
-from benchmark.train.loop import step_seeds
+from benchmark.train import TrainConfig, episode_seed, seed_everything, step_seeds, train
 
 #: Our side's method and parameters, configured to the reference's architecture.
 OURS = {

@@ -4,6 +4,7 @@ same job hash, and checkpoints written before the setting resume)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -120,3 +121,17 @@ def test_a_checkpoint_written_before_the_setting_resumes(tmp_path: Path) -> None
     with pytest.raises(BenchmarkError, match="differs in meta_batch"):
         train(fresh(spec), labels_sampler(), TrainConfig(**{**cfg.to_dict(), "meta_batch": 2}),
               tmp_path, model_spec=spec)
+
+
+@pytest.mark.parametrize("inner_loop", ["auto", "sequential", "vectorised"])
+def test_perf_maml_steps_say_what_auto_chose(inner_loop: str) -> None:
+    from benchmark.perf.maml import meta_batch_step
+
+    step, said = meta_batch_step("maml", load_split("omniglot", "background"), 5, 1, 2,
+                                 inner_loop, torch.device("cpu"))
+    step(0)
+    if inner_loop == "auto":
+        assert re.fullmatch(r"inner loop (sequential|vectorised) \(auto: the probe's vectorised "
+                            r"step \d+\.\d\dx the sequential one\)", said)
+    else:
+        assert said == ""

@@ -4,7 +4,8 @@ own ``examples/vision/maml_omniglot.py``, in the same process, on the same netwo
 Ours is a meta-batch step as the trainer's ``meta_batch`` setting runs it (the published
 meta-batch: 32 tasks at 5-way, 16 at 20-way): the episodes drawn by our sampler inside the timed
 step, ``forward_batch`` (the sequential learn2learn clone/adapt path, or the vectorised
-``torch.func`` one), one Adam step; for MAML, first-order MAML and ANIL; and, for reference,
+``torch.func`` one, or ``auto``: the path its probe picks, as a run with ``inner_loop: auto``
+does), one Adam step; for MAML, first-order MAML and ANIL; and, for reference,
 MAML at meta-batch 1 (one optimiser step per task). learn2learn's step is written as its example
 writes its training loop: per task ``maml.clone()``, ``fast_adapt`` (adaptation / evaluation
 halves picked by index arithmetic, ``learner.adapt``), ``backward``; after the meta-batch the
@@ -44,9 +45,9 @@ SHAPES = ((5, 1), (20, 1))
 META_BATCH = 32  # the example's meta_batch_size
 #: The published meta-batch of each shape (Finn et al. 2017: 32 tasks at 5-way, 16 at 20-way).
 PUBLISHED_META_BATCH = {5: 32, 20: 16}
-#: The meta-batch rows: (method, params, inner_loop).
+#: The meta-batch rows: (method, inner_loop); ``auto`` runs the path its probe picks.
 META_ROWS = tuple((name, inner) for name in ("maml", "fomaml", "anil")
-                  for inner in ("sequential", "autograd", "vectorised"))
+                  for inner in ("sequential", "autograd", "vectorised", "auto"))
 #: The rows measured again under bfloat16 autocast where the device computes it natively
 #: (``precision.hardware_bf16``): MAML, and learn2learn's example step under the same autocast.
 BF16_ROWS = (("maml", "sequential"), ("maml", "vectorised"))
@@ -137,12 +138,14 @@ def in_precision(step: Callable[[int], Any], precision: str,
 
 
 def meta_batch_step(name: str, split: Any, ways: int, shots: int, meta_batch: int,
-                    inner_loop: str, device: torch.device) -> Callable[[int], Any]:
+                    inner_loop: str, device: torch.device) -> tuple[Callable[[int], Any], str]:
     """A meta-batch training step as the trainer's ``meta_batch`` setting runs it: ``meta_batch``
     episodes drawn (inside the step), ``forward_batch``, the finite-loss check, backward, one
-    Adam step and the schedule. ``name``: maml, fomaml (maml, first order) or anil;
-    ``inner_loop``: the method's setting (sequential, vectorised), or ``autograd``
-    (``autograd_loss`` per episode); one inner step (lr ``FAST_LR``), 1 query per class."""
+    Adam step and the schedule; and, for ``auto``, what its probe chose (``resolve_auto`` on
+    the first step's episodes, in float32, as the trainer calls it), else "". ``name``: maml,
+    fomaml (maml, first order) or anil; ``inner_loop``: the method's setting (sequential,
+    vectorised, auto), or ``autograd`` (``autograd_loss`` per episode); one inner step (lr
+    ``FAST_LR``), 1 query per class."""
     torch.manual_seed(0)
     params: dict[str, Any] = dict(ways=ways, inner_lr=FAST_LR,
                                   inner_loop="sequential" if inner_loop == "autograd" else inner_loop)
@@ -156,6 +159,8 @@ def meta_batch_step(name: str, split: Any, ways: int, shots: int, meta_batch: in
     optimizer = build_optimizer(method, config)
     scheduler = build_scheduler(optimizer, config)
     sampler = build_sampler("labels", split, ways, shots, 1, device=device)
+    chosen = method.resolve_auto(
+        lambda: [e.to(device) for e in sampler.sample_batch(list(range(meta_batch)))], "float32")
 
     def step(i: int) -> None:
         episodes = sampler.sample_batch(list(range(i * meta_batch, (i + 1) * meta_batch)))
@@ -173,7 +178,7 @@ def meta_batch_step(name: str, split: Any, ways: int, shots: int, meta_batch: in
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 
-    return step
+    return step, chosen
 
 
 @PERF_SCRIPTS.register("maml", "MAML tasks/s at the published meta-batch: sequential and vectorised "
@@ -197,10 +202,11 @@ def run(out: Path | None = None, data_root: Path | None = None) -> int:
         where += f"; device: {torch.cuda.get_device_name(device)}"
     split = load_split("omniglot", "background", data_root)
     rows_run = [(name, inner) for name, inner in META_ROWS
-                if l2l is not None or inner != "sequential"]
+                if l2l is not None or inner not in ("sequential", "auto")]  # both use learn2learn
     how = {"sequential": "sequential inner loop (learn2learn clone/adapt)",
            "autograd": "sequential inner loop (plain torch.autograd)",
-           "vectorised": "vectorised inner loop (torch.func)"}
+           "vectorised": "vectorised inner loop (torch.func)",
+           "auto": "inner loop auto (the path its probe picks)"}
     labels = {f"{name}_{inner}": f"ours: {name}, meta-batch step, {how[inner]}, sampling "
                                  f"included, {device.type}" for name, inner in rows_run}
     bf16, bf16_why = hardware_bf16(device)
@@ -217,13 +223,17 @@ def run(out: Path | None = None, data_root: Path | None = None) -> int:
             labels["l2l_conv4_bf16"] = ("learn2learn maml_omniglot.py step as above, under "
                                         "bfloat16 autocast (not in its example), cpu")
     rates: dict[str, list[float]] = {key: [] for key in labels}
+    chosen: dict[str, list[str]] = {}  # per auto row, the probe's choice at each shape
     for ways, shots in SHAPES:
         meta_batch = PUBLISHED_META_BATCH[ways]
-        steps: dict[str, Callable[[int], Any]] = {
-            f"{name}_{inner}": meta_batch_step(name, split, ways, shots, meta_batch, inner, device)
-            for name, inner in rows_run}
+        steps: dict[str, Callable[[int], Any]] = {}
+        for name, inner in rows_run:
+            steps[f"{name}_{inner}"], said = meta_batch_step(name, split, ways, shots,
+                                                             meta_batch, inner, device)
+            if said:
+                chosen.setdefault(name, []).append(said)
         steps.update({f"{name}_{inner}_bf16": in_precision(meta_batch_step(
-            name, split, ways, shots, meta_batch, inner, device), "bfloat16", device)
+            name, split, ways, shots, meta_batch, inner, device)[0], "bfloat16", device)
             for name, inner in bf16_run})
         per_step = dict.fromkeys(steps, meta_batch)
         if l2l is not None:
@@ -234,7 +244,8 @@ def run(out: Path | None = None, data_root: Path | None = None) -> int:
                 steps["l2l_conv4_bf16"] = in_precision(l2l_example_step(
                     l2l, l2l_conv4(l2l, ways), pool, meta_batch), "bfloat16", device)
                 per_step["l2l_conv4_bf16"] = meta_batch
-            steps["ours_1"] = meta_batch_step("maml", split, ways, shots, 1, "sequential", device)
+            steps["ours_1"] = meta_batch_step("maml", split, ways, shots, 1, "sequential",
+                                              device)[0]
             per_step["ours_1"] = 1
         best = measure(steps)
         for key in labels:
@@ -258,6 +269,12 @@ def run(out: Path | None = None, data_root: Path | None = None) -> int:
                           if device.type == "cuda" and name == "maml" else "")
                 ratio_lines.append(f"- {n}w{k}s1q, {name} vectorised / {how[inner]} = "
                                    f"{ratio:.2f}x{target}")
+            if f"{name}_auto" not in rates:
+                continue
+            faster = max(rates[f"{name}_sequential"][i], rates[f"{name}_vectorised"][i])
+            ratio_lines.append(f"- {n}w{k}s1q, {name} auto / the faster of sequential and "
+                               f"vectorised = {rates[f'{name}_auto'][i] / faster:.2f}x; its probe "
+                               f"said: {chosen[name][i]}")
         if l2l is not None:
             for inner in ("sequential", "vectorised"):
                 ratio = rates[f"maml_{inner}"][i] / rates["l2l_conv4"][i]
