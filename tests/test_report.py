@@ -12,7 +12,7 @@ import pytest
 from benchmark.errors import BenchmarkError
 from benchmark.report import stats, tables
 from benchmark.report.render import render_store
-from benchmark.store import Store
+from benchmark.store import RunRecord, Store
 from fixtures_data import row, synthetic_rows
 
 
@@ -152,6 +152,23 @@ def test_render_store_files_agree_with_store(tmp_path: Path, capsys) -> None:
         assert str(store_path) in text and "hash-protonet" in text and "made by:" in text
     assert "hash-protonet" in (out / "synth" / "accuracy_vs_shots.svg").read_text()
     assert "protonet" in capsys.readouterr().out
+
+
+def test_the_header_names_every_run_the_table_does_not_show(tmp_path: Path) -> None:
+    """A failed run and a run left running with no row (a killed session's) get a line each; a
+    running run whose rows of the same configuration are shown (one resumed to a later mark)
+    gets none."""
+    with Store(tmp_path / "s.sqlite") as store:
+        store.put_results(synthetic_rows())
+        for run in (RunRecord("synth", "maml", 0, "running"),
+                    RunRecord("synth", "byol", 1, "failed", failed_step=7, error="diverged"),
+                    RunRecord("synth", "protonet", 0, "running", spec_hash="hash-protonet")):
+            store.set_run(run)
+    render_store(tmp_path / "s.sqlite", out_dir=tmp_path / "out", benchmark_name="synth")
+    header = (tmp_path / "out" / "synth.md").read_text().split("###")[0]
+    assert "- NOT FINISHED: maml seed 0 (running, or stopped" in header
+    assert "- FAILED: byol seed 1 at step 7 (diverged); no row of it is shown" in header
+    assert "protonet seed 0" not in header
 
 
 def test_render_store_refuses_missing_store_and_unknown_benchmark(tmp_path: Path) -> None:

@@ -188,7 +188,7 @@ def render_benchmark(store: Store, benchmark: str, out_dir: Path,
     marked = matched_compute.build(rows, benchmark, supervision)
     curves = run_curves.benchmark_curves(store, benchmark)
     lines = [*provenance_lines(table, store.path, command or prov.command_line()),
-             *budget_lines(rows, curves), *failed_lines(store.runs(benchmark))]
+             *budget_lines(rows, curves), *run_state_lines(store.runs(benchmark), rows)]
     out_dir = Path(out_dir)
     methods = {r.method: (r.method_name, r.backbone) for r in rows}
     overlap = classes_overlap(rows)
@@ -238,12 +238,18 @@ def render_benchmark(store: Store, benchmark: str, out_dir: Path,
     return Report(benchmark, markdown, files, table)
 
 
-def failed_lines(runs: Sequence[RunRecord]) -> list[str]:
-    """One header line per failed run: its rows are not in the table."""
-    return [f"FAILED: {r.method} seed {r.seed}"
-            + (f" at step {r.failed_step}" if r.failed_step is not None else "")
-            + f" ({r.error or 'no message'}); no row of it is shown" for r in runs
-            if r.status == "failed"]
+def run_state_lines(runs: Sequence[RunRecord], rows: Sequence[ResultRow]) -> list[str]:
+    """One header line per run whose rows are not in the table: each failed run, and each
+    run still marked running (in progress elsewhere, or stopped before it finished: the run
+    command resumes it) of which ``rows`` hold nothing."""
+    shown = {(r.method, r.seed) for r in rows}
+    lines = [f"FAILED: {r.method} seed {r.seed}"
+             + (f" at step {r.failed_step}" if r.failed_step is not None else "")
+             + f" ({r.error or 'no message'}); no row of it is shown" for r in runs
+             if r.status == "failed"]
+    return lines + [f"NOT FINISHED: {r.method} seed {r.seed} (running, or stopped before it "
+                    f"finished: the run command resumes it); no row of it is shown"
+                    for r in runs if r.status == "running" and (r.method, r.seed) not in shown]
 
 
 def refresh_folder(root: Path, store: Store | None = None) -> list[Path]:
