@@ -14,7 +14,9 @@ Tables (schema version in ``PRAGMA user_version``):
   bring the eval images to the model's shape: ``input_conversion``, empty when nothing was;
   the precision the images were embedded in: ``eval_precision``; how the method was trained:
   ``supervision``, ``labels`` or ``none``, empty for what was not trained here (the floor, a
-  pretrained encoder) and for rows stored before schema 7).
+  pretrained encoder) and for rows stored before schema 7; which published variant of the
+  method its hyper-parameters make: ``variant``, e.g. ``first_order`` for first-order MAML,
+  empty for the method as published and for rows stored before schema 9).
 - ``episode_accuracies``: the per-episode accuracies behind each result, for paired tests.
 - ``ablation_points``: the grid points of an ablation: each point's name (``temperature-0.1``),
   its place in the grid, the benchmark its rows are stored under, the swept values (JSON) and
@@ -43,8 +45,8 @@ from benchmark.records import FLOOR, AblationPoint  # noqa: F401  (stored here; 
 
 #: 2: the leases table; 3: the ablation_points table; 4: results.input_conversion;
 #: 5: results.eval_precision; 6: results.mark, in the row key; 7: results.supervision;
-#: 8: runs.precision (an older store gains them when opened)
-SCHEMA_VERSION = 8
+#: 8: runs.precision; 9: results.variant (an older store gains them when opened)
+SCHEMA_VERSION = 9
 #: Where ``run``, ``report``, ``perf accuracy`` and the Python API read and write results
 #: unless told otherwise (relative to the working directory).
 DEFAULT_STORE = Path("results/results.sqlite")
@@ -71,7 +73,10 @@ class ResultRow:
     0 for the run's final (or best) weights. ``supervision`` is how the method was trained:
     ``labels`` or ``none`` (``benchmark.samplers.supervision_of`` its sampler), empty for what
     was not trained here (the floor, a pretrained encoder) and for rows older than the column; the report matches published numbers
-    by it (MAML on labels is MAML, on augmented views UMTRA).
+    by it (MAML on labels is MAML, on augmented views UMTRA). ``variant`` is the published
+    variant of the method its hyper-parameters make (``Method.variant``: ``first_order`` for
+    first-order MAML), empty for the method as published (and for rows older than the
+    column); the report matches published numbers by it too.
     """
 
     benchmark: str
@@ -104,6 +109,7 @@ class ResultRow:
     eval_precision: str = "float32"
     mark: float = 0.0
     supervision: str = ""
+    variant: str = ""
     episode_accuracies: tuple[float, ...] = field(default=(), repr=False)
 
     @property
@@ -183,7 +189,7 @@ CREATE TABLE IF NOT EXISTS {name} (
     method_name TEXT NOT NULL, backbone TEXT NOT NULL,
     input_conversion TEXT NOT NULL DEFAULT '',
     eval_precision TEXT NOT NULL DEFAULT 'float32', mark REAL NOT NULL DEFAULT 0,
-    supervision TEXT NOT NULL DEFAULT '',
+    supervision TEXT NOT NULL DEFAULT '', variant TEXT NOT NULL DEFAULT '',
     updated_at REAL NOT NULL,
     UNIQUE ({", ".join(RESULT_KEY)})
 )
@@ -546,6 +552,7 @@ def is_current(row: ResultRow, runs: Mapping[tuple[str, str, int], RunRecord]) -
 _ADDED_COLUMNS = (("results", "input_conversion", "TEXT NOT NULL DEFAULT ''"),
                   ("results", "eval_precision", "TEXT NOT NULL DEFAULT 'float32'"),
                   ("results", "supervision", "TEXT NOT NULL DEFAULT ''"),
+                  ("results", "variant", "TEXT NOT NULL DEFAULT ''"),
                   ("runs", "precision", "TEXT NOT NULL DEFAULT ''"))
 
 

@@ -180,6 +180,11 @@ def test_the_matched_compute_tables_put_methods_against_marks(tmp_path: Path) ->
     assert both.seeds == 2 and both.mean == pytest.approx(0.805) and both.seed_ci95 > 0
     assert table.published["protonet"].accuracy == 98.8 and table.published["simclr"] is None
     assert table.floor.mean == 0.3
+    meta = [marked_row("fomaml", 1.0, 0, 0.8, method_name="maml", head="native",
+                       variant="first_order"), marked_row("maml", 1.0, 0, 0.9, head="native")]
+    [native] = matched_compute.build(meta, "mc", {"fomaml": "labels", "maml": "labels"})
+    assert {m: native.published[m].method for m in native.methods} == {  # the rows' variant
+        "fomaml": "first-order MAML", "maml": "MAML"}
     text = report.markdown
     assert text.index("Accuracy at matched training compute") < text.index("transfer")
     assert ("| protonet | **70.5 ± 0.0 (seeds ± 6.4)** | **80.5 ± 0.0 (seeds ± 6.4)** | 98.8 | "

@@ -203,5 +203,5 @@ def test_a_run_stores_native_rows_for_the_meta_learner_only(tmp_path: Path) -> N
     assert heads == [("maml", "native", 3), ("maml", "prototype", 4),
                      ("protonet", "prototype", 4), ("random", "prototype", 4)]
     assert all(0 <= r.accuracy <= 1 for r in rows)
-    assert {r.method: r.supervision for r in rows} == {  # what the report matches by
-        "maml": "labels", "protonet": "labels", "random": ""}
+    assert {r.method: (r.supervision, r.variant) for r in rows} == {  # what the report matches by
+        "maml": ("labels", ""), "protonet": ("labels", ""), "random": ("", "")}

@@ -175,17 +175,20 @@ def test_no_published_number_for_another_split_backbone_or_head() -> None:
 def test_every_published_setting_is_unique() -> None:
     keys = [(p.family, p.eval_dataset, p.eval_split, p.ways, p.shots, p.head)
             for p in published.PUBLISHED]
-    assert len(keys) == len(set(keys)) and len(keys) == 20
+    assert len(keys) == len(set(keys)) and len(keys) == 24
 
 
-def test_maml_and_umtra_match_by_the_supervision_their_rows_store(tmp_path: Path) -> None:
-    """MAML on labelled episodes is MAML, on augmented views UMTRA: the rows say which, so the
-    report that ``benchmark report`` renders from the store alone (no spec) matches both; rows
-    older than the column, with no spec beside them, match nothing."""
-    samplers = {"maml": "labels", "umtra": "augment"}
+def test_maml_fomaml_and_umtra_match_by_the_supervision_and_variant_their_rows_store(
+        tmp_path: Path) -> None:
+    """MAML on labelled episodes is MAML, first-order MAML on them first-order MAML (MAML
+    beside it a reference), MAML on augmented views UMTRA: the rows say which, so the report
+    that ``benchmark report`` renders from the store alone (no spec) matches each; rows older
+    than the supervision column, with no spec beside them, match nothing."""
+    samplers = {"maml": "labels", "fomaml": "labels", "umtra": "augment"}
     rows = [row(label, k, np.full(10, 0.9), eval_split="vinyals_test", head="native",
                 train_split="vinyals_train", method_name="maml",
-                supervision=supervision_of(sampler))
+                supervision=supervision_of(sampler),
+                variant="first_order" if label == "fomaml" else "")
             for label, sampler in samplers.items() for k in (1, 5)]
     with Store(tmp_path / "store.sqlite") as store:
         store.put_results(rows)
@@ -194,7 +197,9 @@ def test_maml_and_umtra_match_by_the_supervision_their_rows_store(tmp_path: Path
     section = md.split("### Published vs ours")[1].split("\n### ")[0]
     same = {(cells[1], cells[4]) for line in section.splitlines()
             if line.startswith("| ") and "same method" in line for cells in [[c.strip() for c in line.split("|")]]}
-    assert same == {("maml", "MAML"), ("umtra", "UMTRA")}
+    assert same == {("maml", "MAML"), ("fomaml", "first-order MAML"), ("umtra", "UMTRA")}
+    assert "| fomaml | omniglot/vinyals_test 5w1s native | 90.00 ± 0.00 | MAML | 98.7 | -8.70 " \
+           "| reference |" in section
     table = tables.build_table(rows, "synth")
     methods = {label: ("maml", "conv4") for label in samplers}
     assert published.compare(table, methods, supervision=published.trained_with(rows))

@@ -93,23 +93,25 @@ def test_a_version_3_store_gains_the_newer_columns(tmp_path: Path) -> None:
     conn.execute("ALTER TABLE results DROP COLUMN input_conversion")
     conn.execute("ALTER TABLE results DROP COLUMN eval_precision")
     conn.execute("ALTER TABLE results DROP COLUMN supervision")
+    conn.execute("ALTER TABLE results DROP COLUMN variant")
     conn.execute("ALTER TABLE runs DROP COLUMN precision")
     conn.execute("PRAGMA user_version = 3")
     conn.commit()
     conn.close()
     converted = make_row(eval_dataset="cifar10", eval_split="fewshot_test→auto",
                          input_conversion="RGB→grey (ITU-R 601 luma)", eval_precision="bfloat16",
-                         supervision="labels")
+                         supervision="labels", variant="first_order")
     with Store(path) as store:
         assert store.results(with_episodes=True) == [make_row()]
-        assert (store.results()[0].eval_precision, store.results()[0].supervision) == ("float32", "")
+        assert (store.results()[0].eval_precision, store.results()[0].supervision,
+                store.results()[0].variant) == ("float32", "", "")
         assert store.runs() == [old_run] and old_run.precision == ""
         store.put_results([converted])
         assert store.results("bench", with_episodes=True)[0] == converted
         store.set_run(replace(old_run, method="simclr", precision="bfloat16"))
         assert store.get_run("bench", "simclr", 0).precision == "bfloat16"
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 8
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 9
     conn.close()
 
 

@@ -146,6 +146,11 @@ class InnerLoopMethod(Method):
         self.eval_steps = eval_steps or inner_steps
         self.classifier = WayClassifier(backbone.out_dim, ways)
 
+    @property
+    def variant(self) -> str:
+        """``first_order`` with ``first_order`` (FOMAML: its own published row), else ""."""
+        return "first_order" if self.first_order else ""
+
     def resolve_auto(self, draw: Callable[[], Sequence[Episode]], precision: str) -> str:
         """With ``inner_loop: auto``, time a training step (forward and backward of
         ``forward_batch`` on a copy of the method, under ``precision``, the random generators

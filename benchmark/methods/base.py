@@ -108,6 +108,15 @@ class Method(nn.Module):
         overflow is skipped by the gradient scaler and the hook still runs). Default: nothing.
         """
 
+    @property
+    def variant(self) -> str:
+        """The published variant of the method these hyper-parameters make, where a paper
+        publishes numbers for more than one (``first_order``: first-order MAML, Finn et al.'s
+        Table 1); "" (the default): the method as published. Every row stores it
+        (``ResultRow.variant``) and the report sets a row against its variant's published
+        numbers (``benchmark.report.published.FAMILY``)."""
+        return ""
+
     def resolve_auto(self, draw: Callable[[], Sequence[Episode]], precision: str) -> str:
         """Settle the method's ``auto`` settings for this run by timing them on the training
         device (the trainer calls it once, before the first step, under ``precision``):

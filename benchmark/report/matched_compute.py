@@ -135,7 +135,7 @@ def build(rows: Sequence[ResultRow], benchmark: str,
         published = {m: pub.same_method(
             first[m].method_name, (supervision or {}).get(m),
             (first[m].backbone, first[m].train_dataset, column.eval_dataset, column.eval_split,
-             column.ways, column.shots, column.head)) for m in methods}
+             column.ways, column.shots, column.head), variant=first[m].variant) for m in methods}
         tables.append(MarkTable(benchmark, column, marks, methods, cells, published,
                                 _cell(floors[column]) if column in floors else None,
                                 {m: first[m].spec_hash for m in methods}))

@@ -9,9 +9,11 @@ method registered as ``M``, on backbone ``B``) when
   (``ResultRow.supervision``, from the method's episode sampler); for rows stored before that
   column, from the spec when it is known, else ``SUPERVISION[M]``.
 
-Among those, ``P`` is the **same method** when ``P.family`` is ``FAMILY[M, S]``, otherwise a
-**reference** (another method trained the same way, e.g. UMTRA beside our SimCLR): MAML on
-labelled episodes is MAML, MAML on augmented views (no labels) is UMTRA. A method whose
+Among those, ``P`` is the **same method** when ``P.family`` is ``FAMILY[M, S, V]``, with ``V``
+the variant the cell's rows store (``ResultRow.variant``, ``Method.variant``: "" for the method
+as published), otherwise a **reference** (another method trained the same way, e.g. UMTRA
+beside our SimCLR): MAML on labelled episodes is MAML, first-order MAML on them is first-order
+MAML (Finn et al. publish both), MAML on augmented views (no labels) is UMTRA. A method whose
 supervision is unknown is compared with nothing.
 """
 
@@ -23,9 +25,11 @@ from typing import Iterable, Mapping, Sequence
 from benchmark.report.tables import TransferTable
 from benchmark.store import ResultRow
 
-#: (our registered method, its supervision) → the published family it reimplements.
-FAMILY = {("protonet", "labels"): "protonet", ("protoclr", "none"): "protoclr",
-          ("psco", "none"): "psco", ("maml", "labels"): "maml", ("maml", "none"): "umtra"}
+#: (our registered method, its supervision, its variant) → the published family it
+#: reimplements; a combination not listed reimplements none (its cells show references only).
+FAMILY = {("protonet", "labels", ""): "protonet", ("protoclr", "none", ""): "protoclr",
+          ("psco", "none", ""): "psco", ("maml", "labels", ""): "maml",
+          ("maml", "labels", "first_order"): "fomaml", ("maml", "none", ""): "umtra"}
 #: Our registered method → how it is trained when the spec is not known: with labels, or
 #: without (``none``).
 SUPERVISION = {"protonet": "labels", "protoclr": "none", "simclr": "none", "moco": "none",
@@ -71,6 +75,9 @@ PUBLISHED: tuple[Published, ...] = tuple([
     *_entries("MAML", "maml", "labels", "Finn, Abbeel & Levine 2017",
               {(5, 1): 98.7, (5, 5): 99.9, (20, 1): 95.8, (20, 5): 98.9}, heads=("native",),
               budget="40,000 meta-iterations × 32 tasks (5-way) or × 16 (20-way), GPU"),
+    *_entries("first-order MAML", "fomaml", "labels", "Finn, Abbeel & Levine 2017 (Table 1)",
+              {(5, 1): 98.3, (5, 5): 99.2, (20, 1): 89.4, (20, 5): 97.9}, heads=("native",),
+              budget="40,000 meta-iterations × 32 tasks (5-way) or × 16 (20-way), GPU"),
     *_entries("UMTRA", "umtra", "none", "Khodadadeh, Bölöni & Shah 2019",
               {(5, 1): 83.8, (5, 5): 95.4}, heads=("prototype", "native"),
               budget="not published (MAML's 40,000 × 32 tasks as the bound), GPU"),
@@ -112,24 +119,31 @@ def trained_with(rows: Iterable[ResultRow],
     return {**(fallback or {}), **stored}
 
 
+def variants_of(rows: Iterable[ResultRow]) -> dict[str, str]:
+    """Method label → the variant its rows store (``ResultRow.variant``)."""
+    return {row.method: row.variant for row in rows}
+
+
 def compare(table: TransferTable, methods: Mapping[str, tuple[str, str]],
             published: Sequence[Published] = PUBLISHED,
-            supervision: Mapping[str, str] | None = None) -> list[Comparison]:
+            supervision: Mapping[str, str] | None = None,
+            variants: Mapping[str, str] | None = None) -> list[Comparison]:
     """Every (our cell, published number) pair the rule matches; ``methods`` maps a method
     label of the table to its (registered method, backbone), ``supervision`` a label to how
-    it was trained (``trained_with``; default ``SUPERVISION`` of its method)."""
+    it was trained (``trained_with``; default ``SUPERVISION`` of its method), ``variants`` a
+    label to its variant (``variants_of``; default "")."""
     out = []
     for _, cell in table.cells.iterrows():
         name, backbone = methods.get(cell["method"], ("", ""))
         trained = (supervision or {}).get(cell["method"]) or SUPERVISION.get(name)
+        family = FAMILY.get((name, trained or "", (variants or {}).get(cell["method"], "")))
         ours = (backbone, cell["train_dataset"], cell["eval_dataset"], cell["eval_split"],
                 int(cell["ways"]), int(cell["shots"]), cell["head"])
         for entry in matching(ours, trained, published):
             out.append(Comparison(
                 cell["method"], f"{cell['eval_dataset']}/{cell['eval_split']} "
                 f"{cell['ways']}w{cell['shots']}s {cell['head']}",
-                100 * cell["mean"], 100 * cell["ci95"], entry,
-                entry.family == FAMILY.get((name, trained))))
+                100 * cell["mean"], 100 * cell["ci95"], entry, entry.family == family))
     return sorted(out, key=lambda c: (c.ours, c.setting, not c.same_method, c.published.method))
 
 
@@ -144,12 +158,12 @@ def matching(cell: tuple, trained: str | None,
 
 
 def same_method(method: str, trained: str | None, cell: tuple,
-                published: Sequence[Published] = PUBLISHED) -> Published | None:
+                published: Sequence[Published] = PUBLISHED, variant: str = "") -> Published | None:
     """The published number of the method itself (``FAMILY``) for a cell (as ``matching``),
-    or None: registered method ``method`` trained with ``trained`` supervision
+    or None: registered method ``method`` of ``variant`` trained with ``trained`` supervision
     (default ``SUPERVISION``)."""
     trained = trained or SUPERVISION.get(method)
-    family = FAMILY.get((method, trained or ""))
+    family = FAMILY.get((method, trained or "", variant))
     return next((entry for entry in matching(cell, trained, published)
                  if entry.family == family), None)
 
@@ -170,6 +184,7 @@ def markdown_lines(comparisons: Sequence[Comparison]) -> list[str]:
                      f"{match} | {c.published.citation} |")
     lines += ["", "Match: same backbone, training data, evaluation split, ways, shots and head, "
               "and the same supervision (labels or none); \"same method\" when the published "
-              "family is the one our method reimplements, \"reference\" otherwise "
+              "family is the one our method reimplements (with its variant: first-order MAML is "
+              "not MAML), \"reference\" otherwise "
               "(`benchmark/report/published.py`).", ""]
     return lines

@@ -192,7 +192,8 @@ def render_benchmark(store: Store, benchmark: str, out_dir: Path,
     out_dir = Path(out_dir)
     methods = {r.method: (r.method_name, r.backbone) for r in rows}
     overlap = classes_overlap(rows)
-    sections = [*published.markdown_lines(published.compare(table, methods, supervision=supervision)),
+    sections = [*published.markdown_lines(published.compare(
+                    table, methods, supervision=supervision, variants=published.variants_of(rows))),
                 *time_to_accuracy.markdown_lines(curves, f"{out_dir.name}/time_to_accuracy.png",
                                                  table.methods)]
     mark_plots = {f"accuracy_vs_cpu_minutes_{head}": head for head in matched_compute.heads(marked)}

@@ -26,7 +26,7 @@ from benchmark.errors import BenchmarkError
 from benchmark.spec.plain import writable
 from benchmark.evaluation import evaluate, fixed_episodes, random_floor, validator
 from benchmark.methods import METHODS, ModelSpec, build_method
-from benchmark.methods.base import check_across_ranks
+from benchmark.methods.base import Method, check_across_ranks
 from benchmark.runner.cells import Cell, by_episodes, cells_of
 from benchmark.runner.reuse import claim_folder, job_fingerprint
 from benchmark.samplers import Sampler, build_sampler, supervision_of
@@ -61,7 +61,7 @@ def build_train_sampler(method: MethodSpec, split: Split,
 
 
 def build_model(method: MethodSpec, image_shape: tuple[int, int, int],
-                seed: int) -> torch.nn.Module:
+                seed: int) -> Method:
     """``method``'s model, initialised from ``seed`` (the global RNG is left as it was)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -70,7 +70,7 @@ def build_model(method: MethodSpec, image_shape: tuple[int, int, int],
 
 
 def _trained_model(spec: BenchmarkSpec, method: MethodSpec, seed: int, device: str,
-                   runs_dir: Path, data_root: Path | None) -> tuple[torch.nn.Module, RunRecord]:
+                   runs_dir: Path, data_root: Path | None) -> tuple[Method, RunRecord]:
     """Train (or resume, or reload a finished run of) one method for one seed on ``device``
     (resolved); a method that does not train (``Method.trains``) is built and recorded with 0
     steps."""
@@ -144,12 +144,13 @@ def _evaluated(spec: BenchmarkSpec, label: str, seed: int, runs_dir: Path,
     if label in floors:
         model, run = random_floor(floors[label], train_split.image_shape, seed), None
         method_name, backbone, steps, train_seconds = "random", floors[label], 0, 0.0
-        supervision = ""
+        supervision = variant = ""
     else:
         method = spec.method(label)
         model, run = _trained_model(spec, method, seed, device, runs_dir, data_root)
         method_name, backbone, steps = method.method, method.backbone, run.steps
         supervision = supervision_of(method.sampler) if METHODS.get(method.method).trains else ""
+        variant = model.variant
         train_seconds = time.perf_counter() - started
     model = model.to(device)
     common = dict(
@@ -159,7 +160,7 @@ def _evaluated(spec: BenchmarkSpec, label: str, seed: int, runs_dir: Path,
         train_seconds=train_seconds, device=device, commit=provenance.commit(),
         versions=provenance.library_versions(), spec_hash=spec.job_hash(label),
         train_fingerprint=train_split.fingerprint, method_name=method_name, backbone=backbone,
-        supervision=supervision,
+        supervision=supervision, variant=variant,
     )
     rows = []
     weights = MarkWeights(model, run_dir(runs_dir, spec, label, seed), steps, train_seconds)
