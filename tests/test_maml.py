@@ -156,3 +156,10 @@ def test_maml_trains_on_augmentation_episodes_as_umtra() -> None:
     assert torch.isfinite(out["loss"])
     with pytest.raises(BenchmarkError, match="cannot train on 'patches'"):
         m(episode(ways=4, shots=1, queries=1, kind="patches"))
+
+
+@pytest.mark.parametrize("name", ["maml", "anil"])
+def test_the_variant_says_first_order(name: str) -> None:
+    """What a row stores so that the report sets first-order MAML against its own published row."""
+    assert method(name).variant == "" and method(name, first_order=True).variant == "first_order"
+    assert build_method("protonet", "conv4", SHAPE).variant == ""
