@@ -19,7 +19,9 @@ from benchmark.data import load_split
 from benchmark.episodes.episode import Episode
 from benchmark.errors import BenchmarkError
 from benchmark.methods import ModelSpec
+from benchmark.runner.planning import steps_left
 from benchmark.samplers import build_sampler
+from benchmark.spec.file import load_specs
 from benchmark.spec.schema import Invalid
 from benchmark.store import ResultRow, Store
 from benchmark.train import TrainConfig, train
@@ -136,12 +138,21 @@ def test_the_runner_stores_one_row_per_mark_and_extends_the_marks_by_resuming(
         with Store(store_path) as store:
             return {r.mark: r for r in store.results() if r.method == "protonet"}
 
+    def planned() -> tuple[int, int]:
+        """What ``benchmark run --plan`` counts: (steps left, the step it resumes from)."""
+        (loaded,) = load_specs(spec)
+        with Store(store_path) as store:
+            return steps_left(loaded, store, "protonet", 0, runs)
+
     first = rows()
+    assert planned() == (0, 0)
     assert sorted(first) == [0.5, 1.0] and first[0.5].steps < first[1.0].steps
     assert 30 <= first[0.5].train_seconds < first[1.0].train_seconds
     data["trainer"]["marks"] = [0.5, 1.0, 2.0]
     spec.write_text(yaml.safe_dump(data))
+    assert planned() == (1000 - first[1.0].steps, first[1.0].steps)  # the new mark trains on
     second = rows()
+    assert planned() == (0, 0)
     assert sorted(second) == [0.5, 1.0, 2.0] and second[2.0].steps > first[1.0].steps
     assert {m: second[m] for m in first} == first  # kept, not evaluated again
     assert len({r.spec_hash for r in second.values()}) == 1

@@ -74,20 +74,26 @@ def checkpoint_step(folder: Path) -> int:
 def steps_left(spec: BenchmarkSpec, store: Store, label: str, seed: int,
                runs_dir: Path | None = None) -> tuple[int, int]:
     """(training steps left, the step a resumed run starts from) of one label × seed: none
-    for a floor, a method that does not train or a finished run of this configuration; the
-    spec's steps less those of the run's checkpoint in ``runs_dir`` when there is one."""
+    for a floor, a method that does not train or a finished run of this configuration (with
+    ``trainer.marks``: one whose last mark's checkpoint is in ``runs_dir``; marks added to a
+    finished run train on); the spec's steps less those of the run's checkpoint in
+    ``runs_dir`` when there is one."""
     from benchmark.methods import METHODS
     from benchmark.runner.job import run_dir
+    from benchmark.train.marks import mark_path
 
     if label in spec.floors:
         return 0, 0
     method = spec.method(label)
     run = store.get_run(spec.name, label, seed)
     stale = run is not None and run.spec_hash != spec.job_hash(label)
-    if not METHODS.get(method.method).trains or (run is not None and run.status == "done"
-                                                 and not stale):
+    folder = None if runs_dir is None else run_dir(runs_dir, spec, label, seed)
+    marks = method.trainer.marks
+    finished = run is not None and run.status == "done" and not stale and not (
+        marks and folder is not None and not mark_path(folder, marks[-1]).is_file())
+    if not METHODS.get(method.method).trains or finished:
         return 0, 0
-    start = 0 if stale or runs_dir is None else checkpoint_step(run_dir(runs_dir, spec, label, seed))
+    start = 0 if stale or folder is None else checkpoint_step(folder)
     start = min(start, method.trainer.steps)
     return method.trainer.steps - start, start
 
