@@ -1,7 +1,7 @@
 """The store as a file a fresh clone can use: ``results/results.jsonl.gz`` (committed; the
 SQLite store is not), brought up to date by every report written into a results folder
-(``benchmark report`` and ``benchmark run``: the rows of the store rendered replace their
-benchmarks' rows, the other benchmarks' rows are kept), read by ``benchmark.results()`` and
+(``benchmark report`` and ``benchmark run``: the rows and runs of the store rendered replace
+those of the same key, the others are kept), read by ``benchmark.results()`` and
 ``benchmark report`` when there is no store.
 
 One JSON object a line, gzip-compressed: ``{"table": "results", ...ResultRow fields}`` (with
@@ -48,23 +48,29 @@ def _records(store: Store) -> Iterator[dict[str, Any]]:
 
 
 def _kept(path: Path, store: Store) -> Iterator[dict[str, Any]]:
-    """The records of the export at ``path`` (if any) of benchmarks and ablations that
-    ``store`` does not hold."""
+    """The records of the export at ``path`` (if any) that ``store`` does not hold: rows whose
+    key (``ResultRow.key``) and runs whose job (benchmark, method, seed) it lacks, and the
+    points of ablations it lacks (an ablation's points are replaced as a whole, as in the
+    store). A store holding some labels of a benchmark replaces only those."""
     if not path.is_file():
         return
-    benchmarks, ablations = set(store.benchmarks()), set(store.ablations())
+    rows = {row.key for row in store.results()}
+    runs = {(run.benchmark, run.method, run.seed) for run in store.runs()}
+    ablations = set(store.ablations())
+    held = {"results": lambda r: r.key in rows,
+            "runs": lambda r: (r.benchmark, r.method, r.seed) in runs,
+            "ablation_points": lambda r: r.ablation in ablations}
     for table, records in read(path).items():
         for record in records:
-            if (record.ablation not in ablations if table == "ablation_points"
-                    else record.benchmark not in benchmarks):
+            if not held[table](record):
                 yield {"table": table, **asdict(record)}
 
 
 def write(store: Store, path: Path) -> Path:
     """Bring the export at ``path`` up to date with ``store`` (atomically): every row, run and
-    ablation point of ``store``, and those already at ``path`` of the benchmarks and ablations
-    ``store`` does not hold (rendered from another store), grouped by table and benchmark;
-    the same store and export give the same bytes.
+    ablation point of ``store``, and those already at ``path`` that ``store`` does not hold
+    (``_kept``: rendered from another store, or from a store holding part of a benchmark),
+    grouped by table and benchmark; the same store and export give the same bytes.
 
     Raises:
         BenchmarkError: the file at ``path`` is not an export (it is left as it is).

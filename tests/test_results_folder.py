@@ -1,6 +1,6 @@
 """A results folder's indexes and export: ``index.html`` and ``ablations/index.md`` list every
 report on disk and read the same whichever store rendered them; the export
-(``results.jsonl.gz``) gains each store's benchmarks and keeps the others'."""
+(``results.jsonl.gz``) gains each store's rows and keeps the others'."""
 
 from __future__ import annotations
 
@@ -109,3 +109,22 @@ def test_a_fresh_clones_export_renders_its_ablations_and_names_itself_for_the_ot
                                              r"/index\.md; there is no store .*tasks/ablations/"):
         render_ablation_store(absent, "glyph_recipe", out_dir=shipped)
     assert not absent.exists()
+
+
+def test_a_store_holding_part_of_a_benchmark_replaces_only_that_part_of_the_export(
+        tmp_path: Path) -> None:
+    """A re-run of one label rendered from its own store (``benchmark report`` on a half-
+    finished re-run) leaves the other labels' rows and runs in the export as they were."""
+    a, _ = _two_stores(tmp_path)
+    out = tmp_path / "results"
+    render_store(a, out_dir=out)
+    before = export.read(out / export.FILE_NAME)["results"]
+    with Store(tmp_path / "part.sqlite") as store:
+        store.put_results([replace(r, accuracy=0.5) for r in synthetic_rows()
+                           if r.method == "simclr"])
+        export.write(store, out / export.FILE_NAME)
+    after = export.read(out / export.FILE_NAME)["results"]
+    assert len(after) == len(before)
+    replaced = {r.key for r in synthetic_rows() if r.method == "simclr"}
+    assert ({r.key: r.accuracy for r in after}
+            == {r.key: 0.5 if r.key in replaced else r.accuracy for r in before})
