@@ -14,7 +14,7 @@ from training_helpers import SHAPE, template_episode as episode
 from benchmark.episodes.episode import Episode
 from benchmark.errors import BenchmarkError
 from benchmark.methods import build_method
-from benchmark.methods.maml import _Network
+from benchmark.methods.adaptation import Network
 
 LR = 0.4
 
@@ -30,7 +30,7 @@ def reference_outer_loss(m: torch.nn.Module, e: Episode, steps: int, first_order
         torch.Tensor, dict[str, torch.Tensor]]:
     """MAML's query loss by hand, with ``torch.func``: ``θ' = θ - lr ∇θ L_support(θ)`` per step
     (the gradient detached in first-order mode), then ``L_query(θ')``; and the adapted weights."""
-    net = _Network(m.backbone, m.classifier)
+    net = Network(m.backbone, m.classifier)
     params = dict(net.named_parameters())
     adapted = params
     for _ in range(steps):
@@ -51,7 +51,7 @@ def test_maml_adapted_weights_equal_a_hand_computation(steps: int) -> None:
     for key in expected:
         torch.testing.assert_close(actual[key], expected[key], rtol=1e-5, atol=1e-6)
     # every weight of the network moved (MAML adapts all of them)
-    initial = dict(_Network(m.backbone, m.classifier).named_parameters())
+    initial = dict(Network(m.backbone, m.classifier).named_parameters())
     assert all(not torch.equal(actual[k], initial[k]) for k in initial)
 
 

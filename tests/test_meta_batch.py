@@ -123,7 +123,7 @@ def test_a_checkpoint_written_before_the_setting_resumes(tmp_path: Path) -> None
               tmp_path, model_spec=spec)
 
 
-@pytest.mark.parametrize("inner_loop", ["auto", "sequential", "vectorised"])
+@pytest.mark.parametrize("inner_loop", ["auto", "sequential", "vectorised", "threaded"])
 def test_perf_maml_steps_say_what_auto_chose(inner_loop: str) -> None:
     from benchmark.perf.maml import meta_batch_step
 
@@ -131,7 +131,8 @@ def test_perf_maml_steps_say_what_auto_chose(inner_loop: str) -> None:
                                  inner_loop, torch.device("cpu"))
     step(0)
     if inner_loop == "auto":
-        assert re.fullmatch(r"inner loop (sequential|vectorised) \(auto: the probe's vectorised "
-                            r"step \d+\.\d\dx the sequential one\)", said)
+        assert re.fullmatch(r"inner loop (sequential|vectorised|threaded) \(auto: the probe's "
+                            r"steps vectorised \d+\.\d\dx, threaded \d+\.\d\dx the "
+                            r"sequential one\)", said)
     else:
         assert said == ""

@@ -19,14 +19,15 @@ from benchmark.errors import BenchmarkError
 from benchmark.episodes.episode import Episode, Task
 from benchmark.optional import import_learn2learn
 from benchmark.methods.base import Method
-from benchmark.methods.functional_adapt import check_inner_loop, resolve_inner_loop
+from benchmark.methods import functional_adapt
+from benchmark.methods.functional_adapt import PATHS_ON, check_inner_loop, resolve_inner_loop
 from benchmark.precision import autocast
 from benchmark.timing import best_seconds
 
-#: ``inner_loop: auto`` takes the vectorised path only when the probe finds it at least this much
-#: faster than the sequential reference (both compute the same meta-gradient: timing noise
-#: should not flip a run off the reference).
-MIN_VECTORISED_SPEEDUP = 1.05
+#: ``inner_loop: auto`` leaves the sequential reference only for a path the probe finds at least
+#: this much faster (all compute the same meta-gradient: timing noise should not flip a run
+#: off the reference).
+MIN_SPEEDUP = 1.05
 
 
 class WayClassifier(nn.Module):
@@ -42,6 +43,18 @@ class WayClassifier(nn.Module):
 
     def forward(self, features: torch.Tensor, ways: int) -> torch.Tensor:
         return F.linear(features, self.linear.weight[:ways], self.linear.bias[:ways])
+
+
+class Network(nn.Module):
+    """Backbone then classifier, as one module (for learn2learn to clone, and for the
+    vectorised and threaded paths): ``(x, ways) -> logits``."""
+
+    def __init__(self, backbone: nn.Module, classifier: nn.Module) -> None:
+        super().__init__()
+        self.backbone, self.classifier = backbone, classifier
+
+    def forward(self, x: torch.Tensor, ways: int) -> torch.Tensor:
+        return self.classifier(self.backbone(x), ways)
 
 
 def inner_loop(learner: Any, inputs: torch.Tensor, labels: torch.Tensor, ways: int, steps: int,
@@ -125,8 +138,9 @@ class InnerLoopMethod(Method):
         eval_steps: inner steps at evaluation (``native`` head); 0: ``inner_steps``.
         inner_loop: how ``forward_batch`` runs a meta-batch's inner loops: ``sequential``
             (a learn2learn clone per episode, the reference), ``vectorised`` (one batched
-            computation, ``functional_adapt``) or ``auto``: the faster of the two on the run's
-            device, timed before the first step (``resolve_auto``).
+            computation, ``functional_adapt``), ``threaded`` (the episodes spread over the
+            CPU's cores, ``functional_adapt``) or ``auto``: the fastest on the run's device,
+            timed before the first step (``resolve_auto``).
     """
 
     needs = frozenset({"classes"})
@@ -154,8 +168,9 @@ class InnerLoopMethod(Method):
     def resolve_auto(self, draw: Callable[[], Sequence[Episode]], precision: str) -> str:
         """With ``inner_loop: auto``, time a training step (forward and backward of
         ``forward_batch`` on a copy of the method, under ``precision``, the random generators
-        untouched) on one step's episodes on each path, and keep ``vectorised`` where it is at
-        least ``MIN_VECTORISED_SPEEDUP`` times faster than ``sequential``; says which."""
+        untouched) on one step's episodes on each path the device runs (``PATHS_ON``), and
+        keep the fastest where it is at least ``MIN_SPEEDUP`` times faster than
+        ``sequential``, else ``sequential``; says which."""
         if self.inner_loop != "auto":
             return ""
         episodes = list(draw())
@@ -173,20 +188,34 @@ class InnerLoopMethod(Method):
                 twin.zero_grad(set_to_none=True)
             return step
 
-        seconds = {path: best_seconds(probe(path), device, repeats=2)
-                   for path in ("sequential", "vectorised")}
-        speedup = seconds["sequential"] / seconds["vectorised"]
-        self.chosen_inner_loop = ("vectorised" if speedup >= MIN_VECTORISED_SPEEDUP
-                                  else "sequential")
-        return (f"inner loop {self.chosen_inner_loop} (auto: the probe's vectorised step "
-                f"{speedup:.2f}x the sequential one)")
+        paths = PATHS_ON.get(device.type, PATHS_ON["cuda"])
+        seconds = {path: best_seconds(probe(path), device, repeats=2) for path in paths}
+        speedups = {path: seconds["sequential"] / seconds[path] for path in paths[1:]}
+        fastest = max(speedups, key=speedups.__getitem__)
+        self.chosen_inner_loop = fastest if speedups[fastest] >= MIN_SPEEDUP else "sequential"
+        said = ", ".join(f"{path} {speedup:.2f}x" for path, speedup in speedups.items())
+        return (f"inner loop {self.chosen_inner_loop} (auto: the probe's steps {said} the "
+                "sequential one)")
 
-    def runs_vectorised(self, episodes: Sequence[Episode]) -> bool:
-        """Whether ``forward_batch`` runs ``episodes`` on the vectorised path: the setting, or
-        for ``auto`` the probe's choice (``resolve_auto``; before it, ``resolve_inner_loop``)."""
-        path = (self.chosen_inner_loop if self.inner_loop == "auto" and self.chosen_inner_loop
-                else resolve_inner_loop(self.inner_loop, episodes[0].support.device))
-        return path == "vectorised"
+    def inner_path(self, episodes: Sequence[Episode]) -> str:
+        """The path ``forward_batch`` runs ``episodes`` on: the setting, or for ``auto`` the
+        probe's choice (``resolve_auto``; before it, ``resolve_inner_loop``)."""
+        if self.inner_loop == "auto" and self.chosen_inner_loop:
+            return self.chosen_inner_loop
+        return resolve_inner_loop(self.inner_loop, episodes[0].support.device)
+
+    def forward_batch(self, episodes: list[Episode]) -> dict[str, torch.Tensor]:
+        """The mean of ``forward`` over ``episodes``: one learn2learn clone each on the
+        sequential path, else ``functional_adapt.forward_batch`` (one batched computation, or
+        the episodes spread over the CPU's cores) on ``inner_path``."""
+        for episode in episodes:
+            self.check(episode)
+        path = self.inner_path(episodes)
+        if path == "sequential":
+            return super().forward_batch(episodes)
+        return functional_adapt.forward_batch(
+            self.name, Network(self.backbone, self.classifier), episodes, self.inner_steps,
+            self.inner_lr, self.first_order, path)
 
     def check(self, task: Task) -> None:
         """As ``Method.check``, and at most ``self.ways`` classes (the classifier's outputs)."""

@@ -9,7 +9,6 @@ import torch.nn.functional as F
 from benchmark.episodes.episode import Episode
 from benchmark.methods.adaptation import InnerLoopMethod, inner_loop, support_normalised, wrap
 from benchmark.methods.base import register_method
-from benchmark.methods.functional_adapt import anil_forward_batch
 
 
 @register_method(
@@ -34,22 +33,11 @@ class ANIL(InnerLoopMethod):
     Args: see ``InnerLoopMethod``.
     """
 
-
     def episode_loss(self, support: torch.Tensor, query: torch.Tensor, episode: Episode) -> dict[str, torch.Tensor]:
         learner = self._adapted(support, episode, self.inner_steps, self.first_order)
         logits = learner(query, episode.ways)
         loss = F.cross_entropy(logits, episode.query_labels)
         return {"loss": loss, "logits": logits}
-
-    def forward_batch(self, episodes: list[Episode]) -> dict[str, torch.Tensor]:
-        """The mean of ``forward`` over ``episodes``; one batched computation on the
-        vectorised path (``InnerLoopMethod.runs_vectorised``, ``functional_adapt``)."""
-        for episode in episodes:
-            self.check(episode)
-        if self.runs_vectorised(episodes):
-            return anil_forward_batch(self.backbone, self.classifier, episodes, self.inner_steps,
-                                      self.inner_lr, self.first_order)
-        return super().forward_batch(episodes)
 
     def adapt_predict(self, episode: Episode) -> torch.Tensor:
         """Query labels ``[N*Q]`` after ``eval_steps`` first-order inner steps of the classifier

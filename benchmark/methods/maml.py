@@ -9,20 +9,8 @@ import torch
 from torch import nn
 
 from benchmark.episodes.episode import Episode
-from benchmark.methods.adaptation import InnerLoopMethod, inner_loop, support_statistics, wrap
+from benchmark.methods.adaptation import InnerLoopMethod, Network, inner_loop, support_statistics, wrap
 from benchmark.methods.base import register_method
-from benchmark.methods.functional_adapt import maml_forward_batch
-
-
-class _Network(nn.Module):
-    """Backbone then classifier, as one module for learn2learn to clone: ``(x, ways) -> logits``."""
-
-    def __init__(self, backbone: nn.Module, classifier: nn.Module) -> None:
-        super().__init__()
-        self.backbone, self.classifier = backbone, classifier
-
-    def forward(self, x: torch.Tensor, ways: int) -> torch.Tensor:
-        return self.classifier(self.backbone(x), ways)
 
 
 @register_method(
@@ -65,16 +53,6 @@ class MAML(InnerLoopMethod):
         return features, {"loss": nn.functional.cross_entropy(logits, episode.query_labels),
                           "logits": logits}
 
-    def forward_batch(self, episodes: list[Episode]) -> dict[str, torch.Tensor]:
-        """The mean of ``forward`` over ``episodes``; one batched computation on the
-        vectorised path (``InnerLoopMethod.runs_vectorised``, ``functional_adapt``)."""
-        for episode in episodes:
-            self.check(episode)
-        if self.runs_vectorised(episodes):
-            return maml_forward_batch(_Network(self.backbone, self.classifier), episodes,
-                                      self.inner_steps, self.inner_lr, self.first_order)
-        return super().forward_batch(episodes)
-
     def adapt_predict(self, episode: Episode) -> torch.Tensor:
         """Query labels ``[N*Q]`` after ``eval_steps`` first-order inner steps on the support
         (first order: no outer gradient is wanted; the adapted weights are the same), on a copy
@@ -90,6 +68,6 @@ class MAML(InnerLoopMethod):
 
     def _adapted(self, episode: Episode, steps: int, first_order: bool) -> nn.Module:
         """A clone of backbone + classifier after ``steps`` inner steps on the support."""
-        learner = wrap(_Network(self.backbone, self.classifier), self.inner_lr, first_order).clone()
+        learner = wrap(Network(self.backbone, self.classifier), self.inner_lr, first_order).clone()
         return inner_loop(learner, episode.support, episode.support_labels, episode.ways, steps,
                           first_order)

@@ -3,9 +3,10 @@ own ``examples/vision/maml_omniglot.py``, in the same process, on the same netwo
 
 Ours is a meta-batch step as the trainer's ``meta_batch`` setting runs it (the published
 meta-batch: 32 tasks at 5-way, 16 at 20-way): the episodes drawn by our sampler inside the timed
-step, ``forward_batch`` (the sequential learn2learn clone/adapt path, or the vectorised
-``torch.func`` one, or ``auto``: the path its probe picks, as a run with ``inner_loop: auto``
-does), one Adam step; for MAML, first-order MAML and ANIL; and, for reference,
+step, ``forward_batch`` (the sequential learn2learn clone/adapt path, the vectorised
+``torch.func`` one, the threaded one (on a CPU: the episodes over the process's torch threads,
+one intra-op thread each), or ``auto``: the path its probe picks, as a run with ``inner_loop:
+auto`` does), one Adam step; for MAML, first-order MAML and ANIL; and, for reference,
 MAML at meta-batch 1 (one optimiser step per task). learn2learn's step is written as its example
 writes its training loop: per task ``maml.clone()``, ``fast_adapt`` (adaptation / evaluation
 halves picked by index arithmetic, ``learner.adapt``), ``backward``; after the meta-batch the
@@ -33,7 +34,7 @@ from benchmark.perf import PERF_SCRIPTS
 from benchmark.report.perf_page import finish, heading, machine, verdict
 from benchmark.device import resolve_device
 from benchmark.methods import build_method
-from benchmark.methods.maml import _Network
+from benchmark.methods.adaptation import Network
 from benchmark.perf.step import MIN_STEPS, measure, settings
 from benchmark.precision import autocast, hardware_bf16
 from benchmark.train import TrainConfig, build_optimizer, build_scheduler, place
@@ -47,10 +48,12 @@ META_BATCH = 32  # the example's meta_batch_size
 PUBLISHED_META_BATCH = {5: 32, 20: 16}
 #: The meta-batch rows: (method, inner_loop); ``auto`` runs the path its probe picks.
 META_ROWS = tuple((name, inner) for name in ("maml", "fomaml", "anil")
-                  for inner in ("sequential", "autograd", "vectorised", "auto"))
+                  for inner in ("sequential", "autograd", "vectorised", "threaded", "auto"))
+#: The paths set against the sequential ones, and against learn2learn's step.
+FAST_PATHS = ("vectorised", "threaded")
 #: The rows measured again under bfloat16 autocast where the device computes it natively
 #: (``precision.hardware_bf16``): MAML, and learn2learn's example step under the same autocast.
-BF16_ROWS = (("maml", "sequential"), ("maml", "vectorised"))
+BF16_ROWS = (("maml", "sequential"), ("maml", "vectorised"), ("maml", "threaded"))
 TARGET_VECTORISED_CUDA = 3.0
 FAST_LR, META_LR = 0.5, 0.003  # the example's
 TARGET_RATIO = 1.2  # issue 24: at the published meta-batch, >= 1.2x learn2learn's step
@@ -104,7 +107,7 @@ def autograd_loss(method: Any, episode: Episode) -> torch.Tensor:
         features = method.backbone(torch.cat([episode.support, episode.query]))
         net, inputs, queries = method.classifier, features[:n_support], features[n_support:]
     else:
-        net, inputs, queries = (_Network(method.backbone, method.classifier), episode.support,
+        net, inputs, queries = (Network(method.backbone, method.classifier), episode.support,
                                 episode.query)
     params = dict(net.named_parameters())
     fast = params
@@ -202,10 +205,12 @@ def run(out: Path | None = None, data_root: Path | None = None) -> int:
         where += f"; device: {torch.cuda.get_device_name(device)}"
     split = load_split("omniglot", "background", data_root)
     rows_run = [(name, inner) for name, inner in META_ROWS
-                if l2l is not None or inner not in ("sequential", "auto")]  # both use learn2learn
+                if (l2l is not None or inner not in ("sequential", "auto"))  # learn2learn's
+                and (device.type == "cpu" or inner != "threaded")]
     how = {"sequential": "sequential inner loop (learn2learn clone/adapt)",
            "autograd": "sequential inner loop (plain torch.autograd)",
            "vectorised": "vectorised inner loop (torch.func)",
+           "threaded": "threaded inner loop (episodes over the cores, one thread each)",
            "auto": "inner loop auto (the path its probe picks)"}
     labels = {f"{name}_{inner}": f"ours: {name}, meta-batch step, {how[inner]}, sampling "
                                  f"included, {device.type}" for name, inner in rows_run}
@@ -260,23 +265,27 @@ def run(out: Path | None = None, data_root: Path | None = None) -> int:
     ratio_lines = []
     for i, (n, k) in enumerate(SHAPES):
         for name in ("maml", "fomaml", "anil"):
-            for inner in ("sequential", "autograd"):
-                if f"{name}_{inner}" not in rates:
-                    continue
-                ratio = rates[f"{name}_vectorised"][i] / rates[f"{name}_{inner}"][i]
-                target = (f" (target on CUDA >= {TARGET_VECTORISED_CUDA}x: "
-                          f"{verdict(ratio >= TARGET_VECTORISED_CUDA)})"
-                          if device.type == "cuda" and name == "maml" else "")
-                ratio_lines.append(f"- {n}w{k}s1q, {name} vectorised / {how[inner]} = "
-                                   f"{ratio:.2f}x{target}")
+            for path in FAST_PATHS:
+                for inner in ("sequential", "autograd"):
+                    if f"{name}_{inner}" not in rates or f"{name}_{path}" not in rates:
+                        continue
+                    ratio = rates[f"{name}_{path}"][i] / rates[f"{name}_{inner}"][i]
+                    target = (f" (target on CUDA >= {TARGET_VECTORISED_CUDA}x: "
+                              f"{verdict(ratio >= TARGET_VECTORISED_CUDA)})"
+                              if device.type == "cuda" and name == "maml" else "")
+                    ratio_lines.append(f"- {n}w{k}s1q, {name} {path} / {how[inner]} = "
+                                       f"{ratio:.2f}x{target}")
             if f"{name}_auto" not in rates:
                 continue
-            faster = max(rates[f"{name}_sequential"][i], rates[f"{name}_vectorised"][i])
-            ratio_lines.append(f"- {n}w{k}s1q, {name} auto / the faster of sequential and "
-                               f"vectorised = {rates[f'{name}_auto'][i] / faster:.2f}x; its probe "
-                               f"said: {chosen[name][i]}")
+            paths = [p for p in ("sequential", *FAST_PATHS) if f"{name}_{p}" in rates]
+            fastest = max(rates[f"{name}_{p}"][i] for p in paths)
+            ratio_lines.append(f"- {n}w{k}s1q, {name} auto / the fastest of {', '.join(paths)} "
+                               f"= {rates[f'{name}_auto'][i] / fastest:.2f}x; its probe said: "
+                               f"{chosen[name][i]}")
         if l2l is not None:
-            for inner in ("sequential", "vectorised"):
+            for inner in ("sequential", *FAST_PATHS):
+                if f"maml_{inner}" not in rates:
+                    continue
                 ratio = rates[f"maml_{inner}"][i] / rates["l2l_conv4"][i]
                 ratio_lines.append(f"- {n}w{k}s1q, maml {inner} / learn2learn = {ratio:.2f}x "
                                    f"(target >= {TARGET_RATIO}x: {verdict(ratio >= TARGET_RATIO)})")
