@@ -11,7 +11,7 @@ import pytest
 
 from benchmark.errors import BenchmarkError
 from benchmark.report import stats, tables
-from benchmark.report.render import render_store
+from benchmark.report.render import render_benchmark, render_store
 from benchmark.store import RunRecord, Store
 from fixtures_data import row, synthetic_rows
 
@@ -169,6 +169,20 @@ def test_the_header_names_every_run_the_table_does_not_show(tmp_path: Path) -> N
     assert "- NOT FINISHED: maml seed 0 (running, or stopped" in header
     assert "- FAILED: byol seed 1 at step 7 (diverged); no row of it is shown" in header
     assert "protonet seed 0" not in header
+
+
+def test_a_run_names_the_spec_jobs_not_started_in_its_header(tmp_path: Path) -> None:
+    """Rendered by a run (the spec known): a label × seed with neither a run nor a row gets a
+    line; one shown, running or failed does not get a second."""
+    with Store(tmp_path / "s.sqlite") as store:
+        store.put_results(synthetic_rows())
+        store.set_run(RunRecord("synth", "maml", 0, "running"))
+        render_benchmark(store, "synth", tmp_path / "out", planned=[
+            ("protonet", 0), ("maml", 0), ("maml", 1), ("psco", 0)])
+    header = (tmp_path / "out.md").read_text().split("###")[0]
+    assert header.count("NOT STARTED") == 2
+    assert "- NOT STARTED: maml seed 1 (in the spec, not yet run: the run command runs it)" in header
+    assert "- NOT STARTED: psco seed 0" in header
 
 
 def test_render_store_refuses_missing_store_and_unknown_benchmark(tmp_path: Path) -> None:

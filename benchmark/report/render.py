@@ -176,11 +176,13 @@ def _section(markdown: Sequence[str], first: str, last: str) -> list[str]:
 
 def render_benchmark(store: Store, benchmark: str, out_dir: Path,
                      command: str | None = None,
-                     supervision: Mapping[str, str] | None = None) -> Report:
+                     supervision: Mapping[str, str] | None = None,
+                     planned: Sequence[tuple[str, int]] = ()) -> Report:
     """Write the plots of one benchmark of ``store`` into ``out_dir`` and its tables and page
     beside it (``table_paths``). The published numbers are matched by the supervision the rows
     store (``published.trained_with``); ``supervision`` (method label → labels/none, from the
-    spec) stands in for rows older than that column."""
+    spec) stands in for rows older than that column. ``planned``: the spec's label × seed
+    (when a run renders it), those not started named in the header."""
     rows = store.current_results(benchmark, with_episodes=True)  # not another config's rows
     supervision = published.trained_with(rows, supervision)
     table = tables.build_table(matched_compute.at_last_mark(rows), benchmark)
@@ -188,7 +190,7 @@ def render_benchmark(store: Store, benchmark: str, out_dir: Path,
     marked = matched_compute.build(rows, benchmark, supervision)
     curves = run_curves.benchmark_curves(store, benchmark)
     lines = [*provenance_lines(table, store.path, command or prov.command_line()),
-             *budget_lines(rows, curves), *run_state_lines(store.runs(benchmark), rows)]
+             *budget_lines(rows, curves), *run_state_lines(store.runs(benchmark), rows, planned)]
     out_dir = Path(out_dir)
     methods = {r.method: (r.method_name, r.backbone) for r in rows}
     overlap = classes_overlap(rows)
@@ -239,18 +241,23 @@ def render_benchmark(store: Store, benchmark: str, out_dir: Path,
     return Report(benchmark, markdown, files, table)
 
 
-def run_state_lines(runs: Sequence[RunRecord], rows: Sequence[ResultRow]) -> list[str]:
-    """One header line per run whose rows are not in the table: each failed run, and each
-    run still marked running (in progress elsewhere, or stopped before it finished: the run
-    command resumes it) of which ``rows`` hold nothing."""
+def run_state_lines(runs: Sequence[RunRecord], rows: Sequence[ResultRow],
+                    planned: Sequence[tuple[str, int]] = ()) -> list[str]:
+    """One header line per run whose rows are not in the table: each failed run, each run
+    still marked running (in progress elsewhere, or stopped before it finished: the run
+    command resumes it) of which ``rows`` hold nothing, and each job of ``planned`` (the
+    spec's label × seed, when a run renders the page) with neither a run nor a row."""
     shown = {(r.method, r.seed) for r in rows}
+    known = shown | {(r.method, r.seed) for r in runs}
     lines = [f"FAILED: {r.method} seed {r.seed}"
              + (f" at step {r.failed_step}" if r.failed_step is not None else "")
              + f" ({r.error or 'no message'}); no row of it is shown" for r in runs
              if r.status == "failed"]
     return lines + [f"NOT FINISHED: {r.method} seed {r.seed} (running, or stopped before it "
                     f"finished: the run command resumes it); no row of it is shown"
-                    for r in runs if r.status == "running" and (r.method, r.seed) not in shown]
+                    for r in runs if r.status == "running" and (r.method, r.seed) not in shown] + [
+        f"NOT STARTED: {label} seed {seed} (in the spec, not yet run: the run command runs it)"
+        for label, seed in planned if (label, seed) not in known]
 
 
 def refresh_folder(root: Path, store: Store | None = None) -> list[Path]:

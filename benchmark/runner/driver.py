@@ -213,7 +213,9 @@ def _report(store_path: Path, specs: list[BenchmarkSpec], ablation: AblationPlan
             return
         report = (report_ablation(store, ablation.name, out, command) if ablation is not None
                   else render_benchmark(store, specs[0].name, out, supervision={
-                      m.label: supervision_of(m.sampler) for m in specs[0].methods}))
+                      m.label: supervision_of(m.sampler) for m in specs[0].methods},
+                      planned=[(label, seed) for label in specs[0].labels
+                               for seed in specs[0].seeds]))
         written = refresh_folder(root, store) if root is not None else []
     progress.reported(report.markdown, [*report.files.values(), *written])
 
