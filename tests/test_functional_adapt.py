@@ -98,6 +98,15 @@ def test_sequential_forward_batch_is_the_mean_of_forward() -> None:
     assert torch.allclose(method.forward_batch(batch)["loss"], mean, rtol=1e-6)
 
 
+def test_threaded_is_deterministic_bit_for_bit() -> None:
+    """Shares of fixed episodes, sums in a fixed order: however the workers interleave."""
+    with threads(2):
+        runs = [meta_step("maml", "threaded", torch.float32) for _ in range(3)]
+    for out, grad, buffers in runs[1:]:
+        assert torch.equal(grad, runs[0][1]) and torch.equal(buffers, runs[0][2])
+        assert torch.equal(out["loss"], runs[0][0]["loss"])
+
+
 def test_threaded_under_autocast_computes_in_bfloat16_on_every_worker() -> None:
     """Autocast is per thread: the workers enter the caller's."""
     torch.manual_seed(0)
