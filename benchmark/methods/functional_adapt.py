@@ -227,11 +227,11 @@ def _adapt(forward: Callable[[Params, torch.Tensor], torch.Tensor], fast: Params
 
 #: One episode's meta-loss: ``(support, support labels, query, query labels) -> (loss,
 #: accuracy, embedding spread, batch statistics recorded)``.
-Task = Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[torch.Tensor]]]
+EpisodeLoss = Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[torch.Tensor]]]
 
 
 def _maml_task(network: nn.Module, params: Params, steps: int, lr: float, first_order: bool,
-               ways: int, recorder: _Recorder) -> Task:
+               ways: int, recorder: _Recorder) -> EpisodeLoss:
     """MAML's meta-loss of one episode on ``network`` (``backbone`` and ``classifier``
     children) at ``params``: every parameter adapted on the support, the queries through the
     adapted weights."""
@@ -253,7 +253,7 @@ def _maml_task(network: nn.Module, params: Params, steps: int, lr: float, first_
 
 
 def _anil_task(network: nn.Module, params: Params, steps: int, lr: float, first_order: bool,
-               ways: int, recorder: _Recorder) -> Task:
+               ways: int, recorder: _Recorder) -> EpisodeLoss:
     """ANIL's meta-loss of one episode: support and query embedded in one backbone call (batch
     norm over the episode), the inner loop on the classifier only."""
     backbone_params, head = _sub(params, "backbone."), _sub(params, "classifier.")
@@ -290,7 +290,7 @@ def forward_batch(method: str, network: nn.Module, episodes: Sequence[Episode], 
                        ways=episodes[0].ways), network, episodes)
 
 
-def _vectorised(make_task: Callable[..., Task], network: nn.Module,
+def _vectorised(make_task: Callable[..., EpisodeLoss], network: nn.Module,
                 episodes: Sequence[Episode]) -> dict[str, torch.Tensor]:
     """The meta-batch as one ``vmap`` of the episode's meta-loss."""
     support, support_labels, query, query_labels = _stack(episodes)
@@ -333,7 +333,7 @@ def _pool(workers: int) -> ThreadPoolExecutor:
     return _POOLS[workers]
 
 
-def _threaded(make_task: Callable[..., Task], network: nn.Module,
+def _threaded(make_task: Callable[..., EpisodeLoss], network: nn.Module,
               episodes: Sequence[Episode]) -> dict[str, torch.Tensor]:
     """The meta-batch's episodes in contiguous shares over ``torch.get_num_threads()`` workers
     of one intra-op thread each (see the module docstring)."""
