@@ -97,11 +97,18 @@ def init(backend: str | None = None) -> None:
 
 
 def shutdown() -> None:
-    """Leave the process group (no-op when not in one), after collecting what still holds it
-    (a DDP wrapper's reducer, in a reference cycle): a group torn down at the interpreter's
-    exit may abort the process (gloo's threads still joinable)."""
-    if dist.is_available() and dist.is_initialized():
-        gc.collect()
+    """Leave the process group (no-op when not in one), every rank together: what still holds
+    it (a DDP wrapper's reducer, in a reference cycle) collected first, then a barrier, so that
+    no rank closes its connections while another still uses them, then the group destroyed.
+    A group torn down at the interpreter's exit, or by one rank while its peer is still in a
+    collective, aborts a process now and then (``terminate called without an active
+    exception``: gloo's threads still joinable)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    gc.collect()
+    try:
+        dist.barrier()
+    finally:
         dist.destroy_process_group()
 
 

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import csv
-import gc
 import os
 import shutil
 import subprocess
@@ -64,17 +63,6 @@ def _losses(model: torch.nn.Module, x: torch.Tensor, labels: torch.Tensor, sides
     return loss
 
 
-def _leave_group() -> None:
-    """End a worker's process group so that nothing of it outlives the call: the DDP wrappers
-    (their reducers hold the group, in reference cycles) collected first, then a barrier (no
-    rank closes its connections while the other still uses them), then the group destroyed.
-    A group left to the interpreter's exit is torn down with gloo's threads still joinable:
-    ``terminate called without an active exception``, SIGABRT, now and then."""
-    gc.collect()
-    dist.barrier()
-    dist.destroy_process_group()
-
-
 def _gloo_worker(rank: int, init: str, out: str, run_dir: str) -> None:
     """Rank ``rank`` of the two spawned processes: the losses and gradients (saved by rank 0 to
     ``out``), then the 2-rank training stopped after its step-``CRASH_AT`` checkpoint, in
@@ -83,7 +71,7 @@ def _gloo_worker(rank: int, init: str, out: str, run_dir: str) -> None:
     dist.init_process_group("gloo", init_method=init, rank=rank, world_size=WORLD)
     _losses_and_gradients(rank, out)
     _train_until_the_crash(run_dir)
-    _leave_group()
+    distributed.shutdown()
 
 
 def _losses_and_gradients(rank: int, out: str) -> None:
