@@ -66,7 +66,8 @@ def evaluate(model: "Embedder | EmbedFn | str", dataset: "str | Split", ways: in
              device: str = "cpu", data_root: Path | None = None,
              convert: "InputConversion | str | None" = None,
              image_shape: tuple[int, int, int] | None = None,
-             progress: bool | None = False, precision: str = "float32") -> "EvalResult":
+             progress: bool | None = False, precision: str = "float32",
+             rotations: bool = False) -> "EvalResult":
     """Accuracy of ``model`` on ``episodes`` fixed N-way K-shot episodes of ``dataset``.
 
     Args:
@@ -87,12 +88,14 @@ def evaluate(model: "Embedder | EmbedFn | str", dataset: "str | Split", ways: in
             every 30 s elsewhere; False: nothing).
         precision: embed under this autocast (``benchmark.precision``: float32, bfloat16,
             float16 on CUDA, or auto: bfloat16 where the hardware has it); features float32.
+        rotations: each class rotated by 90°, 180° and 270° is a class of its own (4x the
+            classes; square images), as Snell et al. and Finn et al. test Omniglot.
 
     Raises:
         BenchmarkError: unknown dataset, split, head or backbone; impossible N/K/Q; weights
             that do not fit; ``weights`` without a backbone name.
     """
-    from benchmark.arguments import check_counts, check_encoder, check_strings
+    from benchmark.arguments import check_counts, check_encoder, check_flags, check_strings
     from benchmark.data import dataset_info, load_split
     from benchmark.data.convert import InputConversion, describe, parse_conversion
     from benchmark.data.split import Split
@@ -104,6 +107,7 @@ def evaluate(model: "Embedder | EmbedFn | str", dataset: "str | Split", ways: in
     check_encoder(model)
     check_counts(ways=ways, shots=shots, queries=queries, episodes=episodes, seed=seed)
     check_strings(split=split, weights=weights, head=head, device=device, precision=precision)
+    check_flags(rotations=rotations)
     if convert is not None and not isinstance(convert, (str, InputConversion)):
         raise BenchmarkError(f"convert must be 'auto', 'channels=C,size=S' or an "
                              f"InputConversion, got {type(convert).__name__}")
@@ -133,7 +137,8 @@ def evaluate(model: "Embedder | EmbedFn | str", dataset: "str | Split", ways: in
                              "not with a model object")
     try:
         return evaluate_split(model, data, ways, shots, queries, episodes, head, seed, device,
-                              conversion, shape, progress=progress, precision=precision)
+                              conversion, shape, progress=progress, precision=precision,
+                              rotations=rotations)
     except RuntimeError as err:  # a plain encoder fed images of another shape than it takes
         if convert is None and "channels" in str(err):
             shape = "x".join(map(str, data.image_shape))

@@ -28,6 +28,13 @@ def check_strings(**values: Any) -> None:
             raise BenchmarkError(f"{name} must be a string, got {_kind(value)}")
 
 
+def check_flags(**flags: Any) -> None:
+    """Every flag ``True`` or ``False`` (``1`` and ``"yes"`` are not)."""
+    for name, value in flags.items():
+        if not isinstance(value, bool):
+            raise BenchmarkError(f"{name} must be True or False, got {_kind(value)}")
+
+
 def check_path(name: str, value: Any, optional: bool = False) -> None:
     """``value`` a path (a string or ``os.PathLike``), or None when ``optional``."""
     if value is None and optional:

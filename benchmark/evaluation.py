@@ -32,6 +32,7 @@ from benchmark.heads import (HEADS, EmbedFn, Embedder, EmbeddingHead, Head, chec
                              eval_mode, model_device)
 from benchmark.precision import autocast, resolve_eval
 from benchmark.report.stats import mean_ci95
+from benchmark.split_names import evaluated_split
 from benchmark.usable import check_weights
 
 #: Images embedded per ``embed`` call (several small episodes share one call).
@@ -89,6 +90,7 @@ class EvalResult:
         input_conversion: what was done to bring the images to the model's shape (empty:
             nothing).
         precision: the precision the images were embedded in (float32, bfloat16, float16).
+        rotations: whether each class rotated by 90°, 180° and 270° was a class of its own.
     """
 
     mean: float
@@ -101,6 +103,7 @@ class EvalResult:
     head: str
     input_conversion: str = ""
     precision: str = "float32"
+    rotations: bool = False
 
     def __repr__(self) -> str:
         """One line: ``EvalResult(62.31 ± 0.84 % (600 episodes, 5-way 1-shot, head
@@ -109,13 +112,15 @@ class EvalResult:
 
     def summary(self) -> str:
         """E.g. ``62.31 ± 0.84 % (600 episodes, 5-way 1-shot, head prototype)``, with the input
-        conversion when there was one (``; input: RGB→grey (ITU-R 601 luma), ...``) and the
-        precision when it was not float32 (``; embedded in bfloat16``)."""
+        conversion when there was one (``; input: RGB→grey (ITU-R 601 luma), ...``), the
+        precision when it was not float32 (``; embedded in bfloat16``) and rotations as
+        classes when they were (``; rotations as classes``)."""
         converted = f"; input: {self.input_conversion}" if self.input_conversion else ""
         reduced = f"; embedded in {self.precision}" if self.precision != "float32" else ""
+        rotated = "; rotations as classes" if self.rotations else ""
         return (
             f"{100 * self.mean:.2f} ± {100 * self.ci95:.2f} % ({self.episodes} episodes, "
-            f"{self.ways}-way {self.shots}-shot, head {self.head}{converted}{reduced})"
+            f"{self.ways}-way {self.shots}-shot, head {self.head}{converted}{reduced}{rotated})"
         )
 
 
@@ -126,10 +131,13 @@ def episode_seeds(seed: int, count: int) -> tuple[int, ...]:
 
 
 def fixed_episodes(
-    split: Split, ways: int, shots: int, queries: int, count: int, seed: int, device: str = "cpu"
+    split: Split, ways: int, shots: int, queries: int, count: int, seed: int, device: str = "cpu",
+    rotations: bool = False,
 ) -> EpisodeSet:
     """The test episodes every method is evaluated on: labels episodes of ``split``, made on
     ``device`` (``auto``, ``cpu``, ``cuda``); episode ``i`` is ``sampler.sample(seeds[i])``.
+    With ``rotations``, each class rotated by 90°, 180° and 270° is a class of its own (the
+    labels sampler's option; the set's ``split`` is then ``<split>+rotations``).
 
     Raises:
         BenchmarkError: impossible N/K/Q for the split, ``count`` outside
@@ -142,7 +150,8 @@ def fixed_episodes(
     limits.check_at_most("evaluation episodes", count, limits.MAX_EPISODES)
     if not 0 <= seed <= limits.MAX_SEED:
         raise BenchmarkError(f"evaluation seed must be in 0..{limits.MAX_SEED}, got {seed}")
-    sampler = build_sampler("labels", split, ways, shots, queries, device=resolve_device(device))
+    sampler = build_sampler("labels", split, ways, shots, queries, device=resolve_device(device),
+                            rotations=rotations)
     return EpisodeSet(
         sampler=sampler,
         seeds=episode_seeds(seed, count),
@@ -150,7 +159,7 @@ def fixed_episodes(
         shots=shots,
         queries=queries,
         dataset=split.dataset,
-        split=split.name,
+        split=evaluated_split(split.name, rotations=rotations),
         fingerprint=split.fingerprint,
     )
 
@@ -261,17 +270,20 @@ def evaluate_split(model: Embedder | EmbedFn, split: Split, ways: int, shots: in
                    episodes: int, head: str, seed: int, device: str = "cpu",
                    convert: InputConversion | None = None,
                    shape: tuple[int, int, int] | None = None,
-                   progress: bool | None = False, precision: str = "float32") -> EvalResult:
+                   progress: bool | None = False, precision: str = "float32",
+                   rotations: bool = False) -> EvalResult:
     """The one evaluation path of ``api.evaluate`` and ``evaluate_checkpoint``: the split's
     images converted to ``shape`` (with ``convert``; ``EvalResult.input_conversion`` says
-    what was done), ``episodes`` fixed episodes made on ``device``, ``head`` on ``model``
-    (``progress`` and ``precision`` as ``evaluate``'s)."""
+    what was done), ``episodes`` fixed episodes made on ``device`` (with ``rotations`` as
+    classes: ``fixed_episodes``), ``head`` on ``model`` (``progress`` and ``precision`` as
+    ``evaluate``'s)."""
     done = ""
     if convert is not None:
         split, done = convert_for(split, convert, tuple(shape))  # type: ignore[arg-type]
-    test_episodes = fixed_episodes(split, ways, shots, queries, episodes, seed, device)
+    test_episodes = fixed_episodes(split, ways, shots, queries, episodes, seed, device,
+                                   rotations=rotations)
     result = evaluate(model, test_episodes, head, progress=progress, precision=precision)
-    return replace(result, input_conversion=done)
+    return replace(result, input_conversion=done, rotations=rotations)
 
 
 def evaluate_checkpoint(
@@ -289,9 +301,10 @@ def evaluate_checkpoint(
     convert: InputConversion | None = None,
     progress: bool | None = False,
     precision: str = "float32",
+    rotations: bool = False,
 ) -> EvalResult:
     """Episodic evaluation of a checkpoint (what ``python -m benchmark eval`` runs; ``progress``
-    and ``precision`` as ``evaluate``'s).
+    and ``precision`` as ``evaluate``'s, ``rotations`` as ``fixed_episodes``').
 
     ``convert`` brings the dataset's images to the checkpoint's image shape first
     (``benchmark.data.convert``; ``EvalResult.input_conversion`` says what it did); without it
@@ -319,7 +332,7 @@ def evaluate_checkpoint(
     _check_shape(spec, data.image_shape, convert, dataset, checkpoint)
     return evaluate_split(place_model(method, target), data, ways, shots, queries, episodes,
                           head, seed, convert=convert, shape=tuple(spec.image_shape),
-                          progress=progress, precision=precision)
+                          progress=progress, precision=precision, rotations=rotations)
 
 
 def _check_shape(spec: ModelSpec, shape: tuple[int, ...], convert: InputConversion | None,

@@ -12,7 +12,7 @@ from scipy import stats
 
 from benchmark.checkpoint import save_checkpoint
 from benchmark.methods import ModelSpec
-from benchmark.data.split import Split
+from benchmark.data.split import Split, unit_float
 from benchmark.errors import BenchmarkError
 from benchmark.evaluation import (
     EpisodeSet,
@@ -93,9 +93,27 @@ def test_random_floor_depends_on_its_seed_only() -> None:
     assert torch.equal(a.embed(x), b.embed(x)) and not torch.equal(a.embed(x), c.embed(x))
 
 
-def test_summary_reads_like_the_papers() -> None:
-    result = EvalResult(0.6231, 0.0084, np.zeros(600), 600, 5, 1, 15, "prototype")
-    assert result.summary() == "62.31 ± 0.84 % (600 episodes, 5-way 1-shot, head prototype)"
+@pytest.mark.parametrize("rotations, said", [(False, ""), (True, "; rotations as classes")])
+def test_summary_reads_like_the_papers(rotations: bool, said: str) -> None:
+    result = EvalResult(0.6231, 0.0084, np.zeros(600), 600, 5, 1, 15, "prototype",
+                        rotations=rotations)
+    assert result.summary() == f"62.31 ± 0.84 % (600 episodes, 5-way 1-shot, head prototype{said})"
+
+
+def test_rotations_make_each_turn_of_a_class_a_class_of_its_own(split: Split) -> None:
+    """12-way episodes of a 10-class split: class ``4c + k`` is class ``c`` turned ``k``
+    quarter turns; the set names its split ``<split>+rotations``."""
+    episodes = fixed_episodes(split, 12, 1, 2, 6, seed=0, rotations=True)
+    assert episodes.split == f"{split.name}+rotations"
+    for episode in episodes:
+        ids = episode.class_ids.tolist()
+        assert len(set(ids)) == 12 and max(ids) < 4 * split.num_classes
+        for image, class_id in zip(episode.support, ids):  # one shot, class-major
+            source, turns = divmod(class_id, 4)
+            turned = torch.rot90(unit_float(split.images[split.labels == source]), turns, (-2, -1))
+            assert any(torch.equal(image, candidate) for candidate in turned)
+    with pytest.raises(BenchmarkError, match="ways"):
+        fixed_episodes(split, 12, 1, 2, 6, seed=0)
 
 
 def test_impossible_settings_are_refused(split: Split) -> None:

@@ -282,6 +282,7 @@ def test_any_evaluate_argument_is_used_or_refused_in_one_line(argument, value) -
     (lambda: benchmark.evaluate(_flat, "omniglot", ways=5.0), "ways must be an integer"),
     (lambda: benchmark.evaluate(_flat, "omniglot", episodes=True), "episodes must be an integer"),
     (lambda: benchmark.evaluate(_flat, "omniglot", shots="1"), "shots must be an integer"),
+    (lambda: benchmark.evaluate(_flat, "omniglot", rotations=1), "rotations must be True or False"),
     (lambda: benchmark.evaluate(object(), "omniglot"), "model must be a callable"),
     (lambda: benchmark.evaluate(_flat, ["omniglot"]), "dataset must be a dataset name"),
     (lambda: benchmark.run(["tasks/quick.yaml"]), "spec must be a path"),

@@ -158,7 +158,22 @@ def test_published_numbers_match_by_family_supervision_and_setting() -> None:
     assert not any(c.ours == "tri" for c in got)  # a method of no known supervision: nothing
     text = "\n".join(published.markdown_lines(got))
     assert "| protonet | omniglot/vinyals_test 5w1s prototype | 90.00 ± 0.00 | ProtoNet | 98.8 " \
-           "| -8.80 | same method | Snell et al. 2017 |" in text
+           "| -8.80 | same method; paper tests rotations as classes too | Snell et al. 2017 |" \
+           in text
+
+
+def test_a_comparison_says_where_our_test_episodes_are_not_the_papers() -> None:
+    """Snell et al. test on rotations as classes: our ``+rotations`` cell is compared as the
+    same protocol, the plain cell with the difference said; UMTRA's protocol is unverified."""
+    rows = [row("protonet", 1, np.full(10, 0.9), eval_split=split, train_split="vinyals_train",
+                method_name="protonet")
+            for split in ("vinyals_test", "vinyals_test+rotations")]
+    got = published.compare(tables.build_table(rows, "synth"), {"protonet": ("protonet", "conv4")})
+    assert {c.setting.split()[0]: c.protocol for c in got} == {
+        "omniglot/vinyals_test": "paper tests rotations as classes too",
+        "omniglot/vinyals_test+rotations": ""}
+    umtra = next(p for p in published.PUBLISHED if p.family == "umtra")
+    assert umtra.protocol_note("vinyals_test+rotations") == "paper's test rotations not verified"
 
 
 def test_no_published_number_for_another_split_backbone_or_head() -> None:
@@ -199,7 +214,7 @@ def test_maml_fomaml_and_umtra_match_by_the_supervision_and_variant_their_rows_s
             if line.startswith("| ") and "same method" in line for cells in [[c.strip() for c in line.split("|")]]}
     assert same == {("maml", "MAML"), ("fomaml", "first-order MAML"), ("umtra", "UMTRA")}
     assert "| fomaml | omniglot/vinyals_test 5w1s native | 90.00 ± 0.00 | MAML | 98.7 | -8.70 " \
-           "| reference |" in section
+           "| reference; paper tests rotations as classes too |" in section
     table = tables.build_table(rows, "synth")
     methods = {label: ("maml", "conv4") for label in samplers}
     assert published.compare(table, methods, supervision=published.trained_with(rows))

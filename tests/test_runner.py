@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import shutil
 
 import logging
 import pickle
@@ -156,6 +157,33 @@ def test_missing_rows_are_evaluated_again_without_training(first: Run, capsys) -
         assert again[key].episode_accuracies == row.episode_accuracies, key
 
 
+def test_missing_rows_of_a_run_without_its_checkpoint_retrain_every_cell(tmp_path: Path,
+                                                                         capsys) -> None:
+    """A finished run whose checkpoint is gone (a store loaded from an export) and which lacks
+    cells is trained again and every cell of it evaluated again: no row of one training
+    beside rows of another (a tampered row is replaced, the training is deterministic)."""
+    run = run_tiny(tmp_path)
+    folder = run.runs / "tiny" / "protonet" / "seed0"
+    with Store(run.store) as store:
+        reference = {r.key: r for r in store.results(with_episodes=True)}
+        with store.transaction() as conn:
+            conn.execute("DELETE FROM results WHERE method = 'protonet' AND shots = 2")
+            conn.execute("UPDATE results SET accuracy = -1 WHERE method = 'protonet'")
+    shutil.rmtree(folder)
+    capsys.readouterr()
+    runner.run_file(TINY, store_path=run.store, runs_dir=run.runs, report_dir=run.report,
+                    device="cpu")
+    out = capsys.readouterr().out
+    assert "1 job(s) to run, 2 already done" in out
+    assert "retraining and evaluating every cell again" in out
+    assert (folder / "last.pt").is_file()
+    with Store(run.store) as store:
+        again = {r.key: r for r in store.results(with_episodes=True)}
+    assert again.keys() == reference.keys()
+    for key, row in reference.items():
+        assert again[key].accuracy == row.accuracy, key
+
+
 def test_cross_domain_cells_evaluate_converted_images_and_say_so(tmp_path: Path,
                                                                  capsys) -> None:
     """Glyph models (1x28x28) on a CIFAR-10 (3x32x32) split with ``convert: auto``: grey,
@@ -189,6 +217,36 @@ def test_cross_domain_cells_evaluate_converted_images_and_say_so(tmp_path: Path,
     assert set(csv[csv.eval_dataset == "cifar10"].input_conversion) == {done}
     capsys.readouterr()
     run_tiny(tmp_path, spec, data_root=data_root)
+    assert "0 job(s) to run, 2 already done" in capsys.readouterr().out
+
+
+def test_cells_with_rotations_as_classes_are_their_own_split_in_rows_and_report(
+        tmp_path: Path, capsys) -> None:
+    """``rotations: true`` on an eval split: its rows are ``<split>+rotations`` (the same
+    source fingerprint, other episodes, drawn from 4x the classes), beside the plain split's
+    rows, with a table of their own; a rerun finds them done."""
+    def edit(data: dict) -> None:
+        data["methods"] = data["methods"][:1]
+        data["eval"]["heads"] = ["prototype"]
+        data["eval"]["datasets"].append({"dataset": "omniglot", "split": "evaluation",
+                                         "rotations": True})
+
+    spec = write_spec(tmp_path, edit)
+    run = run_tiny(tmp_path, spec)
+    with Store(run.store) as store:
+        rows = store.results("tiny", with_episodes=True)
+    by_split: dict[str, dict] = {}
+    for r in rows:
+        by_split.setdefault(r.eval_split, {})[(r.method, r.ways, r.shots)] = r
+    assert set(by_split) == {"evaluation", "evaluation+rotations"}
+    assert by_split["evaluation"].keys() == by_split["evaluation+rotations"].keys()
+    plain, rotated = by_split["evaluation"], by_split["evaluation+rotations"]
+    assert {r.eval_fingerprint for r in rows} == {load_split("omniglot", "evaluation").fingerprint}
+    assert any(plain[k].episode_accuracies != rotated[k].episode_accuracies for k in plain)
+    markdown = run.report.with_suffix(".md").read_text()
+    assert "omniglot/evaluation+rotations" in markdown
+    capsys.readouterr()
+    run_tiny(tmp_path, spec)
     assert "0 job(s) to run, 2 already done" in capsys.readouterr().out
 
 

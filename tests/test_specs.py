@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from benchmark.cli import dataset_tools as commands
 from benchmark.errors import BenchmarkError
 from benchmark.spec.benchmark_spec import load_spec, parse_spec
 from benchmark.spec.file import load_specs
 from benchmark.train import TrainConfig
+from fixtures_data import FAKES
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "tests" / "data" / "tiny.yaml"
@@ -161,6 +163,8 @@ BAD = [
     (["eval", "heads"], ["prototype", "knn"], "eval.heads[1]", "unknown head 'knn'"),
     (["eval", "episodes"], 1, "eval.episodes", "≥ 2"),
     (["eval", "seed"], -1, "eval.seed", "≥ 0"),
+    (["eval", "datasets", 0, "rotations"], "yes", "eval.datasets[0].rotations",
+     "expected true or false"),
     (["methods", 0, "train_split"], 3, "methods[0].train_split", "expected a non-empty string"),
     (["eval", "head_episodes"], {"finetune": 10}, "eval.head_episodes", "not one of eval.heads"),
     (["eval", "head_episodes"], {"prototype": 10 ** 9}, "eval.head_episodes", "whole number in 2.."),
@@ -183,6 +187,16 @@ def test_bad_spec_is_refused_with_key_path(tmp_path: Path, path, value, where, w
     message = str(err.value)
     assert message.startswith(f"{spec_file}: {where}: "), message
     assert words in message and "\n" not in message
+
+
+def test_rotations_of_an_eval_split_need_square_images(tmp_path: Path) -> None:
+    """Rotations as classes turn images by 90°: a split of 10x12 images is refused."""
+    commands.prepare("imagefolder:oblong", FAKES["imagefolder"](tmp_path), tmp_path / "root")
+    data = tiny()
+    data["eval"]["datasets"] = [{"dataset": "oblong", "split": "test", "rotations": True}]
+    with pytest.raises(BenchmarkError, match=r"eval.datasets\[0\].rotations: rotations need "
+                                             r"square images, 'oblong' has \d+x\d+"):
+        parse_spec(data, tmp_path / "spec.yaml", data_root=tmp_path / "root")
 
 
 @pytest.mark.parametrize("text, words", [

@@ -28,7 +28,7 @@ def _eval(args: argparse.Namespace) -> int:
             args.backbone, args.dataset, args.ways, args.shots, split=args.split,
             weights=args.weights, queries=args.queries, episodes=args.episodes, head=args.head,
             seed=args.seed, device=args.device, data_root=args.data_root, progress=None,
-            precision=args.precision)
+            precision=args.precision, rotations=args.rotations)
         print(result.summary())
         return 0
     result = evaluation.evaluate_checkpoint(
@@ -46,6 +46,7 @@ def _eval(args: argparse.Namespace) -> int:
         convert=convert,
         progress=None,
         precision=args.precision,
+        rotations=args.rotations,
     )
     print(result.summary())
     return 0
@@ -77,5 +78,8 @@ def add(commands: argparse._SubParsersAction) -> None:
     ev.add_argument("--convert", default=None, metavar="auto|channels=C,size=S",
                     help="convert the dataset's images to the checkpoint's image shape first "
                     "(RGB/grey, antialiased bilinear resize); auto: to whatever it is")
+    ev.add_argument("--rotations", action="store_true",
+                    help="each class rotated by 90, 180 and 270 degrees is a class of its own "
+                    "(4x the classes), as Snell et al. and Finn et al. test Omniglot")
     data_root_arg(ev)
     ev.set_defaults(handler=_eval)

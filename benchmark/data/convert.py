@@ -22,6 +22,7 @@ from benchmark.data.images import GRAY_WEIGHTS
 from benchmark.data.split import Split
 from benchmark.errors import BenchmarkError
 from benchmark.spec.schema import Invalid, Reader, check_fields, setting
+from benchmark.split_names import evaluated_split
 
 Shape = tuple[int, int, int]
 #: Images converted per pass (bounds the float32 working memory).
@@ -64,7 +65,7 @@ class InputConversion:
 
     def split_name(self, split: str) -> str:
         """The converted split's name: ``fewshot_test→auto``."""
-        return f"{split}→{self.tag}"
+        return evaluated_split(split, self.tag)
 
     def target(self, model_shape: Shape) -> Shape:
         """The shape images are converted to for a model taking ``model_shape`` images.

@@ -164,11 +164,13 @@ def grid(table: MarkTable, pm: str = "±", strong: tuple[str, str] = ("**", "**"
             "published budget"]]
     for method in table.methods:
         ref = table.published.get(method)
+        note = ref.protocol_note(table.column.eval_split) if ref else ""
         out.append([escape(method),
                     *(_text(table.cells.get((method, mark)), best[mark] == method, pm, strong)
                       for mark in table.marks),
                     f"{ref.accuracy:.1f}" if ref else "–",
-                    escape(f"{ref.budget} ({ref.citation})") if ref else "–"])
+                    escape(f"{ref.budget} ({ref.citation}{'; ' + note if note else ''})")
+                    if ref else "–"])
     return out
 
 

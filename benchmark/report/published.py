@@ -4,7 +4,8 @@ The matching rule, all data: a published number ``P`` is set against our cell ``
 method registered as ``M``, on backbone ``B``) when
 
 - ``(P.backbone, P.train_dataset, P.eval_dataset, P.eval_split, P.ways, P.shots, P.head)``
-  equals ``(B, C.train_dataset, C.eval_dataset, C.eval_split, C.ways, C.shots, C.head)``, and
+  equals ``(B, C.train_dataset, C.eval_dataset, base_split(C.eval_split), C.ways, C.shots,
+  C.head)`` (the dataset's split, whatever was done to it: ``benchmark.split_names``), and
 - ``P.supervision`` is the cell's supervision ``S``: labels, or none, as its rows store it
   (``ResultRow.supervision``, from the method's episode sampler); for rows stored before that
   column, from the spec when it is known, else ``SUPERVISION[M]``.
@@ -15,6 +16,11 @@ as published), otherwise a **reference** (another method trained the same way, e
 beside our SimCLR): MAML on labelled episodes is MAML, first-order MAML on them is first-order
 MAML (Finn et al. publish both), MAML on augmented views (no labels) is UMTRA. A method whose
 supervision is unknown is compared with nothing.
+
+Each comparison also says whether our test episodes were made as the paper's were
+(``Published.test_rotations``: Omniglot papers test on the test characters' rotations as
+classes of their own, or not, or it is not verified here); a cell of the other protocol is
+still compared, with the difference said beside it.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
 from benchmark.report.tables import TransferTable
+from benchmark.split_names import base_split, has_rotations
 from benchmark.store import ResultRow
 
 #: (our registered method, its supervision, its variant) → the published family it
@@ -55,42 +62,70 @@ class Published:
     citation: str
     head: str = "prototype"  # the head of ours the number is set against
     budget: str = "not recorded here"
+    #: the paper's test classes: with each rotation (90°, 180°, 270°) a class of its own
+    #: (True), without (False), or not verified here (None)
+    test_rotations: bool | None = None
+
+    def protocol_note(self, eval_split: str) -> str:
+        """How our cell on ``eval_split`` (``vinyals_test``, ``vinyals_test+rotations``) was
+        tested against the paper: "" for the same protocol, else what differs."""
+        if self.test_rotations is None:
+            return "paper's test rotations not verified"
+        if has_rotations(eval_split) == self.test_rotations:
+            return ""
+        return ("paper tests rotations as classes too" if self.test_rotations
+                else "paper tests without rotations")
 
 
 def _entries(method: str, family: str, supervision: str, citation: str,
              settings: Mapping[tuple[int, int], float],
              heads: Sequence[str] = ("prototype",),
-             budget: str = "not recorded here") -> list[Published]:
+             budget: str = "not recorded here",
+             test_rotations: bool | None = None) -> list[Published]:
     """Omniglot (Vinyals et al. split, 28x28) Conv-4 numbers of one paper, set against our
     cells of ``heads``."""
     return [Published(method, family, supervision, "conv4", "omniglot", "omniglot",
-                      "vinyals_test", ways, shots, accuracy, citation, head, budget)
+                      "vinyals_test", ways, shots, accuracy, citation, head, budget,
+                      test_rotations)
             for (ways, shots), accuracy in settings.items() for head in heads]
+
+
+# Test rotations, as the authors' code makes its test episodes: jakesnell/prototypical-networks
+# (data/omniglot/splits/vinyals/test.txt lists each character at rot000..rot270); cbfinn/maml
+# (data_generator.py rotates every task's classes, "# and FLAGS.train" commented out); PsCo
+# (alinlab/PsCo datasets.py, Omniglot: four rotations as classes in every split); ProtoTransfer
+# (torchmeta's omniglot helper, whose default class augmentation Rotation([90, 180, 270])
+# applies to the meta-test split too). UMTRA, C3LR and Meta-GMVAE: not verified here.
 
 
 PUBLISHED: tuple[Published, ...] = tuple([
     *_entries("ProtoNet", "protonet", "labels", "Snell et al. 2017",
               {(5, 1): 98.8, (5, 5): 99.7, (20, 1): 96.0, (20, 5): 98.9},
-              budget="early-stopped (≤ 1,000,000 60-way episodes; stop not published), GPU"),
+              budget="early-stopped (≤ 1,000,000 60-way episodes; stop not published), GPU",
+              test_rotations=True),
     *_entries("MAML", "maml", "labels", "Finn, Abbeel & Levine 2017",
               {(5, 1): 98.7, (5, 5): 99.9, (20, 1): 95.8, (20, 5): 98.9}, heads=("native",),
-              budget="40,000 meta-iterations × 32 tasks (5-way) or × 16 (20-way), GPU"),
+              budget="40,000 meta-iterations × 32 tasks (5-way) or × 16 (20-way), GPU",
+              test_rotations=True),
     *_entries("first-order MAML", "fomaml", "labels", "Finn, Abbeel & Levine 2017 (Table 1)",
               {(5, 1): 98.3, (5, 5): 99.2, (20, 1): 89.4, (20, 5): 97.9}, heads=("native",),
-              budget="40,000 meta-iterations × 32 tasks (5-way) or × 16 (20-way), GPU"),
+              budget="40,000 meta-iterations × 32 tasks (5-way) or × 16 (20-way), GPU",
+              test_rotations=True),
     *_entries("UMTRA", "umtra", "none", "Khodadadeh, Bölöni & Shah 2019",
               {(5, 1): 83.8, (5, 5): 95.4}, heads=("prototype", "native"),
               budget="not published (MAML's 40,000 × 32 tasks as the bound), GPU"),
     *_entries("ProtoTransfer (ProtoCLR)", "protoclr", "none", "Medina, Devos & Grossglauser 2020",
               {(5, 1): 88.0, (5, 5): 96.5},
-              budget="early-stopped (≤ 1,000,000 iterations; stop not published), GPU"),
+              budget="early-stopped (≤ 1,000,000 iterations; stop not published), GPU",
+              test_rotations=True),
     *_entries("C3LR", "c3lr", "none", "Shirekar & Jamali-Rad 2022",
               {(5, 1): 89.3, (5, 5): 97.4}),
     *_entries("Meta-GMVAE", "meta-gmvae", "none", "Lee et al. 2021",
               {(5, 1): 94.9, (5, 5): 97.1}),
     *_entries("PsCo", "psco", "none", "Jang et al. 2023 (ICLR)",
               {(5, 1): 96.4, (5, 5): 99.1},
-              budget="~150,000 steps of 256 images (400 epochs), GPU"),
+              budget="~150,000 steps of 256 images (400 epochs), GPU",
+              test_rotations=True),
 ])
 
 
@@ -104,6 +139,7 @@ class Comparison:
     ci95: float
     published: Published
     same_method: bool
+    protocol: str = ""  # Published.protocol_note of our cell: "" when tested as the paper
 
     @property
     def gap(self) -> float:
@@ -143,7 +179,8 @@ def compare(table: TransferTable, methods: Mapping[str, tuple[str, str]],
             out.append(Comparison(
                 cell["method"], f"{cell['eval_dataset']}/{cell['eval_split']} "
                 f"{cell['ways']}w{cell['shots']}s {cell['head']}",
-                100 * cell["mean"], 100 * cell["ci95"], entry, entry.family == family))
+                100 * cell["mean"], 100 * cell["ci95"], entry, entry.family == family,
+                entry.protocol_note(cell["eval_split"])))
     return sorted(out, key=lambda c: (c.ours, c.setting, not c.same_method, c.published.method))
 
 
@@ -152,9 +189,11 @@ def matching(cell: tuple, trained: str | None,
     """The published numbers the rule sets against a cell ``(backbone, train dataset, eval
     dataset, eval split, ways, shots, head)`` of a method trained with ``trained``
     supervision (None: unknown, nothing matches)."""
+    backbone, train_dataset, eval_dataset, eval_split, ways, shots, head = cell
+    ours = (backbone, train_dataset, eval_dataset, base_split(eval_split), ways, shots, head)
     return [entry for entry in published
             if (entry.backbone, entry.train_dataset, entry.eval_dataset, entry.eval_split,
-                entry.ways, entry.shots, entry.head) == cell and entry.supervision == trained]
+                entry.ways, entry.shots, entry.head) == ours and entry.supervision == trained]
 
 
 def same_method(method: str, trained: str | None, cell: tuple,
@@ -178,7 +217,8 @@ def markdown_lines(comparisons: Sequence[Comparison]) -> list[str]:
     lines += ["| ours | setting | ours (%) | published method | published (%) | gap (points) "
               "| match | source |", "|---|---|:-:|---|:-:|:-:|---|---|"]
     for c in comparisons:
-        match = "same method" if c.same_method else "reference"
+        match = ("same method" if c.same_method else "reference") + (
+            f"; {c.protocol}" if c.protocol else "")
         lines.append(f"| {c.ours} | {c.setting} | {c.mean:.2f} ± {c.ci95:.2f} | "
                      f"{c.published.method} | {c.published.accuracy:.1f} | {c.gap:+.2f} | "
                      f"{match} | {c.published.citation} |")
@@ -186,5 +226,8 @@ def markdown_lines(comparisons: Sequence[Comparison]) -> list[str]:
               "and the same supervision (labels or none); \"same method\" when the published "
               "family is the one our method reimplements (with its variant: first-order MAML is "
               "not MAML), \"reference\" otherwise "
-              "(`benchmark/report/published.py`).", ""]
+              "(`benchmark/report/published.py`). Where our test episodes were not made as "
+              "the paper's, the match says so: Snell et al., Finn et al., ProtoTransfer and "
+              "PsCo test Omniglot with each test character's rotations as classes of their "
+              "own (our `+rotations` splits).", ""]
     return lines

@@ -34,6 +34,7 @@ from benchmark.report import matched_compute, plots, published, tables, time_plo
 from benchmark.report.ablation import AblationReport, render_ablation
 from benchmark.report.header import budget_lines
 from benchmark.report.index import benchmarks_on_disk, render_indexes
+from benchmark.split_names import base_split
 from benchmark.store import ResultRow, RunRecord, Store
 
 
@@ -82,7 +83,7 @@ def classes_overlap(rows: Sequence[ResultRow]) -> bool:
             info = dataset_info(train_dataset)
         except BenchmarkError:
             continue
-        if info.classes_overlap(train_split, eval_split.split("→")[0]):
+        if info.classes_overlap(train_split, base_split(eval_split)):
             return True
     return False
 

@@ -50,7 +50,7 @@ def _run_spec(spec: BenchmarkSpec, store_path: Path, runs_dir: Path, data_root: 
     """
     with Store(store_path) as store:
         adopt(spec, store)  # the finished jobs of the benchmarks its ``reuse:`` names
-        unfinished = plan(spec, store)
+        unfinished = plan(spec, store, runs_dir)
         planned = [w for w in unfinished if only is None or w.label in only]
         progress.planned(spec, len(planned), len(unfinished) - len(planned), store_path,
                          resolved)
@@ -69,7 +69,7 @@ def _run_spec(spec: BenchmarkSpec, store_path: Path, runs_dir: Path, data_root: 
                 return False
             if other is not None:
                 progress.taken_over(spec, label, seed, other, leases.gone(other))
-            work = work_left(spec, store, label, seed)  # the store may have moved on meanwhile
+            work = work_left(spec, store, label, seed, runs_dir)  # the store may have moved on
             if work is None:
                 store.release(lease)
                 progress.done_elsewhere(spec, label, seed)
@@ -81,6 +81,8 @@ def _run_spec(spec: BenchmarkSpec, store_path: Path, runs_dir: Path, data_root: 
             if work.stale_hash is not None:
                 moved = retire(run_dir(runs_dir, spec, label, seed), work.stale_hash)
                 progress.configuration_changed(spec, label, seed, work.stale_hash, moved)
+            elif work.weights_gone:
+                progress.weights_gone(spec, label, seed, run_dir(runs_dir, spec, label, seed))
             progress.started(spec, label, seed)
             if label not in spec.floors:
                 store.set_run(RunRecord(spec.name, label, seed, "running",
@@ -118,7 +120,7 @@ def _run_spec(spec: BenchmarkSpec, store_path: Path, runs_dir: Path, data_root: 
         waited = False
         mine = {(w.label, w.seed) for w in planned}
         while True:
-            left = [w for w in plan(spec, store)
+            left = [w for w in plan(spec, store, runs_dir)
                     if (w.label, w.seed) in mine - attempted]
             for key in clock.away - {(w.label, w.seed) for w in left}:
                 progress.done_elsewhere(spec, *key)

@@ -165,15 +165,16 @@ def _evaluated(spec: BenchmarkSpec, label: str, seed: int, runs_dir: Path,
     rows = []
     weights = MarkWeights(model, run_dir(runs_dir, spec, label, seed), steps, train_seconds)
     converted: dict[tuple[str, str, InputConversion], tuple[Split, str]] = {}
-    for (dataset, split_name, convert, ways, shots), group in by_episodes(cells).items():
+    for key, group in by_episodes(cells).items():
+        dataset, split_name, convert, rotations, ways, shots = key
         split, done = load_split(dataset, split_name, data_root), ""
         if convert is not None:
-            key = (dataset, split_name, convert)
-            if key not in converted:  # once per split, for all its settings
-                converted[key] = convert_for(split, convert, train_split.image_shape)
-            split, done = converted[key]
+            source = (dataset, split_name, convert)
+            if source not in converted:  # once per split, for all its settings
+                converted[source] = convert_for(split, convert, train_split.image_shape)
+            split, done = converted[source]
         episodes = fixed_episodes(split, ways, shots, spec.eval.queries, spec.eval.episodes,
-                                  spec.eval.seed, device)
+                                  spec.eval.seed, device, rotations=rotations)
         for cell in sorted(group, key=lambda c: c.mark):
             head = cell.head
             mark_steps, mark_seconds = weights.load(cell.mark)
@@ -183,7 +184,7 @@ def _evaluated(spec: BenchmarkSpec, label: str, seed: int, runs_dir: Path,
             rows.append(ResultRow(
                 **{**common, "steps": mark_steps, "train_seconds": mark_seconds},
                 mark=cell.mark, episodes=result.episodes, eval_dataset=dataset,
-                eval_split=split.name, ways=ways, shots=shots,
+                eval_split=cell.split_name, ways=ways, shots=shots,
                 head=head, accuracy=float(result.mean), ci95=float(result.ci95),
                 eval_seconds=time.perf_counter() - began, eval_fingerprint=split.fingerprint,
                 input_conversion=done, eval_precision=result.precision,

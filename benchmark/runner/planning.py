@@ -28,6 +28,7 @@ class Work:
     seed: int
     cells: tuple[Cell, ...]
     stale_hash: str | None = None
+    weights_gone: bool = False  # a finished run whose checkpoint is gone: retrained, every cell
 
 
 def _row_key(spec: BenchmarkSpec, label: str, seed: int, cell: Cell) -> tuple:
@@ -35,15 +36,23 @@ def _row_key(spec: BenchmarkSpec, label: str, seed: int, cell: Cell) -> tuple:
             cell.split_name, cell.ways, cell.shots, spec.eval.queries, cell.head, seed, cell.mark)
 
 
-def plan(spec: BenchmarkSpec, store: Store) -> list[Work]:
+def plan(spec: BenchmarkSpec, store: Store, runs_dir: Path | None = None) -> list[Work]:
     """Every label × seed with work left: a training run not done or made from another
-    configuration, or cells whose rows are missing or from another configuration."""
-    found = (work_left(spec, store, label, seed) for label in spec.labels for seed in spec.seeds)
+    configuration, or cells whose rows are missing or from another configuration
+    (``work_left``)."""
+    found = (work_left(spec, store, label, seed, runs_dir)
+             for label in spec.labels for seed in spec.seeds)
     return [work for work in found if work is not None]
 
 
-def work_left(spec: BenchmarkSpec, store: Store, label: str, seed: int) -> Work | None:
-    """The work left for one label × seed as the store stands now, or None when it is done."""
+def work_left(spec: BenchmarkSpec, store: Store, label: str, seed: int,
+              runs_dir: Path | None = None) -> Work | None:
+    """The work left for one label × seed as the store stands now, or None when it is done.
+
+    Cells missing from a finished run are evaluated on its weights; when its checkpoint is
+    no longer in ``runs_dir`` (a store loaded from an export, a deleted folder), the run is
+    trained again and every cell evaluated again, so that all its rows come from one
+    training (None: the folder is not looked at)."""
     expected = spec.job_hash(label)
     run = store.get_run(spec.name, label, seed)
     stale = run.spec_hash if run is not None and run.spec_hash != expected else None
@@ -51,9 +60,26 @@ def work_left(spec: BenchmarkSpec, store: Store, label: str, seed: int) -> Work 
     missing = tuple(c for c in cells_of(spec, label)
                     if stored.get(_row_key(spec, label, seed, c)) != expected)
     trained = label in spec.floors or (run is not None and run.status == "done")
+    gone = bool(missing) and trained and not stale and not weights_kept(spec, label, seed,
+                                                                        runs_dir)
     if missing or not trained or stale:
-        return Work(label, seed, tuple(cells_of(spec, label)) if stale else missing, stale)
+        redo = stale or gone
+        return Work(label, seed, tuple(cells_of(spec, label)) if redo else missing, stale, gone)
     return None
+
+
+def weights_kept(spec: BenchmarkSpec, label: str, seed: int, runs_dir: Path | None) -> bool:
+    """Whether a finished run of ``label`` × ``seed`` still has the weights its rows were
+    evaluated on in ``runs_dir`` (its ``last.pt``); a floor or a method that does not train
+    has none to keep, and without ``runs_dir`` nothing is looked at (True)."""
+    from benchmark.methods import METHODS
+    from benchmark.runner.job import run_dir
+
+    if runs_dir is None or label in spec.floors:
+        return True
+    if not METHODS.get(spec.method(label).method).trains:
+        return True
+    return (run_dir(runs_dir, spec, label, seed) / "last.pt").is_file()
 
 
 def checkpoint_step(folder: Path) -> int:
@@ -76,8 +102,9 @@ def steps_left(spec: BenchmarkSpec, store: Store, label: str, seed: int,
     """(training steps left, the step a resumed run starts from) of one label × seed: none
     for a floor, a method that does not train or a finished run of this configuration (with
     ``trainer.marks``: one whose last mark's checkpoint is in ``runs_dir``; marks added to a
-    finished run train on); the spec's steps less those of the run's checkpoint in
-    ``runs_dir`` when there is one."""
+    finished run train on; a finished run with cells left and no checkpoint trains again,
+    ``work_left``); the spec's steps less those of the run's checkpoint in ``runs_dir`` when
+    there is one."""
     from benchmark.methods import METHODS
     from benchmark.runner.job import run_dir
     from benchmark.train.marks import mark_path
@@ -89,8 +116,10 @@ def steps_left(spec: BenchmarkSpec, store: Store, label: str, seed: int,
     stale = run is not None and run.spec_hash != spec.job_hash(label)
     folder = None if runs_dir is None else run_dir(runs_dir, spec, label, seed)
     marks = method.trainer.marks
+    work = work_left(spec, store, label, seed, runs_dir)
     finished = run is not None and run.status == "done" and not stale and not (
-        marks and folder is not None and not mark_path(folder, marks[-1]).is_file())
+        marks and folder is not None and not mark_path(folder, marks[-1]).is_file()) and not (
+        work is not None and work.weights_gone)
     if not METHODS.get(method.method).trains or finished:
         return 0, 0
     start = 0 if stale or folder is None else checkpoint_step(folder)
@@ -208,7 +237,7 @@ def dry_plan(specs: Sequence[BenchmarkSpec], store_path: Path, data_root: Path |
                 if only is not None and label not in only:
                     continue
                 for seed in spec.seeds:
-                    work = work_left(spec, store, label, seed)
+                    work = work_left(spec, store, label, seed, runs_dir)
                     trains, resumes = (steps_left(spec, store, label, seed, runs_dir)
                                        if work is not None else (0, 0))
                     train_seconds = eval_seconds = None

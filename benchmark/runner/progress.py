@@ -29,6 +29,13 @@ def configuration_changed(spec: BenchmarkSpec, label: str, seed: int, old_hash: 
              f", previous run kept in {moved}" if moved else "")
 
 
+def weights_gone(spec: BenchmarkSpec, label: str, seed: int, folder: Path) -> None:
+    """A finished run lacks cells and its checkpoint is gone: trained again, every cell
+    evaluated again (no row of another training beside them)."""
+    log.info("%s: %s seed %s: cells to evaluate, but the run's checkpoint is not in %s; "
+             "retraining and evaluating every cell again", spec.name, label, seed, folder)
+
+
 def planned(spec: BenchmarkSpec, jobs: int, left_out: int, store_path: Path, device: str) -> None:
     """The work left for ``spec`` and where it goes; ``left_out``: unfinished jobs ``--only``
     did not select (neither run here nor done)."""

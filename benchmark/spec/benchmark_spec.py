@@ -33,6 +33,7 @@ from benchmark.registry import Registry
 from benchmark.spec.schema import (Context, Invalid, Reader, SpecError, Text, distinct, plain,
                               setting, unique)
 from benchmark.spec.yaml_file import read_yaml
+from benchmark.split_names import evaluated_split
 from benchmark.train.config import TrainConfig
 
 __all__ = ["DEVICES", "FLOORS", "FLOOR", "BenchmarkSpec", "EvalData", "EvalSetting", "EvalSpec",
@@ -66,6 +67,19 @@ def _split_of_dataset(split: str, context: Context) -> None:
     if split not in known:
         raise BenchmarkError(f"dataset {dataset!r} has no split {split!r} "
                              f"(splits: {', '.join(known)})")
+
+
+def _square_images(rotations: bool, context: Context) -> None:
+    """Rotations as classes turn a class's images by 90°: they need square images (a converted
+    split has the models' shape, checked when it is converted)."""
+    if not rotations or context.values.get("convert") is not None:
+        return
+    from benchmark.data import dataset_info
+
+    dataset = context.values["dataset"]
+    _, height, width = dataset_info(dataset, context.data_root).image_shape
+    if height != width:
+        raise BenchmarkError(f"rotations need square images, {dataset!r} has {height}x{width}")
 
 
 def _head_episodes(counts: Mapping[str, Any], context: Context) -> None:
@@ -199,12 +213,19 @@ class EvalData:
         None, words={AUTO: {}},
         doc="convert the split's images to the models' shape (auto, or {channels, size} "
             "saying which it is) before evaluating; the rows record what was done")
+    rotations: bool = setting(
+        False, check=_square_images,
+        doc="each class rotated by 90, 180 and 270 degrees is a class of its own (4x the "
+            "classes), as Snell et al. and Finn et al. test Omniglot; rows name the split "
+            "<split>+rotations")
 
     @property
     def split_name(self) -> str:
-        """The evaluated split's name, as result rows store it: ``split``, or
-        ``split→<conversion>`` when converted (``fewshot_test→auto``)."""
-        return self.split if self.convert is None else self.convert.split_name(self.split)
+        """The evaluated split's name, as result rows store it: ``split``, with
+        ``→<conversion>`` when converted (``fewshot_test→auto``) and ``+rotations`` with
+        rotations as classes (``benchmark.split_names``)."""
+        return evaluated_split(self.split, self.convert.tag if self.convert else "",
+                               self.rotations)
 
 
 @dataclass(frozen=True)
