@@ -138,50 +138,38 @@ def test_rerun_skips_what_is_done(first: Run, capsys) -> None:
     assert (first.runs / "tiny" / "protonet" / "seed0" / "last.pt").stat().st_mtime_ns == before
 
 
-def test_missing_rows_are_evaluated_again_without_training(first: Run, capsys) -> None:
-    last = first.runs / "tiny" / "protonet" / "seed0" / "last.pt"
-    before = last.stat().st_mtime_ns
-    with Store(first.store) as store:
-        reference = {r.key: r for r in store.results(with_episodes=True)}
-        with store.transaction() as conn:
-            conn.execute("DELETE FROM results WHERE method = 'protonet' AND shots = 2")
-        assert store.count("results") == TINY_ROWS - 2
-    runner.run_file(TINY, store_path=first.store, runs_dir=first.runs, report_dir=first.report,
-                    device="cpu")
-    assert "1 job(s) to run, 2 already done" in capsys.readouterr().out
-    assert last.stat().st_mtime_ns == before
-    with Store(first.store) as store:
-        again = {r.key: r for r in store.results(with_episodes=True)}
-    assert again.keys() == reference.keys()
-    for key, row in reference.items():
-        assert again[key].episode_accuracies == row.episode_accuracies, key
-
-
-def test_missing_rows_of_a_run_without_its_checkpoint_retrain_every_cell(tmp_path: Path,
-                                                                         capsys) -> None:
-    """A finished run whose checkpoint is gone (a store loaded from an export) and which lacks
-    cells is trained again and every cell of it evaluated again: no row of one training
-    beside rows of another (a tampered row is replaced, the training is deterministic)."""
+@pytest.mark.parametrize("checkpoint_kept", [True, False], ids=["kept", "gone"])
+def test_missing_rows_are_evaluated_again_from_the_run_they_belong_to(
+        tmp_path: Path, capsys, checkpoint_kept: bool) -> None:
+    """Rows deleted from a finished run are evaluated again on its checkpoint, untrained, the
+    other rows left as they are; when its checkpoint is gone (a store loaded from an export)
+    the run is trained again and every cell of it evaluated again, so that no row of one
+    training stands beside rows of another (a tampered row is replaced: the training is
+    deterministic, so every row comes back as it was)."""
     run = run_tiny(tmp_path)
     folder = run.runs / "tiny" / "protonet" / "seed0"
+    before = (folder / "last.pt").stat().st_mtime_ns
     with Store(run.store) as store:
         reference = {r.key: r for r in store.results(with_episodes=True)}
         with store.transaction() as conn:
             conn.execute("DELETE FROM results WHERE method = 'protonet' AND shots = 2")
             conn.execute("UPDATE results SET accuracy = -1 WHERE method = 'protonet'")
-    shutil.rmtree(folder)
+    if not checkpoint_kept:
+        shutil.rmtree(folder)
     capsys.readouterr()
     runner.run_file(TINY, store_path=run.store, runs_dir=run.runs, report_dir=run.report,
                     device="cpu")
     out = capsys.readouterr().out
     assert "1 job(s) to run, 2 already done" in out
-    assert "retraining and evaluating every cell again" in out
-    assert (folder / "last.pt").is_file()
+    assert ("retraining and evaluating every cell again" in out) != checkpoint_kept
+    assert ((folder / "last.pt").stat().st_mtime_ns == before) == checkpoint_kept
     with Store(run.store) as store:
         again = {r.key: r for r in store.results(with_episodes=True)}
     assert again.keys() == reference.keys()
     for key, row in reference.items():
-        assert again[key].accuracy == row.accuracy, key
+        tampered = row.method == "protonet" and row.shots == 1 and checkpoint_kept  # kept as is
+        assert again[key].accuracy == (-1 if tampered else row.accuracy), key
+        assert again[key].episode_accuracies == row.episode_accuracies, key
 
 
 def test_cross_domain_cells_evaluate_converted_images_and_say_so(tmp_path: Path,
