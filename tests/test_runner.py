@@ -24,6 +24,7 @@ from benchmark.device import resolve_device
 from benchmark.errors import BenchmarkError
 from benchmark.executors import EXECUTORS, Job, Outcome
 from benchmark.executors.local import LocalExecutor
+from benchmark.runner.driver import plan_file
 from benchmark.store import Store
 from fixtures_data import cifar10 as fake_cifar10
 
@@ -156,6 +157,11 @@ def test_missing_rows_are_evaluated_again_from_the_run_they_belong_to(
             conn.execute("UPDATE results SET accuracy = -1 WHERE method = 'protonet'")
     if not checkpoint_kept:
         shutil.rmtree(folder)
+    plan = plan_file(TINY, store_path=run.store, runs_dir=run.runs)
+    line = next(line for line in plan.splitlines() if line.startswith("  protonet seed 0"))
+    assert line.startswith("  protonet seed 0: " + ("evaluate 2 of 4" if checkpoint_kept else
+                                                     "train 2 steps")), line
+    assert ("checkpoint is gone: retrained, every cell again" in line) != checkpoint_kept
     capsys.readouterr()
     runner.run_file(TINY, store_path=run.store, runs_dir=run.runs, report_dir=run.report,
                     device="cpu")

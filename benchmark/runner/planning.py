@@ -146,6 +146,8 @@ class PlannedJob:
         marks: the run's compute marks (CPU-minutes): it trains until the last one, not for
             ``trains`` steps (the cap).
         reused_from: the benchmark of ``spec.reuse`` whose finished job it is ("" if none).
+        weights_gone: a finished run with cells left whose checkpoint is gone (it would be
+            retrained and every cell evaluated again).
     """
 
     benchmark: str
@@ -161,6 +163,7 @@ class PlannedJob:
     precision: str = "float32"
     marks: tuple[float, ...] = ()
     reused_from: str = ""
+    weights_gone: bool = False
 
     def line(self) -> str:
         """E.g. ``simclr seed 0: train 3000 steps (~13m30s), evaluate 14 of 14 cells in
@@ -179,8 +182,10 @@ class PlannedJob:
         elif self.trains:
             resumed = (f" left (resumes at step {self.resumes} of {self.resumes + self.trains})"
                        if self.resumes else "")
-            parts.append(f"train {self.trains} steps{resumed}{_estimate(self.train_seconds)}"
-                         + (" (stored run of another configuration: retrained)" if self.stale else ""))
+            why = (" (stored run of another configuration: retrained)" if self.stale else
+                   " (the finished run's checkpoint is gone: retrained, every cell again)"
+                   if self.weights_gone else "")
+            parts.append(f"train {self.trains} steps{resumed}{_estimate(self.train_seconds)}{why}")
         if self.cells_left:
             parts.append(f"evaluate {self.cells_left} of {self.cells} cells in "
                          f"{self.precision}{_estimate(self.eval_seconds)}")
@@ -261,7 +266,8 @@ def dry_plan(specs: Sequence[BenchmarkSpec], store_path: Path, data_root: Path |
                                            work is not None and work.stale_hash is not None,
                                            train_seconds, eval_seconds, resumes,
                                            precision.precision, marks,
-                                           reused.get((label, seed), "")))
+                                           reused.get((label, seed), ""),
+                                           work is not None and work.weights_gone))
     return jobs
 
 
