@@ -207,6 +207,12 @@ def same_method(method: str, trained: str | None, cell: tuple,
                  if entry.family == family), None)
 
 
+def _methods(test_rotations: bool | None) -> str:
+    """The published methods whose papers test as ``test_rotations`` says, in registry order."""
+    return ", ".join(dict.fromkeys(p.method for p in PUBLISHED
+                                   if p.test_rotations is test_rotations))
+
+
 def markdown_lines(comparisons: Sequence[Comparison]) -> list[str]:
     """The "published vs ours" section (a sentence when no cell has a published number)."""
     lines = ["### Published vs ours", ""]
@@ -227,7 +233,7 @@ def markdown_lines(comparisons: Sequence[Comparison]) -> list[str]:
               "family is the one our method reimplements (with its variant: first-order MAML is "
               "not MAML), \"reference\" otherwise "
               "(`benchmark/report/published.py`). Where our test episodes were not made as "
-              "the paper's, the match says so: Snell et al., Finn et al., ProtoTransfer and "
-              "PsCo test Omniglot with each test character's rotations as classes of their "
-              "own (our `+rotations` splits).", ""]
+              f"the paper's, the match says so: the papers of {_methods(True)} test Omniglot "
+              "with each test character's rotations as classes of their own (our "
+              f"`+rotations` splits); {_methods(None)}: not verified here.", ""]
     return lines
