@@ -8,7 +8,9 @@ One JSON object a line, gzip-compressed: ``{"table": "results", ...ResultRow fie
 ``episode_accuracies`` at full precision, so that the paired tests on the export give the
 store's p-values: rounded, equal differences between methods become unequal and the
 Wilcoxon ranks of tied differences change),
-``{"table": "runs", ...RunRecord fields}`` and ``{"table": "ablation_points", ...}``. Reading
+``{"table": "runs", ...RunRecord fields}``, ``{"table": "curves", ...ValidationCurve fields}`` (a
+run's validation curve, so that time-to-accuracy plots and budgets render from the export) and
+``{"table": "ablation_points", ...}``. Reading
 refuses, in one line naming the line, anything else: an unknown table, missing or unknown
 fields, values of the wrong type; a file larger than ``MAX_BYTES`` unpacked.
 """
@@ -23,11 +25,12 @@ from typing import Any, Iterator
 
 from benchmark.atomic import atomic_write
 from benchmark.errors import BenchmarkError
-from benchmark.store import AblationPoint, ResultRow, RunRecord, Store
+from benchmark.store import AblationPoint, ResultRow, RunRecord, Store, ValidationCurve
 
 FILE_NAME = "results.jsonl.gz"
 MAX_BYTES = 256 << 20
-TABLES = {"results": ResultRow, "runs": RunRecord, "ablation_points": AblationPoint}
+TABLES = {"results": ResultRow, "runs": RunRecord, "curves": ValidationCurve,
+          "ablation_points": AblationPoint}
 
 
 def find(store_path: Path) -> Path | None:
@@ -42,6 +45,8 @@ def _records(store: Store) -> Iterator[dict[str, Any]]:
         yield {"table": "results", **asdict(row)}
     for run in store.runs():
         yield {"table": "runs", **asdict(run)}
+    for curve in store.curves():
+        yield {"table": "curves", **asdict(curve)}
     for ablation in store.ablations():
         for point in store.ablation_points(ablation):
             yield {"table": "ablation_points", **asdict(point)}
@@ -49,7 +54,7 @@ def _records(store: Store) -> Iterator[dict[str, Any]]:
 
 def _kept(path: Path, store: Store) -> Iterator[dict[str, Any]]:
     """The records of the export at ``path`` (if any) that ``store`` does not hold: rows whose
-    key (``ResultRow.key``) and runs whose job (benchmark, method, seed) it lacks, and the
+    key (``ResultRow.key``), runs and curves whose job (benchmark, method, seed) it lacks, and the
     points of ablations it lacks (an ablation's points are replaced as a whole, as in the
     store). A store holding some labels of a benchmark replaces only those."""
     if not path.is_file():
@@ -59,6 +64,7 @@ def _kept(path: Path, store: Store) -> Iterator[dict[str, Any]]:
     ablations = set(store.ablations())
     held = {"results": lambda r: r.key in rows,
             "runs": lambda r: (r.benchmark, r.method, r.seed) in runs,
+            "curves": lambda r: (r.benchmark, r.method, r.seed) in runs,
             "ablation_points": lambda r: r.ablation in ablations}
     for table, records in read(path).items():
         for record in records:
@@ -93,9 +99,16 @@ def _typed(cls: type, record: dict[str, Any], where: str) -> Any:
         raise BenchmarkError(f"{where}: " + "; ".join(
             part for part in (f"missing {', '.join(missing)}" if missing else "",
                               f"unknown {', '.join(unknown)}" if unknown else "") if part))
+    lists = {}
     for name, value in record.items():
         kind = str(known[name].type)
-        if name == "episode_accuracies":
+        if kind.startswith("tuple["):  # a list of numbers (of ints: ``tuple[int, ...]``)
+            number = int if kind.startswith("tuple[int") else (int, float)
+            if not isinstance(value, list) or not all(
+                    isinstance(a, number) and not isinstance(a, bool) for a in value):
+                raise BenchmarkError(f"{where}: {name} is not a list of "
+                                     f"{'integers' if number is int else 'numbers'}")
+            lists[name] = tuple(value if number is int else (float(a) for a in value))
             continue
         ok = (isinstance(value, (int, float)) and not isinstance(value, bool) if "float" in kind
               else isinstance(value, int) and not isinstance(value, bool) if kind.startswith("int")
@@ -105,18 +118,12 @@ def _typed(cls: type, record: dict[str, Any], where: str) -> Any:
             ok = True
         if not ok:
             raise BenchmarkError(f"{where}: {name} is {value!r}, expected {kind}")
-    if "episode_accuracies" in record:
-        accs = record["episode_accuracies"]
-        if not isinstance(accs, list) or not all(
-                isinstance(a, (int, float)) and not isinstance(a, bool) for a in accs):
-            raise BenchmarkError(f"{where}: episode_accuracies is not a list of numbers")
-        record = {**record, "episode_accuracies": tuple(float(a) for a in accs)}
-    return cls(**record)
+    return cls(**{**record, **lists})
 
 
 def read(path: Path) -> dict[str, list[Any]]:
     """The export at ``path`` as ``{"results": [ResultRow], "runs": [RunRecord],
-    "ablation_points": [AblationPoint]}``.
+    "curves": [ValidationCurve], "ablation_points": [AblationPoint]}``.
 
     Raises:
         BenchmarkError: not a gzip file, too large, or a line that is not one of ours.
@@ -148,5 +155,7 @@ def load_into(path: Path, store: Store) -> None:
     store.put_results(found["results"])
     for run in found["runs"]:
         store.set_run(run)
+    for curve in found["curves"]:
+        store.set_curve(curve)
     if found["ablation_points"]:
         store.put_ablation_points(found["ablation_points"])

@@ -18,6 +18,10 @@ Tables (schema version in ``PRAGMA user_version``):
   method its hyper-parameters make: ``variant``, e.g. ``first_order`` for first-order MAML,
   empty for the method as published and for rows stored before schema 9).
 - ``episode_accuracies``: the per-episode accuracies behind each result, for paired tests.
+- ``curves``: one row per training run (benchmark, method label, seed): its validation curve
+  and budget (``ValidationCurve``: steps, training seconds and accuracies as JSON lists, total
+  steps and seconds, the day), with the job hash of the run it came from; written with the
+  run's rows, so reports need no run folder.
 - ``ablation_points``: the grid points of an ablation: each point's name (``temperature-0.1``),
   its place in the grid, the benchmark its rows are stored under, the swept values (JSON) and
   the ablation's question, so an ablation's report is rendered from the store alone.
@@ -33,6 +37,7 @@ left unchanged.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import time
@@ -41,12 +46,13 @@ from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 from benchmark.errors import BenchmarkError
-from benchmark.records import FLOOR, AblationPoint  # noqa: F401  (stored here; defined below the spec)
+from benchmark.records import FLOOR, AblationPoint, ValidationCurve  # noqa: F401  (stored here; defined below the spec)
 
 #: 2: the leases table; 3: the ablation_points table; 4: results.input_conversion;
 #: 5: results.eval_precision; 6: results.mark, in the row key; 7: results.supervision;
-#: 8: runs.precision; 9: results.variant (an older store gains them when opened)
-SCHEMA_VERSION = 9
+#: 8: runs.precision; 9: results.variant; 10: the curves table (an older store gains them when
+#: opened)
+SCHEMA_VERSION = 10
 #: Where ``run``, ``report``, ``perf accuracy`` and the Python API read and write results
 #: unless told otherwise (relative to the working directory).
 DEFAULT_STORE = Path("results/results.sqlite")
@@ -216,6 +222,13 @@ CREATE TABLE IF NOT EXISTS leases (
     benchmark TEXT NOT NULL, method TEXT NOT NULL, seed INTEGER NOT NULL,
     spec_hash TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL, token TEXT NOT NULL,
     acquired_at REAL NOT NULL, heartbeat_at REAL NOT NULL,
+    PRIMARY KEY (benchmark, method, seed)
+);
+CREATE TABLE IF NOT EXISTS curves (
+    benchmark TEXT NOT NULL, method TEXT NOT NULL, seed INTEGER NOT NULL,
+    spec_hash TEXT NOT NULL, steps TEXT NOT NULL, seconds TEXT NOT NULL, val_acc TEXT NOT NULL,
+    total_steps INTEGER NOT NULL, total_seconds REAL NOT NULL, day TEXT NOT NULL,
+    updated_at REAL NOT NULL,
     PRIMARY KEY (benchmark, method, seed)
 );
 CREATE TABLE IF NOT EXISTS episode_accuracies (
@@ -463,14 +476,16 @@ class Store:
     # ------------------------------------------------------------ results
 
     def put_results(self, rows: Sequence[ResultRow], run: RunRecord | None = None,
-                    release: Lease | None = None) -> None:
+                    release: Lease | None = None, curve: ValidationCurve | None = None) -> None:
         """Upsert result rows and their episode accuracies, the record of the run that made
-        them if given, and give back the job's lease if given, in one transaction: a kill
-        leaves all of it or none of it."""
+        them and its validation curve if given, and give back the job's lease if given, in one
+        transaction: a kill leaves all of it or none of it."""
         with self.transaction() as conn:
             _write_results(conn, rows)
             if run is not None:
                 _write_run(conn, run)
+            if curve is not None:
+                _write_curve(conn, curve)
             if release is not None:
                 _release(conn, release)
 
@@ -498,6 +513,22 @@ class Store:
                       episode_accuracies=tuple(episodes.get(r["id"], ())))
             for r in rows
         ]
+
+    def set_curve(self, curve: ValidationCurve) -> None:
+        """Insert or replace the validation curve of one training run."""
+        with self.transaction() as conn:
+            _write_curve(conn, curve)
+
+    def curves(self, benchmark: str | None = None) -> list[ValidationCurve]:
+        """Every stored validation curve (of one benchmark, when named)."""
+        where, params = ("WHERE benchmark = ?", (benchmark,)) if benchmark else ("", ())
+        rows = self._read(f"SELECT * FROM curves {where} ORDER BY benchmark, method, seed",
+                          params)
+        try:
+            return [_curve_of(r) for r in rows]
+        except (ValueError, TypeError) as err:  # a list column that is not a JSON list
+            raise BenchmarkError(f"store {self.path}: a validation curve is not readable "
+                                 f"({err})") from None
 
     def put_ablation_points(self, points: Sequence[AblationPoint]) -> None:
         """Record the grid points of an ablation, replacing what was stored for it (a point
@@ -535,7 +566,7 @@ class Store:
 
     def count(self, table: str) -> int:
         """Rows in one of the store's tables."""
-        if table not in ("runs", "results", "episode_accuracies", "leases", "ablation_points"):
+        if table not in _TABLES:
             raise ValueError(f"no table {table!r}")
         return self._read(f"SELECT COUNT(*) FROM {table}")[0][0]
 
@@ -597,7 +628,8 @@ def _run_of(row: sqlite3.Row) -> RunRecord:
 
 
 #: The tables of a suite store (SQLite's own ``sqlite_*`` tables aside).
-_TABLES = frozenset({"runs", "results", "episode_accuracies", "ablation_points", "leases"})
+_TABLES = frozenset({"runs", "results", "episode_accuracies", "ablation_points", "leases",
+                     "curves"})
 
 
 def _check_ours(conn: sqlite3.Connection, path: Path) -> None:
@@ -635,6 +667,30 @@ def _write_run(conn: sqlite3.Connection, run: RunRecord) -> None:
     values = [getattr(run, c) for c in _RUN_COLUMNS] + [time.time()]
     conn.execute(f"INSERT OR REPLACE INTO runs ({', '.join(columns)}) "
                  f"VALUES ({', '.join('?' * len(columns))})", values)
+
+
+#: The columns of ``curves`` that hold a list (stored as JSON text).
+_CURVE_LISTS = ("steps", "seconds", "val_acc")
+_CURVE_COLUMNS = [f.name for f in fields(ValidationCurve)]
+
+
+def _write_curve(conn: sqlite3.Connection, curve: ValidationCurve) -> None:
+    """Insert or replace one run's validation curve (inside the caller's transaction)."""
+    values = [json.dumps(list(getattr(curve, c))) if c in _CURVE_LISTS else getattr(curve, c)
+              for c in _CURVE_COLUMNS] + [time.time()]
+    conn.execute(f"INSERT OR REPLACE INTO curves ({', '.join(_CURVE_COLUMNS)}, updated_at) "
+                 f"VALUES ({', '.join('?' * (len(_CURVE_COLUMNS) + 1))})", values)
+
+
+def _curve_of(row: sqlite3.Row) -> ValidationCurve:
+    """The curve of one ``curves`` row (ValueError or TypeError: a list column that is not a
+    JSON list of numbers)."""
+    lists = {c: json.loads(row[c]) for c in _CURVE_LISTS}
+    if not all(isinstance(v, list) and all(isinstance(x, (int, float)) for x in v)
+               for v in lists.values()):
+        raise ValueError("a list column is not a JSON list of numbers")
+    return ValidationCurve(**{c: tuple(lists[c]) if c in lists else row[c]
+                              for c in _CURVE_COLUMNS})
 
 
 def _write_results(conn: sqlite3.Connection, rows: Sequence[ResultRow]) -> None:

@@ -90,10 +90,13 @@ def test_the_export_is_small_and_stable(fresh_clone: Path, tmp_path: Path) -> No
 
 @pytest.mark.parametrize("line, words", [
     (b"not json", "not JSON"),
-    (b'{"table": "users"}', "not a record of results, runs, ablation_points"),
+    (b'{"table": "users"}', "not a record of results, runs, curves, ablation_points"),
     (b'{"table": "runs", "benchmark": "b"}', "missing method, seed, status"),
     (b'{"table": "runs", "benchmark": "b", "method": "m", "seed": "0", "status": "done"}',
      "seed is '0', expected int"),
+    (b'{"table": "curves", "benchmark": "b", "method": "m", "seed": 0, "spec_hash": "h", '
+     b'"steps": [1.5], "seconds": [1], "val_acc": [0.5], "total_steps": 2, "total_seconds": 3}',
+     "steps is not a list of integers"),
 ])
 def test_a_foreign_export_is_refused_in_one_line(tmp_path: Path, line: bytes, words: str) -> None:
     path = tmp_path / export.FILE_NAME

@@ -5,6 +5,7 @@ only the rows of the spec that was run, and committed results are never overwrit
 from __future__ import annotations
 
 import pickle
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -240,7 +241,12 @@ def test_a_spec_reuses_another_benchmarks_finished_jobs_under_its_own_name(
     with Store(store) as opened:
         old, new = opened.results("tiny"), opened.results("tiny_more")
         runs = {r.method: r for r in opened.runs("tiny_more")}
+        curves = {(c.benchmark, c.method): c for c in opened.curves()}
     assert {r.method for r in new} == {"random", "protonet", "protonet2"}
+    copied = curves[("tiny_more", "protonet")]  # its curve came with it, under its own name
+    assert replace(copied, benchmark="tiny", spec_hash="") == replace(
+        curves[("tiny", "protonet")], spec_hash="")
+    assert copied.spec_hash == runs["protonet"].spec_hash
     mine = {r.key[1:]: r for r in new}
     for row in old:
         assert mine[row.key[1:]].accuracy == row.accuracy

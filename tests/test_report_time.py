@@ -6,12 +6,15 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from benchmark.report import published, tables, time_to_accuracy
-from benchmark.report.curves import Curve, benchmark_curves, continuous_seconds, read_curve
+from benchmark.report.curves import (Curve, benchmark_curves, continuous_seconds, log_curve,
+                                     read_curve)
 from benchmark.report.header import budget_lines, duration, precision_line, training_precision_line
 from benchmark.report.render import render_store
 from benchmark.samplers import supervision_of
@@ -58,6 +61,11 @@ def test_runs_without_validation_or_log_have_no_curve_and_say_why(tmp_path: Path
     absent = read_curve(record(tmp_path / "b", wall=90))
     assert absent.steps == () and "no metrics.csv" in absent.missing
     assert absent.total_minutes == pytest.approx(1.5)  # the run record's wall time
+    damaged = write_metrics(tmp_path / "c", [(1, 60, None)])
+    (damaged / "metrics.csv").write_text("step,seconds,val_acc\n1,60,0.5\n2,x,0.6\n")
+    assert "is not a metrics log we can read" in read_curve(record(damaged)).missing
+    (damaged / "metrics.csv").write_bytes(b"step,seconds\n\xff\xfe1,2\n")
+    assert "is not a metrics log we can read" in read_curve(record(damaged)).missing
 
 
 def test_benchmark_curves_follow_the_stores_finished_runs(tmp_path: Path) -> None:
@@ -68,6 +76,30 @@ def test_benchmark_curves_follow_the_stores_finished_runs(tmp_path: Path) -> Non
         store.set_run(replace(record(folder, method="simclr"), status="running"))
         got = benchmark_curves(store, "synth")
     assert [(c.method, c.seed) for c in got] == [("protonet", 0), ("protonet", 1)]
+
+
+def test_a_finished_runs_curve_is_read_from_the_store_and_only_for_its_configuration(
+        tmp_path: Path) -> None:
+    """Stored with its rows, a finished run's curve needs no run folder; a stored curve of
+    another configuration (the run since retrained) is not the run's, and a running run's is
+    the one its log is writing."""
+    folder = write_metrics(tmp_path / "seed0", [(1, 60, 0.5), (2, 120, None), (3, 180, 0.6)])
+    done = record(folder, steps=3)
+    stored = log_curve(done)
+    assert stored.steps == (1, 3) and stored.total_seconds == 180 and stored.total_steps == 3
+    with Store(tmp_path / "store.sqlite") as store:
+        store.set_run(done)
+        store.set_curve(stored)
+        store.set_run(record(folder, seed=1))
+        store.set_curve(replace(stored, seed=1, spec_hash="another configuration"))
+        store.set_run(replace(record(folder, seed=2), status="running"))
+        store.set_curve(replace(stored, seed=2, val_acc=(0.1, 0.2)))
+        shutil.rmtree(folder)
+        got = benchmark_curves(store, "synth", ("done", "running"))
+    assert got[0].val_acc == (0.5, 0.6) and got[0].minutes == pytest.approx((1.0, 3.0))
+    assert got[0].total_minutes == pytest.approx(3.0) and not got[0].missing
+    assert [(c.steps, c.missing.split(" at ")[0]) for c in got[1:]] == [
+        ((), "no metrics.csv"), ((), "no metrics.csv")]
 
 
 # ---------------------------------------------------------------- rules

@@ -14,7 +14,7 @@ from benchmark import export
 from benchmark.errors import BenchmarkError
 from benchmark.report.index import render_indexes
 from benchmark.report.render import render_ablation_store, render_store
-from benchmark.store import Store
+from benchmark.store import RunRecord, Store, ValidationCurve
 from test_ablation_report import sweep
 from test_report import synthetic_rows
 
@@ -83,6 +83,25 @@ def test_the_export_gains_each_stores_benchmarks_and_keeps_the_others(tmp_path: 
     rows = export.read(out / export.FILE_NAME)["results"]
     assert {r.accuracy for r in rows if r.benchmark == "other"} == {0.5}  # replaced, not added
     assert len(rows) == len(found["results"])
+
+
+def test_the_export_carries_each_runs_validation_curve_to_another_store(tmp_path: Path) -> None:
+    """A run's curve goes into the export with its run, comes back into a store made from the
+    export whole, and is kept for the runs a later store does not hold."""
+    curve = ValidationCurve("synth", "protonet", 0, "h", steps=(100, 200), seconds=(6.5, 13.0),
+                            val_acc=(0.5, 0.75), total_steps=250, total_seconds=16.25,
+                            day="2026-12-07")
+    with Store(tmp_path / "a.sqlite") as store:
+        store.put_results(synthetic_rows(), RunRecord("synth", "protonet", 0, "done",
+                                                      spec_hash="h"), curve=curve)
+        export.write(store, tmp_path / export.FILE_NAME)
+    with Store(tmp_path / "b.sqlite") as fresh:
+        export.load_into(tmp_path / export.FILE_NAME, fresh)
+        assert fresh.curves() == [curve]
+    with Store(tmp_path / "c.sqlite") as other:  # holds another benchmark only
+        other.put_results([replace(r, benchmark="other") for r in synthetic_rows()])
+        export.write(other, tmp_path / export.FILE_NAME)
+    assert export.read(tmp_path / export.FILE_NAME)["curves"] == [curve]
 
 
 def test_a_fresh_clones_export_renders_its_ablations_and_names_itself_for_the_others(

@@ -15,6 +15,7 @@ from typing import Callable, Iterator, Sequence
 
 import pandas as pd
 import pytest
+import torch
 import yaml
 
 from benchmark import cli, runner
@@ -24,6 +25,7 @@ from benchmark.device import resolve_device
 from benchmark.errors import BenchmarkError
 from benchmark.executors import EXECUTORS, Job, Outcome
 from benchmark.executors.local import LocalExecutor
+from benchmark.report.render import render_store
 from benchmark.runner.driver import plan_file
 from benchmark.store import Store
 from fixtures_data import cifar10 as fake_cifar10
@@ -176,6 +178,39 @@ def test_missing_rows_are_evaluated_again_from_the_run_they_belong_to(
         tampered = row.method == "protonet" and row.shots == 1 and checkpoint_kept  # kept as is
         assert again[key].accuracy == (-1 if tampered else row.accuracy), key
         assert again[key].episode_accuracies == row.episode_accuracies, key
+
+
+def test_a_runs_curve_is_stored_with_its_rows_and_an_older_store_gains_it_from_its_folder(
+        tmp_path: Path, capsys) -> None:
+    """A finished job's curve (tiny validates nothing: its budget) is stored with its rows, so
+    a report needs no run folder; a store made before curves were stored gains each run's
+    from its folder on the next ``run``, but not from a folder of another configuration."""
+    run = run_tiny(tmp_path)
+    with Store(run.store) as store:
+        curves = {c.method: c for c in store.curves("tiny")}
+        hashes = {r.method: r.spec_hash for r in store.runs("tiny")}
+        with store.transaction() as conn:
+            conn.execute("DELETE FROM curves")
+    assert {m: (c.spec_hash, c.total_steps, c.steps) for m, c in curves.items()} == {
+        m: (hashes[m], 2, ()) for m in ("protonet", "protoclr")}
+    assert all(c.total_seconds > 0 for c in curves.values())
+    last = run.runs / "tiny" / "protoclr" / "seed0" / "last.pt"
+    payload = torch.load(last, weights_only=True)
+    payload["spec"]["spec_hash"] = "another configuration"
+    torch.save(payload, last)
+    capsys.readouterr()
+    runner.run_file(TINY, store_path=run.store, runs_dir=run.runs, report_dir=run.report,
+                    device="cpu")
+    out = capsys.readouterr().out
+    assert "tiny: protonet seed 0: validation curve recorded from" in out
+    assert "protoclr seed 0: validation curve" not in out
+    with Store(run.store) as store:
+        assert store.curves("tiny") == [curves["protonet"]]
+    shutil.rmtree(run.runs)
+    render_store(run.store, out_dir=tmp_path / "again", benchmark_name="tiny")
+    text = (tmp_path / "again" / "tiny.md").read_text()
+    assert "no validation yet" in text  # protonet's, from the store
+    assert "no metrics.csv at" in text  # protoclr's: no curve stored, no folder
 
 
 def test_cross_domain_cells_evaluate_converted_images_and_say_so(tmp_path: Path,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from benchmark.errors import BenchmarkError
-from benchmark.store import SCHEMA_VERSION, ResultRow, RunRecord, Store
+from benchmark.store import SCHEMA_VERSION, ResultRow, RunRecord, Store, ValidationCurve
 
 #: The result columns (``commit`` as the store spells it), episode accuracies aside.
 ROW_COLUMNS = [("commit_id" if name == "commit" else name) for name in ResultRow.__dataclass_fields__
@@ -95,6 +95,7 @@ def test_a_version_3_store_gains_the_newer_columns(tmp_path: Path) -> None:
     conn.execute("ALTER TABLE results DROP COLUMN supervision")
     conn.execute("ALTER TABLE results DROP COLUMN variant")
     conn.execute("ALTER TABLE runs DROP COLUMN precision")
+    conn.execute("DROP TABLE curves")
     conn.execute("PRAGMA user_version = 3")
     conn.commit()
     conn.close()
@@ -105,13 +106,13 @@ def test_a_version_3_store_gains_the_newer_columns(tmp_path: Path) -> None:
         assert store.results(with_episodes=True) == [make_row()]
         assert (store.results()[0].eval_precision, store.results()[0].supervision,
                 store.results()[0].variant) == ("float32", "", "")
-        assert store.runs() == [old_run] and old_run.precision == ""
+        assert store.runs() == [old_run] and old_run.precision == "" and store.curves() == []
         store.put_results([converted])
         assert store.results("bench", with_episodes=True)[0] == converted
         store.set_run(replace(old_run, method="simclr", precision="bfloat16"))
         assert store.get_run("bench", "simclr", 0).precision == "bfloat16"
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 9
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 10
     conn.close()
 
 
@@ -132,6 +133,21 @@ def test_a_version_4_store_gains_the_mark_in_the_row_key(tmp_path: Path) -> None
         store.put_results([make_row(mark=3.0, accuracy=0.5)])
         assert [(r.mark, r.accuracy, len(r.episode_accuracies)) for r in store.results(
             with_episodes=True)] == [(0.0, 0.9, 4), (3.0, 0.5, 4)]
+
+
+def test_a_curve_round_trips_and_a_damaged_one_is_one_error_line(tmp_path: Path) -> None:
+    curve = ValidationCurve("bench", "protonet", 0, "h", steps=(100, 200), seconds=(6.5, 13.0),
+                            val_acc=(0.5, 0.75), total_steps=200, total_seconds=13.5, day="d")
+    with Store(tmp_path / "r.sqlite") as store:
+        store.put_results([make_row()], RunRecord("bench", "protonet", 0, "done"), curve=curve)
+        store.set_curve(replace(curve, seed=1, steps=()))
+        assert store.curves("bench") == [curve, replace(curve, seed=1, steps=())]
+        assert store.curves("other") == []
+        for damage in ("'not json'", "'{\"a\": 1}'", "'[\"x\"]'"):
+            with store.transaction() as conn:
+                conn.execute(f"UPDATE curves SET val_acc = {damage} WHERE seed = 1")
+            with pytest.raises(BenchmarkError, match="a validation curve is not readable"):
+                store.curves()
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:

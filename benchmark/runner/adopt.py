@@ -4,7 +4,7 @@ A job of spec ``S`` (label × seed) is the same job as one of benchmark ``B`` wh
 hash, computed as if ``S`` were named ``B``, is the hash ``B``'s run and rows carry: same train
 data, resolved method, trainer and evaluation protocol. Such a job, finished in ``B`` (its run
 done, a row for every cell ``S`` asks of the label), is copied under ``S``'s name and hash,
-its run record pointing at ``B``'s checkpoint, so ``S`` neither trains it again nor renders
+its run record pointing at ``B``'s checkpoint (its validation curve copied with it), so ``S`` neither trains it again nor renders
 over ``B``'s tables. A job with a cell ``B`` lacks is trained under ``S``'s name.
 """
 
@@ -32,6 +32,7 @@ def adopt(spec: BenchmarkSpec, store: Store, say: bool = True) -> list[tuple[str
         other = replace(spec, name=source)
         runs = {(r.benchmark, r.method, r.seed): r for r in store.runs(source)}
         rows = [r for r in store.results(source, with_episodes=True) if is_current(r, runs)]
+        curves = {(c.method, c.seed): c for c in store.curves(source)}
         for label in spec.labels:
             for seed in spec.seeds:
                 if work_left(spec, store, label, seed) is None:
@@ -41,9 +42,14 @@ def adopt(spec: BenchmarkSpec, store: Store, say: bool = True) -> list[tuple[str
                     continue
                 own = spec.job_hash(label)
                 run = runs.get((source, label, seed))
+                curve = curves.get((label, seed))
+                if run is None or curve is None or curve.spec_hash != run.spec_hash:
+                    curve = None
                 store.put_results(
                     [replace(r, benchmark=spec.name, spec_hash=own) for r in found],
-                    None if run is None else replace(run, benchmark=spec.name, spec_hash=own))
+                    None if run is None else replace(run, benchmark=spec.name, spec_hash=own),
+                    curve=None if curve is None else replace(curve, benchmark=spec.name,
+                                                             spec_hash=own))
                 if say:
                     log.info("%s: %s seed %s: the same job finished in %s: its rows reused "
                              "(reuse: in the spec), not trained again", spec.name, label, seed,

@@ -23,6 +23,7 @@ from benchmark.runner import progress
 from benchmark.runner.adopt import adopt
 from benchmark.runner.checks import (check_device, check_eval_precision, check_writable_dir,
                                      preflight)
+from benchmark.runner.curves import record_curves
 from benchmark.runner.job import JobResult, run_dir, run_job
 from benchmark.runner.leases import DEFAULT_TIMEOUT_S, LeaseKeeper, check_timeout
 from benchmark.runner.planning import Work, dry_plan, plan, plan_text, steps_left, work_left
@@ -50,6 +51,7 @@ def _run_spec(spec: BenchmarkSpec, store_path: Path, runs_dir: Path, data_root: 
     """
     with Store(store_path) as store:
         adopt(spec, store)  # the finished jobs of the benchmarks its ``reuse:`` names
+        record_curves(spec, store)  # of runs that finished before the store kept curves
         unfinished = plan(spec, store, runs_dir)
         planned = [w for w in unfinished if only is None or w.label in only]
         progress.planned(spec, len(planned), len(unfinished) - len(planned), store_path,
@@ -145,7 +147,7 @@ def _record(spec: BenchmarkSpec, store: Store, outcome: Outcome, resolved: str,
     label, seed = outcome.job.key
     if outcome.error is None:
         result: JobResult = outcome.result
-        store.put_results(result.rows, result.run, release=lease)
+        store.put_results(result.rows, result.run, release=lease, curve=result.curve)
         progress.finished(spec, label, seed, result.rows)
         return None
     err = outcome.error

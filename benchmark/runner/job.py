@@ -31,16 +31,19 @@ from benchmark.runner.cells import Cell, by_episodes, cells_of
 from benchmark.runner.reuse import claim_folder, job_fingerprint
 from benchmark.samplers import Sampler, build_sampler, supervision_of
 from benchmark.spec.benchmark_spec import BenchmarkSpec, MethodSpec
-from benchmark.store import ResultRow, RunRecord
+from benchmark.report.curves import log_curve
+from benchmark.store import ResultRow, RunRecord, ValidationCurve
 from benchmark.train.marks import mark_path
 
 
 @dataclass(frozen=True)
 class JobResult:
-    """What ``run_job`` hands back: the result rows and the training run's record."""
+    """What ``run_job`` hands back: the result rows, the training run's record and its
+    validation curve (None for what did not train or kept no log)."""
 
     rows: tuple[ResultRow, ...]
     run: RunRecord | None
+    curve: ValidationCurve | None = None
 
 
 def run_dir(runs_dir: Path, spec: BenchmarkSpec, label: str, seed: int) -> Path:
@@ -145,9 +148,12 @@ def _evaluated(spec: BenchmarkSpec, label: str, seed: int, runs_dir: Path,
         model, run = random_floor(floors[label], train_split.image_shape, seed), None
         method_name, backbone, steps, train_seconds = "random", floors[label], 0, 0.0
         supervision = variant = ""
+        curve = None
     else:
         method = spec.method(label)
         model, run = _trained_model(spec, method, seed, device, runs_dir, data_root)
+        logged = log_curve(run)
+        curve = None if isinstance(logged, str) else logged
         method_name, backbone, steps = method.method, method.backbone, run.steps
         supervision = supervision_of(method.sampler) if METHODS.get(method.method).trains else ""
         variant = model.variant
@@ -190,7 +196,7 @@ def _evaluated(spec: BenchmarkSpec, label: str, seed: int, runs_dir: Path,
                 input_conversion=done, eval_precision=result.precision,
                 episode_accuracies=tuple(float(a) for a in result.accuracies),
             ))
-    return JobResult(tuple(rows), run)
+    return JobResult(tuple(rows), run, curve)
 
 
 class MarkWeights:
