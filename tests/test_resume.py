@@ -7,6 +7,7 @@ meta-batch. The SIGKILL test of a whole ``benchmark run`` is tests/test_kill_res
 from __future__ import annotations
 
 import csv
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
@@ -17,6 +18,7 @@ import torch
 from benchmark.checkpoint import load_checkpoint
 from benchmark.methods import ModelSpec
 from benchmark.data import load_split
+from benchmark.errors import BenchmarkError
 from benchmark.episodes.episode import Episode
 from benchmark.evaluation import evaluate
 from benchmark.methods import METHODS
@@ -123,3 +125,63 @@ def test_resume_gives_the_uninterrupted_run(tmp_path: Path, name: str, params: d
         keys = STEPS * meta_batch * 2 * 6
         assert int(expected["queue.ptr"]) == keys % len(expected["queue.keys"])
         assert not torch.equal(expected["queue.keys"], initial["queue.keys"])
+
+
+#: (method, parameters, schedule): training that never reads the budget (halve2000, a constant
+#: momentum with a queue), so that a finished run goes on to a larger STEP COUNT.
+GOES_ON = [("protonet", {}, "halve2000"), ("moco", {"queue_size": 48}, "constant")]
+
+
+@pytest.mark.parametrize("name,params,schedule", GOES_ON, ids=[c[0] for c in GOES_ON])
+def test_a_run_goes_on_to_a_larger_step_count_as_if_started_with_it(
+        tmp_path: Path, name: str, params: dict, schedule: str) -> None:
+    """A run of 4 steps, given 6, continues from its checkpoint and ends with the weights,
+    metrics and best validation of a run started with 6 (validating every 2 steps: the
+    shorter run's last validation is one the longer run makes too)."""
+    spec = ModelSpec(name, "conv4", SHAPE, params)
+    cfg = TrainConfig(steps=STEPS, schedule=schedule, checkpoint_every=CHECKPOINT_EVERY,
+                      val_every=2, seed=3, device="cpu", progress=False, tensorboard=False)
+
+    def fresh(seed: int = 0) -> torch.nn.Module:
+        torch.manual_seed(seed)
+        return spec.build()
+
+    straight = fresh()
+    result = train(straight, sampler(name), cfg, tmp_path / "a", validator, model_spec=spec)
+    shorter = train(fresh(), sampler(name), replace(cfg, steps=4), tmp_path / "b", validator,
+                    model_spec=spec)
+    assert shorter.steps == 4
+    longer = fresh(seed=123)
+    again = train(longer, sampler(name), cfg, tmp_path / "b", validator, model_spec=spec)
+    assert again.resumed_from == 4 and again.steps == STEPS
+    for key, value in straight.state_dict().items():
+        assert torch.equal(value, longer.state_dict()[key]), key
+    a, b = metric_rows(tmp_path / "a"), metric_rows(tmp_path / "b")
+    assert [(r["step"], r["loss"], r["val_acc"]) for r in a] == [
+        (r["step"], r["loss"], r["val_acc"]) for r in b]
+    assert (result.best_val_acc, result.best_step) == (again.best_val_acc, again.best_step)
+
+
+#: (method, trainer of the shorter run, trainer of the longer, why it cannot go on)
+STARTS_OVER = [
+    ("protonet", dict(steps=4, schedule="cosine"), dict(steps=6, schedule="cosine"),
+     "schedule 'cosine' is a fraction of the budget"),
+    ("byol", dict(steps=4), dict(steps=6), "its momentum"),
+    ("protonet", dict(steps=3, val_every=2), dict(steps=6, val_every=2),
+     r"validated at its last step \(3\)"),
+    ("protonet", dict(steps=6), dict(steps=4), "past the new trainer.steps"),
+]
+
+
+@pytest.mark.parametrize("name,before,after,why", STARTS_OVER,
+                         ids=["cosine-schedule", "byol-momentum", "last-validation", "fewer"])
+def test_a_run_whose_training_reads_its_budget_does_not_go_on(
+        tmp_path: Path, name: str, before: dict, after: dict, why: str) -> None:
+    spec = ModelSpec(name, "conv4", SHAPE, {})
+    cfg = TrainConfig(checkpoint_every=CHECKPOINT_EVERY, seed=3, device="cpu", progress=False,
+                      tensorboard=False)
+    train(spec.build(), sampler(name), replace(cfg, **before), tmp_path, validator,
+          model_spec=spec)
+    with pytest.raises(BenchmarkError, match=f"differs in steps: .*{why}"):
+        train(spec.build(), sampler(name), replace(cfg, **after), tmp_path, validator,
+              model_spec=spec)

@@ -405,6 +405,46 @@ def test_changed_configuration_retrains_and_keeps_the_old_run(tmp_path: Path, ca
         assert store.count("results") == 2
 
 
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_a_raised_step_count_goes_on_from_the_checkpoint_where_the_budget_is_not_read(
+        tmp_path: Path, capsys, schedule: str) -> None:
+    """STEP COUNT 2 → 4: with a constant learning rate the finished run goes on from its
+    checkpoint (its folder kept, every cell evaluated again) and its rows are those of a run
+    started with 4 steps; a cosine schedule (a fraction of the budget) retrains from the start,
+    the old run kept aside."""
+    one_cell = dict(settings=[{"ways": 5, "shots": 1}], heads=["prototype"])
+
+    def steps(count: int) -> Callable[[dict], None]:
+        return lambda d: (d["eval"].update(one_cell), d["methods"].pop(),
+                          d["trainer"].update(steps=count, schedule=schedule))
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    run = run_tiny(tmp_path / "a", write_spec(tmp_path / "a", steps(2)))
+    straight = run_tiny(tmp_path / "b", write_spec(tmp_path / "b", steps(4)))
+    longer = write_spec(tmp_path / "a", steps(4))
+    line = next(line for line in plan_file(longer, store_path=run.store,
+                                           runs_dir=run.runs).splitlines()
+                if line.startswith("  protonet seed 0"))
+    capsys.readouterr()
+    run_tiny(tmp_path / "a", longer)
+    out = capsys.readouterr().out
+    continued = schedule == "constant"
+    assert ("train 2 steps left (resumes at step 2 of 4)" in line) == continued, line
+    assert ("its run of STEP COUNT 2 goes on" in line) == continued, line
+    assert ("goes on from its checkpoint at step 2" in out) == continued
+    assert ("configuration changed" in out) != continued
+    assert any(run.runs.glob("tiny/protonet/seed0.stale-*")) != continued
+    with Store(run.store) as store, Store(straight.store) as reference:
+        rows = {r.key: r for r in store.results("tiny", with_episodes=True)}
+        expected = {r.key: r for r in reference.results("tiny", with_episodes=True)}
+        assert store.get_run("tiny", "protonet", 0).steps == 4
+    assert rows.keys() == expected.keys()
+    for key, row in expected.items():
+        assert rows[key].spec_hash == row.spec_hash
+        assert rows[key].episode_accuracies == row.episode_accuracies, key
+
+
 def _divide(a: float, b: float) -> float:
     return a / b
 

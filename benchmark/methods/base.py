@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, ClassVar, Iterator, Sequence
+from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -107,6 +107,13 @@ class Method(nn.Module):
         the optimiser, and the hook is not called for it (with AMP, a step whose gradients
         overflow is skipped by the gradient scaler and the hook still runs). Default: nothing.
         """
+
+    @classmethod
+    def budget_free(cls, params: Mapping[str, Any]) -> bool:
+        """Whether this method with ``params`` never reads the step budget (``after_step``'s
+        ``total_steps``), so that a run may go on to a larger STEP COUNT as if it had started
+        with it (``benchmark.train.budget``). Default: True (the default hook does nothing)."""
+        return True
 
     @property
     def variant(self) -> str:

@@ -3,7 +3,8 @@ to match an EMA target network's output on another view."""
 
 from __future__ import annotations
 
-from typing import ClassVar, Sequence
+import inspect
+from typing import Any, ClassVar, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -12,7 +13,8 @@ from torch import nn
 from benchmark.episodes.episode import Episode
 from benchmark.errors import BenchmarkError
 from benchmark.methods.base import Method, check_positive
-from benchmark.modules.momentum import MOMENTUM_SCHEDULES, check_momentum, frozen_copy, update_momentum
+from benchmark.modules.momentum import (BUDGET_FREE_MOMENTUM, MOMENTUM_SCHEDULES, check_momentum,
+                                       frozen_copy, update_momentum)
 from benchmark.modules.projector import build_projector
 
 
@@ -139,6 +141,13 @@ class MomentumMethod(Method):
         """``{"loss", "acc", ...}`` of online outputs ``[P, D]`` (not normalised) against the
         normalised target outputs ``[P, D]`` of the other view of each pair."""
         raise NotImplementedError
+
+    @classmethod
+    def budget_free(cls, params: Mapping[str, Any]) -> bool:
+        """Whether the momentum schedule (``params``' or the constructor's default) ignores the
+        budget: ``constant`` does, BYOL's ``cosine`` (1 at the last step) does not."""
+        default = inspect.signature(cls).parameters["momentum_schedule"].default
+        return params.get("momentum_schedule", default) in BUDGET_FREE_MOMENTUM
 
     def after_step(self, step: int, total_steps: int) -> None:
         """EMA update of the target (momentum on the schedule); then ``store_keys`` with the

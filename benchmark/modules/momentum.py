@@ -64,6 +64,10 @@ def cosine_momentum(base: float, step: int, total_steps: int) -> float:
     return 1.0 - (1.0 - base) * (math.cos(math.pi * step / max(total_steps, 1)) + 1.0) / 2.0
 
 
+#: The momentum schedules that never read ``total_steps`` (``benchmark.train.budget``).
+BUDGET_FREE_MOMENTUM = frozenset({"constant"})
+
+
 def check_momentum(method: str, momentum: float, schedule: str) -> None:
     """BenchmarkError unless ``momentum`` is in ``[0, 1)`` (1 would never move the target) and
     ``schedule`` is a registered momentum schedule."""

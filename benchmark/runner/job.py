@@ -28,7 +28,7 @@ from benchmark.evaluation import evaluate, fixed_episodes, random_floor, validat
 from benchmark.methods import METHODS, ModelSpec, build_method
 from benchmark.methods.base import Method, check_across_ranks
 from benchmark.runner.cells import Cell, by_episodes, cells_of
-from benchmark.runner.reuse import claim_folder, job_fingerprint
+from benchmark.runner.reuse import claim_folder, continued_steps, job_fingerprint
 from benchmark.samplers import Sampler, build_sampler, supervision_of
 from benchmark.spec.benchmark_spec import BenchmarkSpec, MethodSpec
 from benchmark.report.curves import log_curve
@@ -96,7 +96,8 @@ def _trained_model(spec: BenchmarkSpec, method: MethodSpec, seed: int, device: s
     folder = run_dir(runs_dir, spec, method.label, seed)
     trained_on = job_fingerprint(spec.job_hash(method.label), split.name, split.fingerprint)
     if distributed.rank() == 0:  # the writer of the folder
-        claim_folder(folder, trained_on, f"{spec.name}: {method.label} seed {seed}")
+        claim_folder(folder, trained_on, f"{spec.name}: {method.label} seed {seed}",
+                     lambda payload: continued_steps(payload, spec, method.label))
     model_spec = ModelSpec(method.method, method.backbone, split.image_shape,
                            writable(method.params))
     result = training.train(

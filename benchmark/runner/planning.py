@@ -22,13 +22,16 @@ from benchmark.store import Store
 @dataclass(frozen=True)
 class Work:
     """A label × seed with work left: the cells to evaluate, and whether its stored training
-    run (``stale_hash``) came from another configuration of the method."""
+    run (``stale_hash``) came from another configuration of the method, or is this job under
+    another STEP COUNT whose checkpoint goes on to the spec's (``continues_from``: that count;
+    its folder is kept, every cell evaluated again)."""
 
     label: str
     seed: int
     cells: tuple[Cell, ...]
     stale_hash: str | None = None
     weights_gone: bool = False  # a finished run whose checkpoint is gone: retrained, every cell
+    continues_from: int = 0
 
 
 def _row_key(spec: BenchmarkSpec, label: str, seed: int, cell: Cell) -> tuple:
@@ -56,16 +59,38 @@ def work_left(spec: BenchmarkSpec, store: Store, label: str, seed: int,
     expected = spec.job_hash(label)
     run = store.get_run(spec.name, label, seed)
     stale = run.spec_hash if run is not None and run.spec_hash != expected else None
+    continues = continued_from(spec, label, seed, runs_dir) if stale else 0
+    stale = None if continues else stale
     stored = store.result_hashes(spec.name, label, seed)
     missing = tuple(c for c in cells_of(spec, label)
                     if stored.get(_row_key(spec, label, seed, c)) != expected)
-    trained = label in spec.floors or (run is not None and run.status == "done")
+    trained = label in spec.floors or (run is not None and run.status == "done"
+                                       and not continues)
     gone = bool(missing) and trained and not stale and not weights_kept(spec, label, seed,
                                                                         runs_dir)
     if missing or not trained or stale:
         redo = stale or gone
-        return Work(label, seed, tuple(cells_of(spec, label)) if redo else missing, stale, gone)
+        return Work(label, seed, tuple(cells_of(spec, label)) if redo else missing, stale, gone,
+                    continues)
     return None
+
+
+def continued_from(spec: BenchmarkSpec, label: str, seed: int, runs_dir: Path | None) -> int:
+    """The STEP COUNT of the run whose checkpoint in ``runs_dir`` goes on to ``label``'s
+    (``benchmark.runner.reuse.continued_steps``), 0 when none does (no folder looked at
+    without ``runs_dir``)."""
+    from benchmark.checkpoint import load_checkpoint
+    from benchmark.errors import BenchmarkError
+    from benchmark.runner.job import run_dir
+    from benchmark.runner.reuse import continued_steps
+
+    last = None if runs_dir is None else run_dir(runs_dir, spec, label, seed) / "last.pt"
+    if last is None or not last.is_file():
+        return 0
+    try:
+        return continued_steps(load_checkpoint(last), spec, label) or 0
+    except BenchmarkError:
+        return 0
 
 
 def weights_kept(spec: BenchmarkSpec, label: str, seed: int, runs_dir: Path | None) -> bool:
@@ -117,12 +142,13 @@ def steps_left(spec: BenchmarkSpec, store: Store, label: str, seed: int,
     folder = None if runs_dir is None else run_dir(runs_dir, spec, label, seed)
     marks = method.trainer.marks
     work = work_left(spec, store, label, seed, runs_dir)
+    continues = work is not None and work.continues_from
     finished = run is not None and run.status == "done" and not stale and not (
         marks and folder is not None and not mark_path(folder, marks[-1]).is_file()) and not (
         work is not None and work.weights_gone)
     if not METHODS.get(method.method).trains or finished:
         return 0, 0
-    start = 0 if stale or folder is None else checkpoint_step(folder)
+    start = 0 if (stale and not continues) or folder is None else checkpoint_step(folder)
     start = min(start, method.trainer.steps)
     return method.trainer.steps - start, start
 
@@ -148,6 +174,8 @@ class PlannedJob:
         reused_from: the benchmark of ``spec.reuse`` whose finished job it is ("" if none).
         weights_gone: a finished run with cells left whose checkpoint is gone (it would be
             retrained and every cell evaluated again).
+        continues_from: the STEP COUNT of this job's run whose checkpoint goes on to the
+            spec's (0: none).
     """
 
     benchmark: str
@@ -164,6 +192,7 @@ class PlannedJob:
     marks: tuple[float, ...] = ()
     reused_from: str = ""
     weights_gone: bool = False
+    continues_from: int = 0
 
     def line(self) -> str:
         """E.g. ``simclr seed 0: train 3000 steps (~13m30s), evaluate 14 of 14 cells in
@@ -184,7 +213,9 @@ class PlannedJob:
                        if self.resumes else "")
             why = (" (stored run of another configuration: retrained)" if self.stale else
                    " (the finished run's checkpoint is gone: retrained, every cell again)"
-                   if self.weights_gone else "")
+                   if self.weights_gone else
+                   f" (its run of STEP COUNT {self.continues_from} goes on: the training does "
+                   "not read the budget; every cell again)" if self.continues_from else "")
             parts.append(f"train {self.trains} steps{resumed}{_estimate(self.train_seconds)}{why}")
         if self.cells_left:
             parts.append(f"evaluate {self.cells_left} of {self.cells} cells in "
@@ -267,7 +298,8 @@ def dry_plan(specs: Sequence[BenchmarkSpec], store_path: Path, data_root: Path |
                                            train_seconds, eval_seconds, resumes,
                                            precision.precision, marks,
                                            reused.get((label, seed), ""),
-                                           work is not None and work.weights_gone))
+                                           work is not None and work.weights_gone,
+                                           work.continues_from if work is not None else 0))
     return jobs
 
 

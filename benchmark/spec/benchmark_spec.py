@@ -342,13 +342,14 @@ class BenchmarkSpec:
             return self.train.split
         return self.method(label).train_split or self.train.split
 
-    def job_hash(self, label: str) -> str:
+    def job_hash(self, label: str, steps: int | None = None) -> str:
         """Hash of what determines one label's rows: benchmark name, train data, the resolved
         method (or the floor's backbone) and the evaluation protocol (episodes, queries, seed,
         and the precision the label is embedded in where it is not float32).
         Seeds, device, the description, the other methods, the list of eval cells and the
         trainer's marks (a row's mark is in its key) are left out, so extending the grid or
-        the marks or adding seeds or methods keeps stored rows comparable."""
+        the marks or adding seeds or methods keeps stored rows comparable. ``steps``: the hash
+        the job would have with that STEP COUNT (``trainer.steps``) instead of its own."""
         protocol = {k: getattr(self.eval, k) for k in ("episodes", "queries", "seed")}
         if self.eval_precision(label) != "float32":  # float32: hashed as before the key
             protocol["precision"] = self.eval_precision(label)
@@ -363,6 +364,8 @@ class BenchmarkSpec:
         if method.get("trainer", {}).get("precision") == "float32":  # hashed as before the key
             del method["trainer"]["precision"]
         method.get("trainer", {}).pop("marks", None)  # in the row key, not the hash
+        if steps is not None and label not in floors:
+            method["trainer"]["steps"] = steps
         return canonical_hash({
             "name": self.name,
             "train": plain(self.train),

@@ -4,8 +4,9 @@
 ``step`` from the seeds ``episode_seed(config.seed, step * meta_batch + i)`` (``step_seeds``), so
 a resumed run sees the very episodes an uninterrupted one would. It logs every step to ``run_dir/metrics.csv`` (and TensorBoard when installed),
 validates every ``val_every`` steps through the ``validate`` callable, keeps ``best.pt`` and
-``last.pt`` (written atomically), and resumes from ``last.pt`` when it matches the config. It
-drives the method's lifecycle (``Method.trainable_parameters``, ``Method.after_step``).
+``last.pt`` (written atomically), and resumes from ``last.pt`` when it matches the config (a
+checkpoint of a smaller or larger STEP COUNT too, where nothing the training does reads the
+budget: ``benchmark.train.budget``). It drives the method's lifecycle (``Method.trainable_parameters``, ``Method.after_step``).
 
 With ``config.marks`` (CPU-minutes, ``benchmark.train.marks``) the run keeps ``mark_<m>.pt``
 the first step its training CPU clock reaches each mark and stops at the last one; ``steps``
@@ -52,10 +53,11 @@ from benchmark.device import resolve_device
 from benchmark.episodes.episode import Episode, EpisodeSampler, TaskShape
 from benchmark.errors import BenchmarkError
 from benchmark.interrupt import safe_points, stop_point
-from benchmark.methods import ModelSpec
+from benchmark.methods import METHODS, ModelSpec
 from benchmark.methods.base import Method
 from benchmark.precision import autocast, choose, step_probe
 from benchmark.spec.schema import resumable_fields
+from benchmark.train.budget import why_not_continued
 from benchmark.train.config import TrainConfig
 from benchmark.train.marks import CpuClock, CpuTimer, Marks, mark_path
 from benchmark.train.metrics_log import MetricsLog
@@ -289,17 +291,19 @@ class Checkpoints:
             sweep_temporary(run_dir)  # temporary files of a write killed half-way
 
     def resume(self, method: Method, optimizer: torch.optim.Optimizer,
-               scheduler: torch.optim.lr_scheduler.LRScheduler,
-               device: torch.device) -> tuple[Progress, Mapping[str, Any] | None]:
+               scheduler: torch.optim.lr_scheduler.LRScheduler, device: torch.device,
+               validates: bool = False) -> tuple[Progress, Mapping[str, Any] | None]:
         """The run's progress: from ``last.pt`` when there is one (it must match the config
-        and model; weights, optimiser, schedule and RNG are restored), else a fresh start with
-        every generator seeded. Returns it and the checkpoint read (None when fresh)."""
+        and model, but for a STEP COUNT it may go on from, ``benchmark.train.budget``, given
+        whether the run ``validates``; weights, optimiser, schedule and RNG are restored),
+        else a fresh start with every generator seeded. Returns it and the checkpoint read
+        (None when fresh)."""
         progress = Progress()
         if not self.last.exists():
             seed_everything(self.config.seed)
             return progress, None
         payload = load_checkpoint(self.last, map_location=device)
-        _check_resumable(payload, self.config, self.model_spec, self.last)
+        _check_resumable(payload, self.config, self.model_spec, self.last, validates)
         method.load_state_dict(payload["model"])
         optimizer.load_state_dict(payload["optimizer"])
         scheduler.load_state_dict(payload["scheduler"])
@@ -406,7 +410,8 @@ def train(
     checkpoints = Checkpoints(run_dir, lead, model_spec, config, spec)
     optimizer = build_optimizer(method, config)
     scheduler = build_scheduler(optimizer, config)
-    progress, payload = checkpoints.resume(method, optimizer, scheduler, device)
+    progress, payload = checkpoints.resume(method, optimizer, scheduler, device,
+                                           validates=validate is not None)
     progress.started = started
     progress.cpu = CpuClock(progress.cpu_offset, cpu_timer)
     marks = Marks(config.marks, run_dir, progress.cpu_offset / 60.0)
@@ -547,14 +552,23 @@ def _validate(validate: Validator, method: torch.nn.Module, device: torch.device
 
 
 def _check_resumable(
-    payload: Mapping[str, Any], config: TrainConfig, model_spec: ModelSpec, path: Path
+    payload: Mapping[str, Any], config: TrainConfig, model_spec: ModelSpec, path: Path,
+    validates: bool = False,
 ) -> None:
     saved = payload.get("config", {})
     current = config.to_dict()
     defaults = TrainConfig().to_dict()  # a key the checkpoint lacks: it ran with the default
     differ = sorted(
-        k for k in current if k not in RESUMABLE and saved.get(k, defaults[k]) != current[k]
+        k for k in current
+        if k not in RESUMABLE and k != "steps" and saved.get(k, defaults[k]) != current[k]
     )
+    saved_steps = saved.get("steps", defaults["steps"])
+    if saved_steps != config.steps:
+        why = why_not_continued(
+            config, int(saved_steps), int(payload.get("step", 0)),
+            METHODS.get(model_spec.method).budget_free(model_spec.params), validates)
+        if why:
+            differ.append(f"steps: {why}")
     if ModelSpec.from_dict(payload["model_spec"]) != model_spec:
         differ.insert(0, "model_spec")
     if differ:

@@ -65,6 +65,11 @@ def _halve2000(progress: float, step: int) -> float:
     return 0.5 ** (step // HALVE_EVERY)
 
 
+#: The schedules that never read ``progress`` (the fraction of the budget): a run on one of them
+#: may go on to a larger STEP COUNT as if it had started with it (``benchmark.train.budget``).
+BUDGET_FREE_SCHEDULES = frozenset({"constant", "halve2000"})
+
+
 def lr_factor(schedule: str, warmup_steps: int, total_steps: int, step: int) -> float:
     """Learning-rate multiplier for 0-based ``step``: linear warm-up, then ``schedule``."""
     warm = min(1.0, (step + 1) / warmup_steps) if warmup_steps else 1.0
