@@ -9,7 +9,7 @@ import shutil
 
 import logging
 import pickle
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
@@ -26,7 +26,7 @@ from benchmark.errors import BenchmarkError
 from benchmark.executors import EXECUTORS, Job, Outcome
 from benchmark.executors.local import LocalExecutor
 from benchmark.report.render import render_store
-from benchmark.runner.driver import plan_file
+from benchmark.runner.driver import load_run, plan_file
 from benchmark.store import Store
 from fixtures_data import cifar10 as fake_cifar10
 
@@ -443,6 +443,57 @@ def test_a_raised_step_count_goes_on_from_the_checkpoint_where_the_budget_is_not
     for key, row in expected.items():
         assert rows[key].spec_hash == row.spec_hash
         assert rows[key].episode_accuracies == row.episode_accuracies, key
+
+
+def test_a_stage_2_trains_for_the_step_its_stage_1_validated_best(tmp_path: Path,
+                                                                   capsys) -> None:
+    """``trainer.steps_from: tiny/protonet`` reads the step of stage 1's best validation from
+    the store; the run, the plan and the job hash use it (the same job as that STEP COUNT
+    written by hand); a stage 1 without a finished run is refused in one line."""
+    one_cell = dict(settings=[{"ways": 5, "shots": 1}], heads=["prototype"])
+
+    def stage1(d: dict) -> None:
+        d["eval"].update(one_cell)
+        d["methods"].pop()
+        d["train"]["val_split"] = "evaluation"
+        d["trainer"].update(steps=4, val_every=1, val_episodes=2)
+
+    def stage2(steps: dict) -> Callable[[dict], None]:
+        return lambda d: (d.update(name="tiny_stage2"), d["eval"].update(one_cell),
+                          d["methods"].pop(), d["trainer"].update(steps))
+
+    (tmp_path / "two").mkdir()
+    run = run_tiny(tmp_path, write_spec(tmp_path, stage1))
+    with Store(run.store) as store:  # a curve that peaks before its end, twice
+        (curve,) = store.curves("tiny")
+        assert curve.steps == (1, 2, 3, 4)
+        store.set_curve(replace(curve, val_acc=(0.5, 0.9, 0.9, 0.7)))
+    step = 2
+    chained = write_spec(tmp_path / "two", stage2({"steps_from": "tiny/protonet", "steps": 7}))
+    said = ("tiny_stage2: protonet trains 2 steps: the best validation of tiny/protonet "
+            "(seed 0: 90.00% at step 2)")
+    assert plan_file(chained, store_path=run.store).splitlines()[0] == said
+    capsys.readouterr()
+    runner.run_file(chained, store_path=run.store, runs_dir=run.runs,
+                    report_dir=tmp_path / "two" / "report", device="cpu")
+    assert said in capsys.readouterr().out
+    (tmp_path / "by_hand").mkdir()
+    by_hand = load_run(write_spec(tmp_path / "by_hand", stage2({"steps": step})))[1][0]
+    with Store(run.store) as store:
+        stored = store.get_run("tiny_stage2", "protonet", 0)
+    assert stored.steps == step and stored.spec_hash == by_hand.job_hash("protonet")
+    with Store(run.store) as store:  # three seeds: the median of their best steps
+        first = store.get_run("tiny", "protonet", 0)
+        for seed, accs in [(1, (0.1, 0.2, 0.3, 0.4)), (2, (0.1, 0.2, 0.5, 0.4))]:
+            store.set_run(replace(first, seed=seed))
+            store.set_curve(replace(curve, seed=seed, val_acc=accs))
+    assert plan_file(chained, store_path=run.store).splitlines()[0] == (
+        "tiny_stage2: protonet trains 3 steps: the best validation of tiny/protonet (seed 0: "
+        "90.00% at step 2, seed 1: 40.00% at step 4, seed 2: 50.00% at step 3; their median)")
+    with pytest.raises(BenchmarkError, match="trainer.steps_from tiny/nothing: store .* holds "
+                                             "no finished run of it"):
+        plan_file(write_spec(tmp_path / "by_hand", stage2({"steps_from": "tiny/nothing"})),
+                  store_path=run.store)
 
 
 def _divide(a: float, b: float) -> float:

@@ -28,6 +28,7 @@ from benchmark.runner.job import JobResult, run_dir, run_job
 from benchmark.runner.leases import DEFAULT_TIMEOUT_S, LeaseKeeper, check_timeout
 from benchmark.runner.planning import Work, dry_plan, plan, plan_text, steps_left, work_left
 from benchmark.runner.reuse import retire
+from benchmark.runner.stages import resolved_specs
 from benchmark.samplers import supervision_of
 from benchmark.interrupt import interruption
 from benchmark.spec.plain import canonical_hash, writable
@@ -301,6 +302,9 @@ def run_file(spec_path: str | Path | Mapping[str, Any],
             runs that failed.
     """
     ablation, specs = load_run(spec_path, data_root, overrides, only, yes)
+    specs, stages = resolved_specs(specs, Path(store_path))
+    for stage in stages:
+        progress.stage_read(stage.line())
     requested, resolved = _preflight(specs, data_root, device)
     out = _report_dir(specs, ablation, report_dir, overrides, only)
     if report_dir is None and (overrides or only is not None):
@@ -355,6 +359,7 @@ def plan_file(spec_path: str | Path | Mapping[str, Any],
     already holds and an estimated time (``planning.dry_plan``), after the same checks as
     ``run_file``; nothing is written (not the store, not a run folder, not a report)."""
     _, specs = load_run(spec_path, data_root, overrides, only, yes)
+    specs, stages = resolved_specs(specs, Path(store_path))
     for spec in specs:
         preflight(spec, data_root)
     resolved = check_device(device or specs[0].device)
@@ -363,5 +368,6 @@ def plan_file(spec_path: str | Path | Mapping[str, Any],
     jobs = dry_plan(specs, Path(store_path), data_root, resolved, only,
                     runs_dir=Path(runs_dir) if runs_dir is not None else None,
                     adopt=lambda spec, store: adopt(spec, store, say=False))
-    return plan_text(jobs, Path(store_path), resolved)
+    return "\n".join([*(stage.line() for stage in stages),
+                      plan_text(jobs, Path(store_path), resolved)])
 

@@ -29,6 +29,11 @@ def configuration_changed(spec: BenchmarkSpec, label: str, seed: int, old_hash: 
              f", previous run kept in {moved}" if moved else "")
 
 
+def stage_read(line: str) -> None:
+    """A method's STEP COUNT was read from a stage-1 run (``benchmark.runner.stages``)."""
+    log.info("%s", line)
+
+
 def weights_gone(spec: BenchmarkSpec, label: str, seed: int, folder: Path) -> None:
     """A finished run lacks cells and its checkpoint is gone: trained again, every cell
     evaluated again (no row of another training beside them)."""

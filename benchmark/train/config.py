@@ -6,10 +6,18 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
 
 from benchmark.spec import limits
-from benchmark.errors import refuse_unknown
+from benchmark.errors import BenchmarkError, refuse_unknown
 from benchmark.precision import PRECISIONS
 from benchmark.spec.schema import Invalid, check_fields, setting
 from benchmark.train.optim import OPTIMIZERS, SCHEDULES
+
+
+def _stage_reference(value: str, context: Any) -> None:
+    """``steps_from`` is ``<benchmark>/<label>``."""
+    parts = value.split("/")
+    if len(parts) != 2 or not all(p.strip() == p and p for p in parts):
+        raise BenchmarkError(f"{value!r} is not '<benchmark>/<label>' (a finished run whose "
+                             "best validation step sets trainer.steps)")
 
 
 @dataclass(frozen=True)
@@ -26,6 +34,12 @@ class TrainConfig:
     steps: int = setting(1000, minimum=1, maximum=limits.MAX_STEPS,
                          doc="optimisation steps (meta_batch episodes each); with marks, the "
                              "cap (and the schedule's length): the run stops at the last mark")
+    steps_from: str | None = setting(None, check=_stage_reference, resumable=True,
+                              doc="'<benchmark>/<label>': steps becomes the step at which that "
+                                  "label's finished run validated best (several seeds: their "
+                                  "median), read from the store before anything runs: a stage "
+                                  "1 sets a stage 2's STEP COUNT (Snell et al. retrain for the "
+                                  "epochs early stopping chose); none (default): steps as given")
     marks: tuple[float, ...] = setting((), minimum=0, resumable=True,
                                        doc="training CPU-minutes (the process's CPU time, "
                                            "validation left out, summed over resumptions) at "
