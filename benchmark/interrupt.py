@@ -94,6 +94,11 @@ def stop_point() -> None:
         raise stop
 
 
+#: How a run record's error begins when the run was stopped, not failed (it resumes).
+INTERRUPTED = "interrupted by"
+
+
 def interruption(err: KeyboardInterrupt) -> str:
-    """What stopped the process, for a run record: ``SIGTERM`` or ``SIGINT``."""
-    return "SIGTERM" if isinstance(err, Terminated) else "SIGINT"
+    """What stopped the process, for a run record: ``interrupted by SIGTERM`` or
+    ``interrupted by SIGINT``."""
+    return f"{INTERRUPTED} {'SIGTERM' if isinstance(err, Terminated) else 'SIGINT'}"

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from benchmark.errors import BenchmarkError
+from benchmark.interrupt import INTERRUPTED
 from benchmark.report import stats, tables
 from benchmark.report.render import render_benchmark, render_store
 from benchmark.store import RunRecord, Store
@@ -155,19 +156,23 @@ def test_render_store_files_agree_with_store(tmp_path: Path, capsys) -> None:
 
 
 def test_the_header_names_every_run_the_table_does_not_show(tmp_path: Path) -> None:
-    """A failed run and a run left running with no row (a killed session's) get a line each; a
+    """A failed run, a run stopped by a signal and a run left running with no row (a killed
+    session's) get a line each, the stopped one as not finished (it resumes); a
     running run whose rows of the same configuration are shown (one resumed to a later mark)
     gets none."""
     with Store(tmp_path / "s.sqlite") as store:
         store.put_results(synthetic_rows())
         for run in (RunRecord("synth", "maml", 0, "running"),
                     RunRecord("synth", "byol", 1, "failed", failed_step=7, error="diverged"),
+                    RunRecord("synth", "simclr", 2, "failed", error=f"{INTERRUPTED} SIGTERM"),
                     RunRecord("synth", "protonet", 0, "running", spec_hash="hash-protonet")):
             store.set_run(run)
     render_store(tmp_path / "s.sqlite", out_dir=tmp_path / "out", benchmark_name="synth")
     header = (tmp_path / "out" / "synth.md").read_text().split("###")[0]
     assert "- NOT FINISHED: maml seed 0 (running, or stopped" in header
     assert "- FAILED: byol seed 1 at step 7 (diverged); no row of it is shown" in header
+    assert ("- NOT FINISHED: simclr seed 2 (interrupted by SIGTERM: the run command resumes "
+            "it from its last checkpoint); no row of it is shown") in header
     assert "protonet seed 0" not in header
 
 

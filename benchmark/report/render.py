@@ -28,6 +28,7 @@ from benchmark import export
 from benchmark import provenance as prov
 from benchmark.atomic import atomic_write, atomic_write_text, sweep_temporary
 from benchmark.errors import BenchmarkError
+from benchmark.interrupt import INTERRUPTED
 from benchmark.report import curves as run_curves
 from benchmark.report import html as pages
 from benchmark.report import matched_compute, plots, published, tables, time_plot, time_to_accuracy
@@ -245,18 +246,22 @@ def render_benchmark(store: Store, benchmark: str, out_dir: Path,
 def run_state_lines(runs: Sequence[RunRecord], rows: Sequence[ResultRow],
                     planned: Sequence[tuple[str, int]] = ()) -> list[str]:
     """One header line per run whose rows are not in the table: each failed run, each run
+    stopped by a signal (``interrupted by SIGTERM``: not finished, it resumes), each run
     still marked running (in progress elsewhere, or stopped before it finished: the run
     command resumes it) of which ``rows`` hold nothing, and each job of ``planned`` (the
     spec's label × seed, when a run renders the page) with neither a run nor a row."""
     shown = {(r.method, r.seed) for r in rows}
     known = shown | {(r.method, r.seed) for r in runs}
+    stopped = [r for r in runs if r.status == "failed" and r.error.startswith(INTERRUPTED)]
     lines = [f"FAILED: {r.method} seed {r.seed}"
              + (f" at step {r.failed_step}" if r.failed_step is not None else "")
              + f" ({r.error or 'no message'}); no row of it is shown" for r in runs
-             if r.status == "failed"]
+             if r.status == "failed" and r not in stopped]
     return lines + [f"NOT FINISHED: {r.method} seed {r.seed} (running, or stopped before it "
                     f"finished: the run command resumes it); no row of it is shown"
                     for r in runs if r.status == "running" and (r.method, r.seed) not in shown] + [
+        f"NOT FINISHED: {r.method} seed {r.seed} ({r.error}: the run command resumes it from "
+        f"its last checkpoint); no row of it is shown" for r in stopped] + [
         f"NOT STARTED: {label} seed {seed} (in the spec, not yet run: the run command runs it)"
         for label, seed in planned if (label, seed) not in known]
 

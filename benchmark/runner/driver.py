@@ -113,7 +113,7 @@ def _run_spec(spec: BenchmarkSpec, store_path: Path, runs_dir: Path, data_root: 
                     if label not in spec.floors:
                         store.set_run(RunRecord(
                             spec.name, label, seed, "failed", spec_hash=spec.job_hash(label),
-                            error=f"interrupted by {interruption(stop)}", device=resolved,
+                            error=interruption(stop), device=resolved,
                             commit=provenance.commit(),
                             checkpoint=str(run_dir(runs_dir, spec, label, seed))),
                             release=leases.lease(spec, label, seed))
