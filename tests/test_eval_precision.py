@@ -131,7 +131,6 @@ def test_the_job_hash_changes_only_with_the_embedding() -> None:
     same = [parse_spec(tiny(eval_precision="float32")), parse_spec(tiny(eval_precision="trainer"))]
     for spec in same:
         assert all(spec.job_hash(label) == before.job_hash(label) for label in before.labels)
-    assert same[1].hash == before.hash  # the default is hashed as before the key
     reduced = parse_spec(tiny(eval_precision="bfloat16"))
     assert all(reduced.job_hash(label) != before.job_hash(label) for label in before.labels)
     trained = parse_spec(tiny(trainer_precision="bfloat16"))

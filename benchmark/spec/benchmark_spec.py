@@ -302,15 +302,6 @@ class BenchmarkSpec:
         as plain, JSON-ready data."""
         return plain(self)
 
-    @property
-    def hash(self) -> str:
-        """sha256 (16 hex digits) of the canonical resolved spec (an evaluation in the
-        trainer's precision, the default, hashed as before the key)."""
-        resolved = self.to_dict()
-        if resolved["eval"]["precision"] == TRAINER:
-            del resolved["eval"]["precision"]
-        return canonical_hash(resolved)
-
     def eval_precision(self, label: str) -> str:
         """The precision ``label`` is evaluated in, as the spec says it (``auto`` resolves where
         the job runs, ``benchmark.precision.resolve_eval``): ``eval.precision``, or where that
