@@ -302,7 +302,7 @@ def run_file(spec_path: str | Path | Mapping[str, Any],
             runs that failed.
     """
     ablation, specs = load_run(spec_path, data_root, overrides, only, yes)
-    specs, stages = resolved_specs(specs, Path(store_path))
+    specs, stages = resolved_specs(specs, Path(store_path), only)
     for stage in stages:
         progress.stage_read(stage.line())
     requested, resolved = _preflight(specs, data_root, device)
@@ -359,7 +359,7 @@ def plan_file(spec_path: str | Path | Mapping[str, Any],
     already holds and an estimated time (``planning.dry_plan``), after the same checks as
     ``run_file``; nothing is written (not the store, not a run folder, not a report)."""
     _, specs = load_run(spec_path, data_root, overrides, only, yes)
-    specs, stages = resolved_specs(specs, Path(store_path))
+    specs, stages = resolved_specs(specs, Path(store_path), only)
     for spec in specs:
         preflight(spec, data_root)
     resolved = check_device(device or specs[0].device)

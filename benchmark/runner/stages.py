@@ -7,13 +7,16 @@ epoch, early-stopped; stage 2 from scratch on train + validation for the epochs 
 reading for any spec: before a run or a plan, each such method's ``trainer.steps`` becomes the
 step of the best validation accuracy (the first, on a tie) in the stored curve of the named
 label's finished run (several seeds: the median of their steps, the lower middle one), and
-the run and the plan say so. The job hash then holds the resolved STEP COUNT (the reference
-is left out of it), so a stage 1 that moves makes stage 2 a new job, and a STEP COUNT written
-by hand that equals it is the same job.
+the run and the plan say so. The job hash then holds the resolved STEP COUNT (the resolved
+method has no reference left), so a stage 1 that moves makes stage 2 a new job, and a STEP
+COUNT written by hand that equals it is the same job. A label that ``--only`` leaves out is
+resolved where its stage 1 has finished and otherwise kept with its reference, in its hash: a
+job that never trains and that no stored row matches.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -43,13 +46,16 @@ class StageSteps:
                 f"of {self.source} ({picks}{middle})")
 
 
-def resolve_stages(spec: BenchmarkSpec, store: Store) -> tuple[BenchmarkSpec, list[StageSteps]]:
+def resolve_stages(spec: BenchmarkSpec, store: Store, only: Collection[str] | None = None
+                   ) -> tuple[BenchmarkSpec, list[StageSteps]]:
     """``spec`` with the ``trainer.steps`` of each method that has ``steps_from`` read from
-    ``store`` (``StageSteps`` of each); a spec without one is returned as it is.
+    ``store`` and its ``steps_from`` cleared (``StageSteps`` of each); a spec without one is
+    returned as it is. ``only``: the labels that run (``--only``); another label whose stage 1
+    cannot be read keeps its reference (it does not run).
 
     Raises:
-        BenchmarkError: the named label has no finished run with a validation curve in
-            ``store`` (run its spec first), or names this very benchmark.
+        BenchmarkError: a label that runs names a label with no finished run with a
+            validation curve in ``store`` (run its spec first), or names this very benchmark.
     """
     read: list[StageSteps] = []
     methods = []
@@ -58,9 +64,16 @@ def resolve_stages(spec: BenchmarkSpec, store: Store) -> tuple[BenchmarkSpec, li
         if source is None:
             methods.append(method)
             continue
-        found = _best_steps(spec, method.label, source, store)
+        try:
+            found = _best_steps(spec, method.label, source, store)
+        except BenchmarkError:
+            if only is None or method.label in only:
+                raise
+            methods.append(method)
+            continue
         read.append(found)
-        methods.append(replace(method, trainer=replace(method.trainer, steps=found.steps)))
+        trainer = replace(method.trainer, steps=found.steps, steps_from=None)
+        methods.append(replace(method, trainer=trainer))
     return (replace(spec, methods=tuple(methods)) if read else spec), read
 
 
@@ -87,10 +100,12 @@ def _best(curve: ValidationCurve) -> tuple[int, float]:
     return curve.steps[best], curve.val_acc[best]
 
 
-def resolved_specs(specs: list[BenchmarkSpec], store_path: Path
+def resolved_specs(specs: list[BenchmarkSpec], store_path: Path,
+                   only: Collection[str] | None = None
                    ) -> tuple[list[BenchmarkSpec], list[StageSteps]]:
-    """``resolve_stages`` for every spec, against the store at ``store_path`` (or, where there
-    is none, a fresh clone's export beside it); specs without ``steps_from`` open nothing."""
+    """``resolve_stages`` for every spec (``only``: the labels that run), against the store at
+    ``store_path`` (or, where there is none, a fresh clone's export beside it); specs without
+    ``steps_from`` open nothing."""
     if not any(m.trainer.steps_from for spec in specs for m in spec.methods):
         return specs, []
     from benchmark.report.render import opened_store  # matplotlib: only when a stage is read
@@ -99,7 +114,7 @@ def resolved_specs(specs: list[BenchmarkSpec], store_path: Path
     with opened_store(Path(store_path), "trainer.steps_from reads stage 1 from it: run the "
                                         "stage-1 spec") as store:
         for spec in specs:
-            resolved, steps = resolve_stages(spec, store)
+            resolved, steps = resolve_stages(spec, store, only)
             out.append(resolved)
             read += steps
     return out, read

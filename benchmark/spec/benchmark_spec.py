@@ -355,7 +355,8 @@ class BenchmarkSpec:
         if method.get("trainer", {}).get("precision") == "float32":  # hashed as before the key
             del method["trainer"]["precision"]
         method.get("trainer", {}).pop("marks", None)  # in the row key, not the hash
-        method.get("trainer", {}).pop("steps_from", None)  # resolved into steps, hashed there
+        if method.get("trainer", {}).get("steps_from", "") is None:  # none, or resolved into
+            del method["trainer"]["steps_from"]  # steps (runner.stages): hashed as before the key
         if steps is not None and label not in floors:
             method["trainer"]["steps"] = steps
         return canonical_hash({
