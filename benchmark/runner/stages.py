@@ -64,6 +64,9 @@ def resolve_stages(spec: BenchmarkSpec, store: Store, only: Collection[str] | No
         if source is None:
             methods.append(method)
             continue
+        if source.split("/")[0] == spec.name:  # a spec error, whichever labels run
+            raise BenchmarkError(f"{spec.origin}: methods[{method.label}].trainer.steps_from "
+                                 f"{source}: a stage is another benchmark, not this one")
         try:
             found = _best_steps(spec, method.label, source, store)
         except BenchmarkError:
@@ -80,8 +83,6 @@ def resolve_stages(spec: BenchmarkSpec, store: Store, only: Collection[str] | No
 def _best_steps(spec: BenchmarkSpec, label: str, source: str, store: Store) -> StageSteps:
     benchmark, of = source.split("/")
     where = f"{spec.origin}: methods[{label}].trainer.steps_from {source}"
-    if benchmark == spec.name:
-        raise BenchmarkError(f"{where}: a stage is another benchmark, not this one")
     runs = {r.seed: r for r in store.runs(benchmark) if r.method == of and r.status == "done"}
     curves = [c for c in store.curves(benchmark) if c.method == of and c.seed in runs
               and c.spec_hash == runs[c.seed].spec_hash and c.steps]
