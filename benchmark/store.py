@@ -134,7 +134,7 @@ class RunRecord:
     spec_hash: str = ""
     steps: int = 0
     failed_step: int | None = None
-    wall_seconds: float = 0.0
+    wall_seconds: float = 0.0  # training wall-clock of the whole run, all its sittings
     checkpoint: str = ""
     error: str = ""
     device: str = ""

@@ -148,15 +148,19 @@ def test_missing_rows_are_evaluated_again_from_the_run_they_belong_to(
     other rows left as they are; when its checkpoint is gone (a store loaded from an export)
     the run is trained again and every cell of it evaluated again, so that no row of one
     training stands beside rows of another (a tampered row is replaced: the training is
-    deterministic, so every row comes back as it was)."""
+    deterministic, so every row comes back as it was). The run's training time stays the
+    whole run's, the clock its last checkpoint holds, not the wall time of the sitting that
+    only evaluated."""
     run = run_tiny(tmp_path)
     folder = run.runs / "tiny" / "protonet" / "seed0"
     before = (folder / "last.pt").stat().st_mtime_ns
     with Store(run.store) as store:
         reference = {r.key: r for r in store.results(with_episodes=True)}
+        trained = {r.method: r.wall_seconds for r in store.runs("tiny")}
         with store.transaction() as conn:
             conn.execute("DELETE FROM results WHERE method = 'protonet' AND shots = 2")
             conn.execute("UPDATE results SET accuracy = -1 WHERE method = 'protonet'")
+    assert trained["protonet"] == torch.load(folder / "last.pt", weights_only=True)["seconds"]
     if not checkpoint_kept:
         shutil.rmtree(folder)
     plan = plan_file(TINY, store_path=run.store, runs_dir=run.runs)
@@ -173,6 +177,10 @@ def test_missing_rows_are_evaluated_again_from_the_run_they_belong_to(
     assert ((folder / "last.pt").stat().st_mtime_ns == before) == checkpoint_kept
     with Store(run.store) as store:
         again = {r.key: r for r in store.results(with_episodes=True)}
+        timed = {r.method: r.wall_seconds for r in store.runs("tiny")}
+    assert timed["protoclr"] == trained["protoclr"]
+    assert timed["protonet"] == (trained["protonet"] if checkpoint_kept else
+                                 torch.load(folder / "last.pt", weights_only=True)["seconds"])
     assert again.keys() == reference.keys()
     for key, row in reference.items():
         tampered = row.method == "protonet" and row.shots == 1 and checkpoint_kept  # kept as is

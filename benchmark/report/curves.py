@@ -31,7 +31,8 @@ class Curve:
         steps, minutes, val_acc: one entry per validation (accuracy as a fraction).
         total_steps: steps trained (the run record's, else the log's last step).
         total_minutes: training wall-clock of the whole run (the log's last row, else the run
-            record's ``wall_seconds``: its last sitting only).
+            record's ``wall_seconds``: the whole run's; records stored before 2026-12-07 hold
+            their last sitting's only).
         device, status: the run record's (``done``, or ``running`` for a run under way).
         precision: the precision its steps ran in (the run record's; ``""``: not recorded).
         day: the date the log was last written (``YYYY-MM-DD``), or ``""``.

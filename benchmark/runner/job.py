@@ -111,7 +111,7 @@ def _trained_model(spec: BenchmarkSpec, method: MethodSpec, seed: int, device: s
     run = RunRecord(
         benchmark=spec.name, method=method.label, seed=seed, status="done",
         spec_hash=spec.job_hash(method.label), steps=result.steps,
-        wall_seconds=result.seconds, checkpoint=str(result.best_checkpoint or
+        wall_seconds=result.run_seconds, checkpoint=str(result.best_checkpoint or
                                                     result.last_checkpoint),
         device=device, commit=provenance.commit(), precision=result.precision,
     )

@@ -93,6 +93,9 @@ class TrainResult:
         best_val_acc, best_step: best validation accuracy and its step (None without validation).
         last_checkpoint, best_checkpoint: paths (best is None without validation).
         seconds: wall time of this call.
+        run_seconds: the run's training wall-clock over all its sittings, as its last
+            checkpoint holds it (validation and checkpoints included; a call that resumes a
+            finished run and trains no step leaves it as it was).
         device: the device trained on.
         cpu_seconds: the run's training CPU seconds (all sittings, validation left out).
         precision: the precision the steps ran in (``trainer.precision`` resolved: ``auto``
@@ -109,6 +112,7 @@ class TrainResult:
     best_checkpoint: Path | None
     seconds: float
     device: str
+    run_seconds: float = 0.0
     cpu_seconds: float = 0.0
     precision: str = "float32"
 
@@ -272,6 +276,7 @@ class Progress:
     started: float = field(default_factory=time.perf_counter)
     cpu_offset: float = 0.0
     cpu: CpuClock = field(default_factory=CpuClock)
+    saved_clock: float = 0.0  # the clock ``last.pt`` holds (its latest write, or as resumed)
 
     def clock(self) -> float:
         """The run's training seconds so far, over all its sittings."""
@@ -309,7 +314,7 @@ class Checkpoints:
         scheduler.load_state_dict(payload["scheduler"])
         set_rng_state(payload["rng"])
         progress.start, progress.best = int(payload["step"]), dict(payload["best"])
-        progress.clock_offset = float(payload.get("seconds", 0.0))
+        progress.clock_offset = progress.saved_clock = float(payload.get("seconds", 0.0))
         progress.cpu_offset = float(payload.get("cpu_seconds", 0.0))
         return progress, payload
 
@@ -319,6 +324,7 @@ class Checkpoints:
         ``step`` (the lead rank only)."""
         if not self.lead:
             return
+        clock = progress.clock()
         save_checkpoint(path, {
             **({} if mark is None else {"mark": mark}),
             "model_spec": self.model_spec.to_dict(),
@@ -331,9 +337,11 @@ class Checkpoints:
             "config": self.config.to_dict(),
             "spec": dict(self.spec or {}),
             "best": dict(progress.best),
-            "seconds": progress.clock(),
+            "seconds": clock,
             "cpu_seconds": progress.cpu.seconds(),
         })
+        if path == self.last:
+            progress.saved_clock = clock
 
 
 # --------------------------------------------------------------------------- validation
@@ -497,6 +505,7 @@ def _result(config: TrainConfig, start: int, done: int, last_row: Mapping[str, A
         best_checkpoint=checkpoints.best if best["val_acc"] is not None else None,
         seconds=time.perf_counter() - progress.started,
         device=str(stepper.device),
+        run_seconds=progress.saved_clock,
         cpu_seconds=progress.cpu.seconds(),
         precision=stepper.precision,
     )
