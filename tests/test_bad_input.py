@@ -77,8 +77,8 @@ def _spec(tree: Path, name: str, edit: Callable[[dict], Any] | None = None,
 
 
 def _run(spec: str) -> tuple[str, ...]:
-    return ("run", f"{{B}}/specs/{spec}.yaml", "--store", "{B}/work/store.sqlite",
-            "--runs-dir", "{B}/work/runs", "--report-dir", "{B}/work/report")
+    return ("run", f"{{B}}/specs/{spec}.yaml", "--store", "{B}/job/store.sqlite",
+            "--runs-dir", "{B}/job/runs", "--report-dir", "{B}/job/report")
 
 
 def _set(path: str, value: Any) -> Callable[[dict], None]:
@@ -291,20 +291,20 @@ def _cases() -> list[Case]:
     run = "run", "{B}/specs/good.yaml"
     cases += [
         Case("run:missing-spec", _run("nosuch"), ("nosuch.yaml",)),
-        Case("run:spec-is-directory", ("run", "{B}/specs", "--store", "{B}/work/store.sqlite",
-                                       "--runs-dir", "{B}/work/runs"), ("specs",)),
+        Case("run:spec-is-directory", ("run", "{B}/specs", "--store", "{B}/job/store.sqlite",
+                                       "--runs-dir", "{B}/job/runs"), ("specs",)),
         Case("run:store-not-sqlite", (*run, "--store", "{B}/stores/text.sqlite",
-                                      "--runs-dir", "{B}/work/runs", "--report-dir",
-                                      "{B}/work/report"), ("text.sqlite", "SQLite")),
+                                      "--runs-dir", "{B}/job/runs", "--report-dir",
+                                      "{B}/job/report"), ("text.sqlite", "SQLite")),
         Case("run:store-is-directory", (*run, "--store", "{B}/stores", "--runs-dir",
-                                        "{B}/work/runs", "--report-dir", "{B}/work/report"),
+                                        "{B}/job/runs", "--report-dir", "{B}/job/report"),
              ("stores",)),
         Case("run:store-under-a-file", (*run, "--store", "{B}/stores/text.sqlite/x.sqlite",
-                                        "--runs-dir", "{B}/work/runs", "--report-dir",
-                                        "{B}/work/report"), ("x.sqlite",)),
-        Case("run:runs-dir-under-a-file", (*run, "--store", "{B}/work/store.sqlite",
+                                        "--runs-dir", "{B}/job/runs", "--report-dir",
+                                        "{B}/job/report"), ("x.sqlite",)),
+        Case("run:runs-dir-under-a-file", (*run, "--store", "{B}/job/store.sqlite",
                                            "--runs-dir", "{B}/stores/text.sqlite/runs",
-                                           "--report-dir", "{B}/work/report"), ("runs",)),
+                                           "--report-dir", "{B}/job/report"), ("runs",)),
         Case("run:unknown-device", (*_run("good"), "--device", "tpu"), ("tpu",)),
         Case("run:unknown-executor", (*_run("good"), "--executor", "slurm"),
              ("unknown executor", "slurm", "local", "ray", "torchrun")),
@@ -316,8 +316,8 @@ def _cases() -> list[Case]:
              ("executor 'local' takes no option address",)),
         Case("run:torchrun-without-torchrun", (*_run("good"), "--executor", "torchrun"),
              ("torchrun --nproc_per_node",)),
-        Case("run:report-dir-under-a-file", (*run, "--store", "{B}/work/store.sqlite",
-                                             "--runs-dir", "{B}/work/runs", "--report-dir",
+        Case("run:report-dir-under-a-file", (*run, "--store", "{B}/job/store.sqlite",
+                                             "--runs-dir", "{B}/job/runs", "--report-dir",
                                              "{B}/stores/text.sqlite/report"), ("report",)),
         Case("run:data-root-under-a-file", (*_run("good-tiny"), "--data-root",
                                             "{B}/stores/text.sqlite/data"), ("tiny",)),
@@ -342,27 +342,27 @@ def _cases() -> list[Case]:
         Case("datasets:prepare-bad-image-size", ("datasets", "prepare", "mnist", "--source",
                                                  "{B}/src/mnist-corrupt", "--image-size", "8", "8"),
              ("image-size",)),
-        Case("datasets:embed-unprepared", ("datasets", "embed", "--out", "{B}/work/o.npz",
+        Case("datasets:embed-unprepared", ("datasets", "embed", "--out", "{B}/job/o.npz",
                                            "--data-root", "{B}/empty-root"), ("omniglot",)),
         Case("datasets:unknown-subcommand", ("datasets", "lst"), ("lst",), usage=True),
         Case("datasets:prepare-no-name", ("datasets", "prepare"), ("name",), usage=True),
         # list / perf: argparse and registry refusals
         Case("list:unknown-registry", ("list", "gadgets"), ("gadgets",), usage=True),
-        Case("perf:unknown", ("perf", "nosuch", "--out", "{B}/work/perf.md"), ("nosuch",)),
+        Case("perf:unknown", ("perf", "nosuch", "--out", "{B}/job/perf.md"), ("nosuch",)),
         Case("cli:unknown-command", ("frobnicate",), ("frobnicate",), usage=True),
         Case("eval:ways-not-int", ("eval", "--checkpoint", "{B}/ckpt/good.pt", "--dataset",
                                    "omniglot", "--ways", "five"), ("five",), usage=True),
         # report
-        Case("report:store-missing", ("report", "--store", "{B}/work/none.sqlite", "--out",
-                                      "{B}/work/out"), ("none.sqlite",)),
+        Case("report:store-missing", ("report", "--store", "{B}/job/none.sqlite", "--out",
+                                      "{B}/job/out"), ("none.sqlite",)),
         Case("report:store-not-sqlite", ("report", "--store", "{B}/stores/text.sqlite",
-                                         "--out", "{B}/work/out"), ("text.sqlite", "SQLite")),
+                                         "--out", "{B}/job/out"), ("text.sqlite", "SQLite")),
         Case("report:store-truncated", ("report", "--store", "{B}/stores/truncated.sqlite",
-                                        "--out", "{B}/work/out"), ("truncated.sqlite",)),
+                                        "--out", "{B}/job/out"), ("truncated.sqlite",)),
         Case("report:store-empty", ("report", "--store", "{B}/stores/empty.sqlite", "--out",
-                                    "{B}/work/out"), ("empty.sqlite",)),
+                                    "{B}/job/out"), ("empty.sqlite",)),
         Case("report:unknown-benchmark", ("report", "--store", "{B}/stores/empty.sqlite",
-                                          "--name", "nosuchbench", "--out", "{B}/work/out"),
+                                          "--name", "nosuchbench", "--out", "{B}/job/out"),
              ("nosuchbench",)),
         # eval
         Case("eval:checkpoint-missing", _eval("{B}/ckpt/none.pt"), ("none.pt",)),
@@ -413,7 +413,7 @@ def _cases() -> list[Case]:
         Case("datasets:prepare-huge-image-size", ("datasets", "prepare", "imagefolder:huge",
                                                   "--source", "{B}/src/imagefolder",
                                                   "--image-size", "1000000", "1000000",
-                                                  "--data-root", "{B}/work/data"),
+                                                  "--data-root", "{B}/job/data"),
              ("image-size", "4096")),
         Case("run:lease-timeout-zero", (*_run("good"), "--lease-timeout", "0"),
              ("lease-timeout",)),
@@ -503,7 +503,7 @@ def outcomes(tmp_path_factory) -> dict[str, dict]:
     logs = tmp_path_factory.mktemp("bad_input_logs")
     data_root = tree / "data"
     (tree / "specs").mkdir()
-    (tree / "work").mkdir()
+    (tree / "job").mkdir()
     (tree / "empty-root").mkdir()
     _sources(tree)
     commands.prepare("imagefolder:tiny", tree / "src" / "imagefolder", data_root)
@@ -521,10 +521,10 @@ def outcomes(tmp_path_factory) -> dict[str, dict]:
     plan = {"root": str(tree), "logs": str(logs), "data": str(data_root), "cases": [
         {"id": c.id,
          "argv": [a.replace("{B}", str(tree)) for a in c.argv],
-         "env": {"BENCHMARK_DATA": str(data_root), "HOME": str(tree / "work"),
+         "env": {"BENCHMARK_DATA": str(data_root), "HOME": str(tree / "job"),
                  "MPLCONFIGDIR": str(logs / "mpl"),
                  **{k: v.replace("{B}", str(tree)) for k, v in c.env.items()}},
-         "cwd": str(tree / "work")} for c in CASES]}
+         "cwd": str(tree / "job")} for c in CASES]}
     done = subprocess.run([sys.executable, "-c", DRIVER], input=json.dumps(plan), text=True,
                           capture_output=True, cwd=REPO, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
